@@ -1,0 +1,82 @@
+// Activation layers: element-wise y = f(x) with O = I, except Softmax (row-wise).
+// Each forward sits next to its backward; definitions follow PyTorch 1.13.
+//
+//   Identity    y = x                                  dx = dy
+//   Sigmoid     y = 1 / (1 + e^-x)                     dx = dy · y (1 − y)
+//   Tanh        y = tanh x                             dx = dy · (1 − y²)
+//   ReLU        y = max(x, 0)                          dx = dy · [y > 0]
+//   LeakyReLU   y = x > 0 ? x : s·x   (s = 0.01)       dx = dy · (x > 0 ? 1 : s)
+//   RReLU       y = x ≥ 0 ? x : r·x                    dx = dy · (x ≥ 0 ? 1 : r)
+//               training: r ~ U(lower, upper) per element, drawn from the model's Rng;
+//               evaluation: r = (lower + upper) / 2
+//   PReLU       y = x > 0 ? x : a·x   a learned ("weight", [1] or [I], initial 0.25)
+//               dx = dy · (x > 0 ? 1 : a)     da = Σ dy · (x > 0 ? 0 : x)
+//   ELU         y = x > 0 ? x : α(eˣ − 1)   (α = 1)    dx = dy · (x > 0 ? 1 : y + α)
+//   SELU        y = λ·(x > 0 ? x : α(eˣ − 1))          dx = dy · (x > 0 ? λ : y + λα)
+//               λ = 1.0507009873554805, α = 1.6732632423543772 (Klambauer et al. 2017)
+//   Softmax     y_j = e^(x_j − m) / Σ_k e^(x_k − m), m = max_k x_k (row-wise)
+//               dx_j = y_j (dy_j − Σ_k dy_k y_k)
+//
+// Where this differs from PyTorch: ELU/SELU use expm1 for eˣ − 1 (more accurate near 0; at most
+// an ulp apart from PyTorch's exp(x) − 1).
+#pragma once
+
+#include "gradflow/layer.h"
+
+namespace gradflow {
+
+// Shared base: O = I and no parameters unless the subclass declares them.
+class Activation : public Layer {
+ public:
+  Activation(const LayerSpec& spec, std::size_t in_features) : Layer(spec, in_features, in_features) {}
+};
+
+#define GRADFLOW_ACTIVATION(NAME)                                                          \
+  class NAME final : public Activation {                                                   \
+   public:                                                                                 \
+    using Activation::Activation;                                                          \
+                                                                                           \
+   protected:                                                                              \
+    void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;           \
+    void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,     \
+                       bool param_grads) override;                                         \
+  };
+GRADFLOW_ACTIVATION(Identity)
+GRADFLOW_ACTIVATION(Sigmoid)
+GRADFLOW_ACTIVATION(Tanh)
+GRADFLOW_ACTIVATION(ReLU)
+GRADFLOW_ACTIVATION(LeakyReLU)
+GRADFLOW_ACTIVATION(ELU)
+GRADFLOW_ACTIVATION(SELU)
+GRADFLOW_ACTIVATION(Softmax)
+#undef GRADFLOW_ACTIVATION
+
+class RReLU final : public Activation {
+ public:
+  using Activation::Activation;
+
+ protected:
+  void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
+  void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                     bool param_grads) override;
+
+ private:
+  Tensor slope_;  // [B, I]: the slope each element saw in the last forward
+};
+
+class PReLU final : public Activation {
+ public:
+  using Activation::Activation;
+  std::vector<ParamShape> param_shapes() const override;
+  void init(Rng& rng) override;
+
+ protected:
+  void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
+  void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                     bool param_grads) override;
+};
+
+inline constexpr double kSeluScale = 1.0507009873554805;
+inline constexpr double kSeluAlpha = 1.6732632423543772;
+
+}  // namespace gradflow

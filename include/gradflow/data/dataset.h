@@ -1,0 +1,39 @@
+// Dataset: samples as rows of x, with their targets.
+//
+//   x [N, F]                          features
+//   y [N, 1] class labels (as floats)  when num_classes > 0 (classification)
+//   y [N, T] target values             when num_classes == 0 (regression)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gradflow/tensor.h"
+
+namespace gradflow {
+
+struct Dataset {
+  std::string name;
+  Tensor x;
+  Tensor y;
+  std::size_t num_classes = 0;
+  std::vector<std::string> class_names;  // optional, num_classes entries
+
+  std::size_t size() const { return x.rows(); }
+  std::size_t features() const { return x.cols(); }
+  bool classification() const { return num_classes > 0; }
+
+  // The samples at the given indices, in that order.
+  Dataset subset(std::span<const std::uint32_t> indices) const;
+  // Throws std::invalid_argument unless x and y have the same rows, labels are whole numbers
+  // in [0, num_classes), and every value is finite. `what` names the data in the message.
+  void validate(const std::string& what) const;
+};
+
+// dst[i, :] = src[indices[i], :]; dst is resized to [indices.size(), src.cols()].
+void gather_rows(const Tensor& src, std::span<const std::uint32_t> indices, Tensor& dst);
+
+}  // namespace gradflow

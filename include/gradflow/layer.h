@@ -1,0 +1,135 @@
+// Layer: one stage of a feed-forward network, with its forward and backward pass.
+//
+// Legend: B = batch size, I = in_features, O = out_features. Every tensor is row-major.
+//
+// Gradient rule (tested): backward ASSIGNS. It overwrites the gradient of each of the layer's
+// parameters (nothing is accumulated across calls, so there is no zero_grad) and, when asked
+// for, writes dx. A frozen layer (trainable() == false) leaves its parameter gradients as they
+// were and does no work for them.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gradflow/init.h"
+#include "gradflow/rng.h"
+#include "gradflow/tensor.h"
+
+namespace gradflow {
+
+enum class Mode { Train, Eval };
+
+enum class LayerKind {
+  Dense,
+  Identity,
+  Sigmoid,
+  Tanh,
+  ReLU,
+  LeakyReLU,
+  RReLU,
+  PReLU,
+  ELU,
+  SELU,
+  Softmax,
+};
+
+// What a layer is, independent of its input size: the unit a model description is made of.
+// The defaults are PyTorch's.
+struct LayerSpec {
+  LayerKind kind = LayerKind::Identity;
+  std::size_t units = 0;           // Dense: out_features
+  bool bias = true;                // Dense
+  Init init = Init::Default;       // Dense
+  float negative_slope = 0.01f;    // LeakyReLU
+  float lower = 1.0f / 8.0f;       // RReLU: slope ~ U(lower, upper) in training,
+  float upper = 1.0f / 3.0f;       //        (lower+upper)/2 in evaluation
+  bool per_unit = false;           // PReLU: one slope per unit instead of one shared slope
+  float init_slope = 0.25f;        // PReLU
+  float alpha = 1.0f;              // ELU
+};
+
+// Builders in the style of torch.nn: nn::dense(256), nn::relu(), ...
+namespace nn {
+LayerSpec dense(std::size_t units, Init init = Init::Default, bool bias = true);
+LayerSpec identity();
+LayerSpec sigmoid();
+LayerSpec tanh();
+LayerSpec relu();
+LayerSpec leaky_relu(float negative_slope = 0.01f);
+LayerSpec rrelu(float lower = 1.0f / 8.0f, float upper = 1.0f / 3.0f);
+LayerSpec prelu(bool per_unit = false, float init = 0.25f);
+LayerSpec elu(float alpha = 1.0f);
+LayerSpec selu();
+LayerSpec softmax();
+}  // namespace nn
+
+// "relu", "leaky_relu", ...; parse_activation accepts the lower-case names and throws
+// std::invalid_argument listing the choices.
+std::string_view to_string(LayerKind kind);
+LayerSpec parse_activation(std::string_view name);
+// ReLU, LeakyReLU, RReLU, PReLU, ELU: the kinds He initialization was derived for.
+bool is_relu_family(LayerKind kind);
+bool is_activation(LayerKind kind);
+
+struct ParamShape {
+  std::string name;  // "weight", "bias": PyTorch's state_dict names
+  std::size_t rows, cols;
+};
+
+class Layer {
+ public:
+  Layer(const LayerSpec& spec, std::size_t in_features, std::size_t out_features);
+  virtual ~Layer() = default;
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+
+  const LayerSpec& spec() const { return spec_; }
+  LayerKind kind() const { return spec_.kind; }
+  std::size_t in_features() const { return in_; }
+  std::size_t out_features() const { return out_; }
+  // "Dense(784→256)", "ReLU(256)": used in every error message about this layer.
+  std::string name() const;
+
+  // Parameters. The owner (a Sequential, or a test) allocates num_params() floats for values
+  // and as many for gradients and calls bind(); the layer then views them as param_shapes().
+  virtual std::vector<ParamShape> param_shapes() const { return {}; }
+  std::size_t num_params() const;
+  void bind(float* values, float* grads);
+  std::span<Tensor> params() { return params_; }
+  std::span<const Tensor> params() const { return params_; }
+  std::span<Tensor> grads() { return grads_; }
+  // Draw initial values (called after bind).
+  virtual void init(Rng& rng) { (void)rng; }
+
+  bool trainable() const { return trainable_; }
+  void set_trainable(bool on) { trainable_ = on; }
+
+  // y = f(x). x: [B, I]; y is resized to [B, O]. Throws std::invalid_argument naming the layer
+  // and both shapes when x has the wrong number of features. rng supplies training noise.
+  void forward(const Tensor& x, Tensor& y, Mode mode, Rng& rng);
+  // Given x and y of the preceding forward call and dy = ∂L/∂y [B, O]: assigns the parameter
+  // gradients (if trainable) and, if dx != nullptr, resizes it to [B, I] and writes ∂L/∂x.
+  void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx);
+
+ protected:
+  virtual void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) = 0;
+  virtual void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                             bool param_grads) = 0;
+
+  LayerSpec spec_;
+  std::size_t in_, out_;
+  std::vector<Tensor> params_, grads_;  // views into the owner's buffers
+  bool trainable_ = true;
+  bool bound_ = false;
+  std::size_t bound_params_ = 0;
+};
+
+// Construct the layer a spec describes, for inputs of in_features. Init::Default must have
+// been resolved for Dense (Sequential does that).
+std::unique_ptr<Layer> make_layer(const LayerSpec& spec, std::size_t in_features);
+
+}  // namespace gradflow

@@ -1,0 +1,84 @@
+// Sequential: an acyclic feed-forward network, layers applied in order.
+//
+//   Sequential net(784, {nn::dense(256), nn::relu(), nn::dense(10), nn::softmax()}, seed);
+//
+// Structure + parameters, as the lecture puts it: the layer specs are the structure; all
+// parameters live in one contiguous buffer (and all gradients in another), each layer viewing
+// its slice, so an optimizer is one loop over a span and a checkpoint is one copy.
+//
+// The forward pass keeps every layer's output (z for a Dense, a for an activation), which the
+// backward pass — one scan from the top, applying the chain rule — reads back. The input's
+// gradient is computed only when asked for; below the lowest trainable layer no gradient work
+// is done at all (frozen lower layers cost a forward pass only).
+//
+// Gradient rule: backward assigns (see layer.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gradflow/layer.h"
+#include "gradflow/rng.h"
+#include "gradflow/tensor.h"
+
+namespace gradflow {
+
+class Sequential {
+ public:
+  static constexpr std::size_t kAll = std::numeric_limits<std::size_t>::max();
+
+  // Builds the layers for inputs of in_features, resolves Init::Default for every Dense from
+  // the activation after it (He for the ReLU family, LeCun for SELU, Glorot otherwise),
+  // allocates the parameters and initializes them from seed. The model keeps an Rng, derived
+  // from the same seed, for its training noise (RReLU).
+  Sequential(std::size_t in_features, std::vector<LayerSpec> layers, std::uint64_t seed = 0);
+  Sequential(const Sequential&) = delete;
+  Sequential& operator=(const Sequential&) = delete;
+
+  std::size_t size() const { return layers_.size(); }
+  Layer& layer(std::size_t i) { return *layers_.at(i); }
+  const Layer& layer(std::size_t i) const { return *layers_.at(i); }
+  std::size_t in_features() const { return in_features_; }
+  std::size_t out_features() const;
+  std::vector<LayerSpec> specs() const;
+  // One line per layer with its output size and parameter count.
+  std::string summary() const;
+
+  // Runs layers [0, upto) on x [B, in_features] and returns the last one's output [B, ·]
+  // (valid until the next forward). x must stay alive until backward.
+  const Tensor& forward(const Tensor& x, Mode mode, std::size_t upto = kAll);
+  // Output of layer i in the last forward.
+  const Tensor& output(std::size_t i) const { return outputs_.at(i); }
+
+  // Backward through layers [0, upto) of the last forward (same upto), given dy = ∂L/∂(output
+  // of layer upto−1). Assigns every trainable layer's parameter gradients. If dx != nullptr it
+  // receives ∂L/∂x [B, in_features]; otherwise no work is spent on it.
+  void backward(const Tensor& dy, std::size_t upto = kAll, Tensor* dx = nullptr);
+
+  // All parameters / gradients, flat, in layer order (each layer's param_shapes() order).
+  Tensor& parameters() { return params_; }
+  const Tensor& parameters() const { return params_; }
+  Tensor& gradients() { return grads_; }
+  std::size_t num_params() const { return params_.size(); }
+  // Offset of layer i's first parameter in the flat buffers.
+  std::size_t param_offset(std::size_t i) const { return offsets_.at(i); }
+
+  // Rng for training noise; part of the model's state.
+  Rng& rng() { return rng_; }
+
+ private:
+  std::size_t in_features_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<std::size_t> offsets_;
+  Tensor params_, grads_;
+  std::vector<Tensor> outputs_;  // outputs_[i]: output of layer i
+  std::vector<Tensor> doutputs_;  // doutputs_[i]: ∂L/∂(output of layer i), i < top
+  const Tensor* input_ = nullptr;
+  Rng rng_;
+};
+
+}  // namespace gradflow

@@ -1,0 +1,125 @@
+// Trainer: minibatch SGD over epochs, with a held-out test set evaluated after each epoch
+// (the lecture's estimate of the generalization loss), and callbacks to extend the loop.
+//
+// One step reads top to bottom: next batch → forward (training mode) → loss and ∂loss/∂z →
+// backward → on_after_backward callbacks (clip, average, inspect) → optimizer step →
+// on_step_end callbacks. After the first step of a given batch size a step allocates nothing.
+//
+// A model whose last layer is the activation its loss fuses (Softmax for cross-entropy,
+// Sigmoid for BCE) is trained on the logits beneath it; that layer still runs in predict().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <vector>
+
+#include "gradflow/data/dataset.h"
+#include "gradflow/loss.h"
+#include "gradflow/optimizer.h"
+#include "gradflow/rng.h"
+#include "gradflow/sequential.h"
+
+namespace gradflow {
+
+struct TrainOptions {
+  std::size_t epochs = 10;
+  std::size_t batch_size = 64;
+  // Reshuffle the training set every epoch (from seed); false visits samples in their order,
+  // which is what a step-by-step comparison with PyTorch needs. The last partial batch is used.
+  bool shuffle = true;
+  std::uint64_t seed = 0;
+  std::size_t eval_batch_size = 1000;
+};
+
+struct EpochMetrics {
+  std::size_t epoch = 0;  // 1-based
+  // Train loss and accuracy are means over the epoch's minibatches as they were seen
+  // (weights changing during the epoch), weighted by batch size — Keras' convention.
+  double train_loss = 0, train_acc = std::numeric_limits<double>::quiet_NaN();
+  // On the test set in evaluation mode after the epoch; NaN without a test set.
+  double test_loss = std::numeric_limits<double>::quiet_NaN();
+  double test_acc = std::numeric_limits<double>::quiet_NaN();
+  double seconds = 0;  // wall time of the epoch, test evaluation included
+};
+
+struct StepInfo {
+  std::size_t epoch = 0;        // 1-based
+  std::size_t step = 0;         // 0-based within the epoch
+  std::size_t steps_per_epoch = 0;
+  std::size_t global_step = 0;  // 0-based over the whole run
+  std::size_t batch_size = 0;
+  double loss = 0;
+};
+
+class Trainer;
+
+// Override what you need; every hook defaults to doing nothing.
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void on_train_begin(Trainer&) {}
+  virtual void on_epoch_begin(Trainer&, std::size_t /*epoch*/) {}
+  // Gradients of this step are in model().gradients() and may be read or changed.
+  virtual void on_after_backward(Trainer&, const StepInfo&) {}
+  virtual void on_step_end(Trainer&, const StepInfo&) {}
+  // Call trainer.request_stop() here (or anywhere) to end training after this epoch.
+  virtual void on_epoch_end(Trainer&, const EpochMetrics&) {}
+  virtual void on_train_end(Trainer&) {}
+};
+
+struct Evaluation {
+  double loss = 0;
+  double accuracy = std::numeric_limits<double>::quiet_NaN();  // NaN when undefined
+  std::size_t samples = 0;
+  std::size_t classes = 0;
+  std::vector<std::size_t> confusion;  // [true class][predicted class], classes² entries
+};
+
+// Loss (and accuracy, confusion matrix for classification) of the model on data, in
+// evaluation mode, in batches of batch_size.
+Evaluation evaluate(Sequential& model, const Loss& loss, const Dataset& data,
+                    std::size_t batch_size = 1000);
+// Model outputs (all layers, evaluation mode) for x [N, F] → out [N, out_features].
+void predict(Sequential& model, const Tensor& x, Tensor& out, std::size_t batch_size = 1000);
+// Layers the loss reads: all, or all but an output activation the loss fuses.
+std::size_t loss_input_layers(const Sequential& model, const Loss& loss);
+
+class Trainer {
+ public:
+  Trainer(Sequential& model, const Loss& loss, Optimizer& optimizer, TrainOptions options = {});
+
+  // Callbacks run in the order added; the trainer does not own them.
+  void add_callback(Callback& cb) { callbacks_.push_back(&cb); }
+
+  // Train for options().epochs epochs; returns one EpochMetrics per epoch run.
+  std::vector<EpochMetrics> fit(const Dataset& train, const Dataset* test = nullptr);
+  // One SGD step on a batch (x [B, F], y targets as the loss takes them); returns the loss.
+  double step(const Tensor& x, const Tensor& y);
+  // Correctly classified samples in the last step's batch (0 when accuracy is undefined).
+  std::size_t last_step_correct() const { return last_correct_; }
+
+  void request_stop() { stop_ = true; }
+  Sequential& model() { return model_; }
+  const Loss& loss() const { return loss_; }
+  Optimizer& optimizer() { return opt_; }
+  const TrainOptions& options() const { return opts_; }
+  Rng& shuffle_rng() { return rng_; }
+
+ private:
+  Sequential& model_;
+  const Loss& loss_;
+  Optimizer& opt_;
+  TrainOptions opts_;
+  std::vector<Callback*> callbacks_;
+  Rng rng_;
+  std::size_t head_;
+  Tensor batch_x_, batch_y_, dz_;
+  std::vector<std::uint32_t> order_;
+  StepInfo info_;
+  std::size_t last_correct_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace gradflow

@@ -1,0 +1,196 @@
+#include "gradflow/activations.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace gradflow {
+
+namespace {
+// Apply y[i] = f(x[i]) over a whole tensor; a plain loop the compiler vectorizes.
+template <class F>
+void map(const Tensor& x, Tensor& y, F f) {
+  const float* a = x.data();
+  float* b = y.data();
+  const std::size_t n = x.size();
+  for (std::size_t i = 0; i < n; ++i) b[i] = f(a[i]);
+}
+// dx[i] = g(dy[i], x[i], y[i]).
+template <class G>
+void map_grad(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, G g) {
+  const float* a = x.data();
+  const float* b = y.data();
+  const float* d = dy.data();
+  float* out = dx.data();
+  const std::size_t n = x.size();
+  for (std::size_t i = 0; i < n; ++i) out[i] = g(d[i], a[i], b[i]);
+}
+}  // namespace
+
+// ---- Identity ----
+void Identity::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+  std::memcpy(y.data(), x.data(), x.size() * sizeof(float));
+}
+void Identity::backward_impl(const Tensor&, const Tensor&, const Tensor& dy, Tensor* dx, bool) {
+  if (dx) std::memcpy(dx->data(), dy.data(), dy.size() * sizeof(float));
+}
+
+// ---- Sigmoid ----
+void Sigmoid::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+  map(x, y, [](float v) { return 1.0f / (1.0f + std::exp(-v)); });
+}
+void Sigmoid::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
+  if (dx) map_grad(x, y, dy, *dx, [](float d, float, float s) { return d * s * (1.0f - s); });
+}
+
+// ---- Tanh ----
+void Tanh::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+  map(x, y, [](float v) { return std::tanh(v); });
+}
+void Tanh::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
+  if (dx) map_grad(x, y, dy, *dx, [](float d, float, float t) { return d * (1.0f - t * t); });
+}
+
+// ---- ReLU ----
+void ReLU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+  map(x, y, [](float v) { return v > 0.0f ? v : 0.0f; });
+}
+void ReLU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
+  // Gate on the output, as PyTorch's threshold_backward does: y > 0 exactly when x > 0.
+  if (dx) map_grad(x, y, dy, *dx, [](float d, float, float r) { return r > 0.0f ? d : 0.0f; });
+}
+
+// ---- LeakyReLU ----
+void LeakyReLU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+  const float s = spec_.negative_slope;
+  map(x, y, [s](float v) { return v > 0.0f ? v : v * s; });
+}
+void LeakyReLU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                              bool) {
+  const float s = spec_.negative_slope;
+  if (dx) map_grad(x, y, dy, *dx, [s](float d, float v, float) { return v > 0.0f ? d : d * s; });
+}
+
+// ---- RReLU ----
+void RReLU::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
+  if (mode == Mode::Eval) {
+    const float s = 0.5f * (spec_.lower + spec_.upper);
+    map(x, y, [s](float v) { return v >= 0.0f ? v : v * s; });
+    slope_.resize(0, 0);  // backward then uses the fixed slope
+    return;
+  }
+  // Only elements that are negative consume a random number, as in PyTorch's
+  // rrelu_with_noise; the slopes are kept for backward.
+  slope_.resize(x.rows(), x.cols());
+  const float lo = spec_.lower, hi = spec_.upper;
+  const std::size_t n = x.size();
+  const float* a = x.data();
+  float* b = y.data();
+  float* r = slope_.data();
+  for (std::size_t i = 0; i < n; ++i) {
+    r[i] = a[i] >= 0.0f ? 1.0f : rng.uniform(lo, hi);
+    b[i] = a[i] * r[i];
+  }
+}
+void RReLU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
+  if (!dx) return;
+  if (slope_.size() == x.size()) {
+    // After a training forward: the per-element slopes that were used.
+    const float* r = slope_.data();
+    const float* d = dy.data();
+    float* out = dx->data();
+    for (std::size_t i = 0; i < x.size(); ++i) out[i] = d[i] * r[i];
+  } else {
+    const float s = 0.5f * (spec_.lower + spec_.upper);
+    map_grad(x, y, dy, *dx, [s](float d, float v, float) { return v >= 0.0f ? d : d * s; });
+  }
+}
+
+// ---- PReLU ----
+std::vector<ParamShape> PReLU::param_shapes() const {
+  return {{"weight", 1, spec_.per_unit ? in_ : 1}};
+}
+void PReLU::init(Rng&) { params_[0].fill(spec_.init_slope); }
+void PReLU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+  const float* a = params_[0].data();
+  const std::size_t step = spec_.per_unit ? 1 : 0;
+  for (std::size_t r = 0; r < x.rows(); ++r) {
+    const float* xr = x.row(r);
+    float* yr = y.row(r);
+    for (std::size_t j = 0; j < in_; ++j) yr[j] = xr[j] > 0.0f ? xr[j] : a[j * step] * xr[j];
+  }
+}
+void PReLU::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx,
+                          bool param_grads) {
+  const float* a = params_[0].data();
+  const std::size_t step = spec_.per_unit ? 1 : 0;
+  if (dx) {
+    for (std::size_t r = 0; r < x.rows(); ++r) {
+      const float* xr = x.row(r);
+      const float* dr = dy.row(r);
+      float* out = dx->row(r);
+      for (std::size_t j = 0; j < in_; ++j) out[j] = xr[j] > 0.0f ? dr[j] : a[j * step] * dr[j];
+    }
+  }
+  if (param_grads) {
+    float* da = grads_[0].data();
+    grads_[0].zero();
+    for (std::size_t r = 0; r < x.rows(); ++r) {
+      const float* xr = x.row(r);
+      const float* dr = dy.row(r);
+      for (std::size_t j = 0; j < in_; ++j) da[j * step] += xr[j] > 0.0f ? 0.0f : xr[j] * dr[j];
+    }
+  }
+}
+
+// ---- ELU ----
+void ELU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+  const float alpha = spec_.alpha;
+  map(x, y, [alpha](float v) { return v > 0.0f ? v : alpha * std::expm1(v); });
+}
+void ELU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
+  const float alpha = spec_.alpha;
+  if (dx)
+    map_grad(x, y, dy, *dx,
+             [alpha](float d, float v, float e) { return v > 0.0f ? d : d * (e + alpha); });
+}
+
+// ---- SELU ----
+void SELU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+  const float scale = static_cast<float>(kSeluScale);
+  const float sa = static_cast<float>(kSeluScale * kSeluAlpha);
+  map(x, y, [=](float v) { return v > 0.0f ? scale * v : sa * std::expm1(v); });
+}
+void SELU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
+  const float scale = static_cast<float>(kSeluScale);
+  const float sa = static_cast<float>(kSeluScale * kSeluAlpha);
+  if (dx)
+    map_grad(x, y, dy, *dx,
+             [=](float d, float v, float s) { return v > 0.0f ? d * scale : d * (s + sa); });
+}
+
+// ---- Softmax ----
+void Softmax::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+  for (std::size_t r = 0; r < x.rows(); ++r) {
+    const float* xr = x.row(r);
+    float* yr = y.row(r);
+    const float m = *std::max_element(xr, xr + in_);
+    float sum = 0.0f;
+    for (std::size_t j = 0; j < in_; ++j) sum += (yr[j] = std::exp(xr[j] - m));
+    const float inv = 1.0f / sum;
+    for (std::size_t j = 0; j < in_; ++j) yr[j] *= inv;
+  }
+}
+void Softmax::backward_impl(const Tensor&, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
+  if (!dx) return;
+  for (std::size_t r = 0; r < y.rows(); ++r) {
+    const float* yr = y.row(r);
+    const float* dr = dy.row(r);
+    float* out = dx->row(r);
+    float dot = 0.0f;
+    for (std::size_t j = 0; j < in_; ++j) dot += dr[j] * yr[j];
+    for (std::size_t j = 0; j < in_; ++j) out[j] = yr[j] * (dr[j] - dot);
+  }
+}
+
+}  // namespace gradflow

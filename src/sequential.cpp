@@ -1,0 +1,108 @@
+#include "gradflow/sequential.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace gradflow {
+
+namespace {
+// The lecture's pairing of initializer and activation.
+Init default_init(const std::vector<LayerSpec>& specs, std::size_t dense_index) {
+  for (std::size_t j = dense_index + 1; j < specs.size(); ++j) {
+    LayerKind k = specs[j].kind;
+    if (k == LayerKind::Dense) break;
+    if (is_relu_family(k)) return Init::HeNormal;
+    if (k == LayerKind::SELU) return Init::LeCunNormal;
+    if (k != LayerKind::Identity) break;
+  }
+  return Init::GlorotUniform;
+}
+}  // namespace
+
+Sequential::Sequential(std::size_t in_features, std::vector<LayerSpec> specs, std::uint64_t seed)
+    : in_features_(in_features), rng_(seed) {
+  if (in_features == 0) throw std::invalid_argument("Sequential: in_features must be positive");
+  if (specs.empty()) throw std::invalid_argument("Sequential: a model needs at least one layer");
+  std::size_t width = in_features;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    LayerSpec s = specs[i];
+    if (s.kind == LayerKind::Dense && s.init == Init::Default) s.init = default_init(specs, i);
+    layers_.push_back(make_layer(s, width));
+    width = layers_.back()->out_features();
+    offsets_.push_back(total);
+    total += layers_.back()->num_params();
+  }
+  params_.resize(1, total);
+  grads_.resize(1, total);
+  params_.zero();
+  grads_.zero();
+  Rng init_rng = rng_.split();
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->bind(params_.data() + offsets_[i], grads_.data() + offsets_[i]);
+    layers_[i]->init(init_rng);
+  }
+  outputs_.resize(layers_.size());
+  doutputs_.resize(layers_.size());
+}
+
+std::size_t Sequential::out_features() const { return layers_.back()->out_features(); }
+
+std::vector<LayerSpec> Sequential::specs() const {
+  std::vector<LayerSpec> s;
+  for (const auto& l : layers_) s.push_back(l->spec());
+  return s;
+}
+
+std::string Sequential::summary() const {
+  std::string out = fmt::format("input {}\n", in_features_);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = *layers_[i];
+    std::string extra;
+    if (l.kind() == LayerKind::Dense) extra = fmt::format(", init {}", to_string(l.spec().init));
+    out += fmt::format("  {:>2}  {:<18} {:>8} params{}{}\n", i, l.name(), l.num_params(), extra,
+                       l.trainable() ? "" : "  (frozen)");
+  }
+  out += fmt::format("  total {} parameters", num_params());
+  return out;
+}
+
+const Tensor& Sequential::forward(const Tensor& x, Mode mode, std::size_t upto) {
+  upto = std::min(upto, layers_.size());
+  if (x.cols() != in_features_)
+    throw std::invalid_argument(fmt::format("{}: input has {} features (shape {}), expected {}",
+                                            layers_[0]->name(), x.cols(), x.shape_str(),
+                                            in_features_));
+  if (x.rows() == 0) throw std::invalid_argument("Sequential::forward: empty batch");
+  input_ = &x;
+  const Tensor* cur = &x;
+  for (std::size_t i = 0; i < upto; ++i) {
+    layers_[i]->forward(*cur, outputs_[i], mode, rng_);
+    cur = &outputs_[i];
+  }
+  return *cur;
+}
+
+void Sequential::backward(const Tensor& dy, std::size_t upto, Tensor* dx) {
+  upto = std::min(upto, layers_.size());
+  if (!input_) throw std::logic_error("Sequential::backward called before forward");
+  // Lowest layer that needs any gradient: the lowest trainable one with parameters, or the
+  // input itself when dx is asked for.
+  std::size_t lowest = upto;
+  for (std::size_t i = 0; i < upto; ++i)
+    if (layers_[i]->trainable() && layers_[i]->num_params() > 0) {
+      lowest = i;
+      break;
+    }
+  if (dx) lowest = 0;
+  for (std::size_t i = upto; i-- > lowest;) {
+    const Tensor& x = i == 0 ? *input_ : outputs_[i - 1];
+    const Tensor& g = i + 1 == upto ? dy : doutputs_[i];
+    Tensor* gx = i > lowest ? &doutputs_[i - 1] : (i == 0 ? dx : nullptr);
+    layers_[i]->backward(x, outputs_[i], g, gx);
+  }
+}
+
+}  // namespace gradflow

@@ -1,0 +1,145 @@
+#include "gradflow/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace gradflow {
+
+std::size_t loss_input_layers(const Sequential& model, const Loss& loss) {
+  const auto fused = loss.fused_activation();
+  const std::size_t n = model.size();
+  if (fused && n > 1 && model.layer(n - 1).kind() == *fused) return n - 1;
+  return n;
+}
+
+namespace {
+// A view of rows [begin, begin+count) of t, without copying.
+Tensor row_view(const Tensor& t, std::size_t begin, std::size_t count) {
+  return Tensor::view(const_cast<float*>(t.row(begin)), count, t.cols());
+}
+
+void check_data(const Sequential& model, const Dataset& data, const char* what) {
+  if (data.features() != model.in_features())
+    throw std::invalid_argument(fmt::format("{} set '{}' has {} features, the model takes {}",
+                                            what, data.name, data.features(),
+                                            model.in_features()));
+  if (data.size() == 0) throw std::invalid_argument(fmt::format("{} set is empty", what));
+}
+}  // namespace
+
+Evaluation evaluate(Sequential& model, const Loss& loss, const Dataset& data,
+                    std::size_t batch_size) {
+  check_data(model, data, "evaluation");
+  const std::size_t head = loss_input_layers(model, loss);
+  Evaluation ev;
+  ev.samples = data.size();
+  ev.classes = data.num_classes;
+  if (ev.classes) ev.confusion.assign(ev.classes * ev.classes, 0);
+  const bool has_acc = loss.has_accuracy(model.layer(head - 1).out_features(), data.y.cols());
+  double total = 0;
+  std::size_t correct = 0;
+  for (std::size_t b = 0; b < data.size(); b += batch_size) {
+    const std::size_t n = std::min(batch_size, data.size() - b);
+    const Tensor x = row_view(data.x, b, n), y = row_view(data.y, b, n);
+    const Tensor& z = model.forward(x, Mode::Eval, head);
+    total += loss.forward(z, y) * static_cast<double>(n);
+    if (has_acc) correct += loss.count_correct(z, y);
+    if (ev.classes && y.cols() == 1)
+      for (std::size_t r = 0; r < n; ++r) {
+        const auto want = static_cast<std::size_t>(y(r, 0));
+        const std::size_t got = std::min(predicted_class(z.row(r), z.cols()), ev.classes - 1);
+        ++ev.confusion[want * ev.classes + got];
+      }
+  }
+  ev.loss = total / static_cast<double>(data.size());
+  if (has_acc) ev.accuracy = static_cast<double>(correct) / static_cast<double>(data.size());
+  return ev;
+}
+
+void predict(Sequential& model, const Tensor& x, Tensor& out, std::size_t batch_size) {
+  out.resize(x.rows(), model.out_features());
+  for (std::size_t b = 0; b < x.rows(); b += batch_size) {
+    const std::size_t n = std::min(batch_size, x.rows() - b);
+    const Tensor& y = model.forward(row_view(x, b, n), Mode::Eval);
+    std::copy(y.data(), y.data() + y.size(), out.row(b));
+  }
+}
+
+Trainer::Trainer(Sequential& model, const Loss& loss, Optimizer& optimizer, TrainOptions options)
+    : model_(model), loss_(loss), opt_(optimizer), opts_(options), rng_(options.seed),
+      head_(loss_input_layers(model, loss)) {
+  if (opts_.batch_size == 0) throw std::invalid_argument("batch size must be at least 1");
+  if (opts_.eval_batch_size == 0) opts_.eval_batch_size = 1000;
+}
+
+double Trainer::step(const Tensor& x, const Tensor& y) {
+  const Tensor& z = model_.forward(x, Mode::Train, head_);
+  const double l = loss_.forward_backward(z, y, &dz_);
+  last_correct_ = loss_.has_accuracy(z.cols(), y.cols()) ? loss_.count_correct(z, y) : 0;
+  model_.backward(dz_, head_);
+  info_.batch_size = x.rows();
+  info_.loss = l;
+  for (Callback* cb : callbacks_) cb->on_after_backward(*this, info_);
+  opt_.step(model_);
+  for (Callback* cb : callbacks_) cb->on_step_end(*this, info_);
+  ++info_.global_step;
+  return l;
+}
+
+std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test) {
+  using Clock = std::chrono::steady_clock;
+  check_data(model_, train, "training");
+  if (test) check_data(model_, *test, "test");
+  const std::size_t N = train.size(), bs = opts_.batch_size;
+  order_.resize(N);
+  std::iota(order_.begin(), order_.end(), 0u);
+  info_.steps_per_epoch = (N + bs - 1) / bs;
+  stop_ = false;
+  std::vector<EpochMetrics> history;
+  for (Callback* cb : callbacks_) cb->on_train_begin(*this);
+  for (std::size_t epoch = 1; epoch <= opts_.epochs && !stop_; ++epoch) {
+    const auto t0 = Clock::now();
+    info_.epoch = epoch;
+    for (Callback* cb : callbacks_) cb->on_epoch_begin(*this, epoch);
+    if (opts_.shuffle) rng_.shuffle(order_);
+    double loss_sum = 0;
+    std::size_t correct = 0;
+    const bool has_acc =
+        loss_.has_accuracy(model_.layer(head_ - 1).out_features(), train.y.cols());
+    for (std::size_t s = 0; s < info_.steps_per_epoch; ++s) {
+      const std::size_t begin = s * bs, n = std::min(bs, N - begin);
+      info_.step = s;
+      double l;
+      if (opts_.shuffle) {
+        const std::span<const std::uint32_t> idx(order_.data() + begin, n);
+        gather_rows(train.x, idx, batch_x_);
+        gather_rows(train.y, idx, batch_y_);
+        l = step(batch_x_, batch_y_);
+      } else {
+        l = step(row_view(train.x, begin, n), row_view(train.y, begin, n));
+      }
+      loss_sum += l * static_cast<double>(n);
+      correct += last_correct_;
+    }
+    EpochMetrics m;
+    m.epoch = epoch;
+    m.train_loss = loss_sum / static_cast<double>(N);
+    if (has_acc) m.train_acc = static_cast<double>(correct) / static_cast<double>(N);
+    if (test) {
+      const Evaluation ev = evaluate(model_, loss_, *test, opts_.eval_batch_size);
+      m.test_loss = ev.loss;
+      m.test_acc = ev.accuracy;
+    }
+    m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    history.push_back(m);
+    for (Callback* cb : callbacks_) cb->on_epoch_end(*this, m);
+  }
+  for (Callback* cb : callbacks_) cb->on_train_end(*this);
+  return history;
+}
+
+}  // namespace gradflow

@@ -1,0 +1,148 @@
+// Model-level contracts: the gradient rule, shape errors, frozen layers, determinism.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "gradflow/gradflow.h"
+
+namespace gradflow {
+namespace {
+
+Dataset small_spirals() { return synthetic::spirals(100, 2, 0.1f, 3); }
+
+TEST(GradientRule, BackwardAssignsAndDoesNotAccumulate) {
+  Sequential net(2, {nn::dense(8), nn::prelu(true), nn::dense(2)}, 1);
+  const Dataset d = small_spirals();
+  Tensor dz;
+  Loss ce(LossKind::CrossEntropy);
+  const Tensor& z = net.forward(d.x, Mode::Train);
+  ce.forward_backward(z, d.y, &dz);
+  net.backward(dz);
+  const Tensor first = net.gradients();
+  // Poison the gradients; a second identical backward must overwrite every one of them.
+  net.gradients().fill(std::numeric_limits<float>::quiet_NaN());
+  net.backward(dz);
+  for (std::size_t i = 0; i < first.size(); ++i) ASSERT_EQ(net.gradients()[i], first[i]) << i;
+}
+
+TEST(ShapeErrors, NameTheLayerAndBothShapes) {
+  Sequential net(784, {nn::dense(256), nn::relu(), nn::dense(10)}, 1);
+  Tensor x(4, 783);
+  try {
+    net.forward(x, Mode::Eval);
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "Dense(784→256): input has 783 features (shape [4, 783]), expected 784");
+  }
+  Tensor h(4, 255);
+  Tensor y;
+  Rng rng;
+  try {
+    net.layer(2).forward(h, y, Mode::Eval, rng);
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "Dense(256→10): input has 255 features (shape [4, 255]), expected 256");
+  }
+  net.forward(Tensor(4, 784), Mode::Train);
+  EXPECT_THROW(net.backward(Tensor(4, 9)), std::invalid_argument);
+  Loss ce(LossKind::CrossEntropy);
+  EXPECT_THROW(ce.forward(Tensor(4, 10), Tensor(3, 1)), std::invalid_argument);
+}
+
+TEST(Frozen, FrozenLayersGetNoUpdateAndNoGradientWork) {
+  Sequential net(2, {nn::dense(16), nn::relu(), nn::dense(16), nn::relu(), nn::dense(2)}, 4);
+  net.layer(0).set_trainable(false);
+  const Tensor before = net.parameters();
+  // Poison layer 0's gradients: if backward touched them the NaN would be gone.
+  const std::size_t n0 = net.layer(0).num_params();
+  for (std::size_t i = 0; i < n0; ++i) net.gradients()[i] = std::numeric_limits<float>::quiet_NaN();
+  Loss ce(LossKind::CrossEntropy);
+  SGD sgd(0.1);
+  TrainOptions o;
+  o.epochs = 3;
+  Trainer(net, ce, sgd, o).fit(small_spirals());
+  for (std::size_t i = 0; i < n0; ++i) {
+    ASSERT_EQ(net.parameters()[i], before[i]);
+    ASSERT_TRUE(std::isnan(net.gradients()[i]));
+  }
+  bool changed = false;
+  for (std::size_t i = n0; i < before.size(); ++i) changed |= net.parameters()[i] != before[i];
+  EXPECT_TRUE(changed);
+}
+
+std::vector<float> train_once(std::uint64_t seed) {
+  Sequential net(2, {nn::dense(16), nn::rrelu(), nn::dense(16), nn::tanh(), nn::dense(2), nn::softmax()},
+                 seed);
+  Loss ce(LossKind::CrossEntropy);
+  SGD sgd(0.05);
+  TrainOptions o;
+  o.epochs = 3;
+  o.batch_size = 16;
+  o.seed = seed;
+  Trainer(net, ce, sgd, o).fit(small_spirals());
+  return {net.parameters().span().begin(), net.parameters().span().end()};
+}
+
+TEST(Determinism, SameSeedGivesBitIdenticalWeights) {
+  const auto a = train_once(5), b = train_once(5), c = train_once(6);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]) << i;
+  EXPECT_NE(a, c);
+}
+
+TEST(Modes, RReLUIsRandomInTrainingAndFixedInEvaluation) {
+  Sequential net(4, {nn::rrelu()}, 2);
+  Tensor x(2, 4);
+  x.fill(-1.0f);
+  const Tensor t1 = net.forward(x, Mode::Train);
+  const Tensor t2 = net.forward(x, Mode::Train);
+  bool differs = false;
+  for (std::size_t i = 0; i < t1.size(); ++i) {
+    EXPECT_LE(t1[i], -1.0f / 8);
+    EXPECT_GE(t1[i], -1.0f / 3);
+    differs |= t1[i] != t2[i];
+  }
+  EXPECT_TRUE(differs);
+  const Tensor& e = net.forward(x, Mode::Eval);
+  for (float v : e.span()) EXPECT_FLOAT_EQ(v, -(1.0f / 8 + 1.0f / 3) / 2);
+}
+
+TEST(Trainer, InOrderVisitAndLastPartialBatch) {
+  // 10 samples at batch 4: steps of 4, 4 and 2.
+  struct Sizes : Callback {
+    std::vector<std::size_t> seen;
+    void on_step_end(Trainer&, const StepInfo& s) override { seen.push_back(s.batch_size); }
+  } sizes;
+  Dataset d = synthetic::moons(10, 0.1f, 1);
+  Sequential net(2, {nn::dense(3), nn::relu(), nn::dense(2)}, 1);
+  Loss ce(LossKind::CrossEntropy);
+  SGD sgd(0.1);
+  TrainOptions o;
+  o.epochs = 1;
+  o.batch_size = 4;
+  o.shuffle = false;
+  Trainer t(net, ce, sgd, o);
+  t.add_callback(sizes);
+  t.fit(d);
+  EXPECT_EQ(sizes.seen, (std::vector<std::size_t>{4, 4, 2}));
+}
+
+TEST(Trainer, CallbackCanStopTraining) {
+  struct StopAfterTwo : Callback {
+    void on_epoch_end(Trainer& t, const EpochMetrics& m) override {
+      if (m.epoch == 2) t.request_stop();
+    }
+  } stop;
+  Sequential net(2, {nn::dense(4), nn::relu(), nn::dense(2)}, 1);
+  Loss ce(LossKind::CrossEntropy);
+  SGD sgd(0.1);
+  TrainOptions o;
+  o.epochs = 10;
+  Trainer t(net, ce, sgd, o);
+  t.add_callback(stop);
+  EXPECT_EQ(t.fit(small_spirals()).size(), 2u);
+}
+
+}  // namespace
+}  // namespace gradflow
