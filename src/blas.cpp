@@ -2,16 +2,57 @@
 
 #include <cblas.h>
 
+#include <cstdlib>
+#include <mutex>
+#include <string_view>
 #include <thread>
 
 #include "gradflow/threads.h"
 
+// OpenBLAS internals present in DYNAMIC_ARCH builds (Debian's); weak so that another build
+// of OpenBLAS still links, and the kernel choice below is then skipped.
+extern "C" {
+void gotoblas_dynamic_init(void) __attribute__((weak));
+void gotoblas_dynamic_quit(void) __attribute__((weak));
+}
+
 namespace gradflow {
+
+namespace {
+// OpenBLAS before 0.3.25 falls back to its slowest x86-64 kernels ("Prescott", SSE3) on Intel
+// CPUs it does not know, such as Sapphire Rapids (OpenBLAS issue #4267) — a 3× loss for
+// sgemm. When that happened and the user did not choose a core type, pick the AVX-512 or AVX2
+// kernels the CPU supports, before the first product.
+void choose_kernels_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (std::getenv("OPENBLAS_CORETYPE") || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
+    if (std::string_view(openblas_get_corename()) != "Prescott") return;
+    const char* core = nullptr;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+      core = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      core = "Haswell";
+    if (!core) return;
+    setenv("OPENBLAS_CORETYPE", core, 1);
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    unsetenv("OPENBLAS_CORETYPE");
+  });
+}
+}  // namespace
+
+const char* blas_kernels() {
+  choose_kernels_once();
+  return openblas_get_corename();
+}
 
 namespace blas {
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc) {
+  choose_kernels_once();
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
               static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,

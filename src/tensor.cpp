@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -53,6 +54,16 @@ Tensor& Tensor::operator=(const Tensor& other) {
     resize(other.rows_, other.cols_);
   }
   if (other.size()) std::memcpy(data_, other.data_, other.size() * sizeof(float));
+  return *this;
+}
+
+Tensor& Tensor::operator=(Tensor&& other) {
+  if (is_view() && size() == other.size()) return *this = static_cast<const Tensor&>(other);
+  data_ = std::exchange(other.data_, nullptr);
+  rows_ = std::exchange(other.rows_, 0);
+  cols_ = std::exchange(other.cols_, 0);
+  capacity_ = std::exchange(other.capacity_, 0);
+  storage_ = std::move(other.storage_);
   return *this;
 }
 

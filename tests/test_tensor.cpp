@@ -34,6 +34,11 @@ TEST(Tensor, ViewsWriteThroughAndCannotGrow) {
   copy(0, 0) = 1;
   EXPECT_EQ(buf[0], 0);
   EXPECT_FALSE(copy.is_view());
+  Tensor fresh(2, 3);
+  fresh.fill(7);
+  v = std::move(fresh);  // moving into a view writes through too
+  EXPECT_EQ(buf[4], 7);
+  EXPECT_TRUE(v.is_view());
 }
 
 TEST(Rng, SameSeedSameStream) {

@@ -24,11 +24,13 @@ class Tensor {
   // A non-owning view of rows*cols floats at data; the caller keeps data alive.
   static Tensor view(float* data, std::size_t rows, std::size_t cols);
 
-  // Copies are deep and owning (a copy of a view owns its data); moves are cheap.
+  // Copies are deep and owning (a copy of a view owns its data); moves are cheap. Assigning
+  // to a view of the same size writes through it (copy or move alike): this is how a layer's
+  // parameters, which view the model's flat buffer, are loaded.
   Tensor(const Tensor& other);
   Tensor& operator=(const Tensor& other);
   Tensor(Tensor&&) noexcept = default;
-  Tensor& operator=(Tensor&&) noexcept = default;
+  Tensor& operator=(Tensor&& other);
 
   std::size_t rows() const { return rows_; }
   std::size_t cols() const { return cols_; }

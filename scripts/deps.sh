@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install the Debian packages gradflow builds and tests with, if any is missing (as root).
+set -euo pipefail
+pkgs=(cmake g++ make pkg-config libopenblas-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+      zlib1g-dev libgtest-dev libgmock-dev dataset-fashion-mnist "$@")
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
+fi
