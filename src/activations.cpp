@@ -108,7 +108,7 @@ void RReLU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Te
 
 // ---- PReLU ----
 std::vector<ParamShape> PReLU::param_shapes() const {
-  return {{"weight", 1, spec_.per_unit ? in_ : 1}};
+  return {{"weight", 1, spec_.per_unit ? in_ : 1, true}};
 }
 void PReLU::init(Rng&) { params_[0].fill(spec_.init_slope); }
 void PReLU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {

@@ -18,7 +18,7 @@ Dense::Dense(const LayerSpec& spec, std::size_t in_features)
 
 std::vector<ParamShape> Dense::param_shapes() const {
   std::vector<ParamShape> s{{"weight", out_, in_}};
-  if (spec_.bias) s.push_back({"bias", 1, out_});
+  if (spec_.bias) s.push_back({"bias", 1, out_, true});
   return s;
 }
 

@@ -78,6 +78,7 @@ bool is_activation(LayerKind kind);
 struct ParamShape {
   std::string name;  // "weight", "bias": PyTorch's state_dict names
   std::size_t rows, cols;
+  bool vector = false;  // a 1-D tensor [cols] in PyTorch (bias, PReLU weight); else [rows, cols]
 };
 
 class Layer {

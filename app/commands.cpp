@@ -1,0 +1,301 @@
+#include "commands.h"
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "data_source.h"
+#include "gradflow/gradflow.h"
+#include "progress.h"
+
+namespace gradflow::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string default_run_folder() {
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  std::string base = fmt::format("runs/{}", stamp), out = base;
+  for (int i = 2; fs::exists(out); ++i) out = fmt::format("{}-{}", base, i);
+  return out;
+}
+
+// Labels of a test set must be classes the model was built for.
+void check_compatible(const Dataset& train, const Dataset& test, const std::string& test_name) {
+  if (test.features() != train.features())
+    throw std::runtime_error(fmt::format("test data '{}' has {} features, the training data {}", test_name,
+                                         test.features(), train.features()));
+  if (train.classification())
+    for (std::size_t i = 0; i < test.size(); ++i)
+      if (test.y[i] >= static_cast<float>(train.num_classes))
+        throw std::runtime_error(fmt::format("test data '{}': label {} of sample {} is out of range: the training "
+                                             "data has {} classes (0..{})",
+                                             test_name, test.y[i], i, train.num_classes, train.num_classes - 1));
+}
+
+std::string describe(const Sequential& m) {
+  std::string s = fmt::format("{}", m.in_features());
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    const Layer& l = m.layer(i);
+    if (l.kind() == LayerKind::Dense) s += fmt::format("-{}", l.out_features());
+    else if (l.kind() != LayerKind::Identity) s += fmt::format("({})", to_string(l.kind()));
+  }
+  return s;
+}
+
+std::string model_path(const std::string& m) {
+  return fs::is_directory(m) ? (fs::path(m) / "model.safetensors").string() : m;
+}
+
+}  // namespace
+
+int train(const TrainConfig& cfg_in) {
+  TrainConfig cfg = cfg_in;
+  if (cfg.batch_size == 0) throw std::invalid_argument("--batch-size must be at least 1");
+  if (cfg.epochs == 0) throw std::invalid_argument("--epochs must be at least 1");
+  if (!(cfg.lr > 0) || !std::isfinite(cfg.lr))
+    throw std::invalid_argument(fmt::format("--lr must be a positive number, got {}", cfg.lr));
+  if (cfg.val_split < 0 || cfg.val_split >= 1)
+    throw std::invalid_argument(fmt::format("--val-split must be in [0, 1), got {}", cfg.val_split));
+  if (cfg.optimizer != "sgd")
+    throw std::invalid_argument(fmt::format("unknown optimizer '{}' (expected sgd)", cfg.optimizer));
+  if (cfg.threads < 0) throw std::invalid_argument("--threads must be 0 (all cores) or more");
+  const Init init = parse_init(cfg.init);
+  if (cfg.loss == "auto") cfg.loss = is_regression(cfg.data) ? "mse" : "cross_entropy";
+  const Loss loss(parse_loss(cfg.loss));
+  // A CSV label column is a real-valued target when the loss is MSE.
+  const bool regression =
+      is_regression(cfg.data) || (loss.kind() == LossKind::MeanSquaredError && !has_own_test_split(cfg.data));
+  auto hidden = parse_hidden_layers(cfg.layers, init);
+  std::optional<LayerSpec> out_act;
+  if (cfg.output == "auto") {
+    if (loss.kind() == LossKind::CrossEntropy) out_act = nn::softmax();
+    else if (loss.kind() == LossKind::BinaryCrossEntropy) out_act = nn::sigmoid();
+  } else {
+    out_act = parse_activation(cfg.output);
+  }
+  set_num_threads(cfg.threads);
+
+  // ---- data: everything is read and checked before anything is written ----
+  DataOptions dopt{.label_column = cfg.label_column, .regression = regression, .seed = cfg.seed};
+  Dataset train_set = load_data(cfg.data, true, dopt);
+  std::optional<Dataset> test_set;
+  std::string test_name;
+  if (!cfg.test.empty()) {
+    dopt.num_classes = 0;
+    test_set = load_data(cfg.test, false, dopt);
+    test_name = cfg.test;
+  } else if (cfg.val_split > 0) {
+    std::vector<std::uint32_t> order(train_set.size());
+    std::iota(order.begin(), order.end(), 0u);
+    Rng split_rng(cfg.seed);
+    split_rng.shuffle(order);
+    const auto n_val = static_cast<std::size_t>(std::round(cfg.val_split * static_cast<double>(order.size())));
+    if (n_val == 0 || n_val >= order.size())
+      throw std::invalid_argument(fmt::format("--val-split {} leaves no validation or no training samples", cfg.val_split));
+    const std::span<const std::uint32_t> all(order);
+    test_set = train_set.subset(all.first(n_val));
+    train_set = train_set.subset(all.subspan(n_val));
+    test_name = fmt::format("{} ({}% held out)", cfg.data, 100 * cfg.val_split);
+  } else if (has_own_test_split(cfg.data)) {
+    test_set = load_data(cfg.data, false, dopt);
+    test_name = test_set->name;
+  }
+  train_set = head(train_set, cfg.limit);
+  train_set.validate(cfg.data);
+  if (test_set) {
+    *test_set = head(*test_set, cfg.test_limit);
+    test_set->validate(test_name);
+    check_compatible(train_set, *test_set, test_name);
+  }
+  Standardizer input;
+  if (cfg.standardize) {
+    input = Standardizer::fit(train_set.x);
+    input.apply(train_set.x);
+    if (test_set) input.apply(test_set->x);
+  }
+
+  // ---- model ----
+  std::size_t outputs = train_set.y.cols();
+  if (train_set.classification())
+    outputs = loss.kind() == LossKind::BinaryCrossEntropy && train_set.num_classes == 2 ? 1 : train_set.num_classes;
+  if (loss.kind() == LossKind::CrossEntropy && !train_set.classification())
+    throw std::invalid_argument("cross_entropy needs class labels; use --loss mse for a regression target");
+  std::vector<LayerSpec> layers = hidden;
+  layers.push_back(nn::dense(outputs, init));
+  if (out_act) layers.push_back(*out_act);
+  Sequential model(train_set.features(), layers, cfg.seed);
+
+  // ---- run folder ----
+  if (cfg.out.empty()) cfg.out = default_run_folder();
+  if (fs::exists(cfg.out) && !(fs::is_directory(cfg.out) && fs::is_empty(cfg.out)))
+    throw std::runtime_error(fmt::format("run folder '{}' already exists and is not empty (choose another --out)", cfg.out));
+  const bool created = !fs::exists(cfg.out);
+  fs::create_directories(cfg.out);
+  try {
+    write_file_atomic((fs::path(cfg.out) / "config.json").string(), to_json(cfg).dump(2) + "\n");
+
+    fmt::print("data:   {}: {} training samples{}, {} features{}{}\n", cfg.data, train_set.size(),
+               test_set ? fmt::format(", {} test samples ({})", test_set->size(), test_name) : ", no test set",
+               train_set.features(),
+               train_set.classification() ? fmt::format(", {} classes", train_set.num_classes) : ", regression",
+               cfg.standardize ? ", standardized" : "");
+    fmt::print("model:  {}, {} parameters, init {}\n", describe(model), model.num_params(),
+               init == Init::Default ? "default (He/LeCun/Glorot by activation)" : std::string(to_string(init)));
+    fmt::print("recipe: {} lr {}, batch {}, {} epochs, loss {}, seed {}, {} thread(s), OpenBLAS {} kernels\n",
+               cfg.optimizer, cfg.lr, cfg.batch_size, cfg.epochs, loss.name(), cfg.seed, num_threads(),
+               blas_kernels());
+    fmt::print("run:    {}\n", cfg.out);
+
+    SGD sgd(cfg.lr);
+    TrainOptions topt;
+    topt.epochs = cfg.epochs;
+    topt.batch_size = cfg.batch_size;
+    topt.shuffle = cfg.shuffle;
+    topt.seed = cfg.seed;
+    Trainer trainer(model, loss, sgd, topt);
+    Progress progress(cfg.epochs, train_set.size(), (fs::path(cfg.out) / "metrics.jsonl").string());
+    trainer.add_callback(progress);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto history = trainer.fit(train_set, test_set ? &*test_set : nullptr);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    const std::string model_file = (fs::path(cfg.out) / "model.safetensors").string();
+    save_model(model_file, model, input, train_set.class_names, std::string(loss.name()));
+    const EpochMetrics& last = history.back();
+    if (test_set && !std::isnan(last.test_acc))
+      fmt::print("test accuracy {:.2f}% (loss {:.4f}) after {} epochs in {:.1f} s; model saved to {}\n",
+                 100 * last.test_acc, last.test_loss, last.epoch, secs, model_file);
+    else if (test_set)
+      fmt::print("test loss {:.6f} after {} epochs in {:.1f} s; model saved to {}\n", last.test_loss, last.epoch, secs,
+                 model_file);
+    else
+      fmt::print("train loss {:.6f} after {} epochs in {:.1f} s; model saved to {}\n", last.train_loss, last.epoch,
+                 secs, model_file);
+  } catch (...) {
+    if (created) fs::remove_all(cfg.out);
+    throw;
+  }
+  return 0;
+}
+
+namespace {
+ModelFile open_model(const std::string& m, int threads) {
+  set_num_threads(threads);
+  return load_model(model_path(m));
+}
+}  // namespace
+
+int eval(const EvalArgs& a) {
+  ModelFile mf = open_model(a.model, a.threads);
+  const Loss loss(parse_loss(mf.loss.empty() ? "cross_entropy" : mf.loss));
+  DataOptions dopt{.label_column = a.label_column, .regression = loss.kind() == LossKind::MeanSquaredError};
+  Dataset data = load_data(a.data, false, dopt);
+  data.validate(a.data);
+  if (data.features() != mf.model->in_features())
+    throw std::runtime_error(fmt::format("data '{}' has {} features, the model takes {}", a.data, data.features(),
+                                         mf.model->in_features()));
+  mf.input.apply(data.x);
+  const std::size_t classes = mf.model->out_features() == 1 && loss.kind() == LossKind::BinaryCrossEntropy
+                                  ? 2
+                                  : mf.model->out_features();
+  if (data.classification()) {
+    for (std::size_t i = 0; i < data.size(); ++i)
+      if (data.y[i] >= static_cast<float>(classes))
+        throw std::runtime_error(fmt::format("data '{}': label {} of sample {} is out of range: the model has {} classes",
+                                             a.data, data.y[i], i, classes));
+    data.num_classes = classes;
+  }
+  const Evaluation ev = evaluate(*mf.model, loss, data, a.batch_size);
+  fmt::print("model {}: {} samples of {}\n", model_path(a.model), ev.samples, a.data);
+  fmt::print("loss {:.6f} ({})\n", ev.loss, loss.name());
+  if (!std::isnan(ev.accuracy)) fmt::print("accuracy {:.2f}%\n", 100 * ev.accuracy);
+  if (ev.classes) {
+    std::vector<std::string> names = mf.class_names;
+    if (names.size() != ev.classes) {
+      names.clear();
+      for (std::size_t c = 0; c < ev.classes; ++c) names.push_back(std::to_string(c));
+    }
+    std::size_t w = 5;
+    for (const auto& n : names) w = std::max(w, n.size());
+    fmt::print("confusion matrix (rows: true class, columns: predicted)\n{:>{}} ", "", w);
+    for (std::size_t c = 0; c < ev.classes; ++c) fmt::print(" {:>6}", c);
+    fmt::print("\n");
+    for (std::size_t t = 0; t < ev.classes; ++t) {
+      fmt::print("{:>{}} ", names[t], w);
+      for (std::size_t p = 0; p < ev.classes; ++p) fmt::print(" {:>6}", ev.confusion[t * ev.classes + p]);
+      fmt::print("\n");
+    }
+  }
+  return 0;
+}
+
+int predict(const PredictArgs& a) {
+  ModelFile mf = open_model(a.model, a.threads);
+  Tensor x;
+  const bool is_csv = a.input.size() > 4 && a.input.substr(a.input.size() - 4) == ".csv";
+  if (is_csv) {
+    csv::Options co;
+    co.has_labels = !a.label_column.empty();
+    if (co.has_labels) co.label_column = a.label_column;
+    co.regression = true;  // any value is fine in an ignored column
+    x = csv::read(a.input, co).x;
+  } else {
+    x = idx::read_images(a.input);
+  }
+  if (x.cols() != mf.model->in_features())
+    throw std::runtime_error(fmt::format("input '{}' has {} features per sample, the model takes {}", a.input, x.cols(),
+                                         mf.model->in_features()));
+  mf.input.apply(x);
+  Tensor out;
+  predict(*mf.model, x, out);
+  const bool regression = mf.loss == "mse" && mf.model->layer(mf.model->size() - 1).kind() != LayerKind::Softmax;
+  const std::size_t k = out.cols();
+  if (a.format == "csv") {
+    if (regression) {
+      fmt::print("index");
+      for (std::size_t j = 0; j < k; ++j) fmt::print(",y{}", j);
+    } else {
+      fmt::print("index,class{}", mf.class_names.empty() ? "" : ",label");
+      for (std::size_t j = 0; j < (k == 1 ? 2 : k); ++j) fmt::print(",p{}", j);
+    }
+    fmt::print("\n");
+  }
+  for (std::size_t i = 0; i < out.rows(); ++i) {
+    const float* r = out.row(i);
+    std::vector<float> p(r, r + k);
+    if (k == 1 && !regression) p = {1.0f - r[0], r[0]};
+    const std::size_t cls = regression ? 0 : (k == 1 ? (r[0] > 0.5f ? 1 : 0) : predicted_class(r, k));
+    if (a.format == "json") {
+      nlohmann::ordered_json j{{"index", i}};
+      if (regression) j["y"] = p;
+      else {
+        j["class"] = cls;
+        if (cls < mf.class_names.size()) j["label"] = mf.class_names[cls];
+        j["probabilities"] = p;
+      }
+      fmt::print("{}\n", j.dump());
+    } else {
+      std::string line = fmt::format("{}", i);
+      if (!regression) {
+        line += fmt::format(",{}", cls);
+        if (!mf.class_names.empty()) line += fmt::format(",\"{}\"", cls < mf.class_names.size() ? mf.class_names[cls] : "");
+      }
+      for (float v : p) line += fmt::format(",{:.6g}", v);
+      fmt::print("{}\n", line);
+    }
+  }
+  return 0;
+}
+
+}  // namespace gradflow::app

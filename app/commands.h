@@ -1,0 +1,26 @@
+// The subcommands of the gradflow tool. Each returns the process exit code and throws
+// std::exception with a one-line message on bad input (main prints it).
+#pragma once
+
+#include <string>
+
+#include "config.h"
+
+namespace gradflow::app {
+
+struct EvalArgs {
+  std::string model, data = "fashion-mnist", label_column = "-1";
+  std::size_t batch_size = 1000;
+  int threads = 0;
+};
+
+struct PredictArgs {
+  std::string model, input, label_column, format = "csv";
+  int threads = 0;
+};
+
+int train(const TrainConfig& config);
+int eval(const EvalArgs& args);
+int predict(const PredictArgs& args);
+
+}  // namespace gradflow::app

@@ -1,0 +1,48 @@
+// The resolved configuration of a `gradflow train` run: defaults, then a config file
+// (--config, JSON), then command-line flags. Saved as config.json in the run folder.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "gradflow/layer.h"
+#include "gradflow/loss.h"
+
+namespace gradflow::app {
+
+struct TrainConfig {
+  // data
+  std::string data = "fashion-mnist";
+  std::string test;                 // "" : the data set's own test split, if it has one
+  double val_split = 0;             // hold out this fraction of the training data as the test set
+  std::string label_column = "-1";  // CSV: name or index
+  bool standardize = false;
+  std::size_t limit = 0, test_limit = 0;  // use only the first N samples (0: all)
+  // model
+  std::string layers = "256:relu,128:relu";
+  std::string output = "auto";  // softmax | sigmoid | identity | auto (from the loss)
+  std::string loss = "auto";    // cross_entropy | bce | mse | auto (mse for regression data)
+  std::string init = "default";
+  // recipe
+  std::string optimizer = "sgd";
+  double lr = 0.05;
+  std::size_t batch_size = 64;
+  std::size_t epochs = 15;
+  std::uint64_t seed = 42;
+  int threads = 0;  // 0: all cores
+  bool shuffle = true;
+  // output
+  std::string out;  // run folder ("" : runs/<timestamp>)
+};
+
+nlohmann::json to_json(const TrainConfig& c);
+// Keys not in TrainConfig are an error (a misspelt key must not be silently ignored).
+TrainConfig from_json(const nlohmann::json& j, const std::string& source);
+
+// "256:relu,128:tanh" → Dense + activation pairs (activation defaults to relu).
+std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init);
+
+}  // namespace gradflow::app

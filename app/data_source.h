@@ -1,0 +1,36 @@
+// Turning a --data / --test argument into data sets.
+//
+//   fashion-mnist            Debian's dataset-fashion-mnist (train / t10k)
+//   DIR                      a folder with MNIST-format {train,t10k}-*-ubyte[.gz] files
+//   IMAGES,LABELS            a pair of IDX files (.gz or not)
+//   FILE.csv                 CSV, label column from --label-column
+//   xor | spirals | moons | sine   built-in synthetic sets
+#pragma once
+
+#include <string>
+
+#include "gradflow/data/dataset.h"
+
+namespace gradflow::app {
+
+struct DataOptions {
+  std::string label_column = "-1";
+  bool regression = false;  // CSV: the label column is a real-valued target
+  std::uint64_t seed = 42;  // synthetic sets
+  std::size_t num_classes = 0;
+};
+
+// The training part (train = true) or the evaluation part of a data spec. For a CSV file or
+// an IDX pair both are the file itself; the evaluation part of a synthetic set is drawn with
+// another seed. Throws std::runtime_error naming the file and the problem.
+Dataset load_data(const std::string& spec, bool train, const DataOptions& options);
+// Whether the spec names a source with its own test split (fashion-mnist, an MNIST folder,
+// the synthetic sets).
+bool has_own_test_split(const std::string& spec);
+// Whether a synthetic spec is a regression task (sine).
+bool is_regression(const std::string& spec);
+
+// First n samples (n == 0 or n >= size: all).
+Dataset head(const Dataset& d, std::size_t n);
+
+}  // namespace gradflow::app

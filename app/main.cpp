@@ -1,0 +1,118 @@
+// gradflow: train, evaluate and use feed-forward networks from the command line.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "config.h"
+
+namespace {
+
+using gradflow::app::TrainConfig;
+using gradflow::app::from_json;
+using gradflow::app::to_json;
+
+// --some-flag → some_flag: the config-file key of an option.
+std::string key_of(const CLI::Option* opt) {
+  std::string k = opt->get_lnames().empty() ? "" : opt->get_lnames()[0];
+  for (char& c : k)
+    if (c == '-') c = '_';
+  return k;
+}
+
+void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) {
+  cmd.add_option("--config", config_file, "JSON file with any of the options below (flags override it)")
+      ->check(CLI::ExistingFile);
+  cmd.add_option("--data", c.data,
+                 "training data: fashion-mnist | DIR of MNIST files | IMAGES,LABELS (IDX, .gz or not) | "
+                 "FILE.csv | xor | spirals | moons | sine");
+  cmd.add_option("--test", c.test, "test data, same forms as --data (default: the data set's test split)");
+  cmd.add_option("--val-split", c.val_split, "hold out this fraction of the training data as the test set")
+      ->check(CLI::Range(0.0, 0.99));
+  cmd.add_option("--label-column", c.label_column, "CSV label column: header name or index (negative counts from the end)");
+  cmd.add_flag("--standardize,!--no-standardize", c.standardize,
+               "standardize features with the training set's mean/std (kept with the model)");
+  cmd.add_option("--limit", c.limit, "use only the first N training samples (0: all)");
+  cmd.add_option("--test-limit", c.test_limit, "use only the first N test samples (0: all)");
+  cmd.add_option("--layers", c.layers, "hidden layers UNITS:ACTIVATION,… (activations: identity sigmoid tanh relu "
+                                       "leaky_relu rrelu prelu elu selu)");
+  cmd.add_option("--output", c.output, "output activation: auto (from the loss) | softmax | sigmoid | identity");
+  cmd.add_option("--loss", c.loss, "auto (mse for regression data, else cross_entropy) | cross_entropy | bce | mse");
+  cmd.add_option("--init", c.init,
+                 "weight initializer: default (He for ReLU family, LeCun for SELU, else Glorot) | normal | "
+                 "glorot_normal | glorot_uniform | lecun_normal | lecun_uniform | he_normal | he_uniform");
+  cmd.add_option("--optimizer", c.optimizer, "update rule: sgd");
+  cmd.add_option("--lr,--learning-rate", c.lr, "learning rate");
+  cmd.add_option("--batch-size", c.batch_size, "minibatch size");
+  cmd.add_option("--epochs", c.epochs, "passes over the training data");
+  cmd.add_option("--seed", c.seed, "seed for initialization, shuffling and noise");
+  cmd.add_option("--threads", c.threads, "compute threads (0: all cores)");
+  cmd.add_flag("--shuffle,!--no-shuffle", c.shuffle, "reshuffle the training data every epoch (--no-shuffle: in order)");
+  cmd.add_option("--out", c.out, "run folder (default: runs/<date>-<time>)");
+}
+
+TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, const std::string& config_file) {
+  if (config_file.empty()) return flags;
+  std::ifstream in(config_file);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: not valid JSON: {}", config_file, e.what()));
+  }
+  nlohmann::json merged = to_json(from_json(j, config_file));
+  const nlohmann::json given = to_json(flags);
+  for (const CLI::Option* opt : cmd.get_options())
+    if (opt->count() > 0 && merged.contains(key_of(opt))) merged[key_of(opt)] = given[key_of(opt)];
+  return from_json(merged, config_file);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gradflow: train deep feed-forward networks on the CPU, and see into them"};
+  app.option_defaults()->always_capture_default();
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "gradflow 0.1.0");
+
+  TrainConfig flags;
+  std::string config_file;
+  CLI::App* train = app.add_subcommand("train", "train a model (no arguments: the default MLP on Fashion-MNIST)");
+  add_train_options(*train, flags, config_file);
+
+  gradflow::app::EvalArgs eval_args;
+  CLI::App* eval = app.add_subcommand("eval", "loss, accuracy and confusion matrix of a trained model on data");
+  eval->add_option("--model", eval_args.model, "model file (.safetensors) or run folder")->required();
+  eval->add_option("--data", eval_args.data, "data, as for train --data (fashion-mnist: its test split)");
+  eval->add_option("--label-column", eval_args.label_column, "CSV label column: header name or index");
+  eval->add_option("--batch-size", eval_args.batch_size, "evaluation batch size");
+  eval->add_option("--threads", eval_args.threads, "compute threads (0: all cores)");
+
+  gradflow::app::PredictArgs pred_args;
+  CLI::App* pred = app.add_subcommand("predict", "predicted class and class probabilities, one line per sample");
+  pred->add_option("--model", pred_args.model, "model file (.safetensors) or run folder")->required();
+  pred->add_option("--input", pred_args.input, "samples: a CSV file of features, or an IDX image file")->required();
+  pred->add_option("--label-column", pred_args.label_column, "CSV column to ignore (a label), by name or index");
+  pred->add_option("--format", pred_args.format, "output format")->check(CLI::IsMember({"csv", "json"}));
+  pred->add_option("--threads", pred_args.threads, "compute threads (0: all cores)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (*train) return gradflow::app::train(resolve(*train, flags, config_file));
+    if (*eval) return gradflow::app::eval(eval_args);
+    if (*pred) return gradflow::app::predict(pred_args);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "gradflow: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

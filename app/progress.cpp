@@ -1,0 +1,73 @@
+#include "progress.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace gradflow::app {
+
+Progress::Progress(std::size_t epochs, std::size_t samples, std::string metrics_path)
+    : epochs_(epochs), samples_(samples), metrics_path_(std::move(metrics_path)), tty_(::isatty(STDOUT_FILENO)) {}
+
+namespace {
+std::string pct(double v) { return std::isnan(v) ? "      -" : fmt::format("{:6.2f}%", 100 * v); }
+std::string num(double v) { return std::isnan(v) ? "        -" : fmt::format("{:9.4f}", v); }
+nlohmann::json or_null(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
+}  // namespace
+
+void Progress::on_train_begin(Trainer&) {
+  fmt::print("{:>5}  {:>10}  {:>9}  {:>9}  {:>8}  {:>7}\n", "epoch", "train_loss", "train_acc", "test_loss",
+             "test_acc", "seconds");
+  std::fflush(stdout);
+}
+
+void Progress::on_epoch_begin(Trainer&, std::size_t) {
+  epoch_start_ = last_draw_ = Clock::now();
+  seen_ = 0;
+  loss_sum_ = 0;
+}
+
+void Progress::on_step_end(Trainer&, const StepInfo& s) {
+  seen_ += s.batch_size;
+  loss_sum_ += s.loss * static_cast<double>(s.batch_size);
+  const auto now = Clock::now();
+  const double since = std::chrono::duration<double>(now - last_draw_).count();
+  if ((tty_ && since > 0.1) || (!tty_ && since > 10.0)) {
+    last_draw_ = now;
+    draw(s, false);
+  }
+}
+
+void Progress::draw(const StepInfo& s, bool) {
+  const double elapsed = std::chrono::duration<double>(Clock::now() - epoch_start_).count();
+  const double rate = elapsed > 0 ? static_cast<double>(seen_) / elapsed : 0;
+  const double eta = rate > 0 ? static_cast<double>(samples_ - seen_) / rate : 0;
+  const double frac = static_cast<double>(seen_) / static_cast<double>(samples_);
+  const int width = 30, filled = static_cast<int>(frac * width);
+  const std::string line = fmt::format(
+      "epoch {}/{} [{}{}] {:3.0f}% {}/{}  {:.0f} samples/s  ETA {:.0f}s  loss {:.4f}", s.epoch, epochs_,
+      std::string(static_cast<std::size_t>(filled), '#'), std::string(static_cast<std::size_t>(width - filled), '.'),
+      100 * frac, seen_, samples_, rate, eta, loss_sum_ / static_cast<double>(seen_));
+  if (tty_) fmt::print("\r{}\x1b[K", line);
+  else fmt::print("{}\n", line);
+  std::fflush(stdout);
+}
+
+void Progress::on_epoch_end(Trainer&, const EpochMetrics& m) {
+  if (tty_) fmt::print("\r\x1b[K");
+  fmt::print("{:>5}  {:>10.4f}  {:>9}  {}  {:>8}  {:>7.2f}\n", m.epoch, m.train_loss, pct(m.train_acc),
+             num(m.test_loss), pct(m.test_acc), m.seconds);
+  std::fflush(stdout);
+  if (metrics_path_.empty()) return;
+  std::ofstream f(metrics_path_, std::ios::app);
+  f << nlohmann::ordered_json{{"epoch", m.epoch},           {"train_loss", m.train_loss}, {"train_acc", or_null(m.train_acc)},
+                      {"test_loss", or_null(m.test_loss)}, {"test_acc", or_null(m.test_acc)}, {"seconds", m.seconds}}
+           .dump()
+    << '\n';
+}
+
+}  // namespace gradflow::app

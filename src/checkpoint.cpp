@@ -1,0 +1,310 @@
+#include "gradflow/checkpoint.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace gradflow {
+
+using nlohmann::json;
+
+namespace {
+
+const char* torch_class(LayerKind k) {
+  switch (k) {
+    case LayerKind::Dense: return "Linear";
+    case LayerKind::Identity: return "Identity";
+    case LayerKind::Sigmoid: return "Sigmoid";
+    case LayerKind::Tanh: return "Tanh";
+    case LayerKind::ReLU: return "ReLU";
+    case LayerKind::LeakyReLU: return "LeakyReLU";
+    case LayerKind::RReLU: return "RReLU";
+    case LayerKind::PReLU: return "PReLU";
+    case LayerKind::ELU: return "ELU";
+    case LayerKind::SELU: return "SELU";
+    case LayerKind::Softmax: return "Softmax";
+  }
+  return "?";
+}
+
+json layer_json(const Layer& l) {
+  const LayerSpec& s = l.spec();
+  json j{{"type", torch_class(s.kind)}};
+  switch (s.kind) {
+    case LayerKind::Dense:
+      j["in_features"] = l.in_features();
+      j["out_features"] = l.out_features();
+      j["bias"] = s.bias;
+      j["init"] = to_string(s.init);
+      break;
+    case LayerKind::LeakyReLU: j["negative_slope"] = s.negative_slope; break;
+    case LayerKind::RReLU:
+      j["lower"] = s.lower;
+      j["upper"] = s.upper;
+      break;
+    case LayerKind::PReLU:
+      j["num_parameters"] = s.per_unit ? l.in_features() : 1;
+      j["init"] = s.init_slope;
+      break;
+    case LayerKind::ELU: j["alpha"] = s.alpha; break;
+    case LayerKind::Softmax: j["dim"] = 1; break;
+    default: break;
+  }
+  return j;
+}
+
+}  // namespace
+
+std::string architecture_json(const Sequential& model) {
+  json layers = json::array();
+  for (std::size_t i = 0; i < model.size(); ++i) layers.push_back(layer_json(model.layer(i)));
+  return layers.dump();
+}
+
+std::vector<LayerSpec> parse_architecture(const std::string& text, std::size_t& in_features) {
+  const json layers = json::parse(text);
+  if (!layers.is_array() || layers.empty()) throw std::runtime_error("architecture is not a non-empty list of layers");
+  std::vector<LayerSpec> specs;
+  std::size_t width = 0;
+  in_features = 0;
+  for (std::size_t k = 0; k < layers.size(); ++k) {
+    const json& j = layers[k];
+    auto num = [&](const char* key) {
+      if (!j.contains(key) || !j[key].is_number())
+        throw std::runtime_error(fmt::format("layer {} ({}): missing number '{}'", k, j.value("type", "?"), key));
+      return j[key].get<double>();
+    };
+    auto size = [&](const char* key) {
+      const double v = num(key);
+      if (v < 1 || v > 1e8 || v != static_cast<double>(static_cast<std::size_t>(v)))
+        throw std::runtime_error(fmt::format("layer {}: '{}' = {} is not a valid size", k, key, v));
+      return static_cast<std::size_t>(v);
+    };
+    const std::string type = j.is_object() ? j.value("type", "") : "";
+    LayerSpec s;
+    if (type == "Linear") {
+      const std::size_t in = size("in_features");
+      if (k == 0) in_features = width = in;
+      if (in != width)
+        throw std::runtime_error(fmt::format("layer {} (Linear): in_features {} but the previous layer gives {}", k, in, width));
+      s = nn::dense(size("out_features"), j.contains("init") ? parse_init(j["init"].get<std::string>()) : Init::Default,
+                    j.value("bias", true));
+      width = s.units;
+    } else {
+      if (k == 0) {
+        if (!j.contains("in_features"))
+          throw std::runtime_error("layer 0 is not Linear and gives no 'in_features'");
+        in_features = width = size("in_features");
+      }
+      if (type == "Identity") s = nn::identity();
+      else if (type == "Sigmoid") s = nn::sigmoid();
+      else if (type == "Tanh") s = nn::tanh();
+      else if (type == "ReLU") s = nn::relu();
+      else if (type == "SELU") s = nn::selu();
+      else if (type == "Softmax") s = nn::softmax();
+      else if (type == "LeakyReLU") s = nn::leaky_relu(static_cast<float>(num("negative_slope")));
+      else if (type == "RReLU") s = nn::rrelu(static_cast<float>(num("lower")), static_cast<float>(num("upper")));
+      else if (type == "ELU") s = nn::elu(static_cast<float>(num("alpha")));
+      else if (type == "PReLU") {
+        const std::size_t n = size("num_parameters");
+        if (n != 1 && n != width)
+          throw std::runtime_error(fmt::format("layer {} (PReLU): num_parameters {} must be 1 or {}", k, n, width));
+        s = nn::prelu(n != 1, static_cast<float>(j.value("init", 0.25)));
+      } else
+        throw std::runtime_error(fmt::format("layer {}: unknown layer type '{}'", k, type));
+    }
+    specs.push_back(s);
+  }
+  return specs;
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  const std::filesystem::path target(path);
+  const std::filesystem::path tmp =
+      target.parent_path() / fmt::format(".{}.tmp-{}", target.filename().string(), ::getpid());
+  {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw std::runtime_error(fmt::format("cannot write '{}': {}", tmp.string(), std::strerror(errno)));
+    const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&
+                    ::fsync(fileno(f)) == 0;
+    std::fclose(f);
+    if (!ok) {
+      std::filesystem::remove(tmp);
+      throw std::runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, target, ec);
+  if (ec) {
+    std::filesystem::remove(tmp);
+    throw std::runtime_error(fmt::format("cannot write '{}': {}", path, ec.message()));
+  }
+}
+
+void save_model(const std::string& path, const Sequential& model, const Standardizer& input,
+                const std::vector<std::string>& class_names, const std::string& loss) {
+  json header;
+  json meta{{"format", "pt"}, {"gradflow.architecture", architecture_json(model)}};
+  json in{{"features", model.in_features()}};
+  if (!input.empty()) {
+    in["mean"] = input.mean;
+    in["std"] = input.std;
+  }
+  meta["gradflow.input"] = in.dump();
+  if (!class_names.empty()) meta["gradflow.classes"] = json(class_names).dump();
+  if (!loss.empty()) meta["gradflow.loss"] = loss;
+  header["__metadata__"] = meta;
+  std::string data;
+  for (std::size_t k = 0; k < model.size(); ++k) {
+    const Layer& l = model.layer(k);
+    const auto shapes = l.param_shapes();
+    for (std::size_t p = 0; p < shapes.size(); ++p) {
+      const Tensor& t = l.params()[p];
+      const std::size_t begin = data.size();
+      data.append(reinterpret_cast<const char*>(t.data()), t.size() * sizeof(float));
+      json shape = shapes[p].vector ? json::array({shapes[p].cols}) : json::array({shapes[p].rows, shapes[p].cols});
+      header[fmt::format("{}.{}", k, shapes[p].name)] = {
+          {"dtype", "F32"}, {"shape", shape}, {"data_offsets", {begin, data.size()}}};
+    }
+  }
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // keep the data 8-byte aligned, as safetensors does
+  std::string bytes(8, '\0');
+  std::uint64_t n = h.size();
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((n >> (8 * i)) & 0xff);  // little-endian
+  bytes += h;
+  bytes += data;
+  write_file_atomic(path, bytes);
+}
+
+ModelFile load_model(const std::string& path) {
+  auto fail = [&](const std::string& what) { return std::runtime_error(fmt::format("{}: {}", path, what)); };
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw std::runtime_error(fmt::format("cannot open '{}': no such file", path));
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  std::ifstream f(path, std::ios::binary);
+  if (!f || ec) throw std::runtime_error(fmt::format("cannot open '{}'", path));
+  if (size < 8) throw fail(fmt::format("truncated at byte {}: expected an 8-byte header length", size));
+  unsigned char len_bytes[8];
+  f.read(reinterpret_cast<char*>(len_bytes), 8);
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | len_bytes[i];
+  if (n > size - 8 || n > (100u << 20))
+    throw fail(fmt::format("header length {} at byte 0 exceeds the file ({} bytes after it)", n, size - 8));
+  std::string h(n, '\0');
+  f.read(h.data(), static_cast<std::streamsize>(n));
+  json header;
+  try {
+    header = json::parse(h);
+  } catch (const json::exception& e) {
+    throw fail(fmt::format("header (bytes 8..{}) is not valid JSON: {}", 8 + n, e.what()));
+  }
+  if (!header.is_object()) throw fail("header is not a JSON object");
+  const std::uint64_t data_size = size - 8 - n;
+
+  ModelFile mf;
+  const json meta = header.value("__metadata__", json::object());
+  if (!meta.is_object()) throw fail("__metadata__ is not an object");
+  for (auto& [k, v] : meta.items()) {
+    if (!v.is_string()) throw fail(fmt::format("__metadata__ entry '{}' is not a string", k));
+    mf.metadata[k] = v.get<std::string>();
+  }
+  if (!mf.metadata.count("gradflow.architecture"))
+    throw fail("no gradflow.architecture in __metadata__ (not a gradflow model; tools/torch_bridge.py converts torch state_dicts)");
+  std::size_t in_features = 0;
+  std::vector<LayerSpec> specs;
+  try {
+    specs = parse_architecture(mf.metadata["gradflow.architecture"], in_features);
+    if (mf.metadata.count("gradflow.input")) {
+      const json in = json::parse(mf.metadata["gradflow.input"]);
+      if (in.contains("mean")) {
+        mf.input.mean = in["mean"].get<std::vector<float>>();
+        mf.input.std = in["std"].get<std::vector<float>>();
+        if (mf.input.mean.size() != in_features || mf.input.std.size() != in_features)
+          throw std::runtime_error(fmt::format("input statistics have {} features, the model takes {}",
+                                               mf.input.mean.size(), in_features));
+      }
+    }
+    if (mf.metadata.count("gradflow.classes"))
+      mf.class_names = json::parse(mf.metadata["gradflow.classes"]).get<std::vector<std::string>>();
+  } catch (const std::exception& e) {
+    throw fail(std::string("bad metadata: ") + e.what());
+  }
+  mf.loss = mf.metadata.count("gradflow.loss") ? mf.metadata["gradflow.loss"] : "";
+  mf.model = std::make_unique<Sequential>(in_features, specs);
+
+  // Validate every tensor entry before reading any data.
+  struct Entry {
+    std::string name;
+    std::uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
+  for (auto& [name, t] : header.items()) {
+    if (name == "__metadata__") continue;
+    if (!t.is_object() || !t.contains("dtype") || !t.contains("shape") || !t.contains("data_offsets"))
+      throw fail(fmt::format("tensor '{}': expected dtype, shape and data_offsets", name));
+    if (t["dtype"] != "F32") throw fail(fmt::format("tensor '{}': dtype {} (expected F32)", name, t["dtype"].dump()));
+    const json& off = t["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      throw fail(fmt::format("tensor '{}': data_offsets must be two non-negative integers", name));
+    entries.push_back({name, off[0].get<std::uint64_t>(), off[1].get<std::uint64_t>()});
+    if (entries.back().begin > entries.back().end || entries.back().end > data_size)
+      throw fail(fmt::format("tensor '{}': data_offsets [{}, {}] outside the {} data bytes", name,
+                             entries.back().begin, entries.back().end, data_size));
+  }
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  for (std::size_t i = 1; i < entries.size(); ++i)
+    if (entries[i].begin < entries[i - 1].end)
+      throw fail(fmt::format("tensors '{}' and '{}' overlap", entries[i - 1].name, entries[i].name));
+
+  std::size_t expected = 0;
+  for (std::size_t k = 0; k < mf.model->size(); ++k) {
+    Layer& l = mf.model->layer(k);
+    const auto shapes = l.param_shapes();
+    for (std::size_t p = 0; p < shapes.size(); ++p) {
+      const std::string name = fmt::format("{}.{}", k, shapes[p].name);
+      if (!header.contains(name)) throw fail(fmt::format("missing tensor '{}' for layer {} ({})", name, k, l.name()));
+      const json& t = header[name];
+      const json want = shapes[p].vector ? json::array({shapes[p].cols}) : json::array({shapes[p].rows, shapes[p].cols});
+      if (t["shape"] != want)
+        throw fail(fmt::format("tensor '{}' has shape {}, layer {} ({}) needs {}", name, t["shape"].dump(), k,
+                               l.name(), want.dump()));
+      const std::uint64_t b = t["data_offsets"][0], e = t["data_offsets"][1];
+      if (e - b != l.params()[p].size() * sizeof(float))
+        throw fail(fmt::format("tensor '{}': {} data bytes for shape {} (expected {})", name, e - b,
+                               want.dump(), l.params()[p].size() * sizeof(float)));
+      f.seekg(static_cast<std::streamoff>(8 + n + b));
+      f.read(reinterpret_cast<char*>(l.params()[p].data()), static_cast<std::streamsize>(e - b));
+      if (!f) throw fail(fmt::format("truncated while reading tensor '{}'", name));
+      ++expected;
+    }
+  }
+  if (entries.size() != expected) {
+    for (const Entry& e : entries) {
+      const auto dot = e.name.find('.');
+      bool known = false;
+      if (dot != std::string::npos) {
+        std::size_t k = 0;
+        try { k = std::stoul(e.name.substr(0, dot)); } catch (...) { k = mf.model->size(); }
+        if (k < mf.model->size())
+          for (const auto& s : mf.model->layer(k).param_shapes()) known |= e.name.substr(dot + 1) == s.name;
+      }
+      if (!known) throw fail(fmt::format("unexpected tensor '{}' (not part of the architecture)", e.name));
+    }
+  }
+  for (float v : mf.model->parameters().span())
+    if (!std::isfinite(v)) throw fail("a parameter is NaN or infinite");
+  return mf;
+}
+
+}  // namespace gradflow

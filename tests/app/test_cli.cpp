@@ -1,0 +1,287 @@
+// End-to-end tests of the gradflow command-line tool: train, eval and predict on real and
+// synthetic data, config files, and one test for each kind of bad input.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+// Runs `gradflow ARGS` with stdout and stderr captured separately.
+Result run(const std::string& args) {
+  static int counter = 0;
+  const fs::path err_file = fs::temp_directory_path() / ("gradflow_cli_err_" + std::to_string(::getpid()) + "_" +
+                                                          std::to_string(counter++));
+  const std::string cmd = std::string(GRADFLOW_CLI) + " " + args + " 2>" + err_file.string();
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream e(err_file);
+  std::stringstream ss;
+  ss << e.rdbuf();
+  r.err = ss.str();
+  fs::remove(err_file);
+  return r;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("gradflow_cli_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  std::string path(const std::string& name) const { return (dir / name).string(); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(path(name), std::ios::binary) << text;
+    return path(name);
+  }
+  fs::path dir;
+};
+
+std::string be32(std::uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+// An IDX image file of n images of r×c pixels (pixel value = (i + j) % 256), or with a
+// different magic / fewer bytes than the header promises.
+std::string idx_images(std::uint32_t n, std::uint32_t r, std::uint32_t c, std::uint32_t magic = 0x803,
+                       std::size_t drop = 0) {
+  std::string s = be32(magic) + be32(n) + be32(r) + be32(c);
+  for (std::size_t i = 0; i < std::size_t{n} * r * c; ++i) s += static_cast<char>(i % 251);
+  return s.substr(0, s.size() - drop);
+}
+std::string idx_labels(std::uint32_t n, std::uint32_t classes = 3) {
+  std::string s = be32(0x801) + be32(n);
+  for (std::uint32_t i = 0; i < n; ++i) s += static_cast<char>(i % classes);
+  return s;
+}
+
+std::vector<nlohmann::json> read_jsonl(const std::string& p) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream f(p);
+  for (std::string line; std::getline(f, line);) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+// A bad input: non-zero exit, one line on stderr that names `what`, and no run folder.
+void expect_clean_error(const Result& r, const std::string& what, const fs::path& out) {
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.err.rfind("gradflow: error: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(what), std::string::npos) << "message should name '" << what << "': " << r.err;
+  EXPECT_FALSE(fs::exists(out)) << "a run folder was left behind";
+}
+
+TEST_F(Cli, TrainXorThenEvalAndPredict) {
+  const std::string out = path("run");
+  Result t = run("train --data xor --layers 4:tanh --lr 0.5 --epochs 400 --batch-size 4 --seed 1 --out " + out);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("test accuracy 100.00%"), std::string::npos) << t.out;
+  ASSERT_TRUE(fs::exists(out + "/config.json"));
+  ASSERT_TRUE(fs::exists(out + "/model.safetensors"));
+  const auto metrics = read_jsonl(out + "/metrics.jsonl");
+  ASSERT_EQ(metrics.size(), 400u);
+  for (const char* key : {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"})
+    EXPECT_TRUE(metrics.back().contains(key)) << key;
+  EXPECT_EQ(metrics.back()["test_acc"], 1.0);
+  const auto cfg = nlohmann::json::parse(std::ifstream(out + "/config.json"));
+  EXPECT_EQ(cfg["layers"], "4:tanh");
+  EXPECT_EQ(cfg["loss"], "cross_entropy");  // "auto" resolved
+
+  Result e = run("eval --model " + out + " --data xor");
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("accuracy 100.00%"), std::string::npos) << e.out;
+  EXPECT_NE(e.out.find("confusion matrix"), std::string::npos);
+
+  const std::string in = write("x.csv", "x1,x2\n0,0\n0,1\n1,0\n1,1\n");
+  Result p = run("predict --model " + out + "/model.safetensors --input " + in);
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_EQ(p.out.substr(0, p.out.find('\n')), "index,class,p0,p1");
+  std::vector<std::string> lines;
+  std::stringstream ss(p.out);
+  for (std::string l; std::getline(ss, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[1].substr(0, 4), "0,0,");
+  EXPECT_EQ(lines[2].substr(0, 4), "1,1,");
+  EXPECT_EQ(lines[3].substr(0, 4), "2,1,");
+  EXPECT_EQ(lines[4].substr(0, 4), "3,0,");
+  Result pj = run("predict --model " + out + " --input " + in + " --format json");
+  ASSERT_EQ(pj.code, 0) << pj.err;
+  const auto first = nlohmann::json::parse(pj.out.substr(0, pj.out.find('\n')));
+  EXPECT_EQ(first["class"], 0);
+  EXPECT_EQ(first["probabilities"].size(), 2u);
+}
+
+TEST_F(Cli, FashionMnistSubsetThenEvalAndPredict) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const std::string out = path("run");
+  Result t = run("train --limit 3000 --test-limit 1000 --epochs 3 --layers 64:relu --out " + out);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("fashion-mnist"), std::string::npos);
+  const auto metrics = read_jsonl(out + "/metrics.jsonl");
+  ASSERT_EQ(metrics.size(), 3u);
+  EXPECT_GT(metrics.back()["test_acc"].get<double>(), 0.70);
+
+  Result e = run("eval --model " + out + " --data fashion-mnist");
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("10000 samples"), std::string::npos) << e.out;
+  EXPECT_NE(e.out.find("Ankle boot"), std::string::npos) << e.out;  // class names travel with the model
+
+  const std::string images = write("five.idx", idx_images(5, 28, 28));
+  Result p = run("predict --model " + out + " --input " + images + " --format json");
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_EQ(std::count(p.out.begin(), p.out.end(), '\n'), 5);
+  EXPECT_NE(p.out.find("\"label\":"), std::string::npos);
+}
+
+TEST_F(Cli, IdxPairsAndCsvWithHeaderAndValSplit) {
+  const std::string imgs = write("i.idx", idx_images(30, 2, 2)), labels = write("l.idx", idx_labels(30));
+  Result a = run("train --data " + imgs + "," + labels + " --epochs 2 --layers 8:relu --out " + path("a"));
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_NE(a.out.find("no test set"), std::string::npos) << a.out;
+
+  std::string csv = "f1,f2,species\n";
+  for (int i = 0; i < 60; ++i) csv += std::to_string(i % 2 ? 1.0 + i * 0.01 : -1.0 - i * 0.01) + ",0.5," + std::to_string(i % 2) + "\n";
+  const std::string file = write("d.csv", csv);
+  Result b = run("train --data " + file + " --label-column species --val-split 0.25 --standardize --epochs 30 "
+                 "--layers 4:tanh --lr 0.1 --out " + path("b"));
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_NE(b.out.find("45 training samples, 15 test samples"), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("test accuracy 100.00%"), std::string::npos) << b.out;
+  // The standardization travels with the model: eval on the raw file uses it.
+  Result e = run("eval --model " + path("b") + " --data " + file + " --label-column species");
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_NE(e.out.find("accuracy 100.00%"), std::string::npos) << e.out;
+}
+
+TEST_F(Cli, SineRegressionUsesMse) {
+  Result r = run("train --data sine --layers 32:tanh --epochs 50 --batch-size 16 --lr 0.1 --out " + path("s"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("loss mse"), std::string::npos) << r.out;
+  const auto metrics = read_jsonl(path("s") + "/metrics.jsonl");
+  EXPECT_TRUE(metrics.back()["test_acc"].is_null());
+  EXPECT_LT(metrics.back()["test_loss"].get<double>(), 0.05);
+}
+
+TEST_F(Cli, ConfigFileWithFlagsOverriding) {
+  const std::string cfg = write("c.json", R"({"data": "moons", "epochs": 5, "layers": "8:elu", "lr": 0.2})");
+  Result r = run("train --config " + cfg + " --epochs 2 --out " + path("r"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto saved = nlohmann::json::parse(std::ifstream(path("r") + "/config.json"));
+  EXPECT_EQ(saved["epochs"], 2);      // the flag wins
+  EXPECT_EQ(saved["layers"], "8:elu");  // the file's value
+  EXPECT_EQ(saved["lr"], 0.2);
+  EXPECT_EQ(read_jsonl(path("r") + "/metrics.jsonl").size(), 2u);
+  const std::string bad = write("bad.json", R"({"epoch": 5})");
+  expect_clean_error(run("train --config " + bad + " --out " + path("x")), "unknown key 'epoch'", path("x"));
+}
+
+TEST_F(Cli, HelpListsEveryOptionWithItsDefault) {
+  Result r = run("train --help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* s : {"--layers", "256:relu,128:relu", "--lr", "0.05", "--batch-size", "64", "--epochs", "--seed",
+                        "--threads", "--init", "--loss", "--output", "--standardize", "--val-split", "--out"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  EXPECT_EQ(run("--help").code, 0);
+  EXPECT_EQ(run("eval --help").code, 0);
+  EXPECT_NE(run("predict --help").out.find("--format"), std::string::npos);
+}
+
+// ---- bad input: one clear line, non-zero exit, nothing written ----
+
+TEST_F(Cli, MissingFile) {
+  expect_clean_error(run("train --data " + path("nope.csv") + " --out " + path("o")), "nope.csv", path("o"));
+  expect_clean_error(run("eval --model " + path("nope.safetensors")), "nope.safetensors", path("o"));
+}
+
+TEST_F(Cli, TruncatedIdx) {
+  const std::string imgs = write("t.idx", idx_images(10, 28, 28, 0x803, 100)), labels = write("l.idx", idx_labels(10));
+  const Result r = run("train --data " + imgs + "," + labels + " --out " + path("o"));
+  expect_clean_error(r, "truncated at byte 7756", path("o"));
+  EXPECT_NE(r.err.find("t.idx"), std::string::npos);
+}
+
+TEST_F(Cli, WrongMagicNumber) {
+  const std::string imgs = write("m.idx", idx_images(10, 28, 28, 0x801)), labels = write("l.idx", idx_labels(10));
+  expect_clean_error(run("train --data " + imgs + "," + labels + " --out " + path("o")),
+                     "bad magic number 0x00000801 at byte 0 (expected 0x00000803", path("o"));
+}
+
+TEST_F(Cli, ImageAndLabelCountsDiffer) {
+  const std::string imgs = write("i.idx", idx_images(10, 4, 4)), labels = write("l.idx", idx_labels(9));
+  expect_clean_error(run("train --data " + imgs + "," + labels + " --out " + path("o")), "has 10 images but", path("o"));
+}
+
+TEST_F(Cli, CsvRaggedRow) {
+  const std::string f = write("r.csv", "a,b,label\n1,2,0\n3,4\n5,6,1\n");
+  expect_clean_error(run("train --data " + f + " --out " + path("o")), "r.csv:3: row has 2 fields, expected 3", path("o"));
+}
+
+TEST_F(Cli, CsvNonNumericField) {
+  const std::string f = write("n.csv", "1,2,0\n3,x4,1\n");
+  expect_clean_error(run("train --data " + f + " --out " + path("o")), "n.csv:2: column 2: 'x4' is not a finite number",
+                     path("o"));
+}
+
+TEST_F(Cli, LabelOutOfRange) {
+  const std::string f = write("neg.csv", "1,2,0\n3,4,-1\n");
+  expect_clean_error(run("train --data " + f + " --out " + path("o")), "neg.csv:2: label '-1' out of range", path("o"));
+  const std::string train = write("tr.csv", "1,2,0\n3,4,1\n"), test = write("te.csv", "1,2,0\n3,4,7\n");
+  expect_clean_error(run("train --data " + train + " --test " + test + " --out " + path("o")),
+                     "label 7 of sample 1 is out of range: the training data has 2 classes", path("o"));
+}
+
+TEST_F(Cli, UnknownOptionValues) {
+  expect_clean_error(run("train --data xor --layers 8:swish --out " + path("o")), "unknown activation 'swish'", path("o"));
+  expect_clean_error(run("train --data xor --loss hinge --out " + path("o")), "unknown loss 'hinge'", path("o"));
+  expect_clean_error(run("train --data xor --init zeros --out " + path("o")), "unknown initializer 'zeros'", path("o"));
+  expect_clean_error(run("train --data xor --layers 8:relu,x --out " + path("o")), "'x' is not UNITS[:ACTIVATION]", path("o"));
+  expect_clean_error(run("train --data xor --optimizer adamax --out " + path("o")), "unknown optimizer 'adamax'", path("o"));
+  expect_clean_error(run("train --data iris --out " + path("o")), "data 'iris'", path("o"));
+  EXPECT_NE(run("train --epochs many").code, 0);
+}
+
+TEST_F(Cli, ExistingRunFolderIsNeverOverwritten) {
+  fs::create_directories(path("o"));
+  write("o/model.safetensors", "precious");
+  const Result r = run("train --data xor --epochs 1 --out " + path("o"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
+  EXPECT_EQ(std::ifstream(path("o/model.safetensors")).rdbuf() != nullptr, true);
+  std::stringstream ss;
+  ss << std::ifstream(path("o/model.safetensors")).rdbuf();
+  EXPECT_EQ(ss.str(), "precious");
+}
+
+TEST_F(Cli, CorruptModelFile) {
+  write("bad.safetensors", std::string("\xff\xff\xff\xff\x00\x00\x00\x00{}", 10));
+  const Result r = run("eval --model " + path("bad.safetensors") + " --data xor");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("header length"), std::string::npos) << r.err;
+}
+
+}  // namespace
