@@ -13,6 +13,8 @@
 
 namespace gradflow::app {
 
+// The defaults are the main job: the best plain-SGD MLP on Fashion-MNIST that trains in well
+// under a minute on a 2-core machine (784-512-256-10 ReLU, He init, batch 128, lr 0.1).
 struct TrainConfig {
   // data
   std::string data = "fashion-mnist";
@@ -22,15 +24,15 @@ struct TrainConfig {
   bool standardize = false;
   std::size_t limit = 0, test_limit = 0;  // use only the first N samples (0: all)
   // model
-  std::string layers = "256:relu,128:relu";
+  std::string layers = "512:relu,256:relu";
   std::string output = "auto";  // softmax | sigmoid | identity | auto (from the loss)
   std::string loss = "auto";    // cross_entropy | bce | mse | auto (mse for regression data)
   std::string init = "default";
   // recipe
   std::string optimizer = "sgd";
-  double lr = 0.05;
-  std::size_t batch_size = 64;
-  std::size_t epochs = 15;
+  double lr = 0.1;
+  std::size_t batch_size = 128;
+  std::size_t epochs = 30;
   std::uint64_t seed = 42;
   int threads = 0;  // 0: all cores
   bool shuffle = true;

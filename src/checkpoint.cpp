@@ -220,7 +220,7 @@ ModelFile load_model(const std::string& path) {
     mf.metadata[k] = v.get<std::string>();
   }
   if (!mf.metadata.count("gradflow.architecture"))
-    throw fail("no gradflow.architecture in __metadata__ (not a gradflow model; tools/torch_bridge.py converts torch state_dicts)");
+    throw fail("no gradflow.architecture in __metadata__ (not a gradflow model file)");
   std::size_t in_features = 0;
   std::vector<LayerSpec> specs;
   try {

@@ -203,7 +203,7 @@ TEST_F(Cli, ConfigFileWithFlagsOverriding) {
 TEST_F(Cli, HelpListsEveryOptionWithItsDefault) {
   Result r = run("train --help");
   EXPECT_EQ(r.code, 0);
-  for (const char* s : {"--layers", "256:relu,128:relu", "--lr", "0.05", "--batch-size", "64", "--epochs", "--seed",
+  for (const char* s : {"--layers", "512:relu,256:relu", "--lr", "0.1", "--batch-size", "128", "--epochs", "--seed",
                         "--threads", "--init", "--loss", "--output", "--standardize", "--val-split", "--out"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   EXPECT_EQ(run("--help").code, 0);

@@ -1,0 +1,171 @@
+// safetensors model files: round trip, and rejection of truncated, corrupt and hostile files.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "gradflow/gradflow.h"
+
+namespace gradflow {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Checkpoint : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("gradflow_ckpt_" + std::to_string(::getpid()) + "_" +
+                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  std::string path(const std::string& n) const { return (dir / n).string(); }
+  std::string bytes_of(const std::string& p) const {
+    std::stringstream ss;
+    ss << std::ifstream(p, std::ios::binary).rdbuf();
+    return ss.str();
+  }
+  void write(const std::string& p, const std::string& b) const { std::ofstream(p, std::ios::binary) << b; }
+  // A valid file's header JSON and data, to be tampered with.
+  std::pair<nlohmann::json, std::string> parts(const std::string& p) const {
+    const std::string b = bytes_of(p);
+    std::uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(b[i]);
+    return {nlohmann::json::parse(b.substr(8, n)), b.substr(8 + n)};
+  }
+  static std::string assemble(const nlohmann::json& h, const std::string& data) {
+    const std::string hs = h.dump();
+    std::string out(8, '\0');
+    for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((hs.size() >> (8 * i)) & 0xff);
+    return out + hs + data;
+  }
+  void expect_rejected(const std::string& bytes, const std::string& what) {
+    write(path("bad.safetensors"), bytes);
+    try {
+      load_model(path("bad.safetensors"));
+      ADD_FAILURE() << "accepted a bad file (" << what << ")";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what() << " (wanted: " << what << ")";
+      EXPECT_NE(std::string(e.what()).find("bad.safetensors"), std::string::npos) << e.what();
+    }
+  }
+  fs::path dir;
+};
+
+Sequential make_model() {
+  return Sequential(5, {nn::dense(7), nn::prelu(true), nn::dense(6, Init::HeUniform, false), nn::leaky_relu(0.2f),
+                        nn::dense(4), nn::rrelu(0.1f, 0.3f), nn::dense(3), nn::elu(0.5f), nn::dense(1), nn::sigmoid()},
+                    9);
+}
+
+TEST_F(Checkpoint, RoundTripKeepsArchitectureWeightsAndMetadata) {
+  Sequential m = make_model();
+  Standardizer s{{1, 2, 3, 4, 5}, {0.5f, 1, 1, 2, 3}};
+  save_model(path("m.safetensors"), m, s, {"no", "yes"}, "bce");
+  ModelFile f = load_model(path("m.safetensors"));
+  ASSERT_EQ(f.model->size(), m.size());
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    EXPECT_EQ(f.model->layer(i).name(), m.layer(i).name());
+    EXPECT_EQ(f.model->layer(i).spec().negative_slope, m.layer(i).spec().negative_slope);
+  }
+  EXPECT_EQ(f.model->layer(5).spec().lower, 0.1f);
+  EXPECT_EQ(f.model->layer(7).spec().alpha, 0.5f);
+  EXPECT_TRUE(f.model->layer(1).spec().per_unit);
+  EXPECT_FALSE(f.model->layer(2).spec().bias);
+  for (std::size_t i = 0; i < m.num_params(); ++i) ASSERT_EQ(f.model->parameters()[i], m.parameters()[i]);
+  EXPECT_EQ(f.input.mean, s.mean);
+  EXPECT_EQ(f.input.std, s.std);
+  EXPECT_EQ(f.class_names, (std::vector<std::string>{"no", "yes"}));
+  EXPECT_EQ(f.loss, "bce");
+  // Names and shapes are those of torch's nn.Sequential state_dict.
+  auto [h, data] = parts(path("m.safetensors"));
+  EXPECT_EQ(h["0.weight"]["shape"], nlohmann::json({7, 5}));
+  EXPECT_EQ(h["0.bias"]["shape"], nlohmann::json({7}));
+  EXPECT_EQ(h["1.weight"]["shape"], nlohmann::json({7}));
+  EXPECT_FALSE(h.contains("2.bias"));
+  EXPECT_EQ(h["8.weight"]["shape"], nlohmann::json({1, 3}));
+  const std::string raw = bytes_of(path("m.safetensors"));
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(raw[i]);
+  EXPECT_EQ((8 + n) % 8, 0u);  // the data stays 8-byte aligned: the header is space-padded
+}
+
+TEST_F(Checkpoint, SavingIsAtomicAndLeavesNoTemporaryFiles) {
+  Sequential m = make_model();
+  save_model(path("m.safetensors"), m);
+  save_model(path("m.safetensors"), m);
+  std::size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1u);
+  EXPECT_THROW(save_model(path("no/such/folder/m.safetensors"), m), std::runtime_error);
+}
+
+TEST_F(Checkpoint, RejectsTruncatedAndCorruptFiles) {
+  Sequential m = make_model();
+  save_model(path("m.safetensors"), m);
+  const std::string good = bytes_of(path("m.safetensors"));
+  expect_rejected(good.substr(0, 5), "expected an 8-byte header length");
+  expect_rejected(good.substr(0, 100), "exceeds the file");
+  expect_rejected(good.substr(0, good.size() - 4), "outside the");
+  std::string broken = good;
+  broken[9] = '!';
+  expect_rejected(broken, "not valid JSON");
+}
+
+TEST_F(Checkpoint, RejectsHostileHeaders) {
+  Sequential m = make_model();
+  save_model(path("m.safetensors"), m);
+  auto [h, data] = parts(path("m.safetensors"));
+  std::string huge(8, '\xff');
+  expect_rejected(huge + "{}", "header length");
+  {
+    auto x = h;
+    x["0.weight"]["dtype"] = "F64";
+    expect_rejected(assemble(x, data), "dtype \"F64\"");
+  }
+  {
+    auto x = h;
+    x["0.weight"]["shape"] = {5, 7};
+    expect_rejected(assemble(x, data), "has shape [5,7], layer 0 (Dense(5→7)) needs [7,5]");
+  }
+  {
+    auto x = h;
+    x["0.weight"]["data_offsets"] = {0, 1u << 30};
+    expect_rejected(assemble(x, data), "outside the");
+  }
+  {
+    auto x = h;
+    x["0.bias"]["data_offsets"] = x["0.weight"]["data_offsets"];
+    expect_rejected(assemble(x, data), "overlap");
+  }
+  {
+    auto x = h;
+    x.erase("4.bias");
+    expect_rejected(assemble(x, data), "missing tensor '4.bias'");
+  }
+  {
+    auto x = h;
+    x["__metadata__"]["gradflow.architecture"] = R"([{"type": "Linear", "in_features": 5, "out_features": 99999999999}])";
+    expect_rejected(assemble(x, data), "not a valid size");
+  }
+  {
+    auto x = h;
+    x["__metadata__"]["gradflow.architecture"] = R"([{"type": "Linear", "in_features": 5, "out_features": 7}, {"type": "Conv2d"}])";
+    expect_rejected(assemble(x, data), "layer 1: unknown layer type 'Conv2d'");
+  }
+  {
+    auto x = h;
+    x["__metadata__"].erase("gradflow.architecture");
+    expect_rejected(assemble(x, data), "no gradflow.architecture");
+  }
+  {
+    auto x = h;
+    x["7.weight"] = x["0.bias"];
+    expect_rejected(assemble(x, data), "overlap");
+  }
+}
+
+}  // namespace
+}  // namespace gradflow
