@@ -18,6 +18,8 @@ struct Case {
   Mode mode = Mode::Train;
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.label; }
+
 class LayerGradient : public ::testing::TestWithParam<Case> {};
 
 TEST_P(LayerGradient, MatchesFiniteDifferences) {

@@ -13,6 +13,8 @@ struct InitCase {
   double variance;  // for fan_in = 400, fan_out = 600
 };
 
+void PrintTo(const InitCase& c, std::ostream* os) { *os << to_string(c.init); }
+
 class InitStats : public ::testing::TestWithParam<InitCase> {};
 
 TEST_P(InitStats, MeanAndVarianceMatchFormula) {
@@ -38,7 +40,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(InitCase{Init::Normal, 1.0}, InitCase{Init::GlorotNormal, 1.0 / 500},
                       InitCase{Init::GlorotUniform, 1.0 / 500}, InitCase{Init::LeCunNormal, 1.0 / 400},
                       InitCase{Init::LeCunUniform, 1.0 / 400}, InitCase{Init::HeNormal, 2.0 / 400},
-                      InitCase{Init::HeUniform, 2.0 / 400}));
+                      InitCase{Init::HeUniform, 2.0 / 400}),
+    [](const auto& info) { return std::string(to_string(info.param.init)); });
 
 TEST(InitBounds, UniformStaysInsideItsRange) {
   Tensor w(300, 100);
