@@ -1,5 +1,7 @@
 #include "gradflow/checkpoint.h"
 
+#include "gradflow/batchnorm.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +34,8 @@ const char* torch_class(LayerKind k) {
     case LayerKind::ELU: return "ELU";
     case LayerKind::SELU: return "SELU";
     case LayerKind::Softmax: return "Softmax";
+    case LayerKind::BatchNorm: return "BatchNorm1d";
+    case LayerKind::Dropout: return "Dropout";
   }
   return "?";
 }
@@ -57,9 +61,44 @@ json layer_json(const Layer& l) {
       break;
     case LayerKind::ELU: j["alpha"] = s.alpha; break;
     case LayerKind::Softmax: j["dim"] = 1; break;
+    case LayerKind::BatchNorm:
+      j["num_features"] = l.in_features();
+      j["eps"] = s.eps;
+      j["momentum"] = s.momentum;
+      j["affine"] = true;
+      break;
+    case LayerKind::Dropout: j["p"] = s.p; break;
     default: break;
   }
   return j;
+}
+
+// Every tensor a layer contributes to the state_dict: parameters, then buffers, with
+// PyTorch's names, dtypes and shapes, pointing at the layer's own memory.
+struct StateEntry {
+  std::string name;
+  const char* dtype;
+  json shape;
+  char* data;
+  std::size_t bytes;
+};
+
+std::vector<StateEntry> state_entries(Layer& l, std::size_t k) {
+  std::vector<StateEntry> out;
+  const auto shapes = l.param_shapes();
+  for (std::size_t p = 0; p < shapes.size(); ++p) {
+    Tensor& t = l.params()[p];
+    out.push_back({fmt::format("{}.{}", k, shapes[p].name), "F32",
+                   shapes[p].vector ? json::array({shapes[p].cols}) : json::array({shapes[p].rows, shapes[p].cols}),
+                   reinterpret_cast<char*>(t.data()), t.size() * sizeof(float)});
+  }
+  for (auto& [name, t] : l.buffers())
+    out.push_back({fmt::format("{}.{}", k, name), "F32", json::array({t->size()}), reinterpret_cast<char*>(t->data()),
+                   t->size() * sizeof(float)});
+  if (auto* bn = dynamic_cast<BatchNorm*>(&l))
+    out.push_back({fmt::format("{}.num_batches_tracked", k), "I64", json::array(),
+                   reinterpret_cast<char*>(&bn->num_batches_tracked()), sizeof(std::int64_t)});
+  return out;
 }
 
 }  // namespace
@@ -101,9 +140,9 @@ std::vector<LayerSpec> parse_architecture(const std::string& text, std::size_t& 
       width = s.units;
     } else {
       if (k == 0) {
-        if (!j.contains("in_features"))
-          throw std::runtime_error("layer 0 is not Linear and gives no 'in_features'");
-        in_features = width = size("in_features");
+        const char* key = type == "BatchNorm1d" ? "num_features" : "in_features";
+        if (!j.contains(key)) throw std::runtime_error(fmt::format("layer 0 ({}) gives no '{}'", type, key));
+        in_features = width = size(key);
       }
       if (type == "Identity") s = nn::identity();
       else if (type == "Sigmoid") s = nn::sigmoid();
@@ -114,6 +153,17 @@ std::vector<LayerSpec> parse_architecture(const std::string& text, std::size_t& 
       else if (type == "LeakyReLU") s = nn::leaky_relu(static_cast<float>(num("negative_slope")));
       else if (type == "RReLU") s = nn::rrelu(static_cast<float>(num("lower")), static_cast<float>(num("upper")));
       else if (type == "ELU") s = nn::elu(static_cast<float>(num("alpha")));
+      else if (type == "Dropout") {
+        const double p = num("p");
+        if (!(p >= 0 && p <= 1)) throw std::runtime_error(fmt::format("layer {} (Dropout): p = {} is not in [0, 1]", k, p));
+        s = nn::dropout(static_cast<float>(p));
+      } else if (type == "BatchNorm1d") {
+        if (size("num_features") != width)
+          throw std::runtime_error(fmt::format("layer {} (BatchNorm1d): num_features {} but the previous layer gives {}",
+                                               k, size("num_features"), width));
+        if (!j.value("affine", true)) throw std::runtime_error(fmt::format("layer {} (BatchNorm1d): affine=false is not supported", k));
+        s = nn::batch_norm(static_cast<float>(num("eps")), static_cast<float>(num("momentum")));
+      }
       else if (type == "PReLU") {
         const std::size_t n = size("num_parameters");
         if (n != 1 && n != width)
@@ -164,18 +214,14 @@ void save_model(const std::string& path, const Sequential& model, const Standard
   if (!loss.empty()) meta["gradflow.loss"] = loss;
   header["__metadata__"] = meta;
   std::string data;
-  for (std::size_t k = 0; k < model.size(); ++k) {
-    const Layer& l = model.layer(k);
-    const auto shapes = l.param_shapes();
-    for (std::size_t p = 0; p < shapes.size(); ++p) {
-      const Tensor& t = l.params()[p];
+  // Saving only reads; state_entries hands out mutable pointers because loading shares it.
+  auto& m = const_cast<Sequential&>(model);
+  for (std::size_t k = 0; k < m.size(); ++k)
+    for (const StateEntry& e : state_entries(m.layer(k), k)) {
       const std::size_t begin = data.size();
-      data.append(reinterpret_cast<const char*>(t.data()), t.size() * sizeof(float));
-      json shape = shapes[p].vector ? json::array({shapes[p].cols}) : json::array({shapes[p].rows, shapes[p].cols});
-      header[fmt::format("{}.{}", k, shapes[p].name)] = {
-          {"dtype", "F32"}, {"shape", shape}, {"data_offsets", {begin, data.size()}}};
+      data.append(e.data, e.bytes);
+      header[e.name] = {{"dtype", e.dtype}, {"shape", e.shape}, {"data_offsets", {begin, data.size()}}};
     }
-  }
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // keep the data 8-byte aligned, as safetensors does
   std::string bytes(8, '\0');
@@ -253,7 +299,9 @@ ModelFile load_model(const std::string& path) {
     if (name == "__metadata__") continue;
     if (!t.is_object() || !t.contains("dtype") || !t.contains("shape") || !t.contains("data_offsets"))
       throw fail(fmt::format("tensor '{}': expected dtype, shape and data_offsets", name));
-    if (t["dtype"] != "F32") throw fail(fmt::format("tensor '{}': dtype {} (expected F32)", name, t["dtype"].dump()));
+    const bool counter = name.size() > 20 && name.ends_with(".num_batches_tracked");
+    if (t["dtype"] != (counter ? "I64" : "F32"))
+      throw fail(fmt::format("tensor '{}': dtype {} (expected {})", name, t["dtype"].dump(), counter ? "I64" : "F32"));
     const json& off = t["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       throw fail(fmt::format("tensor '{}': data_offsets must be two non-negative integers", name));
@@ -270,37 +318,30 @@ ModelFile load_model(const std::string& path) {
   std::size_t expected = 0;
   for (std::size_t k = 0; k < mf.model->size(); ++k) {
     Layer& l = mf.model->layer(k);
-    const auto shapes = l.param_shapes();
-    for (std::size_t p = 0; p < shapes.size(); ++p) {
-      const std::string name = fmt::format("{}.{}", k, shapes[p].name);
-      if (!header.contains(name)) throw fail(fmt::format("missing tensor '{}' for layer {} ({})", name, k, l.name()));
-      const json& t = header[name];
-      const json want = shapes[p].vector ? json::array({shapes[p].cols}) : json::array({shapes[p].rows, shapes[p].cols});
-      if (t["shape"] != want)
-        throw fail(fmt::format("tensor '{}' has shape {}, layer {} ({}) needs {}", name, t["shape"].dump(), k,
-                               l.name(), want.dump()));
-      const std::uint64_t b = t["data_offsets"][0], e = t["data_offsets"][1];
-      if (e - b != l.params()[p].size() * sizeof(float))
-        throw fail(fmt::format("tensor '{}': {} data bytes for shape {} (expected {})", name, e - b,
-                               want.dump(), l.params()[p].size() * sizeof(float)));
+    for (const StateEntry& e : state_entries(l, k)) {
+      if (!header.contains(e.name)) throw fail(fmt::format("missing tensor '{}' for layer {} ({})", e.name, k, l.name()));
+      const json& t = header[e.name];
+      if (t["shape"] != e.shape)
+        throw fail(fmt::format("tensor '{}' has shape {}, layer {} ({}) needs {}", e.name, t["shape"].dump(), k,
+                               l.name(), e.shape.dump()));
+      const std::uint64_t b = t["data_offsets"][0], end = t["data_offsets"][1];
+      if (end - b != e.bytes)
+        throw fail(fmt::format("tensor '{}': {} data bytes for shape {} (expected {})", e.name, end - b,
+                               e.shape.dump(), e.bytes));
       f.seekg(static_cast<std::streamoff>(8 + n + b));
-      f.read(reinterpret_cast<char*>(l.params()[p].data()), static_cast<std::streamsize>(e - b));
-      if (!f) throw fail(fmt::format("truncated while reading tensor '{}'", name));
+      f.read(e.data, static_cast<std::streamsize>(e.bytes));
+      if (!f) throw fail(fmt::format("truncated while reading tensor '{}'", e.name));
       ++expected;
     }
   }
   if (entries.size() != expected) {
-    for (const Entry& e : entries) {
-      const auto dot = e.name.find('.');
-      bool known = false;
-      if (dot != std::string::npos) {
-        std::size_t k = 0;
-        try { k = std::stoul(e.name.substr(0, dot)); } catch (...) { k = mf.model->size(); }
-        if (k < mf.model->size())
-          for (const auto& s : mf.model->layer(k).param_shapes()) known |= e.name.substr(dot + 1) == s.name;
-      }
-      if (!known) throw fail(fmt::format("unexpected tensor '{}' (not part of the architecture)", e.name));
-    }
+    // Name the first tensor that no layer asked for.
+    std::vector<std::string> known;
+    for (std::size_t k = 0; k < mf.model->size(); ++k)
+      for (const StateEntry& e : state_entries(mf.model->layer(k), k)) known.push_back(e.name);
+    for (const Entry& e : entries)
+      if (std::find(known.begin(), known.end(), e.name) == known.end())
+        throw fail(fmt::format("unexpected tensor '{}' (not part of the architecture)", e.name));
   }
   for (float v : mf.model->parameters().span())
     if (!std::isfinite(v)) throw fail("a parameter is NaN or infinite");

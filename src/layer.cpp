@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include "gradflow/activations.h"
+#include "gradflow/batchnorm.h"
+#include "gradflow/dropout.h"
 #include "gradflow/dense.h"
 
 namespace gradflow {
@@ -45,6 +47,17 @@ LayerSpec elu(float alpha) {
 }
 LayerSpec selu() { return {.kind = LayerKind::SELU}; }
 LayerSpec softmax() { return {.kind = LayerKind::Softmax}; }
+LayerSpec batch_norm(float eps, float momentum) {
+  LayerSpec s{.kind = LayerKind::BatchNorm};
+  s.eps = eps;
+  s.momentum = momentum;
+  return s;
+}
+LayerSpec dropout(float p) {
+  LayerSpec s{.kind = LayerKind::Dropout};
+  s.p = p;
+  return s;
+}
 }  // namespace nn
 
 namespace {
@@ -65,6 +78,8 @@ constexpr KindName kKinds[] = {
     {LayerKind::ELU, "elu", "ELU"},
     {LayerKind::SELU, "selu", "SELU"},
     {LayerKind::Softmax, "softmax", "Softmax"},
+    {LayerKind::BatchNorm, "batchnorm", "BatchNorm"},
+    {LayerKind::Dropout, "dropout", "Dropout"},
 };
 const KindName& kind_name(LayerKind kind) {
   for (const auto& k : kKinds)
@@ -77,7 +92,7 @@ std::string_view to_string(LayerKind kind) { return kind_name(kind).name; }
 
 LayerSpec parse_activation(std::string_view name) {
   for (const auto& k : kKinds)
-    if (k.kind != LayerKind::Dense && k.name == name) return LayerSpec{.kind = k.kind};
+    if (is_activation(k.kind) && k.name == name) return LayerSpec{.kind = k.kind};
   if (name == "linear" || name == "none") return nn::identity();
   throw std::invalid_argument(fmt::format(
       "unknown activation '{}' (expected identity, sigmoid, tanh, relu, leaky_relu, rrelu, "
@@ -90,13 +105,16 @@ bool is_relu_family(LayerKind kind) {
          kind == LayerKind::PReLU || kind == LayerKind::ELU;
 }
 
-bool is_activation(LayerKind kind) { return kind != LayerKind::Dense; }
+bool is_activation(LayerKind kind) {
+  return kind != LayerKind::Dense && kind != LayerKind::BatchNorm && kind != LayerKind::Dropout;
+}
 
 Layer::Layer(const LayerSpec& spec, std::size_t in_features, std::size_t out_features)
     : spec_(spec), in_(in_features), out_(out_features) {}
 
 std::string Layer::name() const {
   if (kind() == LayerKind::Dense) return fmt::format("Dense({}→{})", in_, out_);
+  if (kind() == LayerKind::Dropout) return fmt::format("Dropout(p={})", spec_.p);
   return fmt::format("{}({})", kind_name(kind()).title, out_);
 }
 
@@ -151,6 +169,8 @@ std::unique_ptr<Layer> make_layer(const LayerSpec& spec, std::size_t in) {
     case LayerKind::ELU: return std::make_unique<ELU>(spec, in);
     case LayerKind::SELU: return std::make_unique<SELU>(spec, in);
     case LayerKind::Softmax: return std::make_unique<Softmax>(spec, in);
+    case LayerKind::BatchNorm: return std::make_unique<BatchNorm>(spec, in);
+    case LayerKind::Dropout: return std::make_unique<Dropout>(spec, in);
   }
   throw std::logic_error("make_layer: unknown kind");
 }

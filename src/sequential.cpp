@@ -15,7 +15,8 @@ Init default_init(const std::vector<LayerSpec>& specs, std::size_t dense_index) 
     if (k == LayerKind::Dense) break;
     if (is_relu_family(k)) return Init::HeNormal;
     if (k == LayerKind::SELU) return Init::LeCunNormal;
-    if (k != LayerKind::Identity) break;
+    // BatchNorm and Dropout sit between a Dense and its activation without changing the pairing.
+    if (k != LayerKind::Identity && k != LayerKind::BatchNorm && k != LayerKind::Dropout) break;
   }
   return Init::GlorotUniform;
 }

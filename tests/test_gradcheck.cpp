@@ -50,7 +50,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"prelu_shared", nn::prelu(false)},
                       Case{"prelu_per_unit", nn::prelu(true)}, Case{"elu", nn::elu()},
                       Case{"elu_alpha", nn::elu(0.7f)}, Case{"selu", nn::selu()},
-                      Case{"softmax", nn::softmax()}),
+                      Case{"softmax", nn::softmax()},
+                      Case{"batchnorm_train", nn::batch_norm(), Mode::Train},
+                      Case{"batchnorm_eval", nn::batch_norm(), Mode::Eval},
+                      Case{"dropout_train", nn::dropout(0.3f), Mode::Train},
+                      Case{"dropout_eval", nn::dropout(0.3f), Mode::Eval}),
     [](const auto& info) { return std::string(info.param.label); });
 
 TEST(LossGradient, CrossEntropy) {

@@ -2,6 +2,8 @@
 #pragma once
 
 #include "gradflow/activations.h"
+#include "gradflow/batchnorm.h"
+#include "gradflow/dropout.h"
 #include "gradflow/data/dataset.h"
 #include "gradflow/data/synthetic.h"
 #include "gradflow/dense.h"

@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gradflow/init.h"
@@ -35,6 +36,8 @@ enum class LayerKind {
   ELU,
   SELU,
   Softmax,
+  BatchNorm,
+  Dropout,
 };
 
 // What a layer is, independent of its input size: the unit a model description is made of.
@@ -50,6 +53,9 @@ struct LayerSpec {
   bool per_unit = false;           // PReLU: one slope per unit instead of one shared slope
   float init_slope = 0.25f;        // PReLU
   float alpha = 1.0f;              // ELU
+  float eps = 1e-5f;               // BatchNorm
+  float momentum = 0.1f;           // BatchNorm: running = (1 − momentum)·running + momentum·batch
+  float p = 0.5f;                  // Dropout: probability of zeroing an element
 };
 
 // Builders in the style of torch.nn: nn::dense(256), nn::relu(), ...
@@ -65,6 +71,8 @@ LayerSpec prelu(bool per_unit = false, float init = 0.25f);
 LayerSpec elu(float alpha = 1.0f);
 LayerSpec selu();
 LayerSpec softmax();
+LayerSpec batch_norm(float eps = 1e-5f, float momentum = 0.1f);
+LayerSpec dropout(float p = 0.5f);
 }  // namespace nn
 
 // "relu", "leaky_relu", ...; parse_activation accepts the lower-case names and throws
@@ -73,6 +81,7 @@ std::string_view to_string(LayerKind kind);
 LayerSpec parse_activation(std::string_view name);
 // ReLU, LeakyReLU, RReLU, PReLU, ELU: the kinds He initialization was derived for.
 bool is_relu_family(LayerKind kind);
+// Not Dense, BatchNorm or Dropout.
 bool is_activation(LayerKind kind);
 
 struct ParamShape {
@@ -105,6 +114,9 @@ class Layer {
   std::span<Tensor> grads() { return grads_; }
   // Draw initial values (called after bind).
   virtual void init(Rng& rng) { (void)rng; }
+  // State that is not trained by gradients but saved with the model (BatchNorm's running
+  // statistics), as PyTorch's state_dict buffers: name and tensor.
+  virtual std::vector<std::pair<std::string, Tensor*>> buffers() { return {}; }
 
   bool trainable() const { return trainable_; }
   void set_trainable(bool on) { trainable_ = on; }

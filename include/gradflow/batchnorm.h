@@ -1,0 +1,54 @@
+// Batch normalization per feature for [B, F] input (Ioffe & Szegedy 2015), with PyTorch's
+// BatchNorm1d semantics.
+//
+//   training:   μ = mean_b x,  σ² = mean_b (x − μ)²  (biased),  x̂ = (x − μ) / √(σ² + ε)
+//               y = γ·x̂ + β          γ "weight" [F] (initial 1), β "bias" [F] (initial 0)
+//               running_mean ← (1 − m)·running_mean + m·μ
+//               running_var  ← (1 − m)·running_var  + m·σ²·B/(B − 1)   (unbiased), m = 0.1
+//               num_batches_tracked += 1
+//   evaluation: y = γ·(x − running_mean) / √(running_var + ε) + β
+//   backward (training, through μ and σ²):
+//               dβ = Σ_b dy     dγ = Σ_b dy·x̂
+//               dx = γ / (B·√(σ² + ε)) · (B·dy − dβ − x̂·dγ)
+//   backward (evaluation): dx = dy·γ / √(running_var + ε)
+//
+// Training on a batch of one sample throws (its variance is undefined), as in PyTorch.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "gradflow/layer.h"
+
+namespace gradflow {
+
+class BatchNorm final : public Layer {
+ public:
+  BatchNorm(const LayerSpec& spec, std::size_t features);
+  std::vector<ParamShape> param_shapes() const override;
+  void init(Rng& rng) override;
+  std::vector<std::pair<std::string, Tensor*>> buffers() override;
+
+  const Tensor& running_mean() const { return running_mean_; }
+  const Tensor& running_var() const { return running_var_; }
+  std::int64_t& num_batches_tracked() { return num_batches_; }
+
+ protected:
+  void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
+  void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                     bool param_grads) override;
+
+ private:
+  Tensor running_mean_, running_var_;  // [1, F]
+  std::int64_t num_batches_ = 0;
+  // Of the last forward: the mean and 1/√(σ² + ε) it normalized with ([1, F]), and whether
+  // those were batch statistics (training) or running ones (evaluation).
+  Tensor mean_, invstd_;
+  std::vector<double> acc_a_, acc_b_;  // [F] double accumulators, as PyTorch's CPU kernel uses
+  std::vector<float> scratch_;          // [2F] per-feature coefficients
+  float* acc_alpha() { return scratch_.data(); }
+  float* acc_shift() { return scratch_.data() + in_; }
+  bool last_training_ = false;
+};
+
+}  // namespace gradflow

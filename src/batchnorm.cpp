@@ -1,0 +1,138 @@
+#include "gradflow/batchnorm.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace gradflow {
+
+BatchNorm::BatchNorm(const LayerSpec& spec, std::size_t features)
+    : Layer(spec, features, features), running_mean_(1, features), running_var_(1, features),
+      mean_(1, features), invstd_(1, features) {
+  if (!(spec.eps > 0) || !(spec.momentum >= 0 && spec.momentum <= 1))
+    throw std::invalid_argument(fmt::format("BatchNorm({}): eps must be positive and momentum in [0, 1] (got {}, {})",
+                                            features, spec.eps, spec.momentum));
+  running_var_.fill(1.0f);
+  acc_a_.resize(features);
+  acc_b_.resize(features);
+  scratch_.resize(2 * features);
+}
+
+std::vector<ParamShape> BatchNorm::param_shapes() const {
+  return {{"weight", 1, in_, true}, {"bias", 1, in_, true}};
+}
+
+void BatchNorm::init(Rng&) {
+  params_[0].fill(1.0f);
+  params_[1].zero();
+  running_mean_.zero();
+  running_var_.fill(1.0f);
+  num_batches_ = 0;
+}
+
+std::vector<std::pair<std::string, Tensor*>> BatchNorm::buffers() {
+  return {{"running_mean", &running_mean_}, {"running_var", &running_var_}};
+}
+
+void BatchNorm::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng&) {
+  const std::size_t B = x.rows(), F = in_;
+  last_training_ = mode == Mode::Train;
+  if (last_training_) {
+    if (B < 2)
+      throw std::invalid_argument(fmt::format(
+          "{}: training needs more than 1 sample per batch, got {} (the batch variance is undefined)", name(), B));
+    // Two passes in double: mean, then Σ (x − μ)².
+    std::fill(acc_a_.begin(), acc_a_.end(), 0.0);
+    std::fill(acc_b_.begin(), acc_b_.end(), 0.0);
+    for (std::size_t r = 0; r < B; ++r) {
+      const float* xr = x.row(r);
+      for (std::size_t j = 0; j < F; ++j) acc_a_[j] += xr[j];
+    }
+    for (std::size_t j = 0; j < F; ++j) acc_a_[j] /= static_cast<double>(B);
+    for (std::size_t r = 0; r < B; ++r) {
+      const float* xr = x.row(r);
+      for (std::size_t j = 0; j < F; ++j) {
+        const double d = xr[j] - acc_a_[j];
+        acc_b_[j] += d * d;
+      }
+    }
+    const float m = spec_.momentum;
+    for (std::size_t j = 0; j < F; ++j) {
+      const double var = acc_b_[j] / static_cast<double>(B);
+      mean_[j] = static_cast<float>(acc_a_[j]);
+      invstd_[j] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(spec_.eps)));
+      running_mean_[j] = (1 - m) * running_mean_[j] + m * static_cast<float>(acc_a_[j]);
+      running_var_[j] = (1 - m) * running_var_[j] + m * static_cast<float>(acc_b_[j] / static_cast<double>(B - 1));
+    }
+    ++num_batches_;
+  } else {
+    for (std::size_t j = 0; j < F; ++j) {
+      mean_[j] = running_mean_[j];
+      invstd_[j] = 1.0f / std::sqrt(running_var_[j] + spec_.eps);
+    }
+  }
+  // y = x·α + β' with α = γ·invstd, β' = β − μ·α: one multiply-add per element.
+  const float* g = params_[0].data();
+  const float* b = params_[1].data();
+  float* alpha = acc_alpha();
+  float* shift = acc_shift();
+  for (std::size_t j = 0; j < F; ++j) {
+    alpha[j] = g[j] * invstd_[j];
+    shift[j] = b[j] - mean_[j] * alpha[j];
+  }
+  for (std::size_t r = 0; r < B; ++r) {
+    const float* xr = x.row(r);
+    float* yr = y.row(r);
+    for (std::size_t j = 0; j < F; ++j) yr[j] = xr[j] * alpha[j] + shift[j];
+  }
+}
+
+void BatchNorm::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, bool param_grads) {
+  const std::size_t B = x.rows(), F = in_;
+  // Σ dy and Σ dy·x̂ per feature (x̂ recomputed from x, μ and invstd).
+  std::fill(acc_a_.begin(), acc_a_.end(), 0.0);
+  std::fill(acc_b_.begin(), acc_b_.end(), 0.0);
+  for (std::size_t r = 0; r < B; ++r) {
+    const float* xr = x.row(r);
+    const float* dr = dy.row(r);
+    for (std::size_t j = 0; j < F; ++j) {
+      acc_a_[j] += dr[j];
+      acc_b_[j] += static_cast<double>(dr[j]) * ((xr[j] - mean_[j]) * invstd_[j]);
+    }
+  }
+  if (param_grads) {
+    for (std::size_t j = 0; j < F; ++j) {
+      grads_[0][j] = static_cast<float>(acc_b_[j]);
+      grads_[1][j] = static_cast<float>(acc_a_[j]);
+    }
+  }
+  if (!dx) return;
+  const float* g = params_[0].data();
+  if (!last_training_) {
+    for (std::size_t r = 0; r < B; ++r) {
+      const float* dr = dy.row(r);
+      float* out = dx->row(r);
+      for (std::size_t j = 0; j < F; ++j) out[j] = dr[j] * g[j] * invstd_[j];
+    }
+    return;
+  }
+  float* mean_dy = acc_alpha();
+  float* proj = acc_shift();
+  const double inv_b = 1.0 / static_cast<double>(B);
+  for (std::size_t j = 0; j < F; ++j) {
+    mean_dy[j] = static_cast<float>(acc_a_[j] * inv_b);
+    proj[j] = static_cast<float>(acc_b_[j] * inv_b);  // mean of dy·x̂
+  }
+  for (std::size_t r = 0; r < B; ++r) {
+    const float* xr = x.row(r);
+    const float* dr = dy.row(r);
+    float* out = dx->row(r);
+    for (std::size_t j = 0; j < F; ++j) {
+      const float xhat = (xr[j] - mean_[j]) * invstd_[j];
+      out[j] = (dr[j] - mean_dy[j] - xhat * proj[j]) * g[j] * invstd_[j];
+    }
+  }
+}
+
+}  // namespace gradflow
