@@ -48,6 +48,8 @@ std::string describe(const Sequential& m) {
   for (std::size_t i = 0; i < m.size(); ++i) {
     const Layer& l = m.layer(i);
     if (l.kind() == LayerKind::Dense) s += fmt::format("-{}", l.out_features());
+    else if (l.kind() == LayerKind::BatchNorm) s += "(bn)";
+    else if (l.kind() == LayerKind::Dropout) s += fmt::format("(dropout {})", l.spec().p);
     else if (l.kind() != LayerKind::Identity) s += fmt::format("({})", to_string(l.kind()));
   }
   return s;
@@ -76,7 +78,7 @@ int train(const TrainConfig& cfg_in) {
   // A CSV label column is a real-valued target when the loss is MSE.
   const bool regression =
       is_regression(cfg.data) || (loss.kind() == LossKind::MeanSquaredError && !has_own_test_split(cfg.data));
-  auto hidden = parse_hidden_layers(cfg.layers, init);
+  auto hidden = parse_hidden_layers(cfg.layers, init, cfg.batchnorm, static_cast<float>(cfg.dropout));
   std::optional<LayerSpec> out_act;
   if (cfg.output == "auto") {
     if (loss.kind() == LossKind::CrossEntropy) out_act = nn::softmax();
@@ -135,6 +137,14 @@ int train(const TrainConfig& cfg_in) {
   layers.push_back(nn::dense(outputs, init));
   if (out_act) layers.push_back(*out_act);
   Sequential model(train_set.features(), layers, cfg.seed);
+  SGD sgd(cfg.lr);
+  TrainOptions topt;
+  topt.epochs = cfg.epochs;
+  topt.batch_size = cfg.batch_size;
+  topt.shuffle = cfg.shuffle;
+  topt.seed = cfg.seed;
+  Trainer trainer(model, loss, sgd, topt);
+  trainer.check(train_set);
 
   // ---- run folder ----
   if (cfg.out.empty()) cfg.out = default_run_folder();
@@ -157,13 +167,6 @@ int train(const TrainConfig& cfg_in) {
                blas_kernels());
     fmt::print("run:    {}\n", cfg.out);
 
-    SGD sgd(cfg.lr);
-    TrainOptions topt;
-    topt.epochs = cfg.epochs;
-    topt.batch_size = cfg.batch_size;
-    topt.shuffle = cfg.shuffle;
-    topt.seed = cfg.seed;
-    Trainer trainer(model, loss, sgd, topt);
     Progress progress(cfg.epochs, train_set.size(), (fs::path(cfg.out) / "metrics.jsonl").string());
     trainer.add_callback(progress);
     const auto t0 = std::chrono::steady_clock::now();

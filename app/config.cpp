@@ -13,6 +13,7 @@ json to_json(const TrainConfig& c) {
   return {{"data", c.data},           {"test", c.test},
           {"val_split", c.val_split}, {"label_column", c.label_column},
           {"standardize", c.standardize}, {"limit", c.limit},
+          {"batchnorm", c.batchnorm},   {"dropout", c.dropout},
           {"test_limit", c.test_limit}, {"layers", c.layers},
           {"output", c.output},       {"loss", c.loss},
           {"init", c.init},           {"optimizer", c.optimizer},
@@ -44,6 +45,8 @@ TrainConfig from_json(const json& j, const std::string& source) {
     c.limit = merged["limit"];
     c.test_limit = merged["test_limit"];
     c.layers = merged["layers"];
+    c.batchnorm = merged["batchnorm"];
+    c.dropout = merged["dropout"];
     c.output = merged["output"];
     c.loss = merged["loss"];
     c.init = merged["init"];
@@ -61,22 +64,60 @@ TrainConfig from_json(const json& j, const std::string& source) {
   return c;
 }
 
-std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init) {
+namespace {
+float parse_rate(const std::string& item, const std::string& text) {
+  float p = -1;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), p);
+  if (ec != std::errc() || ptr != text.data() + text.size() || !(p >= 0 && p < 1))
+    throw std::invalid_argument(fmt::format("--layers: '{}': the dropout rate must be in [0, 1)", item));
+  return p;
+}
+}  // namespace
+
+std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, bool batchnorm, float dropout) {
   std::vector<LayerSpec> specs;
   if (text.empty() || text == "none") return specs;
   std::size_t start = 0;
   while (start <= text.size()) {
     const std::size_t comma = text.find(',', start);
     const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    const std::size_t colon = item.find(':');
-    const std::string units = item.substr(0, colon);
-    std::size_t n = 0;
-    auto [p, ec] = std::from_chars(units.data(), units.data() + units.size(), n);
-    if (ec != std::errc() || p != units.data() + units.size() || n == 0)
-      throw std::invalid_argument(fmt::format(
-          "--layers: '{}' is not UNITS[:ACTIVATION] (for example 256:relu,128:tanh)", item));
-    specs.push_back(nn::dense(n, init));
-    specs.push_back(colon == std::string::npos ? nn::relu() : parse_activation(item.substr(colon + 1)));
+    std::vector<std::string> parts;
+    for (std::size_t a = 0;;) {
+      const std::size_t b = item.find(':', a);
+      parts.push_back(item.substr(a, b == std::string::npos ? std::string::npos : b - a));
+      if (b == std::string::npos) break;
+      a = b + 1;
+    }
+    auto is_dropout = [](const std::string& p) { return p.rfind("dropout=", 0) == 0; };
+    if (parts.size() == 1 && (parts[0] == "bn" || parts[0] == "batchnorm")) {
+      specs.push_back(nn::batch_norm());
+    } else if (parts[0] == "dropout" && parts.size() == 2) {
+      specs.push_back(nn::dropout(parse_rate(item, parts[1])));
+    } else if (parts.size() == 1 && is_dropout(parts[0])) {
+      specs.push_back(nn::dropout(parse_rate(item, parts[0].substr(8))));
+    } else {
+      std::size_t n = 0;
+      auto [p, ec] = std::from_chars(parts[0].data(), parts[0].data() + parts[0].size(), n);
+      if (ec != std::errc() || p != parts[0].data() + parts[0].size() || n == 0)
+        throw std::invalid_argument(fmt::format(
+            "--layers: '{}' is not UNITS[:ACTIVATION][:bn][:dropout=P], bn or dropout=P (for example "
+            "256:relu:bn,128:tanh:dropout=0.2)",
+            item));
+      LayerSpec act = nn::relu();
+      bool bn = batchnorm;
+      float rate = dropout;
+      for (std::size_t i = 1; i < parts.size(); ++i) {
+        if (parts[i] == "bn" || parts[i] == "batchnorm") bn = true;
+        else if (is_dropout(parts[i])) rate = parse_rate(item, parts[i].substr(8));
+        else if (i == 1) act = parse_activation(parts[i]);
+        else throw std::invalid_argument(fmt::format("--layers: '{}': unknown part '{}'", item, parts[i]));
+      }
+      // Ioffe & Szegedy: normalize the pre-activation z, between the Dense and its activation.
+      specs.push_back(nn::dense(n, init));
+      if (bn) specs.push_back(nn::batch_norm());
+      specs.push_back(act);
+      if (rate > 0) specs.push_back(nn::dropout(rate));
+    }
     if (comma == std::string::npos) break;
     start = comma + 1;
   }

@@ -25,6 +25,8 @@ struct TrainConfig {
   std::size_t limit = 0, test_limit = 0;  // use only the first N samples (0: all)
   // model
   std::string layers = "512:relu,256:relu";
+  bool batchnorm = false;  // BatchNorm after every hidden Dense, before its activation
+  double dropout = 0;      // Dropout after every hidden activation
   std::string output = "auto";  // softmax | sigmoid | identity | auto (from the loss)
   std::string loss = "auto";    // cross_entropy | bce | mse | auto (mse for regression data)
   std::string init = "default";
@@ -44,7 +46,11 @@ nlohmann::json to_json(const TrainConfig& c);
 // Keys not in TrainConfig are an error (a misspelt key must not be silently ignored).
 TrainConfig from_json(const nlohmann::json& j, const std::string& source);
 
-// "256:relu,128:tanh" → Dense + activation pairs (activation defaults to relu).
-std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init);
+// Hidden layers from "256:relu:bn,128:tanh:dropout=0.2": each item UNITS[:ACTIVATION][:bn]
+// [:dropout=P] (activation defaults to relu) gives Dense [→ BatchNorm] → activation
+// [→ Dropout]; an item "bn" is a BatchNorm layer on its own (first: on the input), "dropout=P"
+// a Dropout layer. batchnorm / dropout > 0 apply to every Dense item that does not say.
+std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, bool batchnorm = false,
+                                           float dropout = 0);
 
 }  // namespace gradflow::app

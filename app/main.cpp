@@ -38,8 +38,13 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
                "standardize features with the training set's mean/std (kept with the model)");
   cmd.add_option("--limit", c.limit, "use only the first N training samples (0: all)");
   cmd.add_option("--test-limit", c.test_limit, "use only the first N test samples (0: all)");
-  cmd.add_option("--layers", c.layers, "hidden layers UNITS:ACTIVATION,… (activations: identity sigmoid tanh relu "
-                                       "leaky_relu rrelu prelu elu selu)");
+  cmd.add_option("--layers", c.layers,
+                 "hidden layers, comma-separated UNITS[:ACTIVATION][:bn][:dropout=P], or bn (BatchNorm, first: on the "
+                 "input) or dropout=P; activations: identity sigmoid tanh relu leaky_relu rrelu prelu elu selu");
+  cmd.add_flag("--batchnorm,!--no-batchnorm", c.batchnorm,
+               "batch normalization after every hidden Dense, before its activation (per layer: 256:relu:bn)");
+  cmd.add_option("--dropout", c.dropout, "dropout rate after every hidden activation (per layer: 256:relu:dropout=0.2)")
+      ->check(CLI::Range(0.0, 0.99));
   cmd.add_option("--output", c.output, "output activation: auto (from the loss) | softmax | sigmoid | identity");
   cmd.add_option("--loss", c.loss, "auto (mse for regression data, else cross_entropy) | cross_entropy | bce | mse");
   cmd.add_option("--init", c.init,

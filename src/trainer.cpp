@@ -90,9 +90,20 @@ double Trainer::step(const Tensor& x, const Tensor& y) {
   return l;
 }
 
+void Trainer::check(const Dataset& train) const {
+  check_data(model_, train, "training");
+  const std::size_t N = train.size(), bs = opts_.batch_size;
+  for (std::size_t i = 0; i < model_.size(); ++i)
+    if (model_.layer(i).kind() == LayerKind::BatchNorm && (N % bs == 1 || N == 1))
+      throw std::invalid_argument(fmt::format(
+          "{} training samples at batch size {} leave a last batch of 1 sample, which {} (layer {}) cannot train on; "
+          "choose another batch size",
+          N, bs, model_.layer(i).name(), i));
+}
+
 std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test) {
   using Clock = std::chrono::steady_clock;
-  check_data(model_, train, "training");
+  check(train);
   if (test) check_data(model_, *test, "test");
   const std::size_t N = train.size(), bs = opts_.batch_size;
   order_.resize(N);

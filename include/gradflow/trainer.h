@@ -95,6 +95,9 @@ class Trainer {
 
   // Train for options().epochs epochs; returns one EpochMetrics per epoch run.
   std::vector<EpochMetrics> fit(const Dataset& train, const Dataset* test = nullptr);
+  // Throws std::invalid_argument when fit(train) could not run: wrong number of features, an
+  // empty set, or a last batch of one sample for a model with BatchNorm.
+  void check(const Dataset& train) const;
   // One SGD step on a batch (x [B, F], y targets as the loss takes them); returns the loss.
   double step(const Tensor& x, const Tensor& y);
   // Correctly classified samples in the last step's batch (0 when accuracy is undefined).
