@@ -1,7 +1,9 @@
-// Training throughput of a 784-256-128-10 ReLU MLP (the Fashion-MNIST shape) at batch 64 on
-// synthetic data: samples/s and achieved GFLOP/s.
+// Training throughput on synthetic Fashion-MNIST-shaped data: samples/s and achieved GFLOP/s.
 //
-//   bench_train [threads=1] [epochs=3] [samples=20000] [batch=64]
+//   bench_train [threads=1] [epochs=3] [samples=20000] [batch=64] [recipe=relu]
+//
+//   relu: 784-256-128-10 ReLU MLP, plain SGD
+//   bn:   784-512-256-10, BatchNorm before each ReLU, dropout 0.2, plain SGD
 //
 // FLOPs per sample per step: forward 2·Σ in·out, backward the same for dW plus dx for every
 // layer but the first (the input gradient is not computed) — about 1.0 MFLOP here.
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 int main(int argc, char** argv) {
   using namespace gradflow;
@@ -17,6 +20,13 @@ int main(int argc, char** argv) {
   const std::size_t epochs = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 3;
   const std::size_t n = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 20000;
   const std::size_t batch = argc > 4 ? std::strtoul(argv[4], nullptr, 10) : 64;
+  const std::string recipe = argc > 5 ? argv[5] : "relu";
+  if (recipe != "relu" && recipe != "bn") {
+    std::fprintf(stderr, "bench_train: unknown recipe '%s' (expected relu or bn)\n", recipe.c_str());
+    return 2;
+  }
+  const bool bn = recipe == "bn";
+  const std::size_t h1 = bn ? 512 : 256, h2 = bn ? 256 : 128;
   set_num_threads(threads);
 
   Dataset d;
@@ -28,7 +38,10 @@ int main(int argc, char** argv) {
   for (float& v : d.x.span()) v = rng.uniform();
   for (std::size_t i = 0; i < n; ++i) d.y[i] = static_cast<float>(rng.below(10));
 
-  Sequential net(784, {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(10)}, 1);
+  std::vector<LayerSpec> layers = {nn::dense(h1), nn::relu(), nn::dense(h2), nn::relu(), nn::dense(10)};
+  if (bn) layers = {nn::dense(h1), nn::batch_norm(), nn::relu(), nn::dropout(0.2f),
+                    nn::dense(h2), nn::batch_norm(), nn::relu(), nn::dropout(0.2f), nn::dense(10)};
+  Sequential net(784, layers, 1);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.01);
   TrainOptions o;
@@ -38,7 +51,7 @@ int main(int argc, char** argv) {
   trainer.fit(d);  // warm-up epoch: buffers, OpenBLAS threads, caches
 
   const double flops_per_sample =
-      2.0 * 2 * (784 * 256 + 256 * 128 + 128 * 10) + 2.0 * (256 * 128 + 128 * 10);
+      2.0 * 2 * (784.0 * h1 + h1 * h2 + h2 * 10) + 2.0 * (h1 * h2 + h2 * 10);
   double best = 0;
   for (std::size_t e = 0; e < epochs; ++e) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -49,6 +62,6 @@ int main(int argc, char** argv) {
     std::printf("epoch %zu: %.0f samples/s, %.1f GFLOP/s\n", e + 1, rate,
                 rate * flops_per_sample * 1e-9);
   }
-  std::printf("gradflow 784-256-128-10 relu, batch %zu, %d thread(s), OpenBLAS %s kernels: best %.0f samples/s, %.1f GFLOP/s\n",
-              batch, threads, blas_kernels(), best, best * flops_per_sample * 1e-9);
+  std::printf("gradflow 784-%zu-%zu-10 %s, batch %zu, %d thread(s), OpenBLAS %s kernels: best %.0f samples/s, %.1f GFLOP/s\n",
+              h1, h2, bn ? "BN+ReLU+dropout" : "ReLU", batch, threads, blas_kernels(), best, best * flops_per_sample * 1e-9);
 }

@@ -200,6 +200,37 @@ TEST_F(Cli, ConfigFileWithFlagsOverriding) {
   expect_clean_error(run("train --config " + bad + " --out " + path("x")), "unknown key 'epoch'", path("x"));
 }
 
+TEST_F(Cli, BatchNormAndDropoutFromFlagsAndTheLayerList) {
+  Result a = run("train --data moons --layers bn,16:relu:bn:dropout=0.1,8:tanh --epochs 2 --out " + path("a"));
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_NE(a.out.find("model:  2(bn)-16(bn)(relu)(dropout 0.1)-8(tanh)-2(softmax)"), std::string::npos) << a.out;
+  Result b = run("train --data moons --layers 8:relu,8:tanh --batchnorm --dropout 0.2 --epochs 2 --out " + path("b"));
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_NE(b.out.find("2-8(bn)(relu)(dropout 0.2)-8(bn)(tanh)(dropout 0.2)-2(softmax)"), std::string::npos) << b.out;
+  // The model file is an nn.Sequential: BatchNorm1d with its buffers, Dropout as a module.
+  std::ifstream f(path("b") + "/model.safetensors", std::ios::binary);
+  std::uint64_t n = 0;
+  f.read(reinterpret_cast<char*>(&n), 8);
+  std::string header(n, ' ');
+  f.read(header.data(), static_cast<std::streamsize>(n));
+  const auto h = nlohmann::json::parse(header);
+  EXPECT_EQ(h["1.running_var"]["shape"], nlohmann::json({8}));
+  EXPECT_EQ(h["1.num_batches_tracked"]["dtype"], "I64");
+  const auto arch = nlohmann::json::parse(h["__metadata__"]["gradflow.architecture"].get<std::string>());
+  EXPECT_EQ(arch[1]["type"], "BatchNorm1d");
+  EXPECT_EQ(arch[3]["type"], "Dropout");
+  // Evaluation and prediction run in evaluation mode: repeated predictions agree.
+  const std::string in = write("p.csv", "0.5,0.2\n-1,0.3\n");
+  Result p1 = run("predict --model " + path("b") + " --input " + in), p2 = run("predict --model " + path("b") + " --input " + in);
+  ASSERT_EQ(p1.code, 0) << p1.err;
+  EXPECT_EQ(p1.out, p2.out);
+  EXPECT_EQ(run("eval --model " + path("b") + " --data moons").code, 0);
+  expect_clean_error(run("train --data xor --batchnorm --batch-size 3 --out " + path("c")), "last batch of 1 sample",
+                     path("c"));
+  expect_clean_error(run("train --data xor --layers 4:relu:dropout=1.5 --out " + path("c")),
+                     "dropout rate must be in [0, 1)", path("c"));
+}
+
 TEST_F(Cli, HelpListsEveryOptionWithItsDefault) {
   Result r = run("train --help");
   EXPECT_EQ(r.code, 0);
