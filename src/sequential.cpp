@@ -1,5 +1,7 @@
 #include "gradflow/sequential.h"
 
+#include "gradflow/batchnorm.h"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -103,6 +105,26 @@ void Sequential::backward(const Tensor& dy, std::size_t upto, Tensor* dx) {
     const Tensor& g = i + 1 == upto ? dy : doutputs_[i];
     Tensor* gx = i > lowest ? &doutputs_[i - 1] : (i == 0 ? dx : nullptr);
     layers_[i]->backward(x, outputs_[i], g, gx);
+  }
+}
+
+Sequential::State Sequential::snapshot() {
+  State s{params_, {}, {}};
+  for (auto& l : layers_) {
+    for (auto& [name, t] : l->buffers()) s.buffers.push_back(*t);
+    if (auto* bn = dynamic_cast<BatchNorm*>(l.get())) s.counters.push_back(bn->num_batches_tracked());
+  }
+  return s;
+}
+
+void Sequential::restore(const State& s) {
+  if (s.params.size() != params_.size())
+    throw std::invalid_argument("Sequential::restore: the state belongs to another architecture");
+  params_ = s.params;
+  std::size_t b = 0, c = 0;
+  for (auto& l : layers_) {
+    for (auto& [name, t] : l->buffers()) *t = s.buffers.at(b++);
+    if (auto* bn = dynamic_cast<BatchNorm*>(l.get())) bn->num_batches_tracked() = s.counters.at(c++);
   }
 }
 

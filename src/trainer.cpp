@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 
@@ -76,11 +77,40 @@ Trainer::Trainer(Sequential& model, const Loss& loss, Optimizer& optimizer, Trai
   if (opts_.eval_batch_size == 0) opts_.eval_batch_size = 1000;
 }
 
+void Trainer::check_finite(double loss) const {
+  // The backward pass runs from the output down: the highest layer with a non-finite gradient
+  // is where the non-finite values entered it.
+  std::size_t bad = model_.size();
+  for (std::size_t i = model_.size(); i-- > 0;) {
+    const Layer& l = model_.layer(i);
+    if (!l.trainable() || l.num_params() == 0) continue;
+    const float* g = model_.gradients().data() + model_.param_offset(i);
+    bool finite = true;
+    for (std::size_t k = 0; k < l.num_params(); ++k) finite &= std::isfinite(g[k]);
+    if (!finite) {
+      bad = i;
+      break;
+    }
+  }
+  if (std::isfinite(loss) && bad == model_.size()) return;
+  const std::string where =
+      bad < model_.size()
+          ? fmt::format("the gradient of layer {} ({}) is {}", bad, model_.layer(bad).name(),
+                        std::isfinite(loss) ? "not finite" : "not finite either")
+          : std::string("the gradients are still finite");
+  throw TrainingDiverged(
+      fmt::format("training diverged at step {} (epoch {}, batch {}): the loss is {}; {} — lower the learning rate "
+                  "(now {}), clip the gradients or add batch normalization",
+                  info_.global_step + 1, info_.epoch, info_.step + 1, loss, where, opt_.learning_rate()),
+      info_.global_step, bad);
+}
+
 double Trainer::step(const Tensor& x, const Tensor& y) {
   const Tensor& z = model_.forward(x, Mode::Train, head_);
   const double l = loss_.forward_backward(z, y, &dz_);
   last_correct_ = loss_.has_accuracy(z.cols(), y.cols()) ? loss_.count_correct(z, y) : 0;
   model_.backward(dz_, head_);
+  if (opts_.stop_on_non_finite) check_finite(l);
   info_.batch_size = x.rows();
   info_.loss = l;
   for (Callback* cb : callbacks_) cb->on_after_backward(*this, info_);

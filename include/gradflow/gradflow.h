@@ -21,3 +21,5 @@
 #include "gradflow/data/csv.h"
 #include "gradflow/data/idx.h"
 #include "gradflow/data/standardize.h"
+#include "gradflow/callbacks.h"
+#include "gradflow/schedule.h"

@@ -1,6 +1,26 @@
-// Optimizers: update a model's parameters from the gradients of the last backward pass.
-// Only trainable layers are updated; a frozen layer's parameters never change.
+// Optimizers: update a model's parameters from the gradients of the last backward pass, with
+// torch.optim's (1.13) definitions, so that the same weights, data order and settings follow
+// the same trajectory as in PyTorch. g is the gradient, θ the parameter, t the step (1-based).
+//
+//   SGD       g ← g + wd·θ;  with momentum μ: b ← g (first step), else b ← μ·b + (1 − dampening)·g;
+//             g ← nesterov ? g + μ·b : b;   θ ← θ − lr·g
+//   Adagrad   g ← g + wd·θ;  s ← s + g²;  θ ← θ − lr/(1 + (t − 1)·lr_decay) · g / (√s + ε)
+//   RMSprop   g ← g + wd·θ;  v ← α·v + (1 − α)·g²;  centered: m ← α·m + (1 − α)·g, d = √(v − m²) + ε,
+//             else d = √v + ε;  momentum μ > 0: b ← μ·b + g/d, θ ← θ − lr·b;  else θ ← θ − lr·g/d
+//   Adam      g ← g + wd·θ;  m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²;  amsgrad: v̂ ← max(v̂, v)
+//             θ ← θ − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
+//   AdamW     θ ← θ·(1 − lr·wd) first (decoupled weight decay, Loshchilov & Hutter), then Adam, wd = 0
+//
+// Only trainable layers are updated; a frozen layer's parameters and state never change.
+// State buffers are flat like the parameters, allocated on the first step.
 #pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "gradflow/sequential.h"
 
@@ -8,22 +28,109 @@ namespace gradflow {
 
 class Optimizer {
  public:
-  explicit Optimizer(double lr) : lr_(lr) {}
+  explicit Optimizer(double lr);
   virtual ~Optimizer() = default;
-  virtual void step(Sequential& model) = 0;
+  // One update of every trainable layer's parameters.
+  void step(Sequential& model);
   double learning_rate() const { return lr_; }
   // Schedules set the rate between steps.
   void set_learning_rate(double lr) { lr_ = lr; }
+  // Scale the learning rate of layer i's parameters (default 1), e.g. smaller for reused layers.
+  void set_layer_lr_scale(std::size_t layer, double scale);
+  std::int64_t steps() const { return steps_; }
+  virtual std::string_view name() const = 0;
+  // Named state buffers (for checkpoints), each [1, num_params] or empty before the first step.
+  virtual std::vector<std::pair<std::string, Tensor*>> state() { return {}; }
+  void set_steps(std::int64_t t) { steps_ = t; }
 
  protected:
+  // Update θ[0, n) from g[0, n) at learning rate lr; `state_offset` indexes the flat state.
+  virtual void update(float* theta, const float* grad, std::size_t n, std::size_t state_offset, double lr) = 0;
+  // Called before the first update of a step, with the model's parameter count.
+  virtual void prepare(std::size_t num_params) { (void)num_params; }
   double lr_;
+  std::int64_t steps_ = 0;
+  std::vector<double> layer_scale_;
 };
 
-// Plain minibatch stochastic gradient descent: θ ← θ − lr · g.
+struct SGDOptions {
+  double lr = 0.01, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false;
+};
 class SGD final : public Optimizer {
  public:
-  explicit SGD(double lr);
-  void step(Sequential& model) override;
+  explicit SGD(double lr) : SGD(SGDOptions{.lr = lr}) {}
+  explicit SGD(const SGDOptions& o);
+  std::string_view name() const override;
+  std::vector<std::pair<std::string, Tensor*>> state() override;
+
+ private:
+  void prepare(std::size_t n) override;
+  void update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr) override;
+  SGDOptions o_;
+  Tensor buf_;
+};
+
+struct AdagradOptions {
+  double lr = 0.01, lr_decay = 0, weight_decay = 0, initial_accumulator_value = 0, eps = 1e-10;
+};
+class Adagrad final : public Optimizer {
+ public:
+  explicit Adagrad(const AdagradOptions& o);
+  std::string_view name() const override { return "adagrad"; }
+  std::vector<std::pair<std::string, Tensor*>> state() override { return {{"sum", &sum_}}; }
+
+ private:
+  void prepare(std::size_t n) override;
+  void update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr) override;
+  AdagradOptions o_;
+  Tensor sum_;
+};
+
+struct RMSpropOptions {
+  double lr = 0.01, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0;
+  bool centered = false;
+};
+class RMSprop final : public Optimizer {
+ public:
+  explicit RMSprop(const RMSpropOptions& o);
+  std::string_view name() const override { return "rmsprop"; }
+  std::vector<std::pair<std::string, Tensor*>> state() override;
+
+ private:
+  void prepare(std::size_t n) override;
+  void update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr) override;
+  RMSpropOptions o_;
+  Tensor square_avg_, grad_avg_, buf_;
+};
+
+struct AdamOptions {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+  bool amsgrad = false;
+  bool decoupled = false;  // AdamW
+};
+class Adam : public Optimizer {
+ public:
+  explicit Adam(const AdamOptions& o);
+  std::string_view name() const override { return o_.decoupled ? "adamw" : "adam"; }
+  std::vector<std::pair<std::string, Tensor*>> state() override;
+
+ private:
+  void prepare(std::size_t n) override;
+  void update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr) override;
+  AdamOptions o_;
+  Tensor exp_avg_, exp_avg_sq_, max_exp_avg_sq_;
+};
+// AdamW: Adam with decoupled weight decay, default 1e-2 as torch.optim.AdamW.
+struct AdamWOptions : AdamOptions {
+  AdamWOptions() {
+    weight_decay = 1e-2;
+    decoupled = true;
+  }
+};
+class AdamW final : public Adam {
+ public:
+  explicit AdamW(const AdamWOptions& o) : Adam(o) {}
 };
 
 }  // namespace gradflow

@@ -70,6 +70,16 @@ class Sequential {
   // Rng for training noise; part of the model's state.
   Rng& rng() { return rng_; }
 
+  // Everything that defines what the model computes: parameters, buffers (BatchNorm running
+  // statistics and batch counts). Early stopping keeps the best epoch's state this way.
+  struct State {
+    Tensor params;
+    std::vector<Tensor> buffers;
+    std::vector<std::int64_t> counters;
+  };
+  State snapshot();
+  void restore(const State& s);
+
  private:
   std::size_t in_features_;
   std::vector<std::unique_ptr<Layer>> layers_;

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "gradflow/data/dataset.h"
@@ -31,6 +33,18 @@ struct TrainOptions {
   bool shuffle = true;
   std::uint64_t seed = 0;
   std::size_t eval_batch_size = 1000;
+  // Stop with TrainingDiverged when the loss or a gradient becomes NaN or infinite (checked
+  // after each backward pass, before the optimizer step, so the update is never applied).
+  bool stop_on_non_finite = true;
+};
+
+// Thrown by Trainer::step when training diverges; says where and what to try.
+class TrainingDiverged : public std::runtime_error {
+ public:
+  TrainingDiverged(const std::string& what, std::size_t global_step, std::size_t layer)
+      : std::runtime_error(what), step(global_step), layer(layer) {}
+  std::size_t step;   // 0-based global step
+  std::size_t layer;  // the layer named in the message (model.size() for the loss itself)
 };
 
 struct EpochMetrics {
@@ -111,6 +125,7 @@ class Trainer {
   Rng& shuffle_rng() { return rng_; }
 
  private:
+  void check_finite(double loss) const;
   Sequential& model_;
   const Loss& loss_;
   Optimizer& opt_;

@@ -1,0 +1,225 @@
+// torch.optim parity: optimizer trajectories, clipping and schedules against
+// tests/golden/optim.json (tools/golden/make_optim_golden.py); early stopping; the guard
+// against non-finite values.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "gradflow/gradflow.h"
+
+namespace gradflow {
+namespace {
+
+using nlohmann::json;
+
+const json& golden() {
+  static const json j = json::parse(std::ifstream(GRADFLOW_GOLDEN_DIR "/optim.json"));
+  return j;
+}
+
+Tensor tensor(const json& v, std::size_t rows, std::size_t cols) {
+  Tensor t(rows, cols);
+  for (std::size_t i = 0; i < t.size(); ++i) t[i] = v.at(i).get<float>();
+  return t;
+}
+
+// The golden 4-8-3 tanh MLP with torch's initial weights, and its data.
+struct GoldenNet {
+  Sequential net{4, {nn::dense(8), nn::tanh(), nn::dense(3)}};
+  Dataset data;
+  GoldenNet() {
+    const json& g = golden();
+    for (std::size_t k : {0u, 2u}) {
+      Layer& l = net.layer(k);
+      l.params()[0] = tensor(g["initial"][std::to_string(k) + ".weight"], l.out_features(), l.in_features());
+      l.params()[1] = tensor(g["initial"][std::to_string(k) + ".bias"], 1, l.out_features());
+    }
+    data.x = tensor(g["x"], 12, 4);
+    data.y = Tensor(12, 1);
+    for (std::size_t i = 0; i < 12; ++i) data.y[i] = g["y"][i].get<float>();
+    data.num_classes = 3;
+  }
+};
+
+std::unique_ptr<Optimizer> make(const std::string& name, const json& o) {
+  auto num = [&](const char* k, double d) { return o.contains(k) ? o[k].get<double>() : d; };
+  if (name == "sgd")
+    return std::make_unique<SGD>(SGDOptions{.lr = num("lr", 0.01), .momentum = num("momentum", 0),
+                                            .dampening = num("dampening", 0), .weight_decay = num("weight_decay", 0),
+                                            .nesterov = o.value("nesterov", false)});
+  if (name == "adagrad")
+    return std::make_unique<Adagrad>(AdagradOptions{.lr = num("lr", 0.01), .lr_decay = num("lr_decay", 0),
+                                                    .weight_decay = num("weight_decay", 0),
+                                                    .initial_accumulator_value = num("initial_accumulator_value", 0)});
+  if (name == "rmsprop")
+    return std::make_unique<RMSprop>(RMSpropOptions{.lr = num("lr", 0.01), .weight_decay = num("weight_decay", 0),
+                                                    .momentum = num("momentum", 0),
+                                                    .centered = o.value("centered", false)});
+  AdamOptions a = name == "adamw" ? AdamWOptions() : AdamOptions();
+  a.lr = num("lr", 1e-3);
+  a.weight_decay = num("weight_decay", a.weight_decay);
+  a.amsgrad = o.value("amsgrad", false);
+  if (o.contains("betas")) {
+    a.beta1 = o["betas"][0];
+    a.beta2 = o["betas"][1];
+  }
+  if (name == "adamw") return std::make_unique<AdamW>(static_cast<const AdamWOptions&>(a));
+  return std::make_unique<Adam>(a);
+}
+
+TEST(TorchOptim, EveryOptimizerFollowsTorchsTrajectory) {
+  for (const json& c : golden()["optimizers"]) {
+    GoldenNet s;
+    auto opt = make(c["name"], c["options"]);
+    Loss ce(LossKind::CrossEntropy);
+    TrainOptions o;
+    o.batch_size = 4;
+    o.epochs = golden()["steps"].get<std::size_t>() / 3;
+    o.shuffle = false;
+    Trainer(s.net, ce, *opt, o).fit(s.data);
+    double worst = 0;
+    for (std::size_t k : {0u, 2u})
+      for (std::size_t p = 0; p < 2; ++p) {
+        const json& want = c["final"][std::to_string(k) + (p ? ".bias" : ".weight")];
+        const Tensor& got = s.net.layer(k).params()[p];
+        for (std::size_t i = 0; i < got.size(); ++i)
+          worst = std::max(worst, std::fabs(got[i] - want[i].get<double>()) / std::max(1.0, std::fabs(want[i].get<double>())));
+      }
+    std::printf("  %-8s %-90s max rel. difference %.2e\n", c["name"].get<std::string>().c_str(),
+                c["options"].dump().c_str(), worst);
+    EXPECT_LT(worst, 2e-5) << c["name"] << " " << c["options"].dump();
+  }
+}
+
+TEST(TorchOptim, FrozenLayersAndTheirStateStayUntouched) {
+  GoldenNet s;
+  s.net.layer(0).set_trainable(false);
+  const Tensor before = s.net.parameters();
+  Adam adam(AdamOptions{.lr = 0.01});
+  Loss ce(LossKind::CrossEntropy);
+  TrainOptions o;
+  o.batch_size = 4;
+  o.epochs = 3;
+  Trainer(s.net, ce, adam, o).fit(s.data);
+  for (std::size_t i = 0; i < s.net.layer(0).num_params(); ++i) ASSERT_EQ(s.net.parameters()[i], before[i]);
+  for (std::size_t i = 0; i < s.net.layer(0).num_params(); ++i) ASSERT_EQ(adam.state()[0].second->data()[i], 0.0f);
+}
+
+TEST(TorchClipping, NormAndValueMatchTorch) {
+  const json& g = golden()["clip"];
+  for (const char* key : {"norm_0.05", "norm_100.0", "value_0.01"}) {
+    GoldenNet s;
+    for (std::size_t k : {0u, 2u}) {
+      Layer& l = s.net.layer(k);
+      l.grads()[0] = tensor(g["grads"][k], l.out_features(), l.in_features());
+      l.grads()[1] = tensor(g["grads"][k + 1], 1, l.out_features());
+    }
+    const std::string name = key;
+    const json* want;
+    if (name.rfind("norm", 0) == 0) {
+      const double total = clip_grad_norm(s.net, std::stod(name.substr(5)));
+      EXPECT_NEAR(total, g[key]["total_norm"].get<double>(), 1e-6 * total) << key;
+      want = &g[key]["grads"];
+    } else {
+      clip_grad_value(s.net, 0.01);
+      want = &g[key];
+    }
+    for (std::size_t k : {0u, 2u})
+      for (std::size_t p = 0; p < 2; ++p) {
+        const Tensor& got = s.net.layer(k).grads()[p];
+        const json& w = (*want)[k + p];
+        for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], w[i].get<double>(), 1e-7) << key;
+      }
+  }
+}
+
+TEST(TorchSchedules, EveryScheduleGivesTorchsRateEpochByEpoch) {
+  const json& g = golden()["schedules"];
+  const std::pair<const char*, ScheduleOptions> cases[] = {
+      {"step:5:0.5", parse_schedule("step:5:0.5", 20, 0)},
+      {"exponential:0.9", parse_schedule("exponential:0.9", 20, 0)},
+      {"cosine:20", parse_schedule("cosine", 20, 0)},
+      {"cosine:8:0.001", parse_schedule("cosine:8:0.001", 20, 0)},
+      {"warmup3+cosine", parse_schedule("cosine", 20, 3)},
+      {"plateau:2:0.5", parse_schedule("plateau:2:0.5", 20, 0)},
+  };
+  for (const auto& [key, opts] : cases) {
+    Schedule s(0.1, opts);
+    for (std::size_t e = 0; e < 20; ++e) {
+      const double want = g[key][e].get<double>();
+      EXPECT_NEAR(s.lr(e), want, 1e-12 + 1e-9 * want) << key << " epoch " << e;
+      if (opts.kind == ScheduleOptions::Kind::Plateau) s.observe(golden()["plateau_losses"][e].get<double>());
+    }
+  }
+  EXPECT_THROW(parse_schedule("cosine:x", 10, 0), std::invalid_argument);
+  EXPECT_THROW(parse_schedule("linear", 10, 0), std::invalid_argument);
+}
+
+TEST(EarlyStopping, StopsAfterPatienceAndRestoresTheBestEpoch) {
+  // A model that overfits 40 noisy points: the test loss turns up after a few epochs.
+  Dataset train = synthetic::moons(40, 0.35f, 1), test = synthetic::moons(400, 0.35f, 2);
+  Sequential net(2, {nn::dense(128), nn::relu(), nn::dense(128), nn::relu(), nn::dense(2)}, 3);
+  Loss ce(LossKind::CrossEntropy);
+  Adam adam(AdamOptions{.lr = 0.01});
+  EarlyStopping stop(5);
+  struct Keep : Callback {
+    std::vector<Tensor> params;
+    void on_epoch_end(Trainer& t, const EpochMetrics&) override { params.push_back(t.model().parameters()); }
+  } keep;
+  TrainOptions o;
+  o.epochs = 300;
+  o.batch_size = 8;
+  Trainer t(net, ce, adam, o);
+  t.add_callback(keep);
+  t.add_callback(stop);
+  const auto history = t.fit(train, &test);
+  ASSERT_TRUE(stop.stopped_early());
+  EXPECT_EQ(history.size(), stop.best_epoch() + 5);
+  double best = 1e9;
+  std::size_t best_epoch = 0;
+  for (const auto& m : history)
+    if (m.test_loss < best) best = m.test_loss, best_epoch = m.epoch;
+  EXPECT_EQ(stop.best_epoch(), best_epoch);
+  const Tensor& want = keep.params[best_epoch - 1];
+  for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(net.parameters()[i], want[i]);
+  EXPECT_NEAR(evaluate(net, ce, test).loss, best, 1e-9);
+}
+
+TEST(NonFiniteGuard, AnExplodingRunStopsWithTheStepAndLayer) {
+  std::vector<LayerSpec> layers;
+  for (int i = 0; i < 6; ++i) {
+    layers.push_back(nn::dense(64, Init::Normal));
+    layers.push_back(nn::relu());
+  }
+  layers.push_back(nn::dense(2));
+  Sequential net(2, layers, 1);
+  Loss ce(LossKind::CrossEntropy);
+  SGD sgd(1e4);
+  TrainOptions o;
+  o.epochs = 5;
+  Trainer t(net, ce, sgd, o);
+  struct Last : Callback {
+    Tensor params;
+    void on_step_end(Trainer& tr, const StepInfo&) override { params = tr.model().parameters(); }
+  } last;
+  t.add_callback(last);
+  try {
+    t.fit(synthetic::spirals(200, 2, 0.1f, 1));
+    FAIL() << "the run did not stop";
+  } catch (const TrainingDiverged& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("training diverged at step"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("lower the learning rate (now 10000)"), std::string::npos) << msg;
+    if (e.layer < net.size()) {
+      EXPECT_NE(msg.find("(" + net.layer(e.layer).name() + ")"), std::string::npos) << msg;
+    }
+    std::printf("  %s\n", msg.c_str());
+  }
+  // The step that went bad was not applied: the weights are those after the last good step.
+  for (std::size_t i = 0; i < last.params.size(); ++i) ASSERT_EQ(net.parameters()[i], last.params[i]);
+}
+
+}  // namespace
+}  // namespace gradflow
