@@ -4,6 +4,8 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <fstream>
 #include <numeric>
 #include <stdexcept>
@@ -69,8 +71,9 @@ int train(const TrainConfig& cfg_in) {
     throw std::invalid_argument(fmt::format("--lr must be a positive number, got {}", cfg.lr));
   if (cfg.val_split < 0 || cfg.val_split >= 1)
     throw std::invalid_argument(fmt::format("--val-split must be in [0, 1), got {}", cfg.val_split));
-  if (cfg.optimizer != "sgd")
-    throw std::invalid_argument(fmt::format("unknown optimizer '{}' (expected sgd)", cfg.optimizer));
+  if (cfg.clip_norm < 0 || cfg.clip_value < 0) throw std::invalid_argument("--clip-norm and --clip-value must be >= 0");
+  std::unique_ptr<Optimizer> optimizer = make_optimizer(cfg);
+  const Schedule schedule(cfg.lr, parse_schedule(cfg.schedule, cfg.epochs, cfg.warmup));
   if (cfg.threads < 0) throw std::invalid_argument("--threads must be 0 (all cores) or more");
   const Init init = parse_init(cfg.init);
   if (cfg.loss == "auto") cfg.loss = is_regression(cfg.data) ? "mse" : "cross_entropy";
@@ -137,14 +140,26 @@ int train(const TrainConfig& cfg_in) {
   layers.push_back(nn::dense(outputs, init));
   if (out_act) layers.push_back(*out_act);
   Sequential model(train_set.features(), layers, cfg.seed);
-  SGD sgd(cfg.lr);
   TrainOptions topt;
   topt.epochs = cfg.epochs;
   topt.batch_size = cfg.batch_size;
   topt.shuffle = cfg.shuffle;
   topt.seed = cfg.seed;
-  Trainer trainer(model, loss, sgd, topt);
+  Trainer trainer(model, loss, *optimizer, topt);
   trainer.check(train_set);
+  LrScheduler scheduler(schedule);
+  trainer.add_callback(scheduler);
+  std::optional<GradientClipping> clipping;
+  if (cfg.clip_norm > 0 || cfg.clip_value > 0) {
+    clipping.emplace(cfg.clip_norm > 0 ? std::optional<double>(cfg.clip_norm) : std::nullopt,
+                     cfg.clip_value > 0 ? std::optional<double>(cfg.clip_value) : std::nullopt);
+    trainer.add_callback(*clipping);
+  }
+  std::optional<EarlyStopping> early;
+  if (cfg.early_stop > 0) {
+    early.emplace(cfg.early_stop);
+    trainer.add_callback(*early);
+  }
 
   // ---- run folder ----
   if (cfg.out.empty()) cfg.out = default_run_folder();
@@ -152,6 +167,7 @@ int train(const TrainConfig& cfg_in) {
     throw std::runtime_error(fmt::format("run folder '{}' already exists and is not empty (choose another --out)", cfg.out));
   const bool created = !fs::exists(cfg.out);
   fs::create_directories(cfg.out);
+  bool diverged = false;
   try {
     write_file_atomic((fs::path(cfg.out) / "config.json").string(), to_json(cfg).dump(2) + "\n");
 
@@ -162,20 +178,45 @@ int train(const TrainConfig& cfg_in) {
                cfg.standardize ? ", standardized" : "");
     fmt::print("model:  {}, {} parameters, init {}\n", describe(model), model.num_params(),
                init == Init::Default ? "default (He/LeCun/Glorot by activation)" : std::string(to_string(init)));
-    fmt::print("recipe: {} lr {}, batch {}, {} epochs, loss {}, seed {}, {} thread(s), OpenBLAS {} kernels\n",
-               cfg.optimizer, cfg.lr, cfg.batch_size, cfg.epochs, loss.name(), cfg.seed, num_threads(),
-               blas_kernels());
+    fmt::print("recipe: {} lr {}{}{}, batch {}, {} epochs, loss {}{}{}, seed {}, {} thread(s), OpenBLAS {} kernels\n",
+               optimizer->name(), cfg.lr, cfg.schedule == "none" ? "" : fmt::format(" ({} schedule)", cfg.schedule),
+               cfg.warmup ? fmt::format(" after {} warm-up epochs", cfg.warmup) : "", cfg.batch_size, cfg.epochs,
+               loss.name(), cfg.clip_norm > 0 || cfg.clip_value > 0 ? ", gradient clipping" : "",
+               cfg.early_stop ? fmt::format(", early stopping after {} epochs", cfg.early_stop) : "", cfg.seed,
+               num_threads(), blas_kernels());
     fmt::print("run:    {}\n", cfg.out);
 
     Progress progress(cfg.epochs, train_set.size(), (fs::path(cfg.out) / "metrics.jsonl").string());
     trainer.add_callback(progress);
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto history = trainer.fit(train_set, test_set ? &*test_set : nullptr);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
+    // The model of the last finished epoch is always on disk: a run that diverges or is
+    // interrupted keeps its last good model.
     const std::string model_file = (fs::path(cfg.out) / "model.safetensors").string();
-    save_model(model_file, model, input, train_set.class_names, std::string(loss.name()));
-    const EpochMetrics& last = history.back();
+    struct SaveEachEpoch : Callback {
+      std::function<void()> save;
+      void on_epoch_end(Trainer&, const EpochMetrics& m) override {
+        if (std::isfinite(m.train_loss)) save();
+      }
+    } saver;
+    saver.save = [&] { save_model(model_file, model, input, train_set.class_names, std::string(loss.name())); };
+    trainer.add_callback(saver);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<EpochMetrics> history;
+    try {
+      history = trainer.fit(train_set, test_set ? &*test_set : nullptr);
+    } catch (const TrainingDiverged& e) {
+      diverged = true;
+      std::fflush(stdout);
+      const bool kept = fs::exists(model_file);
+      throw std::runtime_error(fmt::format("{}. {}", e.what(),
+                                           kept ? fmt::format("The last good epoch's model is kept in {}", model_file)
+                                                : fmt::format("No epoch finished, so no model was saved in {}", cfg.out)));
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    saver.save();  // the final weights (with early stopping: the best epoch's)
+    if (early && early->stopped_early())
+      fmt::print("early stopping: no better test loss for {} epochs; keeping epoch {} (test loss {:.4f})\n",
+                 cfg.early_stop, early->best_epoch(), early->best_loss());
+    const EpochMetrics& last = early && early->best_epoch() ? history[early->best_epoch() - 1] : history.back();
     if (test_set && !std::isnan(last.test_acc))
       fmt::print("test accuracy {:.2f}% (loss {:.4f}) after {} epochs in {:.1f} s; model saved to {}\n",
                  100 * last.test_acc, last.test_loss, last.epoch, secs, model_file);
@@ -186,7 +227,9 @@ int train(const TrainConfig& cfg_in) {
       fmt::print("train loss {:.6f} after {} epochs in {:.1f} s; model saved to {}\n", last.train_loss, last.epoch,
                  secs, model_file);
   } catch (...) {
-    if (created) fs::remove_all(cfg.out);
+    // A diverged run keeps its folder (metrics and the last good model); any other failure
+    // leaves nothing behind.
+    if (created && !diverged) fs::remove_all(cfg.out);
     throw;
   }
   return 0;

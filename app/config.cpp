@@ -17,7 +17,14 @@ json to_json(const TrainConfig& c) {
           {"test_limit", c.test_limit}, {"layers", c.layers},
           {"output", c.output},       {"loss", c.loss},
           {"init", c.init},           {"optimizer", c.optimizer},
-          {"lr", c.lr},               {"batch_size", c.batch_size},
+          {"lr", c.lr},               {"momentum", c.momentum},
+          {"weight_decay", c.weight_decay}, {"beta1", c.beta1},
+          {"beta2", c.beta2},         {"eps", c.eps},
+          {"amsgrad", c.amsgrad},     {"centered", c.centered},
+          {"schedule", c.schedule},   {"warmup", c.warmup},
+          {"clip_norm", c.clip_norm}, {"clip_value", c.clip_value},
+          {"early_stop", c.early_stop},
+          {"batch_size", c.batch_size},
           {"epochs", c.epochs},       {"seed", c.seed},
           {"threads", c.threads},     {"shuffle", c.shuffle},
           {"out", c.out}};
@@ -52,6 +59,18 @@ TrainConfig from_json(const json& j, const std::string& source) {
     c.init = merged["init"];
     c.optimizer = merged["optimizer"];
     c.lr = merged["lr"];
+    c.momentum = merged["momentum"];
+    c.weight_decay = merged["weight_decay"];
+    c.beta1 = merged["beta1"];
+    c.beta2 = merged["beta2"];
+    c.eps = merged["eps"];
+    c.amsgrad = merged["amsgrad"];
+    c.centered = merged["centered"];
+    c.schedule = merged["schedule"];
+    c.warmup = merged["warmup"];
+    c.clip_norm = merged["clip_norm"];
+    c.clip_value = merged["clip_value"];
+    c.early_stop = merged["early_stop"];
     c.batch_size = merged["batch_size"];
     c.epochs = merged["epochs"];
     c.seed = merged["seed"];
@@ -122,6 +141,25 @@ std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, b
     start = comma + 1;
   }
   return specs;
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c) {
+  const std::string& o = c.optimizer;
+  if (o == "sgd") return std::make_unique<SGD>(SGDOptions{.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay});
+  if (o == "momentum" || o == "nesterov")
+    return std::make_unique<SGD>(SGDOptions{.lr = c.lr, .momentum = c.momentum > 0 ? c.momentum : 0.9,
+                                            .weight_decay = c.weight_decay, .nesterov = o == "nesterov"});
+  if (o == "adagrad") return std::make_unique<Adagrad>(AdagradOptions{.lr = c.lr, .weight_decay = c.weight_decay});
+  if (o == "rmsprop")
+    return std::make_unique<RMSprop>(RMSpropOptions{.lr = c.lr, .eps = c.eps, .weight_decay = c.weight_decay,
+                                                    .momentum = c.momentum, .centered = c.centered});
+  if (o == "adam" || o == "adamw") {
+    AdamOptions a{.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2, .eps = c.eps, .weight_decay = c.weight_decay,
+                  .amsgrad = c.amsgrad, .decoupled = o == "adamw"};
+    return std::make_unique<Adam>(a);
+  }
+  throw std::invalid_argument(fmt::format(
+      "unknown optimizer '{}' (expected sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw)", o));
 }
 
 }  // namespace gradflow::app

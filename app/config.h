@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 
 #include "gradflow/layer.h"
 #include "gradflow/loss.h"
+#include "gradflow/optimizer.h"
 
 namespace gradflow::app {
 
@@ -31,8 +33,16 @@ struct TrainConfig {
   std::string loss = "auto";    // cross_entropy | bce | mse | auto (mse for regression data)
   std::string init = "default";
   // recipe
-  std::string optimizer = "sgd";
+  std::string optimizer = "sgd";  // sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw
   double lr = 0.1;
+  double momentum = 0;       // momentum/nesterov: 0 means 0.9; rmsprop: as given
+  double weight_decay = 0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam(w); eps also rmsprop
+  bool amsgrad = false, centered = false;
+  std::string schedule = "none";  // none | step:S[:G] | exponential:G | cosine[:T[:MIN]] | plateau[:P[:F]]
+  std::size_t warmup = 0;          // linear warm-up epochs
+  double clip_norm = 0, clip_value = 0;  // 0: off
+  std::size_t early_stop = 0;            // patience in epochs, 0: off
   std::size_t batch_size = 128;
   std::size_t epochs = 30;
   std::uint64_t seed = 42;
@@ -50,6 +60,10 @@ TrainConfig from_json(const nlohmann::json& j, const std::string& source);
 // [:dropout=P] (activation defaults to relu) gives Dense [→ BatchNorm] → activation
 // [→ Dropout]; an item "bn" is a BatchNorm layer on its own (first: on the input), "dropout=P"
 // a Dropout layer. batchnorm / dropout > 0 apply to every Dense item that does not say.
+// The optimizer the configuration names, with its settings (throws on an unknown name or a
+// bad setting).
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c);
+
 std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, bool batchnorm = false,
                                            float dropout = 0);
 

@@ -50,8 +50,23 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
   cmd.add_option("--init", c.init,
                  "weight initializer: default (He for ReLU family, LeCun for SELU, else Glorot) | normal | "
                  "glorot_normal | glorot_uniform | lecun_normal | lecun_uniform | he_normal | he_uniform");
-  cmd.add_option("--optimizer", c.optimizer, "update rule: sgd");
-  cmd.add_option("--lr,--learning-rate", c.lr, "learning rate");
+  cmd.add_option("--optimizer", c.optimizer, "update rule: sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw");
+  cmd.add_option("--lr,--learning-rate", c.lr, "learning rate (the schedule's starting rate)");
+  cmd.add_option("--momentum", c.momentum, "momentum (momentum/nesterov: 0 means 0.9; rmsprop: 0 is off)");
+  cmd.add_option("--weight-decay", c.weight_decay, "L2 weight decay added to the gradient (adamw: decoupled)");
+  cmd.add_option("--beta1", c.beta1, "adam/adamw: decay of the gradient's moving average");
+  cmd.add_option("--beta2", c.beta2, "adam/adamw: decay of the squared gradient's moving average");
+  cmd.add_option("--eps", c.eps, "adam/adamw/rmsprop: term added to the denominator");
+  cmd.add_flag("--amsgrad", c.amsgrad, "adam/adamw: the AMSGrad variant");
+  cmd.add_flag("--centered", c.centered, "rmsprop: normalize by the gradient's estimated variance");
+  cmd.add_option("--schedule", c.schedule,
+                 "learning-rate schedule per epoch: none | step:STEP[:GAMMA] | exponential:GAMMA | "
+                 "cosine[:T_MAX[:ETA_MIN]] (T_MAX defaults to the epochs) | plateau[:PATIENCE[:FACTOR]]");
+  cmd.add_option("--warmup", c.warmup, "linear learning-rate warm-up over this many epochs, from lr/3");
+  cmd.add_option("--clip-norm", c.clip_norm, "clip the gradients' global L2 norm to this (0: off)");
+  cmd.add_option("--clip-value", c.clip_value, "clip every gradient element to [-v, v] (0: off)");
+  cmd.add_option("--early-stop", c.early_stop,
+                 "stop after this many epochs without a better test loss, keeping the best epoch's model (0: off)");
   cmd.add_option("--batch-size", c.batch_size, "minibatch size");
   cmd.add_option("--epochs", c.epochs, "passes over the training data");
   cmd.add_option("--seed", c.seed, "seed for initialization, shuffling and noise");

@@ -16,12 +16,13 @@ Progress::Progress(std::size_t epochs, std::size_t samples, std::string metrics_
 namespace {
 std::string pct(double v) { return std::isnan(v) ? "      -" : fmt::format("{:6.2f}%", 100 * v); }
 std::string num(double v) { return std::isnan(v) ? "        -" : fmt::format("{:9.4f}", v); }
-nlohmann::json or_null(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
+// JSON has no NaN or infinity: a missing or non-finite figure is null.
+nlohmann::json or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 }  // namespace
 
 void Progress::on_train_begin(Trainer&) {
-  fmt::print("{:>5}  {:>10}  {:>9}  {:>9}  {:>8}  {:>7}\n", "epoch", "train_loss", "train_acc", "test_loss",
-             "test_acc", "seconds");
+  fmt::print("{:>5}  {:>10}  {:>9}  {:>9}  {:>8}  {:>9}  {:>7}\n", "epoch", "train_loss", "train_acc", "test_loss",
+             "test_acc", "lr", "seconds");
   std::fflush(stdout);
 }
 
@@ -57,15 +58,17 @@ void Progress::draw(const StepInfo& s, bool) {
   std::fflush(stdout);
 }
 
-void Progress::on_epoch_end(Trainer&, const EpochMetrics& m) {
+void Progress::on_epoch_end(Trainer& t, const EpochMetrics& m) {
+  const double lr = t.optimizer().learning_rate();
   if (tty_) fmt::print("\r\x1b[K");
-  fmt::print("{:>5}  {:>10.4f}  {:>9}  {}  {:>8}  {:>7.2f}\n", m.epoch, m.train_loss, pct(m.train_acc),
-             num(m.test_loss), pct(m.test_acc), m.seconds);
+  fmt::print("{:>5}  {:>10.4f}  {:>9}  {}  {:>8}  {:>9.3g}  {:>7.2f}\n", m.epoch, m.train_loss, pct(m.train_acc),
+             num(m.test_loss), pct(m.test_acc), lr, m.seconds);
   std::fflush(stdout);
   if (metrics_path_.empty()) return;
   std::ofstream f(metrics_path_, std::ios::app);
-  f << nlohmann::ordered_json{{"epoch", m.epoch},           {"train_loss", m.train_loss}, {"train_acc", or_null(m.train_acc)},
-                      {"test_loss", or_null(m.test_loss)}, {"test_acc", or_null(m.test_acc)}, {"seconds", m.seconds}}
+  f << nlohmann::ordered_json{{"epoch", m.epoch},           {"train_loss", or_null(m.train_loss)}, {"train_acc", or_null(m.train_acc)},
+                      {"test_loss", or_null(m.test_loss)}, {"test_acc", or_null(m.test_acc)}, {"lr", lr},
+                      {"seconds", m.seconds}}
            .dump()
     << '\n';
 }

@@ -101,7 +101,8 @@ void Trainer::check_finite(double loss) const {
   throw TrainingDiverged(
       fmt::format("training diverged at step {} (epoch {}, batch {}): the loss is {}; {} — lower the learning rate "
                   "(now {}), clip the gradients or add batch normalization",
-                  info_.global_step + 1, info_.epoch, info_.step + 1, loss, where, opt_.learning_rate()),
+                  info_.global_step + 1, info_.epoch, info_.step + 1,
+                  std::isnan(loss) ? std::string("NaN") : fmt::format("{}", loss), where, opt_.learning_rate()),
       info_.global_step, bad);
 }
 

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -229,6 +230,55 @@ TEST_F(Cli, BatchNormAndDropoutFromFlagsAndTheLayerList) {
                      path("c"));
   expect_clean_error(run("train --data xor --layers 4:relu:dropout=1.5 --out " + path("c")),
                      "dropout rate must be in [0, 1)", path("c"));
+}
+
+TEST_F(Cli, OptimizersSchedulesClippingAndEarlyStopping) {
+  for (const char* opt : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}) {
+    const std::string out = path(opt);
+    Result r = run(std::string("train --data moons --layers 16:relu --epochs 2 --lr 0.01 --optimizer ") + opt +
+                   " --weight-decay 1e-4 --clip-norm 1 --clip-value 0.5 --out " + out);
+    ASSERT_EQ(r.code, 0) << opt << ": " << r.err;
+    EXPECT_NE(r.out.find(std::string("recipe: ") + opt + " lr"), std::string::npos) << r.out;
+  }
+  // The cosine schedule with warm-up, epoch by epoch in metrics.jsonl.
+  Result c = run("train --data moons --layers 8:relu --epochs 6 --optimizer adam --lr 0.01 --schedule cosine "
+                 "--warmup 2 --out " + path("c"));
+  ASSERT_EQ(c.code, 0) << c.err;
+  const auto m = read_jsonl(path("c") + "/metrics.jsonl");
+  ASSERT_EQ(m.size(), 6u);
+  const double want[] = {0.01 / 3, 0.01 * 2 / 3, 0.01, 0.01 * (1 + std::cos(M_PI / 4)) / 2, 0.005,
+                         0.01 * (1 + std::cos(3 * M_PI / 4)) / 2};
+  for (std::size_t e = 0; e < 6; ++e) EXPECT_NEAR(m[e]["lr"].get<double>(), want[e], 1e-12) << e;
+
+  // Early stopping keeps the best epoch's model: evaluating the saved model gives its loss.
+  Result s = run("train --data moons --limit 40 --layers 128:relu,128:relu --optimizer adam --lr 0.01 --batch-size 8 "
+                 "--epochs 300 --early-stop 4 --out " + path("s"));
+  ASSERT_EQ(s.code, 0) << s.err;
+  ASSERT_NE(s.out.find("early stopping: no better test loss for 4 epochs; keeping epoch"), std::string::npos) << s.out;
+  const auto sm = read_jsonl(path("s") + "/metrics.jsonl");
+  EXPECT_LT(sm.size(), 300u);
+  double best = 1e9;
+  for (const auto& row : sm) best = std::min(best, row["test_loss"].get<double>());
+  Result e = run("eval --model " + path("s") + " --data moons");
+  ASSERT_EQ(e.code, 0) << e.err;
+  const double loss = std::stod(e.out.substr(e.out.find("loss ") + 5));
+  EXPECT_NEAR(loss, best, 1e-5) << e.out;
+
+  expect_clean_error(run("train --data xor --schedule linear --out " + path("x")), "unknown schedule 'linear'", path("x"));
+  expect_clean_error(run("train --data xor --schedule step --out " + path("x")), "step needs a step size", path("x"));
+  expect_clean_error(run("train --data xor --optimizer lbfgs --out " + path("x")), "unknown optimizer 'lbfgs'", path("x"));
+  expect_clean_error(run("train --data xor --optimizer adam --beta1 1.5 --out " + path("x")), "betas must be in [0, 1)",
+                     path("x"));
+}
+
+TEST_F(Cli, AnExplodingRunStopsWithOneClearMessage) {
+  const Result r = run("train --data spirals --layers 64:relu,64:relu,64:relu --init normal --lr 1000 --out " + path("d"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("training diverged at step"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("lower the learning rate (now 1000), clip the gradients or add batch normalization"),
+            std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(path("d") + "/config.json"));  // the run folder stays, with what it has
 }
 
 TEST_F(Cli, HelpListsEveryOptionWithItsDefault) {
