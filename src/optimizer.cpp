@@ -169,15 +169,25 @@ void Adam::update(float* theta, const float* grad, std::size_t n, std::size_t of
   const auto decay = static_cast<float>(1.0 - lr * o_.weight_decay);
   float* m = exp_avg_.data() + off;
   float* v = exp_avg_sq_.data() + off;
-  float* vmax = o_.amsgrad ? max_exp_avg_sq_.data() + off : nullptr;
+  // Branch-free loops per variant, so that each one vectorizes.
+  if (o_.decoupled)
+    for (std::size_t k = 0; k < n; ++k) theta[k] *= decay;
+  if (o_.amsgrad) {
+    float* vmax = max_exp_avg_sq_.data() + off;
+    for (std::size_t k = 0; k < n; ++k) {
+      const float g = grad[k] + wd * theta[k];
+      m[k] = b1 * m[k] + c1 * g;
+      v[k] = b2 * v[k] + c2 * g * g;
+      vmax[k] = std::max(vmax[k], v[k]);
+      theta[k] -= step_size * (m[k] / (std::sqrt(vmax[k]) / bc2 + eps));
+    }
+    return;
+  }
   for (std::size_t k = 0; k < n; ++k) {
-    if (o_.decoupled) theta[k] *= decay;
     const float g = grad[k] + wd * theta[k];
     m[k] = b1 * m[k] + c1 * g;
     v[k] = b2 * v[k] + c2 * g * g;
-    float vhat = v[k];
-    if (vmax) vhat = vmax[k] = std::max(vmax[k], v[k]);
-    theta[k] -= step_size * (m[k] / (std::sqrt(vhat) / bc2 + eps));
+    theta[k] -= step_size * (m[k] / (std::sqrt(v[k]) / bc2 + eps));
   }
 }
 

@@ -1,6 +1,8 @@
 #include "gradflow/trainer.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <chrono>
 #include <cmath>
 #include <numeric>
@@ -78,21 +80,28 @@ Trainer::Trainer(Sequential& model, const Loss& loss, Optimizer& optimizer, Trai
 }
 
 void Trainer::check_finite(double loss) const {
+  // Fast path: a float is non-finite exactly when its exponent bits are all ones; an integer
+  // max over the exponent fields (which vectorizes, unlike a float sum) finds any.
+  const Tensor& grads = const_cast<Sequential&>(model_).gradients();
+  std::uint32_t exponent = 0;
+  for (std::size_t k = 0; k < grads.size(); ++k)
+    exponent = std::max(exponent, std::bit_cast<std::uint32_t>(grads[k]) & 0x7f800000u);
+  if (std::isfinite(loss) && exponent != 0x7f800000u) return;
   // The backward pass runs from the output down: the highest layer with a non-finite gradient
   // is where the non-finite values entered it.
   std::size_t bad = model_.size();
   for (std::size_t i = model_.size(); i-- > 0;) {
     const Layer& l = model_.layer(i);
     if (!l.trainable() || l.num_params() == 0) continue;
-    const float* g = model_.gradients().data() + model_.param_offset(i);
+    const float* g = grads.data() + model_.param_offset(i);
+    const std::size_t n = l.num_params();
     bool finite = true;
-    for (std::size_t k = 0; k < l.num_params(); ++k) finite &= std::isfinite(g[k]);
+    for (std::size_t k = 0; k < n; ++k) finite &= std::isfinite(g[k]);
     if (!finite) {
       bad = i;
       break;
     }
   }
-  if (std::isfinite(loss) && bad == model_.size()) return;
   const std::string where =
       bad < model_.size()
           ? fmt::format("the gradient of layer {} ({}) is {}", bad, model_.layer(bad).name(),
