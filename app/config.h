@@ -15,8 +15,9 @@
 
 namespace gradflow::app {
 
-// The defaults are the main job: the best plain-SGD MLP on Fashion-MNIST that trains in well
-// under a minute on a 2-core machine (784-512-256-10 ReLU, He init, batch 128, lr 0.1).
+// The defaults are the main job: the best MLP on Fashion-MNIST we found that trains in well
+// under a minute on a 2-core machine — 784-512-256-10, BatchNorm before each ReLU, dropout
+// 0.2, He init, Adam at 2e-3 with cosine annealing, batch 128, 20 epochs.
 struct TrainConfig {
   // data
   std::string data = "fashion-mnist";
@@ -27,24 +28,24 @@ struct TrainConfig {
   std::size_t limit = 0, test_limit = 0;  // use only the first N samples (0: all)
   // model
   std::string layers = "512:relu,256:relu";
-  bool batchnorm = false;  // BatchNorm after every hidden Dense, before its activation
-  double dropout = 0;      // Dropout after every hidden activation
+  bool batchnorm = true;  // BatchNorm after every hidden Dense, before its activation
+  double dropout = 0.2;   // Dropout after every hidden activation
   std::string output = "auto";  // softmax | sigmoid | identity | auto (from the loss)
   std::string loss = "auto";    // cross_entropy | bce | mse | auto (mse for regression data)
   std::string init = "default";
   // recipe
-  std::string optimizer = "sgd";  // sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw
-  double lr = 0.1;
+  std::string optimizer = "adam";  // sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw
+  double lr = 2e-3;
   double momentum = 0;       // momentum/nesterov: 0 means 0.9; rmsprop: as given
   double weight_decay = 0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam(w); eps also rmsprop
   bool amsgrad = false, centered = false;
-  std::string schedule = "none";  // none | step:S[:G] | exponential:G | cosine[:T[:MIN]] | plateau[:P[:F]]
+  std::string schedule = "cosine";  // none | step:S[:G] | exponential:G | cosine[:T[:MIN]] | plateau[:P[:F]]
   std::size_t warmup = 0;          // linear warm-up epochs
   double clip_norm = 0, clip_value = 0;  // 0: off
   std::size_t early_stop = 0;            // patience in epochs, 0: off
   std::size_t batch_size = 128;
-  std::size_t epochs = 30;
+  std::size_t epochs = 20;
   std::uint64_t seed = 42;
   int threads = 0;  // 0: all cores
   bool shuffle = true;

@@ -82,10 +82,16 @@ Trainer::Trainer(Sequential& model, const Loss& loss, Optimizer& optimizer, Trai
 void Trainer::check_finite(double loss) const {
   // Fast path: a float is non-finite exactly when its exponent bits are all ones; an integer
   // max over the exponent fields (which vectorizes, unlike a float sum) finds any.
+  // Frozen layers are skipped: their gradients are not computed.
   const Tensor& grads = const_cast<Sequential&>(model_).gradients();
   std::uint32_t exponent = 0;
-  for (std::size_t k = 0; k < grads.size(); ++k)
-    exponent = std::max(exponent, std::bit_cast<std::uint32_t>(grads[k]) & 0x7f800000u);
+  for (std::size_t i = 0; i < model_.size(); ++i) {
+    const Layer& l = model_.layer(i);
+    if (!l.trainable()) continue;
+    const float* g = grads.data() + model_.param_offset(i);
+    const std::size_t n = l.num_params();
+    for (std::size_t k = 0; k < n; ++k) exponent = std::max(exponent, std::bit_cast<std::uint32_t>(g[k]) & 0x7f800000u);
+  }
   if (std::isfinite(loss) && exponent != 0x7f800000u) return;
   // The backward pass runs from the output down: the highest layer with a non-finite gradient
   // is where the non-finite values entered it.

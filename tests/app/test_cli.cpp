@@ -80,6 +80,9 @@ std::string idx_labels(std::uint32_t n, std::uint32_t classes = 3) {
   return s;
 }
 
+// The main job's defaults (Adam, BatchNorm, dropout, cosine) switched off: plain minibatch SGD.
+const std::string kPlain = " --optimizer sgd --no-batchnorm --dropout 0 --schedule none ";
+
 std::vector<nlohmann::json> read_jsonl(const std::string& p) {
   std::vector<nlohmann::json> rows;
   std::ifstream f(p);
@@ -98,7 +101,7 @@ void expect_clean_error(const Result& r, const std::string& what, const fs::path
 
 TEST_F(Cli, TrainXorThenEvalAndPredict) {
   const std::string out = path("run");
-  Result t = run("train --data xor --layers 4:tanh --lr 0.5 --epochs 400 --batch-size 4 --seed 1 --out " + out);
+  Result t = run("train" + kPlain + "--data xor --layers 4:tanh --lr 0.5 --epochs 400 --batch-size 4 --seed 1 --out " + out);
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_NE(t.out.find("test accuracy 100.00%"), std::string::npos) << t.out;
   ASSERT_TRUE(fs::exists(out + "/config.json"));
@@ -168,7 +171,7 @@ TEST_F(Cli, IdxPairsAndCsvWithHeaderAndValSplit) {
   std::string csv = "f1,f2,species\n";
   for (int i = 0; i < 60; ++i) csv += std::to_string(i % 2 ? 1.0 + i * 0.01 : -1.0 - i * 0.01) + ",0.5," + std::to_string(i % 2) + "\n";
   const std::string file = write("d.csv", csv);
-  Result b = run("train --data " + file + " --label-column species --val-split 0.25 --standardize --epochs 30 "
+  Result b = run("train" + kPlain + "--data " + file + " --label-column species --val-split 0.25 --standardize --epochs 30 "
                  "--layers 4:tanh --lr 0.1 --out " + path("b"));
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_NE(b.out.find("45 training samples, 15 test samples"), std::string::npos) << b.out;
@@ -180,7 +183,7 @@ TEST_F(Cli, IdxPairsAndCsvWithHeaderAndValSplit) {
 }
 
 TEST_F(Cli, SineRegressionUsesMse) {
-  Result r = run("train --data sine --layers 32:tanh --epochs 50 --batch-size 16 --lr 0.1 --out " + path("s"));
+  Result r = run("train" + kPlain + "--data sine --layers 32:tanh --epochs 50 --batch-size 16 --lr 0.1 --out " + path("s"));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("loss mse"), std::string::npos) << r.out;
   const auto metrics = read_jsonl(path("s") + "/metrics.jsonl");
@@ -189,7 +192,7 @@ TEST_F(Cli, SineRegressionUsesMse) {
 }
 
 TEST_F(Cli, ConfigFileWithFlagsOverriding) {
-  const std::string cfg = write("c.json", R"({"data": "moons", "epochs": 5, "layers": "8:elu", "lr": 0.2})");
+  const std::string cfg = write("c.json", R"({"data": "moons", "epochs": 5, "layers": "8:elu", "lr": 0.2, "optimizer": "sgd"})");
   Result r = run("train --config " + cfg + " --epochs 2 --out " + path("r"));
   ASSERT_EQ(r.code, 0) << r.err;
   const auto saved = nlohmann::json::parse(std::ifstream(path("r") + "/config.json"));
@@ -202,10 +205,10 @@ TEST_F(Cli, ConfigFileWithFlagsOverriding) {
 }
 
 TEST_F(Cli, BatchNormAndDropoutFromFlagsAndTheLayerList) {
-  Result a = run("train --data moons --layers bn,16:relu:bn:dropout=0.1,8:tanh --epochs 2 --out " + path("a"));
+  Result a = run("train" + kPlain + "--data moons --layers bn,16:relu:bn:dropout=0.1,8:tanh --epochs 2 --out " + path("a"));
   ASSERT_EQ(a.code, 0) << a.err;
   EXPECT_NE(a.out.find("model:  2(bn)-16(bn)(relu)(dropout 0.1)-8(tanh)-2(softmax)"), std::string::npos) << a.out;
-  Result b = run("train --data moons --layers 8:relu,8:tanh --batchnorm --dropout 0.2 --epochs 2 --out " + path("b"));
+  Result b = run("train --optimizer sgd --data moons --layers 8:relu,8:tanh --batchnorm --dropout 0.2 --epochs 2 --out " + path("b"));
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_NE(b.out.find("2-8(bn)(relu)(dropout 0.2)-8(bn)(tanh)(dropout 0.2)-2(softmax)"), std::string::npos) << b.out;
   // The model file is an nn.Sequential: BatchNorm1d with its buffers, Dropout as a module.
@@ -241,7 +244,7 @@ TEST_F(Cli, OptimizersSchedulesClippingAndEarlyStopping) {
     EXPECT_NE(r.out.find(std::string("recipe: ") + opt + " lr"), std::string::npos) << r.out;
   }
   // The cosine schedule with warm-up, epoch by epoch in metrics.jsonl.
-  Result c = run("train --data moons --layers 8:relu --epochs 6 --optimizer adam --lr 0.01 --schedule cosine "
+  Result c = run("train --no-batchnorm --data moons --layers 8:relu --epochs 6 --optimizer adam --lr 0.01 --schedule cosine "
                  "--warmup 2 --out " + path("c"));
   ASSERT_EQ(c.code, 0) << c.err;
   const auto m = read_jsonl(path("c") + "/metrics.jsonl");
@@ -251,7 +254,7 @@ TEST_F(Cli, OptimizersSchedulesClippingAndEarlyStopping) {
   for (std::size_t e = 0; e < 6; ++e) EXPECT_NEAR(m[e]["lr"].get<double>(), want[e], 1e-12) << e;
 
   // Early stopping keeps the best epoch's model: evaluating the saved model gives its loss.
-  Result s = run("train --data moons --limit 40 --layers 128:relu,128:relu --optimizer adam --lr 0.01 --batch-size 8 "
+  Result s = run("train --no-batchnorm --dropout 0 --schedule none --data moons --limit 40 --layers 128:relu,128:relu --optimizer adam --lr 0.01 --batch-size 8 "
                  "--epochs 300 --early-stop 4 --out " + path("s"));
   ASSERT_EQ(s.code, 0) << s.err;
   ASSERT_NE(s.out.find("early stopping: no better test loss for 4 epochs; keeping epoch"), std::string::npos) << s.out;
@@ -272,7 +275,7 @@ TEST_F(Cli, OptimizersSchedulesClippingAndEarlyStopping) {
 }
 
 TEST_F(Cli, AnExplodingRunStopsWithOneClearMessage) {
-  const Result r = run("train --data spirals --layers 64:relu,64:relu,64:relu --init normal --lr 1000 --out " + path("d"));
+  const Result r = run("train" + kPlain + "--data spirals --layers 64:relu,64:relu,64:relu --init normal --lr 1000 --out " + path("d"));
   EXPECT_NE(r.code, 0);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find("training diverged at step"), std::string::npos) << r.err;
@@ -284,7 +287,7 @@ TEST_F(Cli, AnExplodingRunStopsWithOneClearMessage) {
 TEST_F(Cli, HelpListsEveryOptionWithItsDefault) {
   Result r = run("train --help");
   EXPECT_EQ(r.code, 0);
-  for (const char* s : {"--layers", "512:relu,256:relu", "--lr", "0.1", "--batch-size", "128", "--epochs", "--seed",
+  for (const char* s : {"--layers", "512:relu,256:relu", "--lr", "0.002", "--optimizer", "adam", "--schedule", "cosine", "--batch-size", "128", "--epochs", "--seed",
                         "--threads", "--init", "--loss", "--output", "--standardize", "--val-split", "--out"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   EXPECT_EQ(run("--help").code, 0);
