@@ -15,6 +15,7 @@
 
 #include "data_source.h"
 #include "gradflow/gradflow.h"
+#include "checkpointer.h"
 #include "progress.h"
 
 namespace gradflow::app {
@@ -90,6 +91,18 @@ int train(const TrainConfig& cfg_in) {
     out_act = parse_activation(cfg.output);
   }
   set_num_threads(cfg.threads);
+  const bool resuming = !cfg.resume.empty();
+  if (resuming) cfg.out = cfg.resume;
+  std::optional<ModelFile> source, checkpoint;  // --init-from, --resume
+  if (!cfg.init_from.empty()) source = load_model(model_path(cfg.init_from));
+  if (resuming) {
+    const std::string ck = (fs::path(cfg.out) / "checkpoint_last.safetensors").string();
+    if (!fs::exists(ck)) throw std::runtime_error(fmt::format("cannot resume: no {} (no epoch finished)", ck));
+    checkpoint = load_model(ck);
+  }
+  std::vector<StagedUnfreezing::Stage> stages;
+  if (!cfg.stages.empty()) stages = parse_stages(cfg.stages);
+  else if (cfg.freeze > 0) stages = StagedUnfreezing::every(cfg.freeze, cfg.unfreeze_every);
 
   // ---- data: everything is read and checked before anything is written ----
   DataOptions dopt{.label_column = cfg.label_column, .regression = regression, .seed = cfg.seed};
@@ -116,6 +129,11 @@ int train(const TrainConfig& cfg_in) {
     test_set = load_data(cfg.data, false, dopt);
     test_name = test_set->name;
   }
+  if (!cfg.classes.empty()) {
+    train_set = select_classes(train_set, cfg.classes);
+    if (test_set) *test_set = select_classes(*test_set, cfg.classes);
+  }
+  if (cfg.per_class > 0) train_set = first_per_class(train_set, cfg.per_class);
   train_set = head(train_set, cfg.limit);
   train_set.validate(cfg.data);
   if (test_set) {
@@ -123,9 +141,15 @@ int train(const TrainConfig& cfg_in) {
     test_set->validate(test_name);
     check_compatible(train_set, *test_set, test_name);
   }
+  // Reused or resumed layers must see their inputs as they were trained on them.
   Standardizer input;
-  if (cfg.standardize) {
-    input = Standardizer::fit(train_set.x);
+  if (checkpoint) input = checkpoint->info.input;
+  else if (source && !source->info.input.empty()) input = source->info.input;
+  else if (cfg.standardize) input = Standardizer::fit(train_set.x);
+  if (!input.empty()) {
+    if (input.mean.size() != train_set.features())
+      throw std::invalid_argument(fmt::format("the checkpoint's input statistics have {} features, the data {}",
+                                              input.mean.size(), train_set.features()));
     input.apply(train_set.x);
     if (test_set) input.apply(test_set->x);
   }
@@ -140,6 +164,22 @@ int train(const TrainConfig& cfg_in) {
   layers.push_back(nn::dense(outputs, init));
   if (out_act) layers.push_back(*out_act);
   Sequential model(train_set.features(), layers, cfg.seed);
+  std::string reuse_note;
+  if (source) {
+    if (source->model->in_features() != model.in_features())
+      throw std::invalid_argument(fmt::format("--init-from {}: the model takes {} features, the data has {}",
+                                              cfg.init_from, source->model->in_features(), model.in_features()));
+    const std::size_t copied = copy_matching_layers(model, *source->model);
+    if (copied == 0)
+      throw std::invalid_argument(fmt::format("--init-from {}: its first layer ({}) does not match this model's ({})",
+                                              cfg.init_from, source->model->layer(0).name(), model.layer(0).name()));
+    reuse_note = fmt::format("layers 0..{} from {}, the rest initialized fresh", copied - 1, cfg.init_from);
+  }
+  for (const auto& st : stages)
+    if (st.frozen >= count_blocks(model))
+      throw std::invalid_argument(fmt::format("cannot freeze {} blocks: the model has {} Dense layers (the output's "
+                                              "must stay trainable)",
+                                              st.frozen, count_blocks(model)));
   TrainOptions topt;
   topt.epochs = cfg.epochs;
   topt.batch_size = cfg.batch_size;
@@ -160,11 +200,28 @@ int train(const TrainConfig& cfg_in) {
     early.emplace(cfg.early_stop);
     trainer.add_callback(*early);
   }
+  std::optional<StagedUnfreezing> unfreezing;
+  if (!stages.empty()) {
+    unfreezing.emplace(stages, cfg.unfrozen_lr_scale);
+    trainer.add_callback(*unfreezing);
+  }
+  Checkpointer saver(cfg.out, model, *optimizer, trainer, scheduler, early ? &*early : nullptr,
+                     unfreezing ? &*unfreezing : nullptr,
+                     ModelInfo{.input = input, .class_names = train_set.class_names, .loss = std::string(loss.name())});
+  std::size_t epochs_done = 0;
+  if (checkpoint) {
+    epochs_done = saver.resume(*checkpoint);
+    if (epochs_done >= cfg.epochs)
+      throw std::invalid_argument(fmt::format("the run in {} has finished its {} epochs; pass --epochs N with N > {} "
+                                              "to train it further",
+                                              cfg.out, epochs_done, epochs_done));
+  }
 
   // ---- run folder ----
   if (cfg.out.empty()) cfg.out = default_run_folder();
-  if (fs::exists(cfg.out) && !(fs::is_directory(cfg.out) && fs::is_empty(cfg.out)))
+  if (!resuming && fs::exists(cfg.out) && !(fs::is_directory(cfg.out) && fs::is_empty(cfg.out)))
     throw std::runtime_error(fmt::format("run folder '{}' already exists and is not empty (choose another --out)", cfg.out));
+  saver.set_folder(cfg.out);
   const bool created = !fs::exists(cfg.out);
   fs::create_directories(cfg.out);
   bool diverged = false;
@@ -184,20 +241,22 @@ int train(const TrainConfig& cfg_in) {
                loss.name(), cfg.clip_norm > 0 || cfg.clip_value > 0 ? ", gradient clipping" : "",
                cfg.early_stop ? fmt::format(", early stopping after {} epochs", cfg.early_stop) : "", cfg.seed,
                num_threads(), blas_kernels());
-    fmt::print("run:    {}\n", cfg.out);
+    if (!reuse_note.empty()) fmt::print("reuse:  {}\n", reuse_note);
+    if (!stages.empty()) {
+      std::string plan;
+      for (const auto& st : stages) plan += fmt::format("{}from epoch {}: first {} block(s) frozen", plan.empty() ? "" : "; ", st.epoch, st.frozen);
+      fmt::print("freeze: {}\n", plan);
+    }
+    fmt::print("run:    {}{}\n", cfg.out, resuming ? fmt::format(" (resuming after epoch {})", epochs_done) : "");
+    const std::string metrics = (fs::path(cfg.out) / "metrics.jsonl").string();
+    if (resuming) keep_first_lines(metrics, epochs_done);
 
-    Progress progress(cfg.epochs, train_set.size(), (fs::path(cfg.out) / "metrics.jsonl").string());
+    Progress progress(cfg.epochs, train_set.size(), metrics);
     trainer.add_callback(progress);
-    // The model of the last finished epoch is always on disk: a run that diverges or is
-    // interrupted keeps its last good model.
+    // After every epoch: model.safetensors, checkpoint_last (with the optimizer and RNG state)
+    // and, when the test loss improved, checkpoint_best. A run that diverges or is interrupted
+    // keeps its last good model and can be resumed.
     const std::string model_file = (fs::path(cfg.out) / "model.safetensors").string();
-    struct SaveEachEpoch : Callback {
-      std::function<void()> save;
-      void on_epoch_end(Trainer&, const EpochMetrics& m) override {
-        if (std::isfinite(m.train_loss)) save();
-      }
-    } saver;
-    saver.save = [&] { save_model(model_file, model, input, train_set.class_names, std::string(loss.name())); };
     trainer.add_callback(saver);
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<EpochMetrics> history;
@@ -212,11 +271,13 @@ int train(const TrainConfig& cfg_in) {
                                                 : fmt::format("No epoch finished, so no model was saved in {}", cfg.out)));
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    saver.save();  // the final weights (with early stopping: the best epoch's)
+    saver.save_model_file();  // the final weights (with early stopping: the best epoch's)
     if (early && early->stopped_early())
       fmt::print("early stopping: no better test loss for {} epochs; keeping epoch {} (test loss {:.4f})\n",
                  cfg.early_stop, early->best_epoch(), early->best_loss());
-    const EpochMetrics& last = early && early->best_epoch() ? history[early->best_epoch() - 1] : history.back();
+    EpochMetrics last = history.back();
+    for (const auto& m : history)
+      if (early && m.epoch == early->best_epoch()) last = m;
     if (test_set && !std::isnan(last.test_acc))
       fmt::print("test accuracy {:.2f}% (loss {:.4f}) after {} epochs in {:.1f} s; model saved to {}\n",
                  100 * last.test_acc, last.test_loss, last.epoch, secs, model_file);
@@ -244,14 +305,14 @@ ModelFile open_model(const std::string& m, int threads) {
 
 int eval(const EvalArgs& a) {
   ModelFile mf = open_model(a.model, a.threads);
-  const Loss loss(parse_loss(mf.loss.empty() ? "cross_entropy" : mf.loss));
+  const Loss loss(parse_loss(mf.info.loss.empty() ? "cross_entropy" : mf.info.loss));
   DataOptions dopt{.label_column = a.label_column, .regression = loss.kind() == LossKind::MeanSquaredError};
   Dataset data = load_data(a.data, false, dopt);
   data.validate(a.data);
   if (data.features() != mf.model->in_features())
     throw std::runtime_error(fmt::format("data '{}' has {} features, the model takes {}", a.data, data.features(),
                                          mf.model->in_features()));
-  mf.input.apply(data.x);
+  mf.info.input.apply(data.x);
   const std::size_t classes = mf.model->out_features() == 1 && loss.kind() == LossKind::BinaryCrossEntropy
                                   ? 2
                                   : mf.model->out_features();
@@ -267,7 +328,7 @@ int eval(const EvalArgs& a) {
   fmt::print("loss {:.6f} ({})\n", ev.loss, loss.name());
   if (!std::isnan(ev.accuracy)) fmt::print("accuracy {:.2f}%\n", 100 * ev.accuracy);
   if (ev.classes) {
-    std::vector<std::string> names = mf.class_names;
+    std::vector<std::string> names = mf.info.class_names;
     if (names.size() != ev.classes) {
       names.clear();
       for (std::size_t c = 0; c < ev.classes; ++c) names.push_back(std::to_string(c));
@@ -302,17 +363,17 @@ int predict(const PredictArgs& a) {
   if (x.cols() != mf.model->in_features())
     throw std::runtime_error(fmt::format("input '{}' has {} features per sample, the model takes {}", a.input, x.cols(),
                                          mf.model->in_features()));
-  mf.input.apply(x);
+  mf.info.input.apply(x);
   Tensor out;
   predict(*mf.model, x, out);
-  const bool regression = mf.loss == "mse" && mf.model->layer(mf.model->size() - 1).kind() != LayerKind::Softmax;
+  const bool regression = mf.info.loss == "mse" && mf.model->layer(mf.model->size() - 1).kind() != LayerKind::Softmax;
   const std::size_t k = out.cols();
   if (a.format == "csv") {
     if (regression) {
       fmt::print("index");
       for (std::size_t j = 0; j < k; ++j) fmt::print(",y{}", j);
     } else {
-      fmt::print("index,class{}", mf.class_names.empty() ? "" : ",label");
+      fmt::print("index,class{}", mf.info.class_names.empty() ? "" : ",label");
       for (std::size_t j = 0; j < (k == 1 ? 2 : k); ++j) fmt::print(",p{}", j);
     }
     fmt::print("\n");
@@ -327,7 +388,7 @@ int predict(const PredictArgs& a) {
       if (regression) j["y"] = p;
       else {
         j["class"] = cls;
-        if (cls < mf.class_names.size()) j["label"] = mf.class_names[cls];
+        if (cls < mf.info.class_names.size()) j["label"] = mf.info.class_names[cls];
         j["probabilities"] = p;
       }
       fmt::print("{}\n", j.dump());
@@ -335,7 +396,7 @@ int predict(const PredictArgs& a) {
       std::string line = fmt::format("{}", i);
       if (!regression) {
         line += fmt::format(",{}", cls);
-        if (!mf.class_names.empty()) line += fmt::format(",\"{}\"", cls < mf.class_names.size() ? mf.class_names[cls] : "");
+        if (!mf.info.class_names.empty()) line += fmt::format(",\"{}\"", cls < mf.info.class_names.size() ? mf.info.class_names[cls] : "");
       }
       for (float v : p) line += fmt::format(",{:.6g}", v);
       fmt::print("{}\n", line);

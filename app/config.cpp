@@ -24,6 +24,10 @@ json to_json(const TrainConfig& c) {
           {"schedule", c.schedule},   {"warmup", c.warmup},
           {"clip_norm", c.clip_norm}, {"clip_value", c.clip_value},
           {"early_stop", c.early_stop},
+          {"classes", c.classes},     {"per_class", c.per_class},
+          {"init_from", c.init_from}, {"freeze", c.freeze},
+          {"unfreeze_every", c.unfreeze_every}, {"stages", c.stages},
+          {"unfrozen_lr_scale", c.unfrozen_lr_scale}, {"resume", c.resume},
           {"batch_size", c.batch_size},
           {"epochs", c.epochs},       {"seed", c.seed},
           {"threads", c.threads},     {"shuffle", c.shuffle},
@@ -71,6 +75,14 @@ TrainConfig from_json(const json& j, const std::string& source) {
     c.clip_norm = merged["clip_norm"];
     c.clip_value = merged["clip_value"];
     c.early_stop = merged["early_stop"];
+    c.classes = merged["classes"];
+    c.per_class = merged["per_class"];
+    c.init_from = merged["init_from"];
+    c.freeze = merged["freeze"];
+    c.unfreeze_every = merged["unfreeze_every"];
+    c.stages = merged["stages"];
+    c.unfrozen_lr_scale = merged["unfrozen_lr_scale"];
+    c.resume = merged["resume"];
     c.batch_size = merged["batch_size"];
     c.epochs = merged["epochs"];
     c.seed = merged["seed"];

@@ -49,8 +49,17 @@ struct TrainConfig {
   std::uint64_t seed = 42;
   int threads = 0;  // 0: all cores
   bool shuffle = true;
+  // transfer learning
+  std::string classes;          // keep only these classes ("0,1,2"), relabelled in this order
+  std::size_t per_class = 0;    // use only the first N training samples of each class (0: all)
+  std::string init_from;        // start from a checkpoint's lower layers that match by shape
+  std::size_t freeze = 0;       // the first N blocks (Dense + its BN/activation/dropout) frozen
+  std::size_t unfreeze_every = 0;  // unfreeze one more block, top down, every E epochs
+  std::string stages;           // explicit stages "EPOCH:FROZEN,…" (instead of freeze/unfreeze_every)
+  double unfrozen_lr_scale = 1.0;  // learning-rate factor for blocks once they are unfrozen
   // output
-  std::string out;  // run folder ("" : runs/<timestamp>)
+  std::string out;     // run folder ("" : runs/<timestamp>)
+  std::string resume;  // continue the run in this folder from its last checkpoint
 };
 
 nlohmann::json to_json(const TrainConfig& c);

@@ -1,5 +1,7 @@
 #include "data_source.h"
 
+#include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <numeric>
 #include <stdexcept>
@@ -66,6 +68,47 @@ Dataset head(const Dataset& d, std::size_t n) {
   if (n == 0 || n >= d.size()) return d;
   std::vector<std::uint32_t> idx(n);
   std::iota(idx.begin(), idx.end(), 0u);
+  return d.subset(idx);
+}
+
+Dataset select_classes(const Dataset& d, const std::string& list) {
+  if (!d.classification()) throw std::invalid_argument("--classes needs a classification data set");
+  std::vector<std::size_t> keep;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = list.find(',', start);
+    const std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::size_t c = 0;
+    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), c);
+    if (ec != std::errc() || p != item.data() + item.size() || c >= d.num_classes)
+      throw std::invalid_argument(fmt::format("--classes '{}': '{}' is not a class of {} (0..{})", list, item, d.name,
+                                              d.num_classes - 1));
+    if (std::find(keep.begin(), keep.end(), c) != keep.end())
+      throw std::invalid_argument(fmt::format("--classes '{}': class {} is listed twice", list, c));
+    keep.push_back(c);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  std::vector<int> new_label(d.num_classes, -1);
+  for (std::size_t i = 0; i < keep.size(); ++i) new_label[keep[i]] = static_cast<int>(i);
+  std::vector<std::uint32_t> idx;
+  for (std::size_t i = 0; i < d.size(); ++i)
+    if (new_label[static_cast<std::size_t>(d.y[i])] >= 0) idx.push_back(static_cast<std::uint32_t>(i));
+  Dataset out = d.subset(idx);
+  for (float& v : out.y.span()) v = static_cast<float>(new_label[static_cast<std::size_t>(v)]);
+  out.num_classes = keep.size();
+  out.class_names.clear();
+  for (std::size_t c : keep)
+    out.class_names.push_back(c < d.class_names.size() ? d.class_names[c] : std::to_string(c));
+  return out;
+}
+
+Dataset first_per_class(const Dataset& d, std::size_t n) {
+  if (!d.classification()) throw std::invalid_argument("--per-class needs a classification data set");
+  std::vector<std::size_t> seen(d.num_classes, 0);
+  std::vector<std::uint32_t> idx;
+  for (std::size_t i = 0; i < d.size(); ++i)
+    if (seen[static_cast<std::size_t>(d.y[i])]++ < n) idx.push_back(static_cast<std::uint32_t>(i));
   return d.subset(idx);
 }
 

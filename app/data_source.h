@@ -32,5 +32,10 @@ bool is_regression(const std::string& spec);
 
 // First n samples (n == 0 or n >= size: all).
 Dataset head(const Dataset& d, std::size_t n);
+// Only the samples of the listed classes ("5,7,8,9"), relabelled 0.. in the list's order, with
+// their class names. Throws on a class the data does not have.
+Dataset select_classes(const Dataset& d, const std::string& list);
+// The first n samples of each class, in their order.
+Dataset first_per_class(const Dataset& d, std::size_t n);
 
 }  // namespace gradflow::app

@@ -72,10 +72,26 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
   cmd.add_option("--seed", c.seed, "seed for initialization, shuffling and noise");
   cmd.add_option("--threads", c.threads, "compute threads (0: all cores)");
   cmd.add_flag("--shuffle,!--no-shuffle", c.shuffle, "reshuffle the training data every epoch (--no-shuffle: in order)");
+  cmd.add_option("--classes", c.classes, "keep only these classes, e.g. 5,7,8,9 (relabelled 0.. in this order)");
+  cmd.add_option("--per-class", c.per_class, "use only the first N training samples of each class (0: all)");
+  cmd.add_option("--init-from", c.init_from,
+                 "start from a checkpoint (.safetensors or run folder): its lower layers that match by shape");
+  cmd.add_option("--freeze", c.freeze, "keep the first N blocks (a Dense with its BN/activation/dropout) frozen");
+  cmd.add_option("--unfreeze-every", c.unfreeze_every, "unfreeze one more frozen block, top down, every E epochs (0: never)");
+  cmd.add_option("--stages", c.stages, "explicit unfreezing stages EPOCH:FROZEN_BLOCKS,… e.g. 1:3,5:2,9:0");
+  cmd.add_option("--unfrozen-lr-scale", c.unfrozen_lr_scale, "learning-rate factor for blocks once unfrozen");
   cmd.add_option("--out", c.out, "run folder (default: runs/<date>-<time>)");
+  cmd.add_option("--resume", c.resume,
+                 "continue the run in this folder from its last checkpoint (its config.json; flags such as --epochs override)");
 }
 
-TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, const std::string& config_file) {
+TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, std::string config_file) {
+  // Resuming reads the run's own resolved configuration; flags given now override it.
+  if (!flags.resume.empty()) {
+    if (!config_file.empty()) throw std::runtime_error("--resume takes the run's config.json; do not pass --config too");
+    config_file = flags.resume + "/config.json";
+    if (!std::ifstream(config_file)) throw std::runtime_error(fmt::format("cannot resume: no {}", config_file));
+  }
   if (config_file.empty()) return flags;
   std::ifstream in(config_file);
   nlohmann::json j;

@@ -37,7 +37,9 @@ std::vector<std::pair<std::string, Tensor*>> BatchNorm::buffers() {
 
 void BatchNorm::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng&) {
   const std::size_t B = x.rows(), F = in_;
-  last_training_ = mode == Mode::Train;
+  // A frozen BatchNorm normalizes with its running statistics and keeps them (Keras' rule for
+  // fine-tuning): freezing means the layer computes exactly what it did.
+  last_training_ = mode == Mode::Train && trainable_;
   if (last_training_) {
     if (B < 2)
       throw std::invalid_argument(fmt::format(

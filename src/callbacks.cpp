@@ -77,4 +77,65 @@ void EarlyStopping::on_train_end(Trainer& t) {
   if (best_state_) t.model().restore(*best_state_);
 }
 
+std::size_t count_blocks(const Sequential& model) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < model.size(); ++i) n += model.layer(i).kind() == LayerKind::Dense;
+  return n;
+}
+
+void freeze_blocks(Sequential& model, std::size_t n) {
+  std::size_t dense = 0;
+  bool frozen = n > 0;  // layers before the first Dense (an input BatchNorm) go with block 0
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    if (model.layer(i).kind() == LayerKind::Dense) frozen = dense++ < n;
+    model.layer(i).set_trainable(!frozen);
+  }
+}
+
+std::size_t copy_matching_layers(Sequential& to, Sequential& from) {
+  std::size_t k = 0;
+  for (; k < to.size() && k < from.size(); ++k) {
+    Layer& a = to.layer(k);
+    Layer& b = from.layer(k);
+    if (a.kind() != b.kind() || a.in_features() != b.in_features() || a.out_features() != b.out_features() ||
+        a.num_params() != b.num_params())
+      break;
+    for (std::size_t p = 0; p < a.params().size(); ++p) a.params()[p] = b.params()[p];
+    auto ab = a.buffers(), bb = b.buffers();
+    for (std::size_t j = 0; j < ab.size(); ++j) *ab[j].second = *bb[j].second;
+  }
+  return k;
+}
+
+StagedUnfreezing::StagedUnfreezing(std::vector<Stage> stages, double lr_scale)
+    : stages_(std::move(stages)), lr_scale_(lr_scale) {
+  for (std::size_t i = 1; i < stages_.size(); ++i)
+    if (stages_[i].epoch <= stages_[i - 1].epoch)
+      throw std::invalid_argument("unfreezing stages must start at increasing epochs");
+  if (!(lr_scale > 0)) throw std::invalid_argument("the learning-rate scale of unfrozen layers must be positive");
+}
+
+std::vector<StagedUnfreezing::Stage> StagedUnfreezing::every(std::size_t frozen, std::size_t every) {
+  std::vector<Stage> s{{1, frozen}};
+  if (every > 0)
+    for (std::size_t k = 1; k <= frozen; ++k) s.push_back({1 + k * every, frozen - k});
+  return s;
+}
+
+void StagedUnfreezing::on_epoch_begin(Trainer& t, std::size_t epoch) {
+  std::size_t frozen = current_;
+  for (const Stage& s : stages_)
+    if (s.epoch <= epoch) frozen = s.frozen;
+  if (frozen == current_) return;
+  Sequential& m = t.model();
+  const bool first = current_ == static_cast<std::size_t>(-1);
+  std::vector<bool> was(m.size());
+  for (std::size_t i = 0; i < m.size(); ++i) was[i] = m.layer(i).trainable();
+  freeze_blocks(m, frozen);
+  if (!first && lr_scale_ != 1.0)
+    for (std::size_t i = 0; i < m.size(); ++i)
+      if (!was[i] && m.layer(i).trainable()) t.optimizer().set_layer_lr_scale(i, lr_scale_);
+  current_ = frozen;
+}
+
 }  // namespace gradflow

@@ -200,8 +200,8 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   }
 }
 
-void save_model(const std::string& path, const Sequential& model, const Standardizer& input,
-                const std::vector<std::string>& class_names, const std::string& loss) {
+void save_model(const std::string& path, const Sequential& model, const ModelInfo& info) {
+  const Standardizer& input = info.input;
   json header;
   json meta{{"format", "pt"}, {"gradflow.architecture", architecture_json(model)}};
   json in{{"features", model.in_features()}};
@@ -210,8 +210,9 @@ void save_model(const std::string& path, const Sequential& model, const Standard
     in["std"] = input.std;
   }
   meta["gradflow.input"] = in.dump();
-  if (!class_names.empty()) meta["gradflow.classes"] = json(class_names).dump();
-  if (!loss.empty()) meta["gradflow.loss"] = loss;
+  if (!info.class_names.empty()) meta["gradflow.classes"] = json(info.class_names).dump();
+  if (!info.loss.empty()) meta["gradflow.loss"] = info.loss;
+  for (const auto& [k, v] : info.metadata) meta[k] = v;
   header["__metadata__"] = meta;
   std::string data;
   // Saving only reads; state_entries hands out mutable pointers because loading shares it.
@@ -222,6 +223,12 @@ void save_model(const std::string& path, const Sequential& model, const Standard
       data.append(e.data, e.bytes);
       header[e.name] = {{"dtype", e.dtype}, {"shape", e.shape}, {"data_offsets", {begin, data.size()}}};
     }
+  for (const auto& [name, t] : info.tensors) {
+    if (name.rfind("optimizer.", 0) != 0) throw std::logic_error("save_model: extra tensors are named optimizer.*");
+    const std::size_t begin = data.size();
+    data.append(reinterpret_cast<const char*>(t->data()), t->size() * sizeof(float));
+    header[name] = {{"dtype", "F32"}, {"shape", {t->size()}}, {"data_offsets", {begin, data.size()}}};
+  }
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // keep the data 8-byte aligned, as safetensors does
   std::string bytes(8, '\0');
@@ -259,34 +266,35 @@ ModelFile load_model(const std::string& path) {
   const std::uint64_t data_size = size - 8 - n;
 
   ModelFile mf;
+  auto& metadata = mf.info.metadata;
   const json meta = header.value("__metadata__", json::object());
   if (!meta.is_object()) throw fail("__metadata__ is not an object");
   for (auto& [k, v] : meta.items()) {
     if (!v.is_string()) throw fail(fmt::format("__metadata__ entry '{}' is not a string", k));
-    mf.metadata[k] = v.get<std::string>();
+    metadata[k] = v.get<std::string>();
   }
-  if (!mf.metadata.count("gradflow.architecture"))
+  if (!metadata.count("gradflow.architecture"))
     throw fail("no gradflow.architecture in __metadata__ (not a gradflow model file)");
   std::size_t in_features = 0;
   std::vector<LayerSpec> specs;
   try {
-    specs = parse_architecture(mf.metadata["gradflow.architecture"], in_features);
-    if (mf.metadata.count("gradflow.input")) {
-      const json in = json::parse(mf.metadata["gradflow.input"]);
+    specs = parse_architecture(metadata["gradflow.architecture"], in_features);
+    if (metadata.count("gradflow.input")) {
+      const json in = json::parse(metadata["gradflow.input"]);
       if (in.contains("mean")) {
-        mf.input.mean = in["mean"].get<std::vector<float>>();
-        mf.input.std = in["std"].get<std::vector<float>>();
-        if (mf.input.mean.size() != in_features || mf.input.std.size() != in_features)
+        mf.info.input.mean = in["mean"].get<std::vector<float>>();
+        mf.info.input.std = in["std"].get<std::vector<float>>();
+        if (mf.info.input.mean.size() != in_features || mf.info.input.std.size() != in_features)
           throw std::runtime_error(fmt::format("input statistics have {} features, the model takes {}",
-                                               mf.input.mean.size(), in_features));
+                                               mf.info.input.mean.size(), in_features));
       }
     }
-    if (mf.metadata.count("gradflow.classes"))
-      mf.class_names = json::parse(mf.metadata["gradflow.classes"]).get<std::vector<std::string>>();
+    if (metadata.count("gradflow.classes"))
+      mf.info.class_names = json::parse(metadata["gradflow.classes"]).get<std::vector<std::string>>();
   } catch (const std::exception& e) {
     throw fail(std::string("bad metadata: ") + e.what());
   }
-  mf.loss = mf.metadata.count("gradflow.loss") ? mf.metadata["gradflow.loss"] : "";
+  mf.info.loss = metadata.count("gradflow.loss") ? metadata["gradflow.loss"] : "";
   mf.model = std::make_unique<Sequential>(in_features, specs);
 
   // Validate every tensor entry before reading any data.
@@ -335,16 +343,35 @@ ModelFile load_model(const std::string& path) {
     }
   }
   if (entries.size() != expected) {
-    // Name the first tensor that no layer asked for.
+    // Optimizer state of a training checkpoint; anything else no layer asked for is an error.
     std::vector<std::string> known;
     for (std::size_t k = 0; k < mf.model->size(); ++k)
       for (const StateEntry& e : state_entries(mf.model->layer(k), k)) known.push_back(e.name);
-    for (const Entry& e : entries)
-      if (std::find(known.begin(), known.end(), e.name) == known.end())
+    for (const Entry& e : entries) {
+      if (std::find(known.begin(), known.end(), e.name) != known.end()) continue;
+      if (e.name.rfind("optimizer.", 0) != 0)
         throw fail(fmt::format("unexpected tensor '{}' (not part of the architecture)", e.name));
+      const json& t = header[e.name];
+      const std::uint64_t count = (e.end - e.begin) / sizeof(float);
+      if (t["shape"] != json::array({count}) || count != mf.model->num_params())
+        throw fail(fmt::format("tensor '{}' has shape {}, expected [{}] (one value per parameter)", e.name,
+                               t["shape"].dump(), mf.model->num_params()));
+      Tensor v(1, count);
+      f.seekg(static_cast<std::streamoff>(8 + n + e.begin));
+      f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(e.end - e.begin));
+      if (!f) throw fail(fmt::format("truncated while reading tensor '{}'", e.name));
+      mf.tensors[e.name] = std::move(v);
+    }
+    for (auto& [name, t] : mf.tensors) mf.info.tensors.push_back({name, &t});
   }
   for (float v : mf.model->parameters().span())
     if (!std::isfinite(v)) throw fail("a parameter is NaN or infinite");
+  for (std::size_t k = 0; k < mf.model->size(); ++k)
+    for (auto& [name, t] : mf.model->layer(k).buffers())
+      for (float v : t->span())
+        if (!std::isfinite(v) || (name == "running_var" && v < 0))
+          throw fail(fmt::format("tensor '{}.{}' holds {} (expected finite{})", k, name, v,
+                                 name == "running_var" ? " and non-negative" : ""));
   return mf;
 }
 

@@ -34,7 +34,7 @@ void Optimizer::set_layer_lr_scale(std::size_t layer, double scale) {
 
 void Optimizer::step(Sequential& model) {
   prepare(model.num_params());
-  ++steps_;
+  layer_steps_.resize(model.size(), 0);
   float* p = model.parameters().data();
   const float* g = model.gradients().data();
   for (std::size_t i = 0; i < model.size(); ++i) {
@@ -42,7 +42,7 @@ void Optimizer::step(Sequential& model) {
     if (!l.trainable() || l.num_params() == 0) continue;
     const std::size_t off = model.param_offset(i);
     const double scale = i < layer_scale_.size() ? layer_scale_[i] : 1.0;
-    update(p + off, g + off, l.num_params(), off, lr_ * scale);
+    update(p + off, g + off, l.num_params(), off, lr_ * scale, ++layer_steps_[i]);
   }
 }
 
@@ -62,14 +62,14 @@ std::vector<std::pair<std::string, Tensor*>> SGD::state() {
 void SGD::prepare(std::size_t n) {
   if (o_.momentum > 0) ensure(buf_, n);
 }
-void SGD::update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr) {
+void SGD::update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr, std::int64_t step) {
   const auto a = static_cast<float>(lr), wd = static_cast<float>(o_.weight_decay);
   if (o_.momentum == 0) {
     for (std::size_t k = 0; k < n; ++k) theta[k] -= a * (grad[k] + wd * theta[k]);
     return;
   }
   const auto mu = static_cast<float>(o_.momentum), damp = static_cast<float>(1.0 - o_.dampening);
-  const bool first = steps_ == 1;  // torch starts the buffer as a copy of the gradient
+  const bool first = step == 1;  // torch starts the buffer as a copy of the gradient
   float* b = buf_.data() + off;
   for (std::size_t k = 0; k < n; ++k) {
     const float d = grad[k] + wd * theta[k];
@@ -85,8 +85,8 @@ Adagrad::Adagrad(const AdagradOptions& o) : Optimizer(o.lr), o_(o) {
   check_nonneg("Adagrad", "weight_decay", o.weight_decay);
 }
 void Adagrad::prepare(std::size_t n) { ensure(sum_, n, static_cast<float>(o_.initial_accumulator_value)); }
-void Adagrad::update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr) {
-  const auto clr = static_cast<float>(lr / (1.0 + static_cast<double>(steps_ - 1) * o_.lr_decay));
+void Adagrad::update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr, std::int64_t step) {
+  const auto clr = static_cast<float>(lr / (1.0 + static_cast<double>(step - 1) * o_.lr_decay));
   const auto wd = static_cast<float>(o_.weight_decay), eps = static_cast<float>(o_.eps);
   float* s = sum_.data() + off;
   for (std::size_t k = 0; k < n; ++k) {
@@ -114,7 +114,7 @@ void RMSprop::prepare(std::size_t n) {
   if (o_.centered) ensure(grad_avg_, n);
   if (o_.momentum > 0) ensure(buf_, n);
 }
-void RMSprop::update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr) {
+void RMSprop::update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr, std::int64_t) {
   const auto a = static_cast<float>(lr), wd = static_cast<float>(o_.weight_decay), eps = static_cast<float>(o_.eps);
   const auto alpha = static_cast<float>(o_.alpha), one_minus = static_cast<float>(1.0 - o_.alpha);
   const auto mu = static_cast<float>(o_.momentum);
@@ -158,8 +158,8 @@ void Adam::prepare(std::size_t n) {
   ensure(exp_avg_sq_, n);
   if (o_.amsgrad) ensure(max_exp_avg_sq_, n);
 }
-void Adam::update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr) {
-  const double t = static_cast<double>(steps_);
+void Adam::update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr, std::int64_t step) {
+  const double t = static_cast<double>(step);
   const double bc1 = 1.0 - std::pow(o_.beta1, t), bc2_sqrt = std::sqrt(1.0 - std::pow(o_.beta2, t));
   const auto step_size = static_cast<float>(lr / bc1), bc2 = static_cast<float>(bc2_sqrt);
   const auto b1 = static_cast<float>(o_.beta1), b2 = static_cast<float>(o_.beta2);

@@ -136,6 +136,11 @@ double Trainer::step(const Tensor& x, const Tensor& y) {
   return l;
 }
 
+void Trainer::resume_at(std::size_t epochs_done, std::size_t steps_done) {
+  first_epoch_ = epochs_done + 1;
+  info_.global_step = steps_done;
+}
+
 void Trainer::check(const Dataset& train) const {
   check_data(model_, train, "training");
   const std::size_t N = train.size(), bs = opts_.batch_size;
@@ -158,11 +163,16 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
   stop_ = false;
   std::vector<EpochMetrics> history;
   for (Callback* cb : callbacks_) cb->on_train_begin(*this);
-  for (std::size_t epoch = 1; epoch <= opts_.epochs && !stop_; ++epoch) {
+  for (std::size_t epoch = first_epoch_; epoch <= opts_.epochs && !stop_; ++epoch) {
     const auto t0 = Clock::now();
     info_.epoch = epoch;
     for (Callback* cb : callbacks_) cb->on_epoch_begin(*this, epoch);
-    if (opts_.shuffle) rng_.shuffle(order_);
+    // Each epoch's order depends only on the Rng state (not on the previous epoch's order), so a
+    // resumed run visits the samples exactly as an uninterrupted one.
+    if (opts_.shuffle) {
+      std::iota(order_.begin(), order_.end(), 0u);
+      rng_.shuffle(order_);
+    }
     double loss_sum = 0;
     std::size_t correct = 0;
     const bool has_acc =

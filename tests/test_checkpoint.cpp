@@ -63,7 +63,7 @@ Sequential make_model() {
 TEST_F(Checkpoint, RoundTripKeepsArchitectureWeightsAndMetadata) {
   Sequential m = make_model();
   Standardizer s{{1, 2, 3, 4, 5}, {0.5f, 1, 1, 2, 3}};
-  save_model(path("m.safetensors"), m, s, {"no", "yes"}, "bce");
+  save_model(path("m.safetensors"), m, {.input = s, .class_names = {"no", "yes"}, .loss = "bce"});
   ModelFile f = load_model(path("m.safetensors"));
   ASSERT_EQ(f.model->size(), m.size());
   for (std::size_t i = 0; i < m.size(); ++i) {
@@ -75,10 +75,10 @@ TEST_F(Checkpoint, RoundTripKeepsArchitectureWeightsAndMetadata) {
   EXPECT_TRUE(f.model->layer(1).spec().per_unit);
   EXPECT_FALSE(f.model->layer(2).spec().bias);
   for (std::size_t i = 0; i < m.num_params(); ++i) ASSERT_EQ(f.model->parameters()[i], m.parameters()[i]);
-  EXPECT_EQ(f.input.mean, s.mean);
-  EXPECT_EQ(f.input.std, s.std);
-  EXPECT_EQ(f.class_names, (std::vector<std::string>{"no", "yes"}));
-  EXPECT_EQ(f.loss, "bce");
+  EXPECT_EQ(f.info.input.mean, s.mean);
+  EXPECT_EQ(f.info.input.std, s.std);
+  EXPECT_EQ(f.info.class_names, (std::vector<std::string>{"no", "yes"}));
+  EXPECT_EQ(f.info.loss, "bce");
   // Names and shapes are those of torch's nn.Sequential state_dict.
   auto [h, data] = parts(path("m.safetensors"));
   EXPECT_EQ(h["0.weight"]["shape"], nlohmann::json({7, 5}));

@@ -13,6 +13,9 @@
 //   backward (evaluation): dx = dy·γ / √(running_var + ε)
 //
 // Training on a batch of one sample throws (its variance is undefined), as in PyTorch.
+// A frozen BatchNorm (set_trainable(false)) behaves as in evaluation even in training mode and
+// leaves its running statistics alone — Keras' rule, so that a frozen layer stays as it was;
+// PyTorch's requires_grad=False would keep updating the statistics.
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <limits>
 #include <optional>
+#include <vector>
 
 #include "gradflow/schedule.h"
 #include "gradflow/trainer.h"
@@ -48,7 +49,15 @@ class EarlyStopping final : public Callback {
   void on_train_end(Trainer& t) override;
   std::size_t best_epoch() const { return best_epoch_; }
   double best_loss() const { return best_; }
+  std::size_t bad_epochs() const { return bad_; }
   bool stopped_early() const { return stopped_; }
+  // Continue from a checkpoint: the best so far and the model state of that epoch.
+  void resume(double best_loss, std::size_t best_epoch, std::size_t bad_epochs, Sequential::State best_state) {
+    best_ = best_loss;
+    best_epoch_ = best_epoch;
+    bad_ = bad_epochs;
+    best_state_ = std::move(best_state);
+  }
 
  private:
   std::size_t patience_;
@@ -57,6 +66,41 @@ class EarlyStopping final : public Callback {
   std::size_t best_epoch_ = 0, bad_ = 0;
   bool stopped_ = false;
   std::optional<Sequential::State> best_state_;
+};
+
+// Transfer learning: a model's "blocks" are its Dense layers, each with the layers after it up to
+// the next Dense (BatchNorm, activation, Dropout). Freezing a block freezes all its layers; a
+// frozen BatchNorm runs on its running statistics and leaves them unchanged (Keras' rule), so
+// frozen layers stay bit for bit the same.
+std::size_t count_blocks(const Sequential& model);
+// Freeze the first n blocks, make the others trainable.
+void freeze_blocks(Sequential& model, std::size_t n);
+// Copy parameters and buffers of the lowest layers of `from` into `to` while the layers match
+// (same kind, same shapes); returns how many layers were copied.
+std::size_t copy_matching_layers(Sequential& to, Sequential& from);
+
+// Staged unfreezing, from the top down: stage (epoch e, n) keeps the first n blocks frozen from
+// epoch e on. Layers unfrozen after the start get their learning rate scaled by lr_scale.
+class StagedUnfreezing final : public Callback {
+ public:
+  struct Stage {
+    std::size_t epoch, frozen;
+  };
+  StagedUnfreezing(std::vector<Stage> stages, double lr_scale = 1.0);
+  // `frozen` blocks at first, one more unfrozen (the highest frozen one) every `every` epochs.
+  static std::vector<Stage> every(std::size_t frozen, std::size_t every);
+  void on_epoch_begin(Trainer& t, std::size_t epoch) override;
+  std::size_t frozen_now() const { return current_; }
+  // Continue from a checkpoint taken with `frozen` blocks frozen (the model's flags are set).
+  void resume(Sequential& model, std::size_t frozen) {
+    freeze_blocks(model, frozen);
+    current_ = frozen;
+  }
+
+ private:
+  std::vector<Stage> stages_;
+  double lr_scale_;
+  std::size_t current_ = static_cast<std::size_t>(-1);
 };
 
 }  // namespace gradflow

@@ -27,16 +27,24 @@
 
 namespace gradflow {
 
-struct ModelFile {
-  std::unique_ptr<Sequential> model;
-  Standardizer input;                    // empty when the inputs are used as they are
-  std::vector<std::string> class_names;  // optional
-  std::string loss;                      // the loss it was trained with ("" if unknown)
-  std::map<std::string, std::string> metadata;  // every __metadata__ entry, as stored
+// What travels with a model besides its layers.
+struct ModelInfo {
+  Standardizer input{};                  // empty when the inputs are used as they are
+  std::vector<std::string> class_names{};  // optional
+  std::string loss{};                    // the loss it was trained with ("" if unknown)
+  // Training checkpoints: extra __metadata__ entries ("gradflow.training": epoch, RNG states,
+  // schedule) and flat tensors named "optimizer.<state>" (F32, [num_params]).
+  std::map<std::string, std::string> metadata{};
+  std::vector<std::pair<std::string, const Tensor*>> tensors{};
 };
 
-void save_model(const std::string& path, const Sequential& model, const Standardizer& input = {},
-                const std::vector<std::string>& class_names = {}, const std::string& loss = "");
+struct ModelFile {
+  std::unique_ptr<Sequential> model;
+  ModelInfo info;  // info.tensors point into `tensors`
+  std::map<std::string, Tensor> tensors;  // the "optimizer.*" tensors, if any
+};
+
+void save_model(const std::string& path, const Sequential& model, const ModelInfo& info = {});
 ModelFile load_model(const std::string& path);
 
 // The architecture as the JSON stored in gradflow.architecture (PyTorch class/argument names),

@@ -37,19 +37,24 @@ class Optimizer {
   void set_learning_rate(double lr) { lr_ = lr; }
   // Scale the learning rate of layer i's parameters (default 1), e.g. smaller for reused layers.
   void set_layer_lr_scale(std::size_t layer, double scale);
-  std::int64_t steps() const { return steps_; }
+  const std::vector<double>& layer_lr_scales() const { return layer_scale_; }
   virtual std::string_view name() const = 0;
   // Named state buffers (for checkpoints), each [1, num_params] or empty before the first step.
   virtual std::vector<std::pair<std::string, Tensor*>> state() { return {}; }
-  void set_steps(std::int64_t t) { steps_ = t; }
+  // Updates applied to each layer so far. As torch keeps a step count per parameter, a layer
+  // that was frozen and is then unfrozen starts at step 1 (bias correction, momentum start).
+  const std::vector<std::int64_t>& layer_steps() const { return layer_steps_; }
+  void set_layer_steps(std::vector<std::int64_t> steps) { layer_steps_ = std::move(steps); }
 
  protected:
-  // Update θ[0, n) from g[0, n) at learning rate lr; `state_offset` indexes the flat state.
-  virtual void update(float* theta, const float* grad, std::size_t n, std::size_t state_offset, double lr) = 0;
+  // Update θ[0, n) from g[0, n) at learning rate lr, the layer's step-th update (1-based);
+  // `state_offset` indexes the flat state.
+  virtual void update(float* theta, const float* grad, std::size_t n, std::size_t state_offset, double lr,
+                      std::int64_t step) = 0;
   // Called before the first update of a step, with the model's parameter count.
   virtual void prepare(std::size_t num_params) { (void)num_params; }
   double lr_;
-  std::int64_t steps_ = 0;
+  std::vector<std::int64_t> layer_steps_;
   std::vector<double> layer_scale_;
 };
 
@@ -66,7 +71,7 @@ class SGD final : public Optimizer {
 
  private:
   void prepare(std::size_t n) override;
-  void update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr) override;
+  void update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr, std::int64_t step) override;
   SGDOptions o_;
   Tensor buf_;
 };
@@ -82,7 +87,7 @@ class Adagrad final : public Optimizer {
 
  private:
   void prepare(std::size_t n) override;
-  void update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr) override;
+  void update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr, std::int64_t step) override;
   AdagradOptions o_;
   Tensor sum_;
 };
@@ -99,7 +104,7 @@ class RMSprop final : public Optimizer {
 
  private:
   void prepare(std::size_t n) override;
-  void update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr) override;
+  void update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr, std::int64_t step) override;
   RMSpropOptions o_;
   Tensor square_avg_, grad_avg_, buf_;
 };
@@ -117,7 +122,7 @@ class Adam : public Optimizer {
 
  private:
   void prepare(std::size_t n) override;
-  void update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr) override;
+  void update(float* theta, const float* grad, std::size_t n, std::size_t off, double lr, std::int64_t step) override;
   AdamOptions o_;
   Tensor exp_avg_, exp_avg_sq_, max_exp_avg_sq_;
 };

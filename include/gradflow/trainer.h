@@ -117,6 +117,9 @@ class Trainer {
   // Correctly classified samples in the last step's batch (0 when accuracy is undefined).
   std::size_t last_step_correct() const { return last_correct_; }
 
+  // Continue an interrupted run: the next fit() starts at epoch epochs_done + 1 (the epoch
+  // count, schedules and callbacks see the true epoch numbers).
+  void resume_at(std::size_t epochs_done, std::size_t steps_done);
   void request_stop() { stop_ = true; }
   Sequential& model() { return model_; }
   const Loss& loss() const { return loss_; }
@@ -137,6 +140,7 @@ class Trainer {
   std::vector<std::uint32_t> order_;
   StepInfo info_;
   std::size_t last_correct_ = 0;
+  std::size_t first_epoch_ = 1;
   bool stop_ = false;
 };
 

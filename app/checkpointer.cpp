@@ -1,0 +1,131 @@
+#include "checkpointer.h"
+
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace gradflow::app {
+
+using nlohmann::json;
+
+Checkpointer::Checkpointer(std::string folder, Sequential& model, Optimizer& optimizer, Trainer& trainer,
+                           LrScheduler& scheduler, EarlyStopping* early, StagedUnfreezing* unfreezing, ModelInfo info)
+    : folder_(std::move(folder)), model_(model), optimizer_(optimizer), trainer_(trainer), scheduler_(scheduler),
+      early_(early), unfreezing_(unfreezing), info_(std::move(info)),
+      best_loss_(std::numeric_limits<double>::infinity()) {}
+
+std::string Checkpointer::path(const char* name) const { return (std::filesystem::path(folder_) / name).string(); }
+
+void Checkpointer::save_model_file() { save_model(path("model.safetensors"), model_, info_); }
+
+void Checkpointer::on_epoch_end(Trainer&, const EpochMetrics& m) {
+  if (!std::isfinite(m.train_loss)) return;
+  save_model_file();
+  const double loss = std::isnan(m.test_loss) ? m.train_loss : m.test_loss;
+  const bool best = loss < best_loss_;
+  if (best) best_loss_ = loss;
+  const auto& plateau = scheduler_.schedule().plateau_state();
+  json training{{"epoch", m.epoch},
+                {"global_step", 0},
+                {"layer_steps", optimizer_.layer_steps()},
+                {"layer_lr_scales", optimizer_.layer_lr_scales()},
+                {"model_rng", model_.rng().state()},
+                {"shuffle_rng", trainer_.shuffle_rng().state()},
+                {"plateau", {{"lr", plateau.lr}, {"best", std::isfinite(plateau.best) ? json(plateau.best) : json(nullptr)},
+                             {"bad_epochs", plateau.bad_epochs}, {"cooldown_left", plateau.cooldown_left}}},
+                {"best_loss", best_loss_},
+                {"frozen", unfreezing_ ? json(unfreezing_->frozen_now()) : json(nullptr)}};
+  if (early_) training["early_stopping"] = {{"best_epoch", early_->best_epoch()}, {"bad_epochs", early_->bad_epochs()}};
+  std::size_t steps = 0;
+  for (auto s : optimizer_.layer_steps()) steps = std::max<std::size_t>(steps, static_cast<std::size_t>(s));
+  training["global_step"] = steps;
+  ModelInfo ck = info_;
+  ck.metadata["gradflow.training"] = training.dump();
+  for (auto& [name, t] : optimizer_.state())
+    if (!t->empty()) ck.tensors.push_back({"optimizer." + name, t});
+  save_model(path("checkpoint_last.safetensors"), model_, ck);
+  if (best) {
+    ModelInfo b = info_;
+    b.metadata["gradflow.training"] = json{{"epoch", m.epoch}, {"loss", loss}}.dump();
+    save_model(path("checkpoint_best.safetensors"), model_, b);
+  }
+}
+
+std::size_t Checkpointer::resume(const ModelFile& last) {
+  if (architecture_json(*last.model) != architecture_json(model_))
+    throw std::invalid_argument("cannot resume: the checkpoint's architecture differs from the run's configuration");
+  const auto it = last.info.metadata.find("gradflow.training");
+  if (it == last.info.metadata.end()) throw std::invalid_argument("cannot resume: the checkpoint has no training state");
+  json t;
+  try {
+    t = json::parse(it->second);
+    model_.restore(last.model->snapshot());
+    optimizer_.set_layer_steps(t["layer_steps"].get<std::vector<std::int64_t>>());
+    const auto scales = t["layer_lr_scales"].get<std::vector<double>>();
+    for (std::size_t i = 0; i < scales.size(); ++i) optimizer_.set_layer_lr_scale(i, scales[i]);
+    for (auto& [name, tensor] : optimizer_.state()) {
+      const auto found = last.tensors.find("optimizer." + name);
+      if (found != last.tensors.end()) *tensor = found->second;
+    }
+    model_.rng().set_state(t["model_rng"].get<std::array<std::uint64_t, 4>>());
+    trainer_.shuffle_rng().set_state(t["shuffle_rng"].get<std::array<std::uint64_t, 4>>());
+    Schedule::PlateauState p;
+    p.lr = t["plateau"]["lr"];
+    p.best = t["plateau"]["best"].is_null() ? std::numeric_limits<double>::infinity() : t["plateau"]["best"].get<double>();
+    p.bad_epochs = t["plateau"]["bad_epochs"];
+    p.cooldown_left = t["plateau"]["cooldown_left"];
+    scheduler_.schedule().set_plateau_state(p);
+    best_loss_ = t["best_loss"];
+    if (unfreezing_ && !t["frozen"].is_null()) unfreezing_->resume(model_, t["frozen"]);
+    if (early_ && t.contains("early_stopping")) {
+      const ModelFile best = load_model(path("checkpoint_best.safetensors"));
+      early_->resume(best_loss_, t["early_stopping"]["best_epoch"], t["early_stopping"]["bad_epochs"],
+                     best.model->snapshot());
+    }
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(fmt::format("cannot resume: bad training state in the checkpoint: {}", e.what()));
+  }
+  const std::size_t epoch = t["epoch"];
+  trainer_.resume_at(epoch, t["global_step"]);
+  return epoch;
+}
+
+std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text) {
+  std::vector<StagedUnfreezing::Stage> stages;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const std::size_t colon = item.find(':');
+    StagedUnfreezing::Stage s{};
+    bool ok = colon != std::string::npos;
+    if (ok) {
+      auto a = std::from_chars(item.data(), item.data() + colon, s.epoch);
+      auto b = std::from_chars(item.data() + colon + 1, item.data() + item.size(), s.frozen);
+      ok = a.ec == std::errc() && a.ptr == item.data() + colon && b.ec == std::errc() &&
+           b.ptr == item.data() + item.size() && s.epoch >= 1;
+    }
+    if (!ok) throw std::invalid_argument(fmt::format("--stages: '{}' is not EPOCH:FROZEN_BLOCKS (e.g. 1:3,5:2,9:0)", item));
+    stages.push_back(s);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (stages.front().epoch != 1) stages.insert(stages.begin(), {1, 0});
+  return stages;
+}
+
+void keep_first_lines(const std::string& path, std::size_t n) {
+  std::ifstream in(path);
+  std::string kept, line;
+  for (std::size_t i = 0; i < n && std::getline(in, line); ++i) kept += line + "\n";
+  in.close();
+  write_file_atomic(path, kept);
+}
+
+}  // namespace gradflow::app
