@@ -284,6 +284,92 @@ TEST_F(Cli, AnExplodingRunStopsWithOneClearMessage) {
   EXPECT_TRUE(fs::exists(path("d") + "/config.json"));  // the run folder stays, with what it has
 }
 
+std::string slurp(const std::string& p) {
+  std::stringstream ss;
+  ss << std::ifstream(p, std::ios::binary).rdbuf();
+  return ss.str();
+}
+
+TEST_F(Cli, ResumedTrainingEndsWithTheSameWeights) {
+  // BatchNorm, dropout (model RNG), Adam state, shuffling RNG and the schedule all carry over.
+  const std::string recipe = " --data moons --layers 32:relu,16:relu --dropout 0.2 --schedule cosine:5 --seed 3 ";
+  ASSERT_EQ(run("train" + recipe + "--epochs 5 --out " + path("whole")).code, 0);
+  ASSERT_EQ(run("train" + recipe + "--epochs 2 --out " + path("parts")).code, 0);
+  for (const char* f : {"checkpoint_last.safetensors", "checkpoint_best.safetensors", "model.safetensors"})
+    EXPECT_TRUE(fs::exists(path("parts") + "/" + f)) << f;
+  const Result r = run("train --resume " + path("parts") + " --epochs 5");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("(resuming after epoch 2)"), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(path("whole") + "/model.safetensors"), slurp(path("parts") + "/model.safetensors"));
+  EXPECT_EQ(read_jsonl(path("parts") + "/metrics.jsonl").size(), 5u);
+  const Result again = run("train --resume " + path("parts"));
+  EXPECT_NE(again.code, 0);
+  EXPECT_NE(again.err.find("has finished its 5 epochs"), std::string::npos) << again.err;
+  EXPECT_NE(run("train --resume " + path("nothing")).code, 0);
+}
+
+TEST_F(Cli, TransferLearningFromClothingToShoesAndBags) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  // The lecture's story: pretrain on the six clothing classes, then learn Sandal, Sneaker, Bag
+  // and Ankle boot from 50 labelled images each, reusing the lower layers (frozen, then
+  // unfrozen from the top down) versus the same network trained from scratch.
+  const std::string plain = " --no-batchnorm --dropout 0 --batch-size 16 ";
+  ASSERT_EQ(run("train --no-batchnorm --dropout 0 --classes 0,1,2,3,4,6 --limit 12000 --epochs 5 --out " + path("pre")).code, 0);
+  const Result reuse = run("train" + plain + "--classes 5,7,8,9 --per-class 50 --epochs 20 --init-from " + path("pre") +
+                           " --freeze 2 --unfreeze-every 5 --out " + path("reuse"));
+  const Result scratch = run("train" + plain + "--classes 5,7,8,9 --per-class 50 --epochs 20 --out " + path("scratch"));
+  ASSERT_EQ(reuse.code, 0) << reuse.err;
+  ASSERT_EQ(scratch.code, 0) << scratch.err;
+  EXPECT_NE(reuse.out.find("200 training samples, 4000 test samples"), std::string::npos) << reuse.out;
+  EXPECT_NE(reuse.out.find("reuse:  layers 0..3 from"), std::string::npos) << reuse.out;
+  const double a = read_jsonl(path("reuse") + "/metrics.jsonl").back()["test_acc"];
+  const double b = read_jsonl(path("scratch") + "/metrics.jsonl").back()["test_acc"];
+  std::printf("  reused lower layers: %.2f%%, from scratch: %.2f%%\n", 100 * a, 100 * b);
+  EXPECT_GT(a, b);
+  expect_clean_error(run("train --data moons --init-from " + path("pre") + " --out " + path("x")),
+                     "the model takes 784 features, the data has 2", path("x"));
+  expect_clean_error(run("train --data xor --freeze 3 --layers 4:relu --out " + path("x")), "cannot freeze 3 blocks",
+                     path("x"));
+  expect_clean_error(run("train --data xor --classes 0,7 --out " + path("x")), "'7' is not a class", path("x"));
+}
+
+TEST_F(Cli, ModelsMoveToPyTorchAndBack) {
+  if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0)
+    GTEST_SKIP() << "python3-torch is not installed (only this interchange test needs it)";
+  ASSERT_EQ(run("train --data moons --layers 16:prelu:bn,8:elu --dropout 0.1 --epochs 3 --out " + path("m")).code, 0);
+  const std::string bridge = GRADFLOW_SOURCE_DIR "/tools/torch_bridge.py";
+  const std::string py = "/usr/bin/python3 " + bridge;
+  ASSERT_EQ(std::system((py + " to-torch " + path("m") + "/model.safetensors " + path("m.pt")).c_str()), 0);
+  ASSERT_EQ(std::system((py + " from-torch " + path("m.pt") + " " + path("back.safetensors")).c_str()), 0);
+  const std::string in = write("p.csv", "0.5,0.2\n-1,0.3\n2,-0.5\n");
+  const Result a = run("predict --model " + path("m") + " --input " + in);
+  const Result b = run("predict --model " + path("back.safetensors") + " --input " + in);
+  ASSERT_EQ(a.code, 0) << a.err;
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(a.out, b.out);  // the same weights, through torch and back
+  // torch's own predictions agree with gradflow's.
+  const std::string script = write("t.py", "import sys, torch\nsys.path.insert(0, '" GRADFLOW_SOURCE_DIR "/tools')\n"
+                                           "from torch_bridge import load_sequential\n"
+                                           "m, _ = load_sequential(sys.argv[1])\n"
+                                           "x = torch.tensor([[0.5, 0.2], [-1, 0.3], [2, -0.5]])\n"
+                                           "print(' '.join('%.5f' % v for v in m(x)[:, 1].tolist()))\n");
+  FILE* p = popen(("/usr/bin/python3 " + script + " " + path("m") + "/model.safetensors").c_str(), "r");
+  char buf[256] = {};
+  ASSERT_NE(fgets(buf, sizeof buf, p), nullptr);
+  pclose(p);
+  std::stringstream torch_out(buf), ours(a.out);
+  std::string line;
+  std::getline(ours, line);  // header
+  for (int i = 0; i < 3; ++i) {
+    double t;
+    torch_out >> t;
+    std::getline(ours, line);
+    const double g = std::stod(line.substr(line.rfind(',') + 1));
+    EXPECT_NEAR(g, t, 1e-5) << "sample " << i;
+  }
+}
+
 TEST_F(Cli, HelpListsEveryOptionWithItsDefault) {
   Result r = run("train --help");
   EXPECT_EQ(r.code, 0);
