@@ -17,6 +17,7 @@
 #include "gradflow/gradflow.h"
 #include "checkpointer.h"
 #include "progress.h"
+#include "report.h"
 
 namespace gradflow::app {
 
@@ -253,6 +254,35 @@ int train(const TrainConfig& cfg_in) {
 
     Progress progress(cfg.epochs, train_set.size(), metrics);
     trainer.add_callback(progress);
+    std::optional<Diagnostics> diagnostics;
+    std::ofstream diag_file;
+    if (cfg.diagnostics_every > 0) {
+      diagnostics.emplace(DiagnosticsOptions{.every = cfg.diagnostics_every});
+      diag_file.open(fs::path(cfg.out) / "diagnostics.jsonl", resuming ? std::ios::app : std::ios::trunc);
+      diagnostics->on_record = [&](const DiagnosticsRecord& r) {
+        nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+        auto num = [](double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr); };
+        for (const LayerRecord& l : r.layers) {
+          nlohmann::ordered_json j{{"index", l.index}, {"name", l.name}, {"kind", to_string(l.kind)},
+                                   {"out_mean", num(l.out_mean)}, {"out_std", num(l.out_std)}};
+          if (l.kind == LayerKind::Dense) {
+            j["weight_norm"] = num(l.weight_norm);
+            j["grad_norm"] = num(l.grad_norm);
+            j["update_ratio"] = num(l.update_ratio);
+          }
+          if (!std::isnan(l.dead)) j["dead"] = l.dead;
+          if (!std::isnan(l.saturated)) j["saturated"] = l.saturated;
+          if (l.kind == LayerKind::BatchNorm) {
+            j["gamma_mean"] = num(l.gamma_mean);
+            j["beta_mean"] = num(l.beta_mean);
+          }
+          layers.push_back(std::move(j));
+        }
+        diag_file << nlohmann::ordered_json{{"step", r.step}, {"epoch", r.epoch}, {"layers", layers}}.dump() << '\n';
+      };
+      diagnostics->on_warning = [&](const DiagnosticWarning& w) { progress.warn(w.message); };
+      trainer.add_callback(*diagnostics);
+    }
     // After every epoch: model.safetensors, checkpoint_last (with the optimizer and RNG state)
     // and, when the test loss improved, checkpoint_best. A run that diverges or is interrupted
     // keeps its last good model and can be resumed.
@@ -272,6 +302,15 @@ int train(const TrainConfig& cfg_in) {
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     saver.save_model_file();  // the final weights (with early stopping: the best epoch's)
+    diag_file.close();
+    if (test_set && test_set->classification()) {
+      const Evaluation ev = evaluate(model, loss, *test_set);
+      nlohmann::json c{{"classes", ev.classes}, {"names", train_set.class_names}, {"matrix", nlohmann::json::array()}};
+      for (std::size_t t = 0; t < ev.classes; ++t)
+        c["matrix"].push_back(std::vector<std::size_t>(ev.confusion.begin() + static_cast<std::ptrdiff_t>(t * ev.classes),
+                                                       ev.confusion.begin() + static_cast<std::ptrdiff_t>((t + 1) * ev.classes)));
+      write_file_atomic((fs::path(cfg.out) / "confusion.json").string(), c.dump() + "\n");
+    }
     if (early && early->stopped_early())
       fmt::print("early stopping: no better test loss for {} epochs; keeping epoch {} (test loss {:.4f})\n",
                  cfg.early_stop, early->best_epoch(), early->best_loss());
@@ -287,6 +326,10 @@ int train(const TrainConfig& cfg_in) {
     else
       fmt::print("train loss {:.6f} after {} epochs in {:.1f} s; model saved to {}\n", last.train_loss, last.epoch,
                  secs, model_file);
+    if (cfg.report) {
+      write_report({cfg.out}, (fs::path(cfg.out) / "report.html").string());
+      fmt::print("report: {}\n", (fs::path(cfg.out) / "report.html").string());
+    }
   } catch (...) {
     // A diverged run keeps its folder (metrics and the last good model); any other failure
     // leaves nothing behind.

@@ -28,6 +28,7 @@ json to_json(const TrainConfig& c) {
           {"init_from", c.init_from}, {"freeze", c.freeze},
           {"unfreeze_every", c.unfreeze_every}, {"stages", c.stages},
           {"unfrozen_lr_scale", c.unfrozen_lr_scale}, {"resume", c.resume},
+          {"diagnostics_every", c.diagnostics_every}, {"report", c.report},
           {"batch_size", c.batch_size},
           {"epochs", c.epochs},       {"seed", c.seed},
           {"threads", c.threads},     {"shuffle", c.shuffle},
@@ -83,6 +84,8 @@ TrainConfig from_json(const json& j, const std::string& source) {
     c.stages = merged["stages"];
     c.unfrozen_lr_scale = merged["unfrozen_lr_scale"];
     c.resume = merged["resume"];
+    c.diagnostics_every = merged["diagnostics_every"];
+    c.report = merged["report"];
     c.batch_size = merged["batch_size"];
     c.epochs = merged["epochs"];
     c.seed = merged["seed"];

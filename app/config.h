@@ -57,6 +57,9 @@ struct TrainConfig {
   std::size_t unfreeze_every = 0;  // unfreeze one more block, top down, every E epochs
   std::string stages;           // explicit stages "EPOCH:FROZEN,…" (instead of freeze/unfreeze_every)
   double unfrozen_lr_scale = 1.0;  // learning-rate factor for blocks once they are unfrozen
+  // seeing into training
+  std::size_t diagnostics_every = 50;  // steps between per-layer records (0: off)
+  bool report = true;                  // write report.html at the end
   // output
   std::string out;     // run folder ("" : runs/<timestamp>)
   std::string resume;  // continue the run in this folder from its last checkpoint

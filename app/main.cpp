@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "report.h"
 
 namespace {
 
@@ -80,6 +81,9 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
   cmd.add_option("--unfreeze-every", c.unfreeze_every, "unfreeze one more frozen block, top down, every E epochs (0: never)");
   cmd.add_option("--stages", c.stages, "explicit unfreezing stages EPOCH:FROZEN_BLOCKS,… e.g. 1:3,5:2,9:0");
   cmd.add_option("--unfrozen-lr-scale", c.unfrozen_lr_scale, "learning-rate factor for blocks once unfrozen");
+  cmd.add_option("--diagnostics-every", c.diagnostics_every,
+                 "record per-layer diagnostics every N steps into diagnostics.jsonl, with warnings (0: off)");
+  cmd.add_flag("--report,!--no-report", c.report, "write report.html into the run folder at the end");
   cmd.add_option("--out", c.out, "run folder (default: runs/<date>-<time>)");
   cmd.add_option("--resume", c.resume,
                  "continue the run in this folder from its last checkpoint (its config.json; flags such as --epochs override)");
@@ -136,6 +140,16 @@ int main(int argc, char** argv) {
   pred->add_option("--format", pred_args.format, "output format")->check(CLI::IsMember({"csv", "json"}));
   pred->add_option("--threads", pred_args.threads, "compute threads (0: all cores)");
 
+  std::string report_run, report_out;
+  CLI::App* report = app.add_subcommand("report", "write a run's report.html: curves, per-layer diagnostics, warnings");
+  report->add_option("run", report_run, "run folder")->required();
+  report->add_option("--out", report_out, "output file (default: RUN/report.html)");
+  std::vector<std::string> compare_runs;
+  std::string compare_out = "compare.html";
+  CLI::App* compare = app.add_subcommand("compare", "several runs on the same plots, as one HTML page");
+  compare->add_option("runs", compare_runs, "run folders")->required()->expected(2, -1);
+  compare->add_option("--out", compare_out, "output file");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -145,6 +159,17 @@ int main(int argc, char** argv) {
     if (*train) return gradflow::app::train(resolve(*train, flags, config_file));
     if (*eval) return gradflow::app::eval(eval_args);
     if (*pred) return gradflow::app::predict(pred_args);
+    if (*report) {
+      const std::string out = report_out.empty() ? report_run + "/report.html" : report_out;
+      gradflow::app::write_report({report_run}, out);
+      std::printf("report written to %s\n", out.c_str());
+      return 0;
+    }
+    if (*compare) {
+      gradflow::app::write_report(compare_runs, compare_out);
+      std::printf("comparison of %zu runs written to %s\n", compare_runs.size(), compare_out.c_str());
+      return 0;
+    }
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "gradflow: error: %s\n", e.what());

@@ -58,6 +58,13 @@ void Progress::draw(const StepInfo& s, bool) {
   std::fflush(stdout);
 }
 
+void Progress::warn(const std::string& message) {
+  if (tty_) fmt::print("\r\x1b[K");
+  fmt::print("warning: {}\n", message);
+  std::fflush(stdout);
+  warnings_.push_back(message);
+}
+
 void Progress::on_epoch_end(Trainer& t, const EpochMetrics& m) {
   const double lr = t.optimizer().learning_rate();
   if (tty_) fmt::print("\r\x1b[K");
@@ -65,12 +72,14 @@ void Progress::on_epoch_end(Trainer& t, const EpochMetrics& m) {
              num(m.test_loss), pct(m.test_acc), lr, m.seconds);
   std::fflush(stdout);
   if (metrics_path_.empty()) return;
+  nlohmann::ordered_json row{{"epoch", m.epoch},           {"train_loss", or_null(m.train_loss)},
+                             {"train_acc", or_null(m.train_acc)}, {"test_loss", or_null(m.test_loss)},
+                             {"test_acc", or_null(m.test_acc)},   {"lr", lr},
+                             {"seconds", m.seconds}};
+  if (!warnings_.empty()) row["warnings"] = warnings_;
+  warnings_.clear();
   std::ofstream f(metrics_path_, std::ios::app);
-  f << nlohmann::ordered_json{{"epoch", m.epoch},           {"train_loss", or_null(m.train_loss)}, {"train_acc", or_null(m.train_acc)},
-                      {"test_loss", or_null(m.test_loss)}, {"test_acc", or_null(m.test_acc)}, {"lr", lr},
-                      {"seconds", m.seconds}}
-           .dump()
-    << '\n';
+  f << row.dump() << '\n';
 }
 
 }  // namespace gradflow::app

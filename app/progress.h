@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "gradflow/trainer.h"
 
@@ -18,6 +19,8 @@ class Progress final : public Callback {
   void on_epoch_begin(Trainer&, std::size_t epoch) override;
   void on_step_end(Trainer&, const StepInfo& s) override;
   void on_epoch_end(Trainer&, const EpochMetrics& m) override;
+  // Print a warning on its own line now, and record it in this epoch's metrics row.
+  void warn(const std::string& message);
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -28,6 +31,7 @@ class Progress final : public Callback {
   Clock::time_point epoch_start_, last_draw_;
   std::size_t seen_ = 0;
   double loss_sum_ = 0;
+  std::vector<std::string> warnings_;
 };
 
 }  // namespace gradflow::app

@@ -2,8 +2,9 @@
 # Quick start 2: install what is missing, build, and run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# python3-torch only for the test that moves a model to PyTorch and back (it skips without).
-bash scripts/deps.sh python3-torch
+# python3-torch only for the test that moves a model to PyTorch and back, chromium only for the
+# test that renders the HTML report (each skips, saying why, without).
+bash scripts/deps.sh python3-torch chromium
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j"$(nproc)"
 cd build && ctest --output-on-failure -j"$(nproc)"

@@ -23,3 +23,4 @@
 #include "gradflow/data/standardize.h"
 #include "gradflow/callbacks.h"
 #include "gradflow/schedule.h"
+#include "gradflow/diagnostics.h"

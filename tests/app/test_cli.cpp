@@ -370,6 +370,92 @@ TEST_F(Cli, ModelsMoveToPyTorchAndBack) {
   }
 }
 
+// Renders a page in headless Chromium (kept off the network) and returns the DOM after its
+// scripts ran; "" when Chromium is not installed.
+std::string render(const std::string& page, const fs::path& profile) {
+  if (!fs::exists("/usr/bin/chromium")) return "";
+  const std::string cmd = "timeout 120 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic "
+                          "--no-first-run --disable-background-networking --disable-component-update --disable-sync "
+                          "--user-data-dir=" + profile.string() + " --virtual-time-budget=10000 --dump-dom file://" +
+                          page + " 2>/dev/null";
+  std::string dom;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) dom.append(buf.data(), n);
+  pclose(p);
+  return dom;
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t c = 0;
+  for (std::size_t p = 0; (p = text.find(what, p)) != std::string::npos; p += what.size()) ++c;
+  return c;
+}
+
+TEST_F(Cli, WarningsAreCalledOutAndRecorded) {
+  // The lecture's failing deep net: 20 sigmoid layers with N(0, 1) weights.
+  std::string layers = "256:sigmoid";
+  for (int i = 1; i < 20; ++i) layers += ",256:sigmoid";
+  const Result r = run("train --data moons --optimizer sgd --no-batchnorm --dropout 0 --lr 0.1 --init normal --layers " +
+                       layers + " --epochs 2 --diagnostics-every 5 --no-report --out " + path("s"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("warning: layer 3 (sigmoid, 256 units): "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("of outputs saturated"), std::string::npos) << r.out;
+  // With Glorot's initialization the same depth does not saturate, but σ' ≤ 1/4 per layer
+  // shrinks the gradient on its way down.
+  std::string narrow = "32:sigmoid";
+  for (int i = 1; i < 20; ++i) narrow += ",32:sigmoid";
+  const Result v = run("train --data moons --optimizer sgd --no-batchnorm --dropout 0 --lr 0.1 --init glorot_uniform "
+                       "--layers " + narrow + " --epochs 2 --diagnostics-every 5 --no-report --out " + path("v"));
+  ASSERT_EQ(v.code, 0) << v.err;
+  EXPECT_NE(v.out.find("warning: vanishing gradients: layer 0 (Dense(2→32))"), std::string::npos) << v.out;
+  const auto m = read_jsonl(path("s") + "/metrics.jsonl");
+  ASSERT_TRUE(m[0].contains("warnings"));
+  EXPECT_NE(m[0]["warnings"].dump().find("saturated"), std::string::npos);
+  const auto d = read_jsonl(path("s") + "/diagnostics.jsonl");
+  ASSERT_FALSE(d.empty());
+  EXPECT_EQ(d[0]["step"], 5);
+  EXPECT_TRUE(d[0]["layers"][3].contains("saturated"));
+  EXPECT_FALSE(fs::exists(path("s") + "/report.html"));
+
+  const Result healthy = run("train --data moons --layers 32:relu,32:relu --epochs 5 --diagnostics-every 5 --out " +
+                             path("h"));
+  ASSERT_EQ(healthy.code, 0) << healthy.err;
+  EXPECT_EQ(healthy.out.find("warning:"), std::string::npos) << healthy.out;
+}
+
+TEST_F(Cli, ReportAndCompareOpenInHeadlessChromiumWithChartsDrawn) {
+  const std::string base = " --data spirals --optimizer sgd --no-batchnorm --dropout 0 --lr 0.1 --epochs 4 "
+                           "--layers 32:relu,32:relu,32:relu --diagnostics-every 5 ";
+  ASSERT_EQ(run("train" + base + "--init normal --out " + path("normal")).code, 0);
+  ASSERT_EQ(run("train" + base + "--init he_normal --out " + path("he")).code, 0);
+  ASSERT_EQ(run("train --data moons --layers 16:tanh:bn --epochs 3 --diagnostics-every 5 --no-report --out " +
+                path("bn")).code, 0);
+  ASSERT_TRUE(fs::exists(path("normal") + "/report.html"));  // written by train
+  const Result r = run("report " + path("bn"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Result c = run("compare " + path("normal") + " " + path("he") + " --out " + path("compare.html"));
+  ASSERT_EQ(c.code, 0) << c.err;
+  const std::string html = slurp(path("bn") + "/report.html");
+  for (const char* external : {"src=\"http", "href=\"http", "src=\"//", "href=\"//", "import("})
+    EXPECT_EQ(html.find(external), std::string::npos) << external;  // self-contained: nothing to fetch
+  EXPECT_NE(html.find("Confusion matrix"), std::string::npos);
+  expect_clean_error(run("report " + path("nothing-here")), "is not a run folder", path("x"));
+
+  const std::string dom = render(path("bn") + "/report.html", dir / "profile");
+  if (dom.empty()) GTEST_SKIP() << "Debian's chromium is not installed: the pages were written but not rendered";
+  EXPECT_EQ(dom.find("data-errors=\""), std::string::npos) << "JavaScript errors in the report";
+  EXPECT_NE(dom.find("data-charts=\"13\""), std::string::npos) << dom.substr(0, 400);
+  EXPECT_GE(count(dom, "<canvas"), 13u);  // uPlot drew every chart
+  const std::string cdom = render(path("compare.html"), dir / "profile2");
+  EXPECT_EQ(cdom.find("data-errors=\""), std::string::npos);
+  EXPECT_NE(cdom.find("data-charts=\"4\""), std::string::npos) << cdom.substr(0, 400);
+  EXPECT_GE(count(cdom, "<canvas"), 4u);
+  EXPECT_NE(cdom.find("normal train"), std::string::npos);  // both runs on the same plots
+  EXPECT_NE(cdom.find("he train"), std::string::npos);
+}
+
 TEST_F(Cli, HelpListsEveryOptionWithItsDefault) {
   Result r = run("train --help");
   EXPECT_EQ(r.code, 0);

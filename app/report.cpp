@@ -1,0 +1,227 @@
+#include "report.h"
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "gradflow/checkpoint.h"
+
+namespace gradflow::app {
+
+extern const char* const kUplotJs;
+extern const char* const kUplotCss;
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json read_jsonl(const fs::path& p, bool required) {
+  json rows = json::array();
+  std::ifstream f(p);
+  if (!f) {
+    if (required) throw std::runtime_error(fmt::format("cannot open '{}': no such file (is this a run folder?)", p.string()));
+    return rows;
+  }
+  std::string line;
+  for (std::size_t n = 1; std::getline(f, line); ++n) {
+    if (line.empty()) continue;
+    try {
+      rows.push_back(json::parse(line));
+    } catch (const json::exception& e) {
+      throw std::runtime_error(fmt::format("{}:{}: not valid JSON: {}", p.string(), n, e.what()));
+    }
+  }
+  return rows;
+}
+
+json read_json(const fs::path& p) {
+  std::ifstream f(p);
+  if (!f) return nullptr;
+  try {
+    return json::parse(f);
+  } catch (const json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: not valid JSON: {}", p.string(), e.what()));
+  }
+}
+
+// The page's script: draws every chart with uPlot from the embedded data, then marks the body
+// with data-charts (how many were drawn) — or data-errors when something failed.
+constexpr const char* kScript = R"JS(
+(function () {
+  const errors = [];
+  const fail = (m) => { errors.push(String(m)); document.body.setAttribute('data-errors', errors.join(' | ')); };
+  window.addEventListener('error', (e) => fail(e.message));
+  const D = JSON.parse(document.getElementById('gradflow-data').textContent);
+  const palette = ['#1f77b4','#d62728','#2ca02c','#ff7f0e','#9467bd','#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf'];
+  let drawn = 0;
+  const grid = document.getElementById('charts');
+  function chart(title, xlabel, xs, series, opts) {
+    opts = opts || {};
+    const box = document.createElement('div');
+    box.className = 'chart';
+    grid.appendChild(box);
+    const usable = series.filter(s => s.values.some(v => v !== null && isFinite(v) && (!opts.log || v > 0)));
+    if (!xs.length || !usable.length) { box.innerHTML = '<h3>' + title + '</h3><p class="none">no data</p>'; return; }
+    const clean = (v) => (v === null || !isFinite(v) || (opts.log && v <= 0)) ? null : v;
+    const data = [xs].concat(usable.map(s => s.values.map(clean)));
+    new uPlot({
+      title: title, width: 560, height: 300,
+      scales: { x: { time: false }, y: opts.log ? { distr: 3 } : (opts.range ? { range: opts.range } : {}) },
+      axes: [{ label: xlabel }, { label: opts.ylabel || '', size: 60 }],
+      series: [{ label: xlabel }].concat(usable.map((s, i) => ({
+        label: s.label, stroke: palette[i % palette.length], width: 1.5, dash: s.dash,
+        spanGaps: true, points: { show: xs.length < 40 } })))
+    }, data, box);
+    drawn++;
+  }
+  const epochs = (run) => run.metrics.map(m => m.epoch);
+  const col = (rows, key) => rows.map(r => (r[key] === undefined ? null : r[key]));
+  const runs = D.runs;
+  const multi = runs.length > 1;
+  const name = (r, s) => multi ? r.name + ' ' + s : s;
+
+  // ---- curves per epoch ----
+  chart('Loss', 'epoch', epochs(runs[0]), [].concat(...runs.map(r => [
+    { label: name(r, 'train'), values: col(r.metrics, 'train_loss') },
+    { label: name(r, 'test'), values: col(r.metrics, 'test_loss'), dash: [6, 3] }])), { ylabel: 'loss' });
+  chart('Accuracy', 'epoch', epochs(runs[0]), [].concat(...runs.map(r => [
+    { label: name(r, 'train'), values: col(r.metrics, 'train_acc') },
+    { label: name(r, 'test'), values: col(r.metrics, 'test_acc'), dash: [6, 3] }])), { ylabel: 'accuracy' });
+  chart('Learning rate', 'epoch', epochs(runs[0]), runs.map(r => ({ label: name(r, 'lr'), values: col(r.metrics, 'lr') })),
+        { ylabel: 'lr' });
+
+  // ---- per-layer diagnostics ----
+  function layerChart(title, key, kinds, opts) {
+    const series = [];
+    let xs = [];
+    runs.forEach(r => {
+      if (!r.diagnostics.length) return;
+      if (!xs.length) xs = r.diagnostics.map(d => d.step);
+      r.diagnostics[0].layers.forEach((l, i) => {
+        if (!kinds.includes(l.kind)) return;
+        if (multi && !(i === r.first_dense || i === r.last_dense)) return;
+        series.push({ label: name(r, 'L' + l.index + ' ' + l.name), values: r.diagnostics.map(d => d.layers[i][key]) });
+      });
+    });
+    chart(title, 'step', xs, series, opts);
+  }
+  const DENSE = ['dense'], ACT = ['identity','sigmoid','tanh','relu','leaky_relu','rrelu','prelu','elu','selu','softmax'];
+  layerChart('Gradient norm ‖∂L/∂W‖ per layer (log)', 'grad_norm', DENSE, { log: true });
+  if (!multi) {
+    layerChart('Update / weight ratio per layer (log)', 'update_ratio', DENSE, { log: true });
+    layerChart('Weight norm ‖W‖ per layer', 'weight_norm', DENSE, {});
+    layerChart('Pre-activation z: mean', 'out_mean', DENSE.concat(['batchnorm']), {});
+    layerChart('Pre-activation z: standard deviation', 'out_std', DENSE.concat(['batchnorm']), {});
+    layerChart('Activation a: mean', 'out_mean', ACT, {});
+    layerChart('Activation a: standard deviation', 'out_std', ACT, {});
+    layerChart('Dead units (ReLU family)', 'dead', ['relu','leaky_relu','rrelu','prelu','elu'], { range: [0, 1] });
+    layerChart('Saturated outputs (sigmoid, tanh)', 'saturated', ['sigmoid','tanh'], { range: [0, 1] });
+    layerChart('BatchNorm γ (mean)', 'gamma_mean', ['batchnorm'], {});
+    layerChart('BatchNorm β (mean)', 'beta_mean', ['batchnorm'], {});
+  }
+  document.body.setAttribute('data-charts', String(drawn));
+  document.getElementById('status').textContent = drawn + ' charts drawn';
+})();
+)JS";
+
+std::string escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '&') o += "&amp;";
+    else if (c == '"') o += "&quot;";
+    else o += c;
+  }
+  return o;
+}
+
+std::string confusion_table(const json& c) {
+  if (!c.is_object() || !c.contains("matrix")) return "<p class=\"none\">no confusion matrix (no test set, or a regression)</p>";
+  const json& m = c["matrix"];
+  const std::size_t k = m.size();
+  std::size_t total = 0, top = 1;
+  for (const auto& row : m)
+    for (const auto& v : row) top = std::max<std::size_t>(top, v.get<std::size_t>()), total += v.get<std::size_t>();
+  std::string h = "<table class=\"confusion\"><tr><th>true \\ predicted</th>";
+  auto label = [&](std::size_t i) {
+    return c.contains("names") && i < c["names"].size() ? escape(c["names"][i].get<std::string>()) : std::to_string(i);
+  };
+  for (std::size_t j = 0; j < k; ++j) h += "<th>" + label(j) + "</th>";
+  h += "</tr>";
+  for (std::size_t i = 0; i < k; ++i) {
+    h += "<tr><th>" + label(i) + "</th>";
+    for (std::size_t j = 0; j < k; ++j) {
+      const std::size_t v = m[i][j];
+      const double a = static_cast<double>(v) / static_cast<double>(top);
+      h += fmt::format("<td style=\"background: rgba({},{:.3f})\">{}</td>", i == j ? "44,160,44" : "214,39,40",
+                       std::min(1.0, 0.08 + 0.9 * a) * (v > 0), v);
+    }
+    h += "</tr>";
+  }
+  return h + fmt::format("</table><p>{} test samples</p>", total);
+}
+
+}  // namespace
+
+void write_report(const std::vector<std::string>& runs, const std::string& out) {
+  if (runs.empty()) throw std::invalid_argument("no run folders given");
+  json data{{"runs", json::array()}};
+  std::string warnings_html, config_html, confusion_html;
+  for (const std::string& run : runs) {
+    const fs::path dir(run);
+    if (!fs::is_directory(dir)) throw std::runtime_error(fmt::format("'{}' is not a run folder", run));
+    json r{{"name", dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string()}};
+    r["config"] = read_json(dir / "config.json");
+    r["metrics"] = read_jsonl(dir / "metrics.jsonl", true);
+    r["diagnostics"] = read_jsonl(dir / "diagnostics.jsonl", false);
+    r["confusion"] = read_json(dir / "confusion.json");
+    int first = -1, last = -1;
+    if (!r["diagnostics"].empty())
+      for (std::size_t i = 0; i < r["diagnostics"][0]["layers"].size(); ++i)
+        if (r["diagnostics"][0]["layers"][i]["kind"] == "dense") {
+          if (first < 0) first = static_cast<int>(i);
+          last = static_cast<int>(i);
+        }
+    r["first_dense"] = first;
+    r["last_dense"] = last;
+    const std::string title = runs.size() > 1 ? "<h3>" + escape(r["name"].get<std::string>()) + "</h3>" : "";
+    std::string w;
+    for (const auto& m : r["metrics"])
+      if (m.contains("warnings"))
+        for (const auto& text : m["warnings"]) w += "<li>epoch " + m["epoch"].dump() + ": " + escape(text.get<std::string>()) + "</li>";
+    warnings_html += title + (w.empty() ? "<p class=\"none\">no warnings</p>" : "<ul class=\"warnings\">" + w + "</ul>");
+    std::string cfg;
+    if (r["config"].is_object())
+      for (auto& [k, v] : r["config"].items()) cfg += "<tr><th>" + escape(k) + "</th><td>" + escape(v.dump()) + "</td></tr>";
+    config_html += title + "<table class=\"config\">" + cfg + "</table>";
+    confusion_html += title + confusion_table(r["confusion"]);
+    data["runs"].push_back(std::move(r));
+  }
+  std::string payload = data.dump();
+  // Inside <script>, "</" would end the element early.
+  for (std::size_t p = 0; (p = payload.find("</", p)) != std::string::npos; p += 3) payload.replace(p, 2, "<\\/");
+  const std::string title = runs.size() > 1 ? fmt::format("gradflow: {} runs compared", runs.size())
+                                            : "gradflow run " + escape(data["runs"][0]["name"].get<std::string>());
+  std::string html = "<!doctype html><html><head><meta charset=\"utf-8\"><title>" + title + "</title><style>" +
+                     kUplotCss + R"CSS(
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
+h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; border-bottom: 1px solid #ddd; }
+#charts { display: flex; flex-wrap: wrap; gap: 12px; }
+.chart { border: 1px solid #eee; padding: 4px; }
+.none { color: #888; } .warnings li { color: #a33; margin: 4px 0; }
+table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+table.config td, table.config th { text-align: left; }
+)CSS" + "</style></head><body><h1>" + title + "</h1><p id=\"status\">drawing…</p><h2>Curves and layers</h2>" +
+                     "<div id=\"charts\"></div><h2>Warnings</h2>" + warnings_html + "<h2>Confusion matrix</h2>" +
+                     confusion_html + "<h2>Configuration</h2>" + config_html +
+                     "<script type=\"application/json\" id=\"gradflow-data\">" + payload + "</script><script>" +
+                     kUplotJs + "</script><script>" + kScript + "</script></body></html>\n";
+  write_file_atomic(out, html);
+}
+
+}  // namespace gradflow::app

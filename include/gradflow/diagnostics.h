@@ -1,0 +1,92 @@
+// Diagnostics: watch the signal flow through the layers while training, and say when it dies
+// out, explodes or saturates — the lecture's central worry — with a cause and a remedy.
+//
+// Every `every` steps (a record), per layer:
+//   Dense:      ‖W‖ (Frobenius), ‖∂L/∂W‖, update ratio ‖W_after − W_before‖ / ‖W_before‖
+//   BatchNorm:  mean γ, mean β
+//   every layer: mean and standard deviation of its output over the batch — z for a Dense or
+//              BatchNorm, the activation a for an activation layer
+//   ReLU family: the fraction of units that were zero for every sample seen since the last
+//              record ("dead"; accumulated at every step, not only at records)
+//   Sigmoid, Tanh: the fraction of outputs within 1% of an asymptote ("saturated")
+// Warnings, each printed once per layer:
+//   vanishing   the first Dense layer's gradient norm below vanishing_ratio (1e-3) × the last
+//               one's, at two records in a row
+//   exploding   a Dense layer's gradient norm growing more than exploding_factor (10×) per
+//               interval, two intervals in a row
+//   dead        more than dead_fraction (half) of a layer's units dead
+//   saturated   more than saturated_fraction (half) of a layer's outputs saturated
+// (Non-finite values stop training: see TrainOptions::stop_on_non_finite.)
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gradflow/trainer.h"
+
+namespace gradflow {
+
+struct LayerRecord {
+  static constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
+  std::size_t index = 0;
+  std::string name;
+  LayerKind kind = LayerKind::Identity;
+  double weight_norm = kNone, grad_norm = kNone, update_ratio = kNone;
+  double out_mean = kNone, out_std = kNone;
+  double dead = kNone, saturated = kNone;
+  double gamma_mean = kNone, beta_mean = kNone;
+};
+
+struct DiagnosticsRecord {
+  std::size_t step = 0;   // 1-based global step the record was taken at
+  std::size_t epoch = 0;  // 1-based
+  std::vector<LayerRecord> layers;
+};
+
+struct DiagnosticWarning {
+  std::string kind;  // "vanishing", "exploding", "dead", "saturated"
+  std::size_t layer = 0, epoch = 0, step = 0;
+  std::string message;
+};
+
+struct DiagnosticsOptions {
+  std::size_t every = 50;  // steps between records
+  double vanishing_ratio = 1e-3;
+  double exploding_factor = 10;
+  double dead_fraction = 0.5;
+  double saturated_fraction = 0.5;
+};
+
+class Diagnostics final : public Callback {
+ public:
+  explicit Diagnostics(DiagnosticsOptions options = {});
+  void on_train_begin(Trainer& t) override;
+  void on_after_backward(Trainer& t, const StepInfo& s) override;
+  void on_step_end(Trainer& t, const StepInfo& s) override;
+
+  const std::vector<DiagnosticsRecord>& records() const { return records_; }
+  const std::vector<DiagnosticWarning>& warnings() const { return warnings_; }
+  // Called with every new record / warning (to write or print them as they come).
+  std::function<void(const DiagnosticsRecord&)> on_record;
+  std::function<void(const DiagnosticWarning&)> on_warning;
+
+ private:
+  bool sampled(const StepInfo& s) const { return (s.global_step + 1) % o_.every == 0; }
+  void check(Trainer& t, const DiagnosticsRecord& r);
+  void warn(const std::string& kind, std::size_t layer, const DiagnosticsRecord& r, std::string message);
+
+  DiagnosticsOptions o_;
+  std::size_t layers_ = 0;  // layers that run in training (a fused output activation does not)
+  std::vector<DiagnosticsRecord> records_;
+  std::vector<DiagnosticWarning> warnings_;
+  std::vector<std::vector<unsigned char>> alive_;  // [layer][unit]: non-zero for some sample
+  std::vector<std::size_t> dead_since_;             // epoch the layer was first seen mostly dead
+  std::vector<std::size_t> vanishing_count_;
+  Tensor before_;                                   // parameters before the sampled step's update
+  DiagnosticsRecord pending_;
+};
+
+}  // namespace gradflow

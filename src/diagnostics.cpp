@@ -1,0 +1,177 @@
+#include "gradflow/diagnostics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include <fmt/format.h>
+
+
+namespace gradflow {
+
+namespace {
+double norm(const float* v, std::size_t n) {
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(v[i]) * v[i];
+  return std::sqrt(s);
+}
+bool is_dead_kind(LayerKind k) { return k == LayerKind::ReLU || k == LayerKind::RReLU || k == LayerKind::PReLU ||
+                                        k == LayerKind::LeakyReLU || k == LayerKind::ELU; }
+bool is_saturating(LayerKind k) { return k == LayerKind::Sigmoid || k == LayerKind::Tanh; }
+std::string pct(double f) { return fmt::format("{:.0f}%", 100 * f); }
+}  // namespace
+
+Diagnostics::Diagnostics(DiagnosticsOptions options) : o_(options) {
+  if (o_.every == 0) o_.every = 1;
+}
+
+void Diagnostics::on_train_begin(Trainer& t) {
+  Sequential& m = t.model();
+  // An output activation fused into the loss does not run in training: nothing to record.
+  layers_ = loss_input_layers(m, t.loss());
+  alive_.assign(m.size(), {});
+  for (std::size_t i = 0; i < m.size(); ++i)
+    if (is_dead_kind(m.layer(i).kind())) alive_[i].assign(m.layer(i).out_features(), 0);
+  dead_since_.assign(m.size(), 0);
+  vanishing_count_.assign(1, 0);
+  before_.resize(1, m.num_params());
+}
+
+void Diagnostics::on_after_backward(Trainer& t, const StepInfo& s) {
+  if (!sampled(s)) return;
+  Sequential& m = t.model();
+  std::memcpy(before_.data(), m.parameters().data(), m.num_params() * sizeof(float));
+  pending_ = DiagnosticsRecord{s.global_step + 1, s.epoch, {}};
+  for (std::size_t i = 0; i < layers_; ++i) {
+    Layer& l = m.layer(i);
+    LayerRecord r;
+    r.index = i;
+    r.name = l.name();
+    r.kind = l.kind();
+    const Tensor& y = m.output(i);
+    double sum = 0, sq = 0;
+    std::size_t sat = 0;
+    for (std::size_t k = 0; k < y.size(); ++k) {
+      sum += y[k];
+      sq += static_cast<double>(y[k]) * y[k];
+      if (l.kind() == LayerKind::Sigmoid) sat += y[k] < 0.01f || y[k] > 0.99f;
+      if (l.kind() == LayerKind::Tanh) sat += std::fabs(y[k]) > 0.99f;
+    }
+    const double n = static_cast<double>(y.size());
+    r.out_mean = sum / n;
+    r.out_std = std::sqrt(std::max(0.0, sq / n - r.out_mean * r.out_mean));
+    if (is_saturating(l.kind())) r.saturated = static_cast<double>(sat) / n;
+    if (l.kind() == LayerKind::Dense) {
+      r.weight_norm = norm(l.params()[0].data(), l.params()[0].size());
+      r.grad_norm = l.trainable() ? norm(l.grads()[0].data(), l.grads()[0].size()) : 0.0;
+    }
+    if (l.kind() == LayerKind::BatchNorm) {
+      const Tensor& g = l.params()[0];
+      const Tensor& b = l.params()[1];
+      r.gamma_mean = std::accumulate(g.span().begin(), g.span().end(), 0.0) / static_cast<double>(g.size());
+      r.beta_mean = std::accumulate(b.span().begin(), b.span().end(), 0.0) / static_cast<double>(b.size());
+    }
+    pending_.layers.push_back(std::move(r));
+  }
+}
+
+void Diagnostics::on_step_end(Trainer& t, const StepInfo& s) {
+  Sequential& m = t.model();
+  // Dead units: OR over every step's batch whether a unit was ever non-zero.
+  for (std::size_t i = 0; i < layers_; ++i) {
+    if (alive_[i].empty()) continue;
+    const Tensor& y = m.output(i);
+    unsigned char* alive = alive_[i].data();
+    const std::size_t units = y.cols();
+    for (std::size_t r = 0; r < y.rows(); ++r) {
+      const float* row = y.row(r);
+      for (std::size_t j = 0; j < units; ++j) alive[j] |= row[j] != 0.0f;
+    }
+  }
+  if (!sampled(s)) return;
+  const float* after = m.parameters().data();
+  for (LayerRecord& r : pending_.layers) {
+    Layer& l = m.layer(r.index);
+    if (!alive_[r.index].empty()) {
+      const auto& a = alive_[r.index];
+      r.dead = static_cast<double>(std::count(a.begin(), a.end(), 0)) / static_cast<double>(a.size());
+      std::fill(alive_[r.index].begin(), alive_[r.index].end(), 0);
+    }
+    if (l.kind() == LayerKind::Dense) {
+      const std::size_t off = m.param_offset(r.index), n = l.params()[0].size();
+      double d = 0;
+      for (std::size_t k = 0; k < n; ++k) {
+        const double diff = static_cast<double>(after[off + k]) - before_[off + k];
+        d += diff * diff;
+      }
+      r.update_ratio = r.weight_norm > 0 ? std::sqrt(d) / r.weight_norm : 0.0;
+    }
+  }
+  records_.push_back(pending_);
+  if (on_record) on_record(records_.back());
+  check(t, records_.back());
+}
+
+void Diagnostics::warn(const std::string& kind, std::size_t layer, const DiagnosticsRecord& r, std::string message) {
+  for (const auto& w : warnings_)
+    if (w.kind == kind && w.layer == layer) return;  // once each
+  warnings_.push_back({kind, layer, r.epoch, r.step, std::move(message)});
+  if (on_warning) on_warning(warnings_.back());
+}
+
+void Diagnostics::check(Trainer& t, const DiagnosticsRecord& r) {
+  const double lr = t.optimizer().learning_rate();
+  std::vector<const LayerRecord*> dense;
+  for (const auto& l : r.layers)
+    if (l.kind == LayerKind::Dense && t.model().layer(l.index).trainable()) dense.push_back(&l);
+  // Vanishing: the gradient reaching the first layer is a tiny fraction of the last one's.
+  if (dense.size() >= 2) {
+    const LayerRecord& first = *dense.front();
+    const LayerRecord& last = *dense.back();
+    const bool tiny = first.grad_norm < o_.vanishing_ratio * last.grad_norm;
+    vanishing_count_[0] = tiny ? vanishing_count_[0] + 1 : 0;
+    if (vanishing_count_[0] >= 2)
+      warn("vanishing", first.index, r,
+           fmt::format("vanishing gradients: layer {} ({}) gets a gradient norm of {:.2g}, {:.1e} of the last layer's "
+                       "{:.2g} — the lower layers barely learn; try ReLU-family activations with He initialization, "
+                       "batch normalization (--batchnorm), or fewer layers",
+                       first.index, first.name, first.grad_norm, first.grad_norm / last.grad_norm, last.grad_norm));
+  }
+  // Exploding: a layer's gradient norm grows by more than the factor per interval, twice in a
+  // row (one jump alone is common early in training, when the gradients start from near 0).
+  if (records_.size() >= 3) {
+    const DiagnosticsRecord& prev = records_[records_.size() - 2];
+    const DiagnosticsRecord& prev2 = records_[records_.size() - 3];
+    for (const LayerRecord* l : dense) {
+      const double before = prev.layers[l->index].grad_norm, before2 = prev2.layers[l->index].grad_norm;
+      if (before2 > 0 && before > o_.exploding_factor * before2 && l->grad_norm > o_.exploding_factor * before)
+        warn("exploding", l->index, r,
+             fmt::format("exploding gradients: layer {} ({}) gradient norm grew {:.0f}× in {} steps (to {:.3g}) — "
+                         "lower the learning rate ({:.3g}), clip gradients (--clip-norm 1) or add batch normalization",
+                         l->index, l->name, l->grad_norm / before2, 2 * o_.every, l->grad_norm, lr));
+    }
+  }
+  for (const LayerRecord& l : r.layers) {
+    if (!std::isnan(l.dead)) {
+      if (l.dead > o_.dead_fraction) {
+        if (!dead_since_[l.index]) dead_since_[l.index] = r.epoch;
+        warn("dead", l.index, r,
+             fmt::format("layer {} ({}, {} units): {} of units dead since epoch {} — learning rate {:.3g} may be too "
+                         "high; try LeakyReLU/ELU, He initialization or a lower rate",
+                         l.index, to_string(l.kind), t.model().layer(l.index).out_features(), pct(l.dead),
+                         dead_since_[l.index], lr));
+      } else {
+        dead_since_[l.index] = 0;
+      }
+    }
+    if (!std::isnan(l.saturated) && l.saturated > o_.saturated_fraction)
+      warn("saturated", l.index, r,
+           fmt::format("layer {} ({}, {} units): {} of outputs saturated (within 1% of an asymptote), so its gradient "
+                       "nearly vanishes — try Glorot/LeCun initialization instead of N(0,1), batch normalization, "
+                       "or ReLU-family activations",
+                       l.index, to_string(l.kind), t.model().layer(l.index).out_features(), pct(l.saturated)));
+  }
+}
+
+}  // namespace gradflow

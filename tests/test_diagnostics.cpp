@@ -1,0 +1,128 @@
+// Diagnostics: recorded values against values computed here, and the warnings on constructed
+// cases (and silence on a healthy net).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "gradflow/gradflow.h"
+
+namespace gradflow {
+namespace {
+
+double frob(const Tensor& t) {
+  double s = 0;
+  for (float v : t.span()) s += static_cast<double>(v) * v;
+  return std::sqrt(s);
+}
+
+TEST(Diagnostics, RecordsMatchValuesComputedDirectly) {
+  Sequential net(3, {nn::dense(4), nn::relu(), nn::dense(2), nn::sigmoid()}, 5);
+  // Unit 0 of the ReLU never fires: its weights are negative and the inputs positive.
+  for (std::size_t j = 0; j < 3; ++j) net.layer(0).params()[0](0, j) = -1.0f;
+  net.layer(0).params()[1][0] = -0.5f;
+  Tensor x(8, 3), y(8, 1);
+  Rng rng(1);
+  for (float& v : x.span()) v = rng.uniform(0.1f, 1.0f);
+  for (std::size_t r = 0; r < 8; ++r) y[r] = static_cast<float>(r % 2);
+  Loss mse(LossKind::MeanSquaredError);
+  const double lr = 0.1;
+  SGD sgd(lr);
+  Diagnostics diag(DiagnosticsOptions{.every = 1});
+  Trainer t(net, mse, sgd);
+  t.add_callback(diag);
+  diag.on_train_begin(t);
+
+  const Tensor w0 = net.layer(0).params()[0], w2 = net.layer(2).params()[0];
+  const Tensor start = net.parameters();
+  t.step(x, y);
+  ASSERT_EQ(diag.records().size(), 1u);
+  const DiagnosticsRecord& r = diag.records()[0];
+  EXPECT_EQ(r.step, 1u);
+  ASSERT_EQ(r.layers.size(), 4u);
+  // Weight norms before the update; the update ratio of plain SGD is lr·‖g‖/‖W‖.
+  EXPECT_NEAR(r.layers[0].weight_norm, frob(w0), 1e-6);
+  EXPECT_NEAR(r.layers[2].weight_norm, frob(w2), 1e-6);
+  const double g0 = frob(net.layer(0).grads()[0]), g2 = frob(net.layer(2).grads()[0]);
+  EXPECT_NEAR(r.layers[0].grad_norm, g0, 1e-6);
+  EXPECT_NEAR(r.layers[2].grad_norm, g2, 1e-6);
+  EXPECT_NEAR(r.layers[0].update_ratio, lr * g0 / frob(w0), 1e-6);
+  // Output statistics of each layer over the batch, recomputed from a forward pass with the
+  // weights the step started from.
+  Sequential same(3, {nn::dense(4), nn::relu(), nn::dense(2), nn::sigmoid()}, 5);
+  same.parameters() = start;
+  same.forward(x, Mode::Train);
+  for (std::size_t i = 0; i < 4; ++i) {
+    const Tensor& out = same.output(i);
+    double m = 0, v = 0;
+    for (float e : out.span()) m += e;
+    m /= static_cast<double>(out.size());
+    for (float e : out.span()) v += (e - m) * (e - m);
+    EXPECT_NEAR(r.layers[i].out_mean, m, 1e-5) << i;
+    EXPECT_NEAR(r.layers[i].out_std, std::sqrt(v / static_cast<double>(out.size())), 1e-5) << i;
+  }
+  // Dead: ReLU units that are zero for all 8 samples (unit 0 by construction).
+  const Tensor& a = same.output(1);
+  std::size_t dead = 0;
+  for (std::size_t j = 0; j < 4; ++j) {
+    bool zero = true;
+    for (std::size_t k = 0; k < 8; ++k) zero &= a(k, j) == 0.0f;
+    dead += zero;
+  }
+  EXPECT_GE(dead, 1u);
+  EXPECT_DOUBLE_EQ(r.layers[1].dead, static_cast<double>(dead) / 4);
+  EXPECT_TRUE(std::isnan(r.layers[0].dead));
+  EXPECT_GE(r.layers[3].saturated, 0.0);
+}
+
+std::vector<DiagnosticWarning> train_and_watch(Sequential& net, Optimizer& opt, const Dataset& d, std::size_t epochs,
+                                               std::size_t every = 10) {
+  Loss ce(LossKind::CrossEntropy);
+  Diagnostics diag(DiagnosticsOptions{.every = every});
+  TrainOptions o;
+  o.epochs = epochs;
+  o.batch_size = 32;
+  o.stop_on_non_finite = false;
+  Trainer t(net, ce, opt, o);
+  t.add_callback(diag);
+  try {
+    t.fit(d);
+  } catch (const std::exception&) {
+  }
+  for (const auto& w : diag.warnings()) std::printf("  warning: %s\n", w.message.c_str());
+  return diag.warnings();
+}
+
+bool has(const std::vector<DiagnosticWarning>& ws, const std::string& kind) {
+  return std::any_of(ws.begin(), ws.end(), [&](const auto& w) { return w.kind == kind; });
+}
+
+TEST(DiagnosticsWarnings, AHugeLearningRateKillsReLUs) {
+  Sequential net(2, {nn::dense(64), nn::relu(), nn::dense(64), nn::relu(), nn::dense(2)}, 1);
+  SGD sgd(5.0);
+  const auto ws = train_and_watch(net, sgd, synthetic::spirals(500, 2, 0.1f, 1), 5);
+  EXPECT_TRUE(has(ws, "dead"));
+}
+
+TEST(DiagnosticsWarnings, ADeepSigmoidNetWithNormalInitSaturatesAndItsGradientsVanish) {
+  std::vector<LayerSpec> layers;
+  for (int i = 0; i < 20; ++i) {
+    layers.push_back(nn::dense(256, Init::Normal));
+    layers.push_back(nn::sigmoid());
+  }
+  layers.push_back(nn::dense(2, Init::Normal));
+  Sequential net(2, layers, 1);
+  SGD sgd(0.1);
+  const auto ws = train_and_watch(net, sgd, synthetic::moons(320, 0.1f, 1), 2, 5);
+  EXPECT_TRUE(has(ws, "saturated"));
+  EXPECT_TRUE(has(ws, "vanishing"));
+}
+
+TEST(DiagnosticsWarnings, AHealthyNetStaysSilent) {
+  Sequential net(2, {nn::dense(32), nn::relu(), nn::dense(32), nn::relu(), nn::dense(2)}, 1);
+  Adam adam(AdamOptions{.lr = 0.01});
+  const auto ws = train_and_watch(net, adam, synthetic::moons(1000, 0.1f, 1), 10);
+  EXPECT_TRUE(ws.empty());
+}
+
+}  // namespace
+}  // namespace gradflow
