@@ -73,7 +73,7 @@ constexpr const char* kScript = R"JS(
       scales: { x: { time: false }, y: opts.log ? { distr: 3 } : (opts.range ? { range: opts.range } : {}) },
       axes: [{ label: xlabel }, { label: opts.ylabel || '', size: 60 }],
       series: [{ label: xlabel }].concat(usable.map((s, i) => ({
-        label: s.label, stroke: palette[i % palette.length], width: 1.5, dash: s.dash,
+        label: s.label, stroke: palette[(s.color !== undefined ? s.color : i) % palette.length], width: 1.5, dash: s.dash,
         spanGaps: true, points: { show: xs.length < 40 } })))
     }, data, box);
     drawn++;
@@ -85,12 +85,12 @@ constexpr const char* kScript = R"JS(
   const name = (r, s) => multi ? r.name + ' ' + s : s;
 
   // ---- curves per epoch ----
-  chart('Loss', 'epoch', epochs(runs[0]), [].concat(...runs.map(r => [
-    { label: name(r, 'train'), values: col(r.metrics, 'train_loss') },
-    { label: name(r, 'test'), values: col(r.metrics, 'test_loss'), dash: [6, 3] }])), { ylabel: 'loss' });
-  chart('Accuracy', 'epoch', epochs(runs[0]), [].concat(...runs.map(r => [
-    { label: name(r, 'train'), values: col(r.metrics, 'train_acc') },
-    { label: name(r, 'test'), values: col(r.metrics, 'test_acc'), dash: [6, 3] }])), { ylabel: 'accuracy' });
+  // Train solid, test dashed; in a comparison each run keeps one colour.
+  const pair = (key) => [].concat(...runs.map((r, k) => [
+    { label: name(r, 'train'), values: col(r.metrics, 'train_' + key), color: multi ? k : 0 },
+    { label: name(r, 'test'), values: col(r.metrics, 'test_' + key), dash: [6, 3], color: multi ? k : 1 }]));
+  chart('Loss', 'epoch', epochs(runs[0]), pair('loss'), { ylabel: 'loss' });
+  chart('Accuracy', 'epoch', epochs(runs[0]), pair('acc'), { ylabel: 'accuracy' });
   chart('Learning rate', 'epoch', epochs(runs[0]), runs.map(r => ({ label: name(r, 'lr'), values: col(r.metrics, 'lr') })),
         { ylabel: 'lr' });
 
