@@ -57,6 +57,18 @@ inline ::testing::AssertionResult compare(const std::string& what, std::size_t i
                                        << ", finite differences give " << numeric;
 }
 
+// (f(v + ε) − f(v − ε)) / 2ε, restoring v.
+template <class F>
+double central_difference(float& v, F&& f, double eps) {
+  const float keep = v;
+  v = keep + static_cast<float>(eps);
+  const double up = f();
+  v = keep - static_cast<float>(eps);
+  const double down = f();
+  v = keep;
+  return (up - down) / (2 * eps);
+}
+
 inline ::testing::AssertionResult check_layer(Layer& layer, Tensor x, std::uint64_t seed = 7,
                                               CheckOptions o = {}) {
   const Rng noise(seed);
@@ -84,13 +96,7 @@ inline ::testing::AssertionResult check_layer(Layer& layer, Tensor x, std::uint6
     Tensor dx;
     layer.backward(x, y2, weight, &dx);
     for (std::size_t i = 0; i < x.size(); ++i) {
-      const float keep = x[i];
-      x[i] = keep + static_cast<float>(o.eps);
-      const double up = objective();
-      x[i] = keep - static_cast<float>(o.eps);
-      const double down = objective();
-      x[i] = keep;
-      auto r = compare(layer.name() + " dx", i, dx[i], (up - down) / (2 * o.eps), o);
+      auto r = compare(layer.name() + " dx", i, dx[i], central_difference(x[i], objective, o.eps), o);
       if (!r) return r;
     }
   }
@@ -98,14 +104,8 @@ inline ::testing::AssertionResult check_layer(Layer& layer, Tensor x, std::uint6
     Tensor& theta = layer.params()[p];
     const Tensor analytic = layer.grads()[p];
     for (std::size_t i = 0; i < theta.size(); ++i) {
-      const float keep = theta[i];
-      theta[i] = keep + static_cast<float>(o.eps);
-      const double up = objective();
-      theta[i] = keep - static_cast<float>(o.eps);
-      const double down = objective();
-      theta[i] = keep;
       auto r = compare(layer.name() + " d" + layer.param_shapes()[p].name, i, analytic[i],
-                       (up - down) / (2 * o.eps), o);
+                       central_difference(theta[i], objective, o.eps), o);
       if (!r) return r;
     }
   }
@@ -118,13 +118,8 @@ inline ::testing::AssertionResult check_loss(const Loss& loss, Tensor z, const T
   Tensor dz;
   loss.forward_backward(z, target, &dz);
   for (std::size_t i = 0; i < z.size(); ++i) {
-    const float keep = z[i];
-    z[i] = keep + static_cast<float>(o.eps);
-    const double up = loss.forward(z, target);
-    z[i] = keep - static_cast<float>(o.eps);
-    const double down = loss.forward(z, target);
-    z[i] = keep;
-    auto r = compare(std::string(loss.name()) + " dz", i, dz[i], (up - down) / (2 * o.eps), o);
+    auto r = compare(std::string(loss.name()) + " dz", i, dz[i],
+                     central_difference(z[i], [&] { return loss.forward(z, target); }, o.eps), o);
     if (!r) return r;
   }
   return ::testing::AssertionSuccess();

@@ -107,25 +107,11 @@ TEST(ModelGradient, DeepStackMatchesFiniteDifferences) {
   // activations, and ε = 1e-2 can push a pre-activation across a kink.
   const float eps = 1e-3f;
   const testing::CheckOptions o;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const float keep = x[i];
-    x[i] = keep + eps;
-    double up = objective();
-    x[i] = keep - eps;
-    double down = objective();
-    x[i] = keep;
-    ASSERT_TRUE(testing::compare("dx", i, dx[i], (up - down) / (2 * eps), o));
-  }
+  for (std::size_t i = 0; i < x.size(); ++i)
+    ASSERT_TRUE(testing::compare("dx", i, dx[i], testing::central_difference(x[i], objective, eps), o));
   Tensor& p = net.parameters();
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    const float keep = p[i];
-    p[i] = keep + eps;
-    double up = objective();
-    p[i] = keep - eps;
-    double down = objective();
-    p[i] = keep;
-    ASSERT_TRUE(testing::compare("dθ", i, grads[i], (up - down) / (2 * eps), o));
-  }
+  for (std::size_t i = 0; i < p.size(); ++i)
+    ASSERT_TRUE(testing::compare("dθ", i, grads[i], testing::central_difference(p[i], objective, eps), o));
 }
 
 // ---- the checker itself must catch wrong backward passes ----
