@@ -71,7 +71,10 @@ constexpr const char* kScript = R"JS(
     new uPlot({
       title: title, width: 560, height: 300,
       scales: { x: { time: false }, y: opts.log ? { distr: 3 } : (opts.range ? { range: opts.range } : {}) },
-      axes: [{ label: xlabel }, { label: opts.ylabel || '', size: 60 }],
+      axes: [{ label: xlabel }, { label: opts.ylabel || '', size: 60,
+               values: opts.log ? (u, vs) => vs.map(v => v == null ? '' : (v >= 0.01 && v < 1000 ? String(+v.toPrecision(2))
+                                                                                                  : v.toExponential(0)))
+                                : undefined }],
       series: [{ label: xlabel }].concat(usable.map((s, i) => ({
         label: s.label, stroke: palette[(s.color !== undefined ? s.color : i) % palette.length], width: 1.5, dash: s.dash,
         spanGaps: true, points: { show: xs.length < 40 } })))
