@@ -3,6 +3,9 @@
 
   torch_bridge.py to-torch MODEL.safetensors OUT.pt     # -> a pickled torch.nn.Sequential
   torch_bridge.py from-torch IN.pt MODEL.safetensors    # a pickled nn.Sequential -> gradflow model
+  torch_bridge.py from-torch STATE.pt MODEL.safetensors --like TEMPLATE.safetensors
+                                                        # a state_dict, with the architecture (and
+                                                        # input statistics) of a gradflow model
 
 As a library: load_sequential(path) -> (nn.Sequential, metadata) and
 save_sequential(model, path, input_mean=None, input_std=None, class_names=None, loss=None).
@@ -131,11 +134,31 @@ def save_sequential(model, path, input_mean=None, input_std=None, class_names=No
     write_safetensors(path, model.state_dict(), meta)
 
 
+def save_state_dict(state, path, like):
+    """A bare state_dict has no architecture: take it, and the other metadata, from `like`."""
+    _, meta = read_safetensors(like)
+    model = nn.Sequential(*[module_from(s) for s in json.loads(meta["gradflow.architecture"])])
+    model.load_state_dict(state, strict=True)  # checks every name and shape
+    write_safetensors(path, model.state_dict(), meta)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] not in ("to-torch", "from-torch"):
+    args = sys.argv[1:]
+    like = None
+    if "--like" in args:
+        i = args.index("--like")
+        like = args[i + 1]
+        del args[i:i + 2]
+    if len(args) != 3 or args[0] not in ("to-torch", "from-torch"):
         sys.exit(__doc__)
-    if sys.argv[1] == "to-torch":
-        model, _ = load_sequential(sys.argv[2])
-        torch.save(model, sys.argv[3])
+    if args[0] == "to-torch":
+        model, _ = load_sequential(args[1])
+        torch.save(model, args[2])
     else:
-        save_sequential(torch.load(sys.argv[2]), sys.argv[3])
+        obj = torch.load(args[1])
+        if isinstance(obj, nn.Module):
+            save_sequential(obj, args[2])
+        elif like:
+            save_state_dict(obj, args[2], like)
+        else:
+            sys.exit(f"{args[1]} holds a state_dict: pass --like MODEL.safetensors for its architecture")

@@ -342,12 +342,20 @@ TEST_F(Cli, ModelsMoveToPyTorchAndBack) {
   const std::string py = "/usr/bin/python3 " + bridge;
   ASSERT_EQ(std::system((py + " to-torch " + path("m") + "/model.safetensors " + path("m.pt")).c_str()), 0);
   ASSERT_EQ(std::system((py + " from-torch " + path("m.pt") + " " + path("back.safetensors")).c_str()), 0);
+  // A bare state_dict comes back with the architecture of a gradflow model.
+  const std::string sd = write("sd.py", "import sys, torch\ntorch.save(torch.load(sys.argv[1]).state_dict(), sys.argv[2])\n");
+  ASSERT_EQ(std::system(("/usr/bin/python3 " + sd + " " + path("m.pt") + " " + path("sd.pt")).c_str()), 0);
+  ASSERT_EQ(std::system((py + " from-torch " + path("sd.pt") + " " + path("sd.safetensors") + " --like " + path("m") +
+                         "/model.safetensors").c_str()), 0);
   const std::string in = write("p.csv", "0.5,0.2\n-1,0.3\n2,-0.5\n");
   const Result a = run("predict --model " + path("m") + " --input " + in);
   const Result b = run("predict --model " + path("back.safetensors") + " --input " + in);
+  const Result c = run("predict --model " + path("sd.safetensors") + " --input " + in);
   ASSERT_EQ(a.code, 0) << a.err;
   ASSERT_EQ(b.code, 0) << b.err;
+  ASSERT_EQ(c.code, 0) << c.err;
   EXPECT_EQ(a.out, b.out);  // the same weights, through torch and back
+  EXPECT_EQ(a.out, c.out);
   // torch's own predictions agree with gradflow's.
   const std::string script = write("t.py", "import sys, torch\nsys.path.insert(0, '" GRADFLOW_SOURCE_DIR "/tools')\n"
                                            "from torch_bridge import load_sequential\n"
