@@ -39,20 +39,21 @@ void Progress::on_step_end(Trainer&, const StepInfo& s) {
   const double since = std::chrono::duration<double>(now - last_draw_).count();
   if ((tty_ && since > 0.1) || (!tty_ && since > 10.0)) {
     last_draw_ = now;
-    draw(s, false);
+    draw(s);
   }
 }
 
-void Progress::draw(const StepInfo& s, bool) {
+void Progress::draw(const StepInfo& s) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - epoch_start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(seen_) / elapsed : 0;
   const double eta = rate > 0 ? static_cast<double>(samples_ - seen_) / rate : 0;
   const double frac = static_cast<double>(seen_) / static_cast<double>(samples_);
   const int width = 30, filled = static_cast<int>(frac * width);
   const std::string line = fmt::format(
-      "epoch {}/{} [{}{}] {:3.0f}% {}/{}  {:.0f} samples/s  ETA {:.0f}s  loss {:.4f}", s.epoch, epochs_,
+      "epoch {}/{} [{}{}] {:3.0f}% {}/{}  {:.0f} samples/s  ETA {}  loss {:.4f}", s.epoch, epochs_,
       std::string(static_cast<std::size_t>(filled), '#'), std::string(static_cast<std::size_t>(width - filled), '.'),
-      100 * frac, seen_, samples_, rate, eta, loss_sum_ / static_cast<double>(seen_));
+      100 * frac, seen_, samples_, rate, eta < 10 ? fmt::format("{:.1f}s", eta) : fmt::format("{:.0f}s", eta),
+      loss_sum_ / static_cast<double>(seen_));
   if (tty_) fmt::print("\r{}\x1b[K", line);
   else fmt::print("{}\n", line);
   std::fflush(stdout);

@@ -24,7 +24,7 @@ class Progress final : public Callback {
 
  private:
   using Clock = std::chrono::steady_clock;
-  void draw(const StepInfo& s, bool final);
+  void draw(const StepInfo& s);
   std::size_t epochs_, samples_;
   std::string metrics_path_;
   bool tty_;
