@@ -63,6 +63,55 @@ std::string model_path(const std::string& m) {
   return fs::is_directory(m) ? (fs::path(m) / "model.safetensors").string() : m;
 }
 
+// The training set and the test set the configuration names (its own test split, a held-out
+// fraction, or a separate file), with the class selection and limits applied, all validated.
+struct TrainingData {
+  Dataset train;
+  std::optional<Dataset> test;
+  std::string test_name;
+};
+
+TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
+  DataOptions dopt{.label_column = cfg.label_column, .regression = regression, .seed = cfg.seed};
+  TrainingData d{load_data(cfg.data, true, dopt), std::nullopt, ""};
+  Dataset& train_set = d.train;
+  std::optional<Dataset>& test_set = d.test;
+  std::string& test_name = d.test_name;
+  if (!cfg.test.empty()) {
+    dopt.num_classes = 0;
+    test_set = load_data(cfg.test, false, dopt);
+    test_name = cfg.test;
+  } else if (cfg.val_split > 0) {
+    std::vector<std::uint32_t> order(train_set.size());
+    std::iota(order.begin(), order.end(), 0u);
+    Rng split_rng(cfg.seed);
+    split_rng.shuffle(order);
+    const auto n_val = static_cast<std::size_t>(std::round(cfg.val_split * static_cast<double>(order.size())));
+    if (n_val == 0 || n_val >= order.size())
+      throw std::invalid_argument(fmt::format("--val-split {} leaves no validation or no training samples", cfg.val_split));
+    const std::span<const std::uint32_t> all(order);
+    test_set = train_set.subset(all.first(n_val));
+    train_set = train_set.subset(all.subspan(n_val));
+    test_name = fmt::format("{} ({}% held out)", cfg.data, 100 * cfg.val_split);
+  } else if (has_own_test_split(cfg.data)) {
+    test_set = load_data(cfg.data, false, dopt);
+    test_name = test_set->name;
+  }
+  if (!cfg.classes.empty()) {
+    train_set = select_classes(train_set, cfg.classes);
+    if (test_set) *test_set = select_classes(*test_set, cfg.classes);
+  }
+  if (cfg.per_class > 0) train_set = first_per_class(train_set, cfg.per_class);
+  train_set = head(train_set, cfg.limit);
+  train_set.validate(cfg.data);
+  if (test_set) {
+    *test_set = head(*test_set, cfg.test_limit);
+    test_set->validate(test_name);
+    check_compatible(train_set, *test_set, test_name);
+  }
+  return d;
+}
+
 }  // namespace
 
 int train(const TrainConfig& cfg_in) {
@@ -106,42 +155,10 @@ int train(const TrainConfig& cfg_in) {
   else if (cfg.freeze > 0) stages = StagedUnfreezing::every(cfg.freeze, cfg.unfreeze_every);
 
   // ---- data: everything is read and checked before anything is written ----
-  DataOptions dopt{.label_column = cfg.label_column, .regression = regression, .seed = cfg.seed};
-  Dataset train_set = load_data(cfg.data, true, dopt);
-  std::optional<Dataset> test_set;
-  std::string test_name;
-  if (!cfg.test.empty()) {
-    dopt.num_classes = 0;
-    test_set = load_data(cfg.test, false, dopt);
-    test_name = cfg.test;
-  } else if (cfg.val_split > 0) {
-    std::vector<std::uint32_t> order(train_set.size());
-    std::iota(order.begin(), order.end(), 0u);
-    Rng split_rng(cfg.seed);
-    split_rng.shuffle(order);
-    const auto n_val = static_cast<std::size_t>(std::round(cfg.val_split * static_cast<double>(order.size())));
-    if (n_val == 0 || n_val >= order.size())
-      throw std::invalid_argument(fmt::format("--val-split {} leaves no validation or no training samples", cfg.val_split));
-    const std::span<const std::uint32_t> all(order);
-    test_set = train_set.subset(all.first(n_val));
-    train_set = train_set.subset(all.subspan(n_val));
-    test_name = fmt::format("{} ({}% held out)", cfg.data, 100 * cfg.val_split);
-  } else if (has_own_test_split(cfg.data)) {
-    test_set = load_data(cfg.data, false, dopt);
-    test_name = test_set->name;
-  }
-  if (!cfg.classes.empty()) {
-    train_set = select_classes(train_set, cfg.classes);
-    if (test_set) *test_set = select_classes(*test_set, cfg.classes);
-  }
-  if (cfg.per_class > 0) train_set = first_per_class(train_set, cfg.per_class);
-  train_set = head(train_set, cfg.limit);
-  train_set.validate(cfg.data);
-  if (test_set) {
-    *test_set = head(*test_set, cfg.test_limit);
-    test_set->validate(test_name);
-    check_compatible(train_set, *test_set, test_name);
-  }
+  TrainingData data = load_training_data(cfg, regression);
+  Dataset& train_set = data.train;
+  std::optional<Dataset>& test_set = data.test;
+  const std::string& test_name = data.test_name;
   // Reused or resumed layers must see their inputs as they were trained on them.
   Standardizer input;
   if (checkpoint) input = checkpoint->info.input;
