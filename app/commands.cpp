@@ -244,7 +244,11 @@ int train(const TrainConfig& cfg_in) {
   fs::create_directories(cfg.out);
   bool diverged = false;
   try {
-    write_file_atomic((fs::path(cfg.out) / "config.json").string(), to_json(cfg).dump(2) + "\n");
+    // The saved configuration describes the run, not how it was started: reusing it with
+    // --config must not resume anything.
+    TrainConfig saved = cfg;
+    saved.resume.clear();
+    write_file_atomic((fs::path(cfg.out) / "config.json").string(), to_json(saved).dump(2) + "\n");
 
     fmt::print("data:   {}: {} training samples{}, {} features{}{}\n", cfg.data, train_set.size(),
                test_set ? fmt::format(", {} test samples ({})", test_set->size(), test_name) : ", no test set",
