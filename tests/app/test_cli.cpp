@@ -464,6 +464,15 @@ TEST_F(Cli, ReportAndCompareOpenInHeadlessChromiumWithChartsDrawn) {
   EXPECT_NE(cdom.find("he train"), std::string::npos);
 }
 
+TEST_F(Cli, SameSeedAndThreadsGiveTheSameModelBitForBit) {
+  const std::string recipe = " --data spirals --layers 32:rrelu,32:relu --dropout 0.1 --epochs 3 --threads 2 ";
+  ASSERT_EQ(run("train" + recipe + "--seed 5 --out " + path("a")).code, 0);
+  ASSERT_EQ(run("train" + recipe + "--seed 5 --out " + path("b")).code, 0);
+  ASSERT_EQ(run("train" + recipe + "--seed 6 --out " + path("c")).code, 0);
+  EXPECT_EQ(slurp(path("a") + "/model.safetensors"), slurp(path("b") + "/model.safetensors"));
+  EXPECT_NE(slurp(path("a") + "/model.safetensors"), slurp(path("c") + "/model.safetensors"));
+}
+
 TEST_F(Cli, HelpListsEveryOptionWithItsDefault) {
   Result r = run("train --help");
   EXPECT_EQ(r.code, 0);
