@@ -36,10 +36,7 @@ Dataset data() {
 
 double train_rate(Sequential& net, Optimizer& opt, const Dataset& d, std::size_t batch, std::size_t epochs) {
   Loss ce(LossKind::CrossEntropy);
-  TrainOptions o;
-  o.epochs = 1;
-  o.batch_size = batch;
-  o.seed = 1;
+  TrainOptions o{.epochs = 1, .batch_size = batch, .seed = 1};
   Trainer t(net, ce, opt, o);
   Dataset warm = d.subset(std::vector<std::uint32_t>(2048, 0));
   t.fit(warm);  // buffers and thread pool

@@ -46,9 +46,7 @@ int main(int argc, char** argv) {
   Sequential net(784, layers, 1);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.01);
-  TrainOptions o;
-  o.epochs = 1;
-  o.batch_size = batch;
+  TrainOptions o{.epochs = 1, .batch_size = batch};
   Trainer trainer(net, ce, sgd, o);
   const bool diag = argc > 6 && std::string(argv[6]) == "diag";
   Diagnostics diagnostics(DiagnosticsOptions{.every = 50});

@@ -14,9 +14,7 @@ int main() {
                  /*seed=*/4);
   Loss loss(LossKind::CrossEntropy);  // fused with the softmax output
   SGD sgd(0.05);
-  TrainOptions opts;
-  opts.epochs = 100;
-  opts.batch_size = 32;
+  TrainOptions opts{.epochs = 100, .batch_size = 32};
   Trainer trainer(net, loss, sgd, opts);
   for (const EpochMetrics& m : trainer.fit(train, &test))
     if (m.epoch % 20 == 0)

@@ -16,9 +16,7 @@ int main() {
   Sequential net(2, {nn::dense(4), nn::tanh(), nn::dense(2), nn::softmax()}, /*seed=*/0);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.5);
-  TrainOptions opts;
-  opts.epochs = 2000;
-  opts.batch_size = 4;
+  TrainOptions opts{.epochs = 2000, .batch_size = 4};
   Trainer(net, ce, sgd, opts).fit(xor_data);
   std::printf("2-4-2 tanh MLP: accuracy %.0f%%\n", 100 * evaluate(net, ce, xor_data).accuracy);
   Tensor probs;

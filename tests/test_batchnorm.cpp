@@ -125,10 +125,7 @@ std::vector<float> train_bn_dropout(std::uint64_t seed) {
   Sequential net(2, {nn::dense(16), nn::batch_norm(), nn::relu(), nn::dropout(0.2f), nn::dense(2)}, seed);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.1);
-  TrainOptions o;
-  o.epochs = 3;
-  o.batch_size = 16;
-  o.seed = seed;
+  TrainOptions o{.epochs = 3, .batch_size = 16, .seed = seed};
   Trainer(net, ce, sgd, o).fit(synthetic::moons(200, 0.1f, 1));
   std::vector<float> v(net.parameters().span().begin(), net.parameters().span().end());
   auto& bn = dynamic_cast<BatchNorm&>(net.layer(1));
@@ -155,10 +152,7 @@ std::size_t epochs_to_reach(bool batchnorm, double target, std::size_t max_epoch
   Sequential net(2, layers, 3);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.1);
-  TrainOptions o;
-  o.epochs = 1;
-  o.batch_size = 32;
-  o.seed = 3;
+  TrainOptions o{.epochs = 1, .batch_size = 32, .seed = 3};
   Trainer t(net, ce, sgd, o);
   const Dataset d = synthetic::moons(1000, 0.1f, 2);
   for (std::size_t e = 1; e <= max_epochs; ++e)

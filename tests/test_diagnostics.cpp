@@ -78,10 +78,7 @@ std::vector<DiagnosticWarning> train_and_watch(Sequential& net, Optimizer& opt, 
                                                std::size_t every = 10) {
   Loss ce(LossKind::CrossEntropy);
   Diagnostics diag(DiagnosticsOptions{.every = every});
-  TrainOptions o;
-  o.epochs = epochs;
-  o.batch_size = 32;
-  o.stop_on_non_finite = false;
+  TrainOptions o{.epochs = epochs, .batch_size = 32, .stop_on_non_finite = false};
   Trainer t(net, ce, opt, o);
   t.add_callback(diag);
   try {

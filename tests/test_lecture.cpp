@@ -28,9 +28,7 @@ TEST(Xor, OneHiddenLayerWithANonLinearityLearnsIt) {
   Sequential net(2, {nn::dense(4), nn::tanh(), nn::dense(2), nn::softmax()}, 0);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.5);
-  TrainOptions o;
-  o.epochs = 2000;
-  o.batch_size = 4;
+  TrainOptions o{.epochs = 2000, .batch_size = 4};
   Trainer(net, ce, sgd, o).fit(d);
   EXPECT_EQ(evaluate(net, ce, d).accuracy, 1.0);
 }
@@ -40,9 +38,7 @@ TEST(Xor, WithoutTheNonLinearityItCannot) {
   Sequential net(2, {nn::dense(4), nn::identity(), nn::dense(2)}, 0);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.5);
-  TrainOptions o;
-  o.epochs = 2000;
-  o.batch_size = 4;
+  TrainOptions o{.epochs = 2000, .batch_size = 4};
   Trainer(net, ce, sgd, o).fit(d);
   EXPECT_LE(evaluate(net, ce, d).accuracy, 0.75);
 }
@@ -52,9 +48,7 @@ double fit_sine(std::vector<LayerSpec> layers, double lr) {
   Sequential net(1, std::move(layers), 3);
   Loss mse(LossKind::MeanSquaredError);
   SGD sgd(lr);
-  TrainOptions o;
-  o.epochs = 2000;
-  o.batch_size = 16;
+  TrainOptions o{.epochs = 2000, .batch_size = 16};
   Trainer(net, mse, sgd, o).fit(train);
   return evaluate(net, mse, test).loss;
 }
@@ -82,10 +76,7 @@ TEST(DeepReLU, SixHiddenLayersLearnTwoSpirals) {
   Sequential net(2, layers, 4);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.05);
-  TrainOptions o;
-  o.epochs = 200;
-  o.batch_size = 32;
-  o.seed = 4;
+  TrainOptions o{.epochs = 200, .batch_size = 32, .seed = 4};
   Trainer(net, ce, sgd, o).fit(train);
   EXPECT_GE(evaluate(net, ce, test).accuracy, 0.95);
 }

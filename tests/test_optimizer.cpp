@@ -74,10 +74,7 @@ TEST(TorchOptim, EveryOptimizerFollowsTorchsTrajectory) {
     GoldenNet s;
     auto opt = make(c["name"], c["options"]);
     Loss ce(LossKind::CrossEntropy);
-    TrainOptions o;
-    o.batch_size = 4;
-    o.epochs = golden()["steps"].get<std::size_t>() / 3;
-    o.shuffle = false;
+    TrainOptions o{.epochs = golden()["steps"].get<std::size_t>() / 3, .batch_size = 4, .shuffle = false};
     Trainer(s.net, ce, *opt, o).fit(s.data);
     double worst = 0;
     for (std::size_t k : {0u, 2u})
@@ -99,9 +96,7 @@ TEST(TorchOptim, FrozenLayersAndTheirStateStayUntouched) {
   const Tensor before = s.net.parameters();
   Adam adam(AdamOptions{.lr = 0.01});
   Loss ce(LossKind::CrossEntropy);
-  TrainOptions o;
-  o.batch_size = 4;
-  o.epochs = 3;
+  TrainOptions o{.epochs = 3, .batch_size = 4};
   Trainer(s.net, ce, adam, o).fit(s.data);
   for (std::size_t i = 0; i < s.net.layer(0).num_params(); ++i) ASSERT_EQ(s.net.parameters()[i], before[i]);
   for (std::size_t i = 0; i < s.net.layer(0).num_params(); ++i) ASSERT_EQ(adam.state()[0].second->data()[i], 0.0f);
@@ -168,9 +163,7 @@ TEST(EarlyStopping, StopsAfterPatienceAndRestoresTheBestEpoch) {
     std::vector<Tensor> params;
     void on_epoch_end(Trainer& t, const EpochMetrics&) override { params.push_back(t.model().parameters()); }
   } keep;
-  TrainOptions o;
-  o.epochs = 300;
-  o.batch_size = 8;
+  TrainOptions o{.epochs = 300, .batch_size = 8};
   Trainer t(net, ce, adam, o);
   t.add_callback(keep);
   t.add_callback(stop);
@@ -197,8 +190,7 @@ TEST(NonFiniteGuard, AnExplodingRunStopsWithTheStepAndLayer) {
   Sequential net(2, layers, 1);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(1e4);
-  TrainOptions o;
-  o.epochs = 5;
+  TrainOptions o{.epochs = 5};
   Trainer t(net, ce, sgd, o);
   struct Last : Callback {
     Tensor params;

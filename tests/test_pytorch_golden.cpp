@@ -108,10 +108,7 @@ TEST(PyTorchGolden, SgdTrajectory) {
   } losses;
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(g["lr"].get<double>());
-  TrainOptions o;
-  o.epochs = g["epochs"].get<std::size_t>();
-  o.batch_size = g["batch_size"].get<std::size_t>();
-  o.shuffle = false;
+  TrainOptions o{.epochs = g["epochs"].get<std::size_t>(), .batch_size = g["batch_size"].get<std::size_t>(), .shuffle = false};
   Trainer t(net, ce, sgd, o);
   t.add_callback(losses);
   t.fit(d);

@@ -59,8 +59,7 @@ TEST(Frozen, FrozenLayersGetNoUpdateAndNoGradientWork) {
   for (std::size_t i = 0; i < n0; ++i) net.gradients()[i] = std::numeric_limits<float>::quiet_NaN();
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.1);
-  TrainOptions o;
-  o.epochs = 3;
+  TrainOptions o{.epochs = 3};
   Trainer(net, ce, sgd, o).fit(small_spirals());
   for (std::size_t i = 0; i < n0; ++i) {
     ASSERT_EQ(net.parameters()[i], before[i]);
@@ -76,10 +75,7 @@ std::vector<float> train_once(std::uint64_t seed) {
                  seed);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.05);
-  TrainOptions o;
-  o.epochs = 3;
-  o.batch_size = 16;
-  o.seed = seed;
+  TrainOptions o{.epochs = 3, .batch_size = 16, .seed = seed};
   Trainer(net, ce, sgd, o).fit(small_spirals());
   return {net.parameters().span().begin(), net.parameters().span().end()};
 }
@@ -118,10 +114,7 @@ TEST(Trainer, InOrderVisitAndLastPartialBatch) {
   Sequential net(2, {nn::dense(3), nn::relu(), nn::dense(2)}, 1);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.1);
-  TrainOptions o;
-  o.epochs = 1;
-  o.batch_size = 4;
-  o.shuffle = false;
+  TrainOptions o{.epochs = 1, .batch_size = 4, .shuffle = false};
   Trainer t(net, ce, sgd, o);
   t.add_callback(sizes);
   t.fit(d);
@@ -137,8 +130,7 @@ TEST(Trainer, CallbackCanStopTraining) {
   Sequential net(2, {nn::dense(4), nn::relu(), nn::dense(2)}, 1);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.1);
-  TrainOptions o;
-  o.epochs = 10;
+  TrainOptions o{.epochs = 10};
   Trainer t(net, ce, sgd, o);
   t.add_callback(stop);
   EXPECT_EQ(t.fit(small_spirals()).size(), 2u);

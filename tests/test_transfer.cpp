@@ -38,9 +38,7 @@ TEST(Freezing, FrozenBlocksStayBitForBitTheSame) {
   const Sequential::State before = net.snapshot();
   Loss ce(LossKind::CrossEntropy);
   Adam adam(AdamOptions{.lr = 0.01});
-  TrainOptions o;
-  o.epochs = 3;
-  o.batch_size = 16;
+  TrainOptions o{.epochs = 3, .batch_size = 16};
   Trainer(net, ce, adam, o).fit(synthetic::moons(200, 0.1f, 1));
   const Sequential::State after = net.snapshot();
   const std::size_t frozen_params = net.param_offset(6);
@@ -74,8 +72,7 @@ TEST(StagedUnfreezing, UnfreezesFromTheTopDownOnSchedule) {
   } record;
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.05);
-  TrainOptions o;
-  o.epochs = 8;
+  TrainOptions o{.epochs = 8};
   Trainer t(net, ce, sgd, o);
   t.add_callback(stages);  // runs first: the record sees each epoch's state
   t.add_callback(record);

@@ -8,9 +8,7 @@ int main() {
   Sequential net(2, {nn::dense(4), nn::tanh(), nn::dense(2), nn::softmax()}, 0);
   Loss ce(LossKind::CrossEntropy);
   SGD sgd(0.5);
-  TrainOptions o;
-  o.epochs = 2000;
-  o.batch_size = 4;
+  TrainOptions o{.epochs = 2000, .batch_size = 4};
   Trainer(net, ce, sgd, o).fit(d);
   const double acc = evaluate(net, ce, d).accuracy;
   std::printf("xor accuracy %.2f\n", acc);
