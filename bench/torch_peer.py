@@ -4,11 +4,9 @@ bench_compare.cpp, in the fastest plain PyTorch loop (tensors indexed directly, 
 
   torch_peer.py THREADS [EPOCHS=2]   -> one JSON object like bench_compare's
 """
-import gzip
 import json
 import os
 import statistics
-import struct
 import sys
 import time
 
@@ -16,19 +14,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import fashion_data
+
 threads = int(sys.argv[1])
 epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 2
 torch.set_num_threads(threads)
 torch.manual_seed(1)
 
-root = "/usr/share/datasets/fashion-mnist"
-if os.path.exists(f"{root}/train-images-idx3-ubyte.gz"):
-    with gzip.open(f"{root}/train-images-idx3-ubyte.gz") as f:
-        _, n, r, c = struct.unpack(">IIII", f.read(16))
-        x = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8).reshape(n, r * c).float() / 255
-    with gzip.open(f"{root}/train-labels-idx1-ubyte.gz") as f:
-        f.read(8)
-        y = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8).long()
+if os.path.exists(f"{fashion_data.ROOT}/train-images-idx3-ubyte.gz"):
+    x, y = fashion_data.load("train")
     name = "fashion-mnist (train)"
 else:
     x, y, name = torch.rand(60000, 784), torch.randint(0, 10, (60000,)), "synthetic"

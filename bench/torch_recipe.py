@@ -5,8 +5,6 @@ Fashion-MNIST; prints the test accuracy after each epoch and the wall time.
 
   OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=1 bench/torch_recipe.py [EPOCHS=15] [THREADS=1]
 """
-import gzip
-import struct
 import sys
 import time
 
@@ -14,25 +12,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import fashion_data
+
 t_start = time.perf_counter()
 epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
 torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
 torch.manual_seed(42)
-root = "/usr/share/datasets/fashion-mnist"
-
-
-def load(prefix):
-    with gzip.open(f"{root}/{prefix}-images-idx3-ubyte.gz") as f:
-        _, n, r, c = struct.unpack(">IIII", f.read(16))
-        x = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8).reshape(n, r * c).float() / 255
-    with gzip.open(f"{root}/{prefix}-labels-idx1-ubyte.gz") as f:
-        f.read(8)
-        y = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8).long()
-    return x, y
-
-
-x, y = load("train")
-xt, yt = load("t10k")
+x, y = fashion_data.load("train")
+xt, yt = fashion_data.load("t10k")
 model = nn.Sequential(nn.Linear(784, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Dropout(0.2), nn.Linear(512, 256),
                       nn.BatchNorm1d(256), nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, 10))
 opt = torch.optim.Adam(model.parameters(), lr=1e-3)
