@@ -9,30 +9,13 @@ namespace gradflow::app {
 
 using nlohmann::json;
 
+// One list of fields for both directions (nlohmann's to_json/from_json for TrainConfig).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TrainConfig, data, test, val_split, label_column, standardize, limit, test_limit, layers, batchnorm, dropout, output, loss, init, optimizer, lr, momentum, weight_decay, beta1, beta2, eps, amsgrad, centered, schedule, warmup, clip_norm, clip_value, early_stop, batch_size, epochs, seed, threads, shuffle, classes, per_class, init_from, freeze, unfreeze_every, stages, unfrozen_lr_scale, diagnostics_every, report, out, resume)
+
 json to_json(const TrainConfig& c) {
-  return {{"data", c.data},           {"test", c.test},
-          {"val_split", c.val_split}, {"label_column", c.label_column},
-          {"standardize", c.standardize}, {"limit", c.limit},
-          {"batchnorm", c.batchnorm},   {"dropout", c.dropout},
-          {"test_limit", c.test_limit}, {"layers", c.layers},
-          {"output", c.output},       {"loss", c.loss},
-          {"init", c.init},           {"optimizer", c.optimizer},
-          {"lr", c.lr},               {"momentum", c.momentum},
-          {"weight_decay", c.weight_decay}, {"beta1", c.beta1},
-          {"beta2", c.beta2},         {"eps", c.eps},
-          {"amsgrad", c.amsgrad},     {"centered", c.centered},
-          {"schedule", c.schedule},   {"warmup", c.warmup},
-          {"clip_norm", c.clip_norm}, {"clip_value", c.clip_value},
-          {"early_stop", c.early_stop},
-          {"classes", c.classes},     {"per_class", c.per_class},
-          {"init_from", c.init_from}, {"freeze", c.freeze},
-          {"unfreeze_every", c.unfreeze_every}, {"stages", c.stages},
-          {"unfrozen_lr_scale", c.unfrozen_lr_scale}, {"resume", c.resume},
-          {"diagnostics_every", c.diagnostics_every}, {"report", c.report},
-          {"batch_size", c.batch_size},
-          {"epochs", c.epochs},       {"seed", c.seed},
-          {"threads", c.threads},     {"shuffle", c.shuffle},
-          {"out", c.out}};
+  json j;
+  to_json(j, c);
+  return j;
 }
 
 TrainConfig from_json(const json& j, const std::string& source) {
@@ -49,49 +32,7 @@ TrainConfig from_json(const json& j, const std::string& source) {
   }
   TrainConfig c;
   try {
-    c.data = merged["data"];
-    c.test = merged["test"];
-    c.val_split = merged["val_split"];
-    c.label_column = merged["label_column"];
-    c.standardize = merged["standardize"];
-    c.limit = merged["limit"];
-    c.test_limit = merged["test_limit"];
-    c.layers = merged["layers"];
-    c.batchnorm = merged["batchnorm"];
-    c.dropout = merged["dropout"];
-    c.output = merged["output"];
-    c.loss = merged["loss"];
-    c.init = merged["init"];
-    c.optimizer = merged["optimizer"];
-    c.lr = merged["lr"];
-    c.momentum = merged["momentum"];
-    c.weight_decay = merged["weight_decay"];
-    c.beta1 = merged["beta1"];
-    c.beta2 = merged["beta2"];
-    c.eps = merged["eps"];
-    c.amsgrad = merged["amsgrad"];
-    c.centered = merged["centered"];
-    c.schedule = merged["schedule"];
-    c.warmup = merged["warmup"];
-    c.clip_norm = merged["clip_norm"];
-    c.clip_value = merged["clip_value"];
-    c.early_stop = merged["early_stop"];
-    c.classes = merged["classes"];
-    c.per_class = merged["per_class"];
-    c.init_from = merged["init_from"];
-    c.freeze = merged["freeze"];
-    c.unfreeze_every = merged["unfreeze_every"];
-    c.stages = merged["stages"];
-    c.unfrozen_lr_scale = merged["unfrozen_lr_scale"];
-    c.resume = merged["resume"];
-    c.diagnostics_every = merged["diagnostics_every"];
-    c.report = merged["report"];
-    c.batch_size = merged["batch_size"];
-    c.epochs = merged["epochs"];
-    c.seed = merged["seed"];
-    c.threads = merged["threads"];
-    c.shuffle = merged["shuffle"];
-    c.out = merged["out"];
+    c = merged.get<TrainConfig>();
   } catch (const json::exception& e) {
     throw std::runtime_error(fmt::format("{}: {}", source, e.what()));
   }

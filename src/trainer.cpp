@@ -158,7 +158,6 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
   if (test) check_data(model_, *test, "test");
   const std::size_t N = train.size(), bs = opts_.batch_size;
   order_.resize(N);
-  std::iota(order_.begin(), order_.end(), 0u);
   info_.steps_per_epoch = (N + bs - 1) / bs;
   stop_ = false;
   std::vector<EpochMetrics> history;
