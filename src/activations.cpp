@@ -3,10 +3,68 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
+
+#include "parallel.h"
+#include "pointwise.h"
 
 namespace gradflow {
 
 namespace {
+// The point-wise activations as pairs f(x) and dx = g(dy, x, y).
+struct IdentityOp {
+  float f(float v) const { return v; }
+  float g(float d, float, float) const { return d; }
+};
+struct SigmoidOp {
+  float f(float v) const { return 1.0f / (1.0f + std::exp(-v)); }
+  float g(float d, float, float s) const { return d * s * (1.0f - s); }
+};
+struct TanhOp {
+  float f(float v) const { return std::tanh(v); }
+  float g(float d, float, float t) const { return d * (1.0f - t * t); }
+};
+struct ReluOp {
+  float f(float v) const { return v > 0.0f ? v : 0.0f; }
+  // Gate on the output, as PyTorch's threshold_backward does: y > 0 exactly when x > 0.
+  float g(float d, float, float r) const { return r > 0.0f ? d : 0.0f; }
+};
+struct LeakyReluOp {
+  float s;
+  float f(float v) const { return v > 0.0f ? v : v * s; }
+  float g(float d, float v, float) const { return v > 0.0f ? d : d * s; }
+};
+struct EluOp {
+  float alpha;
+  float f(float v) const { return v > 0.0f ? v : alpha * std::expm1(v); }
+  float g(float d, float v, float e) const { return v > 0.0f ? d : d * (e + alpha); }
+};
+struct SeluOp {
+  float scale = static_cast<float>(kSeluScale);
+  float sa = static_cast<float>(kSeluScale * kSeluAlpha);
+  float f(float v) const { return v > 0.0f ? scale * v : sa * std::expm1(v); }
+  float g(float d, float v, float s) const { return v > 0.0f ? d * scale : d * (s + sa); }
+};
+
+// Calls fn(op) with the op of a point-wise activation.
+template <class Fn>
+void with_op(const LayerSpec& s, Fn fn) {
+  switch (s.kind) {
+    case LayerKind::Identity: return fn(IdentityOp{});
+    case LayerKind::Sigmoid: return fn(SigmoidOp{});
+    case LayerKind::Tanh: return fn(TanhOp{});
+    case LayerKind::ReLU: return fn(ReluOp{});
+    case LayerKind::LeakyReLU: return fn(LeakyReluOp{s.negative_slope});
+    case LayerKind::ELU: return fn(EluOp{s.alpha});
+    case LayerKind::SELU: return fn(SeluOp{});
+    default: throw std::logic_error("pointwise: not a point-wise activation");
+  }
+}
+
+// Element-wise passes are cheap per element; split them over threads (by columns, as the
+// Dense products are) only when the tensor is large.
+constexpr double kPointwiseCost = 1.0;
+
 // Apply y[i] = f(x[i]) over a whole tensor; a plain loop the compiler vectorizes.
 template <class F>
 void map(const Tensor& x, Tensor& y, F f) {
@@ -27,48 +85,47 @@ void map_grad(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, G 
 }
 }  // namespace
 
-// ---- Identity ----
-void Identity::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
-  std::memcpy(y.data(), x.data(), x.size() * sizeof(float));
-}
-void Identity::backward_impl(const Tensor&, const Tensor&, const Tensor& dy, Tensor* dx, bool) {
-  if (dx) std::memcpy(dx->data(), dy.data(), dy.size() * sizeof(float));
-}
-
-// ---- Sigmoid ----
-void Sigmoid::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
-  map(x, y, [](float v) { return 1.0f / (1.0f + std::exp(-v)); });
-}
-void Sigmoid::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
-  if (dx) map_grad(x, y, dy, *dx, [](float d, float, float s) { return d * s * (1.0f - s); });
+namespace pointwise {
+bool is_pointwise(LayerKind k) {
+  return k == LayerKind::Identity || k == LayerKind::Sigmoid || k == LayerKind::Tanh ||
+         k == LayerKind::ReLU || k == LayerKind::LeakyReLU || k == LayerKind::ELU ||
+         k == LayerKind::SELU;
 }
 
-// ---- Tanh ----
-void Tanh::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
-  map(x, y, [](float v) { return std::tanh(v); });
-}
-void Tanh::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
-  if (dx) map_grad(x, y, dy, *dx, [](float d, float, float t) { return d * (1.0f - t * t); });
-}
-
-// ---- ReLU ----
-void ReLU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
-  map(x, y, [](float v) { return v > 0.0f ? v : 0.0f; });
-}
-void ReLU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
-  // Gate on the output, as PyTorch's threshold_backward does: y > 0 exactly when x > 0.
-  if (dx) map_grad(x, y, dy, *dx, [](float d, float, float r) { return r > 0.0f ? d : 0.0f; });
+void forward(const LayerSpec& act, const Tensor& x, Tensor& y, std::size_t c0, std::size_t c1) {
+  with_op(act, [&](auto op) {
+    for (std::size_t r = 0; r < x.rows(); ++r) {
+      const float* a = x.row(r);
+      float* b = y.row(r);
+      for (std::size_t c = c0; c < c1; ++c) b[c] = op.f(a[c]);
+    }
+  });
 }
 
-// ---- LeakyReLU ----
-void LeakyReLU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
-  const float s = spec_.negative_slope;
-  map(x, y, [s](float v) { return v > 0.0f ? v : v * s; });
+void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tensor& dy,
+              Tensor& dx, std::size_t c0, std::size_t c1) {
+  with_op(act, [&](auto op) {
+    for (std::size_t r = 0; r < x.rows(); ++r) {
+      const float* a = x.row(r);
+      const float* b = y.row(r);
+      const float* d = dy.row(r);
+      float* out = dx.row(r);
+      for (std::size_t c = c0; c < c1; ++c) out[c] = op.g(d[c], a[c], b[c]);
+    }
+  });
 }
-void LeakyReLU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
-                              bool) {
-  const float s = spec_.negative_slope;
-  if (dx) map_grad(x, y, dy, *dx, [s](float d, float v, float) { return v > 0.0f ? d : d * s; });
+}  // namespace pointwise
+
+void PointwiseActivation::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+  parallel::for_range(in_, kPointwiseCost * static_cast<double>(x.rows()),
+                      [&](parallel::Range c) { pointwise::forward(spec_, x, y, c.begin, c.end); });
+}
+void PointwiseActivation::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy,
+                                        Tensor* dx, bool) {
+  if (!dx) return;
+  parallel::for_range(in_, kPointwiseCost * static_cast<double>(x.rows()), [&](parallel::Range c) {
+    pointwise::backward(spec_, x, y, dy, *dx, c.begin, c.end);
+  });
 }
 
 // ---- RReLU ----
@@ -141,32 +198,6 @@ void PReLU::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, Tens
       for (std::size_t j = 0; j < in_; ++j) da[j * step] += xr[j] > 0.0f ? 0.0f : xr[j] * dr[j];
     }
   }
-}
-
-// ---- ELU ----
-void ELU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
-  const float alpha = spec_.alpha;
-  map(x, y, [alpha](float v) { return v > 0.0f ? v : alpha * std::expm1(v); });
-}
-void ELU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
-  const float alpha = spec_.alpha;
-  if (dx)
-    map_grad(x, y, dy, *dx,
-             [alpha](float d, float v, float e) { return v > 0.0f ? d : d * (e + alpha); });
-}
-
-// ---- SELU ----
-void SELU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
-  const float scale = static_cast<float>(kSeluScale);
-  const float sa = static_cast<float>(kSeluScale * kSeluAlpha);
-  map(x, y, [=](float v) { return v > 0.0f ? scale * v : sa * std::expm1(v); });
-}
-void SELU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
-  const float scale = static_cast<float>(kSeluScale);
-  const float sa = static_cast<float>(kSeluScale * kSeluAlpha);
-  if (dx)
-    map_grad(x, y, dy, *dx,
-             [=](float d, float v, float s) { return v > 0.0f ? d * scale : d * (s + sa); });
 }
 
 // ---- Softmax ----

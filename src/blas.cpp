@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "gradflow/threads.h"
+#include "parallel.h"
 
 // OpenBLAS internals present in DYNAMIC_ARCH builds (Debian's); weak so that another build
 // of OpenBLAS still links, and the kernel choice below is then skipped.
@@ -26,6 +27,9 @@ namespace {
 void choose_kernels_once() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // gradflow splits the work between its own threads (src/parallel.h); OpenBLAS's threads
+    // would only compete with them.
+    openblas_set_num_threads(1);
     if (std::getenv("OPENBLAS_CORETYPE") || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
     if (std::string_view(openblas_get_corename()) != "Prescott") return;
     const char* core = nullptr;
@@ -63,9 +67,9 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
 
 void set_num_threads(int n) {
   if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
-  openblas_set_num_threads(n < 1 ? 1 : n);
+  parallel::set_threads(n);
 }
 
-int num_threads() { return openblas_get_num_threads(); }
+int num_threads() { return parallel::threads(); }
 
 }  // namespace gradflow

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include "blas.h"
+#include "parallel.h"
+#include "pointwise.h"
 
 namespace gradflow {
 
@@ -28,37 +30,76 @@ void Dense::init(Rng& rng) {
 }
 
 void Dense::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
-  const std::size_t B = x.rows();
-  float beta = 0.0f;
-  if (spec_.bias) {
-    // Broadcast b into y, then let sgemm accumulate onto it (beta = 1): the bias costs one
-    // write pass instead of a separate read-modify-write pass after the product.
-    const float* b = params_[1].data();
-    for (std::size_t r = 0; r < B; ++r) std::memcpy(y.row(r), b, out_ * sizeof(float));
-    beta = 1.0f;
-  }
-  blas::gemm(false, true, B, out_, in_, 1.0f, x.data(), in_, params_[0].data(), in_, beta,
-             y.data(), out_);
+  forward_with(x, y, nullptr, nullptr);
 }
 
 void Dense::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx,
                           bool param_grads) {
+  backward_with(x, Tensor(), nullptr, nullptr, dy, nullptr, dx, param_grads);
+}
+
+void Dense::forward_fused(const Tensor& x, Tensor& z, const LayerSpec& act, Tensor& a) {
+  check_input(x);
+  z.resize(x.rows(), out_);
+  a.resize(x.rows(), out_);
+  forward_with(x, z, &act, &a);
+}
+
+void Dense::backward_fused(const Tensor& x, const Tensor& z, const LayerSpec& act,
+                           const Tensor& a, const Tensor& da, Tensor& dz, Tensor* dx) {
+  check_output_grad(x, da);
+  dz.resize(x.rows(), out_);
+  if (dx) dx->resize(x.rows(), in_);
+  backward_with(x, z, &act, &a, da, &dz, dx, trainable_);
+}
+
+// Thread t owns the output units split(O, t, T) in every step below: it computes those
+// columns of z (and of a), later their gradient, db and the rows of dW, so those values stay in
+// its cache. Only dx = dz W needs all of dz; it runs as a second region split by input features.
+void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a) {
   const std::size_t B = x.rows();
-  if (param_grads) {
-    blas::gemm(true, false, out_, in_, B, 1.0f, dy.data(), out_, x.data(), in_, 0.0f,
-               grads_[0].data(), in_);
-    if (spec_.bias) {
-      float* db = grads_[1].data();
-      std::memcpy(db, dy.row(0), out_ * sizeof(float));
-      for (std::size_t r = 1; r < B; ++r) {
-        const float* g = dy.row(r);
-        for (std::size_t j = 0; j < out_; ++j) db[j] += g[j];
-      }
+  const float* w = params_[0].data();
+  const float* b = spec_.bias ? params_[1].data() : nullptr;
+  parallel::for_range(out_, 2.0 * static_cast<double>(B * in_), [&](parallel::Range u) {
+    float beta = 0.0f;
+    if (b) {
+      // Broadcast b into z, then let sgemm accumulate onto it (beta = 1): the bias costs one
+      // write pass instead of a separate read-modify-write pass after the product.
+      for (std::size_t r = 0; r < B; ++r) std::memcpy(z.row(r) + u.begin, b + u.begin, u.size() * sizeof(float));
+      beta = 1.0f;
     }
+    blas::gemm(false, true, B, u.size(), in_, 1.0f, x.data(), in_, w + u.begin * in_, in_, beta,
+               z.data() + u.begin, out_);
+    if (act) pointwise::forward(*act, z, *a, u.begin, u.end);
+  });
+}
+
+void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act, const Tensor* a,
+                          const Tensor& dy, Tensor* dz, Tensor* dx, bool param_grads) {
+  const std::size_t B = x.rows();
+  const Tensor& g = act ? *dz : dy;  // ∂L/∂z
+  if (act || param_grads) {
+    const double cost = param_grads ? 2.0 * static_cast<double>(B * in_) : static_cast<double>(B);
+    parallel::for_range(out_, cost, [&](parallel::Range u) {
+      if (act) pointwise::backward(*act, z, *a, dy, *dz, u.begin, u.end);
+      if (!param_grads) return;
+      blas::gemm(true, false, u.size(), in_, B, 1.0f, g.data() + u.begin, out_, x.data(), in_,
+                 0.0f, grads_[0].data() + u.begin * in_, in_);
+      if (spec_.bias) {
+        float* db = grads_[1].data();
+        std::memcpy(db + u.begin, g.row(0) + u.begin, u.size() * sizeof(float));
+        for (std::size_t r = 1; r < B; ++r) {
+          const float* gr = g.row(r);
+          for (std::size_t j = u.begin; j < u.end; ++j) db[j] += gr[j];
+        }
+      }
+    });
   }
   if (dx)
-    blas::gemm(false, false, B, in_, out_, 1.0f, dy.data(), out_, params_[0].data(), in_, 0.0f,
-               dx->data(), in_);
+    parallel::for_range(in_, 2.0 * static_cast<double>(B * out_), [&](parallel::Range f) {
+      blas::gemm(false, false, B, f.size(), out_, 1.0f, g.data(), out_, params_[0].data() + f.begin,
+                 in_, 0.0f, dx->data() + f.begin, in_);
+    });
 }
 
 }  // namespace gradflow

@@ -139,19 +139,27 @@ void Layer::bind(float* values, float* grads) {
   bound_ = true;
 }
 
-void Layer::forward(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
+void Layer::check_input(const Tensor& x) const {
   if (x.cols() != in_)
     throw std::invalid_argument(
         fmt::format("{}: input has {} features (shape {}), expected {}", name(), x.cols(),
                     x.shape_str(), in_));
+}
+
+void Layer::check_output_grad(const Tensor& x, const Tensor& dy) const {
+  if (dy.rows() != x.rows() || dy.cols() != out_)
+    throw std::invalid_argument(fmt::format("{}: output gradient has shape {}, expected [{}, {}]",
+                                            name(), dy.shape_str(), x.rows(), out_));
+}
+
+void Layer::forward(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
+  check_input(x);
   y.resize(x.rows(), out_);
   forward_impl(x, y, mode, rng);
 }
 
 void Layer::backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
-  if (dy.rows() != x.rows() || dy.cols() != out_)
-    throw std::invalid_argument(fmt::format("{}: output gradient has shape {}, expected [{}, {}]",
-                                            name(), dy.shape_str(), x.rows(), out_));
+  check_output_grad(x, dy);
   if (dx) dx->resize(x.rows(), in_);
   backward_impl(x, y, dy, dx, trainable_ && !params_.empty());
 }

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "param_slices.h"
+
 namespace gradflow {
 
 namespace {
@@ -35,15 +37,24 @@ void Optimizer::set_layer_lr_scale(std::size_t layer, double scale) {
 void Optimizer::step(Sequential& model) {
   prepare(model.num_params());
   layer_steps_.resize(model.size(), 0);
+  layer_lr_.resize(model.size());
+  std::size_t work = 0;
+  auto trained = [](const Layer& l) { return l.trainable() && l.num_params() > 0; };
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    if (!trained(model.layer(i))) continue;
+    ++layer_steps_[i];
+    layer_lr_[i] = lr_ * (i < layer_scale_.size() ? layer_scale_[i] : 1.0);
+    work += model.layer(i).num_params();
+  }
   float* p = model.parameters().data();
   const float* g = model.gradients().data();
-  for (std::size_t i = 0; i < model.size(); ++i) {
-    const Layer& l = model.layer(i);
-    if (!l.trainable() || l.num_params() == 0) continue;
-    const std::size_t off = model.param_offset(i);
-    const double scale = i < layer_scale_.size() ? layer_scale_[i] : 1.0;
-    update(p + off, g + off, l.num_params(), off, lr_ * scale, ++layer_steps_[i]);
-  }
+  // Each thread updates the units whose gradients it computed (param_slices.h); every value's
+  // update depends on that value alone, so the split does not change the result.
+  parallel::run([&](int t, int T) {
+    for_param_slices(model, t, T, trained, [&](std::size_t i, std::size_t off, std::size_t n) {
+      update(p + off, g + off, n, off, layer_lr_[i], layer_steps_[i]);
+    });
+  }, params_serial(work));
 }
 
 // ---- SGD ----

@@ -1,6 +1,9 @@
 #include "gradflow/sequential.h"
 
 #include "gradflow/batchnorm.h"
+#include "gradflow/dense.h"
+
+#include "pointwise.h"
 
 #include <algorithm>
 #include <stdexcept>
@@ -72,6 +75,13 @@ std::string Sequential::summary() const {
   return out;
 }
 
+Dense* Sequential::fused_dense(std::size_t i, std::size_t upto) const {
+  if (i + 1 >= upto || layers_[i]->kind() != LayerKind::Dense ||
+      !pointwise::is_pointwise(layers_[i + 1]->kind()))
+    return nullptr;
+  return static_cast<Dense*>(layers_[i].get());
+}
+
 const Tensor& Sequential::forward(const Tensor& x, Mode mode, std::size_t upto) {
   upto = std::min(upto, layers_.size());
   if (x.cols() != in_features_)
@@ -82,6 +92,11 @@ const Tensor& Sequential::forward(const Tensor& x, Mode mode, std::size_t upto) 
   input_ = &x;
   const Tensor* cur = &x;
   for (std::size_t i = 0; i < upto; ++i) {
+    if (Dense* d = fused_dense(i, upto)) {
+      d->forward_fused(*cur, outputs_[i], layers_[i + 1]->spec(), outputs_[i + 1]);
+      cur = &outputs_[++i];
+      continue;
+    }
     layers_[i]->forward(*cur, outputs_[i], mode, rng_);
     cur = &outputs_[i];
   }
@@ -100,11 +115,20 @@ void Sequential::backward(const Tensor& dy, std::size_t upto, Tensor* dx) {
       break;
     }
   if (dx) lowest = 0;
+  // Where x, y and ∂L/∂x of layer i live; dx only for the lowest layer, and only if asked for.
+  auto input = [&](std::size_t i) -> const Tensor& { return i == 0 ? *input_ : outputs_[i - 1]; };
+  auto input_grad = [&](std::size_t i) { return i > lowest ? &doutputs_[i - 1] : (i == 0 ? dx : nullptr); };
   for (std::size_t i = upto; i-- > lowest;) {
-    const Tensor& x = i == 0 ? *input_ : outputs_[i - 1];
     const Tensor& g = i + 1 == upto ? dy : doutputs_[i];
-    Tensor* gx = i > lowest ? &doutputs_[i - 1] : (i == 0 ? dx : nullptr);
-    layers_[i]->backward(x, outputs_[i], g, gx);
+    if (i > lowest) {
+      if (Dense* d = fused_dense(i - 1, upto)) {
+        d->backward_fused(input(i - 1), outputs_[i - 1], layers_[i]->spec(), outputs_[i], g,
+                          doutputs_[i - 1], input_grad(i - 1));
+        --i;
+        continue;
+      }
+    }
+    layers_[i]->backward(input(i), outputs_[i], g, input_grad(i));
   }
 }
 

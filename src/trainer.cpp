@@ -1,6 +1,7 @@
 #include "gradflow/trainer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstdint>
 #include <chrono>
@@ -9,6 +10,8 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "param_slices.h"
 
 namespace gradflow {
 
@@ -83,15 +86,21 @@ void Trainer::check_finite(double loss) const {
   // Fast path: a float is non-finite exactly when its exponent bits are all ones; an integer
   // max over the exponent fields (which vectorizes, unlike a float sum) finds any.
   // Frozen layers are skipped: their gradients are not computed.
-  const Tensor& grads = const_cast<Sequential&>(model_).gradients();
-  std::uint32_t exponent = 0;
-  for (std::size_t i = 0; i < model_.size(); ++i) {
-    const Layer& l = model_.layer(i);
-    if (!l.trainable()) continue;
-    const float* g = grads.data() + model_.param_offset(i);
-    const std::size_t n = l.num_params();
-    for (std::size_t k = 0; k < n; ++k) exponent = std::max(exponent, std::bit_cast<std::uint32_t>(g[k]) & 0x7f800000u);
-  }
+  const float* grads = const_cast<Sequential&>(model_).gradients().data();
+  auto computed = [](const Layer& l) { return l.trainable() && l.num_params() > 0; };
+  std::size_t work = 0;
+  for (std::size_t i = 0; i < model_.size(); ++i)
+    if (computed(model_.layer(i))) work += model_.layer(i).num_params();
+  std::atomic<std::uint32_t> exponent_bits{0};
+  parallel::run([&](int t, int T) {
+    std::uint32_t e = 0;
+    for_param_slices(model_, t, T, computed, [&](std::size_t, std::size_t off, std::size_t n) {
+      const float* g = grads + off;
+      for (std::size_t k = 0; k < n; ++k) e = std::max(e, std::bit_cast<std::uint32_t>(g[k]) & 0x7f800000u);
+    });
+    exponent_bits.fetch_or(e, std::memory_order_relaxed);
+  }, params_serial(work));
+  const std::uint32_t exponent = exponent_bits.load();
   if (std::isfinite(loss) && exponent != 0x7f800000u) return;
   // The backward pass runs from the output down: the highest layer with a non-finite gradient
   // is where the non-finite values entered it.
@@ -99,7 +108,7 @@ void Trainer::check_finite(double loss) const {
   for (std::size_t i = model_.size(); i-- > 0;) {
     const Layer& l = model_.layer(i);
     if (!l.trainable() || l.num_params() == 0) continue;
-    const float* g = grads.data() + model_.param_offset(i);
+    const float* g = grads + model_.param_offset(i);
     const std::size_t n = l.num_params();
     bool finite = true;
     for (std::size_t k = 0; k < n; ++k) finite &= std::isfinite(g[k]);

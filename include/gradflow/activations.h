@@ -31,25 +31,41 @@ class Activation : public Layer {
   Activation(const LayerSpec& spec, std::size_t in_features) : Layer(spec, in_features, in_features) {}
 };
 
-#define GRADFLOW_ACTIVATION(NAME)                                                          \
-  class NAME final : public Activation {                                                   \
-   public:                                                                                 \
-    using Activation::Activation;                                                          \
-                                                                                           \
-   protected:                                                                              \
-    void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;           \
-    void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,     \
-                       bool param_grads) override;                                         \
+// Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, SELU: y depends on x element by element, so
+// the work splits over threads by columns, and inside a Sequential a Dense layer applies the
+// activation right after its product (see Dense::forward_fused).
+class PointwiseActivation : public Activation {
+ public:
+  using Activation::Activation;
+
+ protected:
+  void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
+  void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                     bool param_grads) override;
+};
+#define GRADFLOW_POINTWISE(NAME)                         \
+  class NAME final : public PointwiseActivation {        \
+   public:                                               \
+    using PointwiseActivation::PointwiseActivation;      \
   };
-GRADFLOW_ACTIVATION(Identity)
-GRADFLOW_ACTIVATION(Sigmoid)
-GRADFLOW_ACTIVATION(Tanh)
-GRADFLOW_ACTIVATION(ReLU)
-GRADFLOW_ACTIVATION(LeakyReLU)
-GRADFLOW_ACTIVATION(ELU)
-GRADFLOW_ACTIVATION(SELU)
-GRADFLOW_ACTIVATION(Softmax)
-#undef GRADFLOW_ACTIVATION
+GRADFLOW_POINTWISE(Identity)
+GRADFLOW_POINTWISE(Sigmoid)
+GRADFLOW_POINTWISE(Tanh)
+GRADFLOW_POINTWISE(ReLU)
+GRADFLOW_POINTWISE(LeakyReLU)
+GRADFLOW_POINTWISE(ELU)
+GRADFLOW_POINTWISE(SELU)
+#undef GRADFLOW_POINTWISE
+
+class Softmax final : public Activation {
+ public:
+  using Activation::Activation;
+
+ protected:
+  void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
+  void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
+                     bool param_grads) override;
+};
 
 class RReLU final : public Activation {
  public:

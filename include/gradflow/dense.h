@@ -3,8 +3,9 @@
 //   x [B, I]   W [O, I] ("weight", PyTorch's nn.Linear layout)   b [O] ("bias")   y [B, O]
 //   backward:  dW = dyᵀ x   [O, I]     db = Σ_batch dy   [O]     dx = dy W   [B, I]
 //
-// All three products are single sgemm calls; dx is skipped when not asked for (the first
-// layer in training), which saves a third of the layer's work.
+// Each product is split over the compute threads by output units (dx: by input features), one
+// single-threaded sgemm per thread; dx is skipped when not asked for (the first layer in
+// training), which saves a third of the layer's work.
 #pragma once
 
 #include "gradflow/layer.h"
@@ -22,10 +23,25 @@ class Dense final : public Layer {
   Tensor& weight() { return params_[0]; }
   Tensor* bias() { return spec_.bias ? &params_[1] : nullptr; }
 
+  // This layer followed by a point-wise activation `act` (pointwise::is_pointwise), in one
+  // pass: z = x Wᵀ + b and a = act(z), each thread applying the activation to the slice of z it
+  // has just computed. z, a: resized to [B, O]. Same values as forward() then act's forward.
+  void forward_fused(const Tensor& x, Tensor& z, const LayerSpec& act, Tensor& a);
+  // The backward of that pair, given da = ∂L/∂a: dz = ∂L/∂z (resized to [B, O]; kept for
+  // diagnostics), then the parameter gradients (if trainable) and dx (if not null), with the
+  // activation's gradient, db and dW of a slice of units done by the same thread.
+  void backward_fused(const Tensor& x, const Tensor& z, const LayerSpec& act, const Tensor& a,
+                      const Tensor& da, Tensor& dz, Tensor* dx);
+
  protected:
   void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
   void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                      bool param_grads) override;
+
+ private:
+  void forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a);
+  void backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act, const Tensor* a,
+                     const Tensor& dy, Tensor* dz, Tensor* dx, bool param_grads);
 };
 
 }  // namespace gradflow

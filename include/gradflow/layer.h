@@ -129,6 +129,11 @@ class Layer {
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx);
 
  protected:
+  // The checks of forward() and backward(): throw std::invalid_argument naming the layer and
+  // the shapes.
+  void check_input(const Tensor& x) const;
+  void check_output_grad(const Tensor& x, const Tensor& dy) const;
+
   virtual void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) = 0;
   virtual void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                              bool param_grads) = 0;

@@ -56,6 +56,7 @@ class Optimizer {
   double lr_;
   std::vector<std::int64_t> layer_steps_;
   std::vector<double> layer_scale_;
+  std::vector<double> layer_lr_;  // per step: lr · layer scale
 };
 
 struct SGDOptions {

@@ -27,6 +27,8 @@
 
 namespace gradflow {
 
+class Dense;
+
 class Sequential {
  public:
   static constexpr std::size_t kAll = std::numeric_limits<std::size_t>::max();
@@ -81,6 +83,10 @@ class Sequential {
   void restore(const State& s);
 
  private:
+  // Layer i when it is a Dense followed (below upto) by a point-wise activation: the pair runs
+  // as one fused pass (Dense::forward_fused), with the same outputs as run one by one.
+  Dense* fused_dense(std::size_t i, std::size_t upto) const;
+
   std::size_t in_features_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<std::size_t> offsets_;

@@ -1,13 +1,19 @@
-// Thread count for gradflow's compute: the GEMM threads of OpenBLAS.
+// Thread count for gradflow's compute.
 //
-// OpenBLAS keeps its thread pool per process, so this setting is process-wide by nature
-// (not gradflow's own global). Results are bit-identical for a given seed and thread count;
-// a different thread count may change the summation order inside sgemm.
+// gradflow runs every matrix product and every large element-wise pass (activations, batch
+// norm, optimizer updates) split over a process-wide pool of compute threads, the calling
+// thread included; OpenBLAS itself runs on one thread. The pool is process-wide like OpenBLAS's
+// own (a machine has one set of cores). Results are bit-identical for a given seed and thread
+// count: the work split depends only on the shapes and the thread count.
+//
+// Calls from several threads of a program at once are safe: while one call is using the pool,
+// the others run on their own thread.
 #pragma once
 
 namespace gradflow {
 
-// Use n threads (n >= 1) for matrix products. 0 means "all cores".
+// Use n threads (n >= 1); 0 means one per core (the default). Call it while no computation
+// runs.
 void set_num_threads(int n);
 int num_threads();
 // The OpenBLAS kernel family in use ("SkylakeX", "Haswell", "Zen", ...). Where OpenBLAS

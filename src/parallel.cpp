@@ -1,0 +1,150 @@
+#include "parallel.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define GRADFLOW_PAUSE() _mm_pause()
+#else
+#define GRADFLOW_PAUSE() ((void)0)
+#endif
+
+namespace gradflow::parallel {
+
+namespace {
+
+// Workers spin this long after a region before they sleep: a training step opens dozens of
+// regions microseconds apart, and waking a sleeping thread costs a futex call and several
+// microseconds. While spinning they yield now and then, so that a machine with more runnable
+// threads than cores (tests run side by side) still makes progress.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+inline void relax(unsigned& spins) {
+  if (++spins % 1024 == 0)
+    std::this_thread::yield();
+  else
+    GRADFLOW_PAUSE();
+}
+
+class Pool {
+ public:
+  ~Pool() { resize(1); }
+
+  int threads() const { return threads_; }
+
+  void resize(int n) {
+    std::lock_guard config(config_);
+    if (n == threads_ && static_cast<int>(workers_.size()) == n - 1) return;
+    stop_workers();
+    threads_ = n;
+  }
+
+  void run(void (*fn)(void*, int, int), void* ctx, bool serial) {
+    if (serial || threads_ == 1 || busy_.exchange(true, std::memory_order_acquire)) {
+      fn(ctx, 0, 1);
+      return;
+    }
+    if (static_cast<int>(workers_.size()) != threads_ - 1) start_workers();
+    fn_ = fn;
+    ctx_ = ctx;
+    pending_.store(threads_ - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard lock(sleep_);
+      wake_.notify_all();
+    }
+    fn(ctx, 0, threads_);
+    for (unsigned spins = 0; pending_.load(std::memory_order_acquire) != 0;) relax(spins);
+    busy_.store(false, std::memory_order_release);
+  }
+
+ private:
+  void start_workers() {
+    std::lock_guard config(config_);
+    stop_ = false;
+    const std::uint64_t gen = generation_.load();
+    for (int t = 1; t < threads_; ++t) workers_.emplace_back([this, t, gen] { work(t, gen); });
+  }
+
+  void stop_workers() {
+    if (workers_.empty()) return;
+    stop_ = true;
+    generation_.fetch_add(1, std::memory_order_seq_cst);
+    {
+      std::lock_guard lock(sleep_);
+      wake_.notify_all();
+    }
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
+  void work(int t, std::uint64_t seen) {
+    for (;;) {
+      // Wait for the next region: spin first, then sleep until run() wakes us.
+      const auto until = std::chrono::steady_clock::now() + kSpin;
+      for (unsigned spins = 0; generation_.load(std::memory_order_acquire) == seen;) {
+        relax(spins);
+        if (spins % 64 == 0 && std::chrono::steady_clock::now() > until) break;
+      }
+      if (generation_.load(std::memory_order_acquire) == seen) {
+        std::unique_lock lock(sleep_);
+        // Announce the sleep before the last look at the generation; run() bumps the
+        // generation before it looks for sleepers (both seq_cst), so one of us sees the other.
+        sleepers_.fetch_add(1, std::memory_order_seq_cst);
+        wake_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+        sleepers_.fetch_sub(1, std::memory_order_relaxed);
+      }
+      seen = generation_.load(std::memory_order_acquire);
+      if (stop_) return;
+      fn_(ctx_, t, threads_);
+      pending_.fetch_sub(1, std::memory_order_release);
+    }
+  }
+
+  int threads_ = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> workers_;
+  std::mutex config_;
+  std::atomic<bool> busy_{false};
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<int> sleepers_{0};
+  std::mutex sleep_;
+  std::condition_variable wake_;
+  void (*fn_)(void*, int, int) = nullptr;
+  void* ctx_ = nullptr;
+  bool stop_ = false;
+};
+
+Pool& pool() {
+  static Pool p;
+  return p;
+}
+
+}  // namespace
+
+int threads() { return pool().threads(); }
+
+void set_threads(int n) { pool().resize(std::max(1, n)); }
+
+Range split(std::size_t n, int t, int T, std::size_t align) {
+  auto cut = [&](int i) -> std::size_t {
+    if (i <= 0) return 0;
+    if (i >= T) return n;
+    const std::size_t even = n * static_cast<std::size_t>(i) / static_cast<std::size_t>(T);
+    return std::min(n, (even + align / 2) / align * align);
+  };
+  return {cut(t), cut(t + 1)};
+}
+
+namespace detail {
+void run(void (*fn)(void*, int, int), void* ctx, bool serial) { pool().run(fn, ctx, serial); }
+}  // namespace detail
+
+}  // namespace gradflow::parallel

@@ -1,0 +1,63 @@
+// Internal: gradflow's compute threads, and the static work split every parallel loop uses.
+//
+// Why our own pool instead of OpenBLAS's threads: an MLP's products are small (a batch of 64
+// times a 256-unit layer), and OpenBLAS parallelizes each one separately, with a hand-off and a
+// wait per call. Splitting the work ourselves lets one parallel region hold a whole product
+// plus the element-wise work on its slice (bias, activation, their gradients), so each thread
+// keeps its slice of the weights and activations in its own cache. OpenBLAS runs on one thread.
+//
+// Determinism: the split of [0, n) depends only on n and the thread count, and every output
+// element is written by exactly one thread with a fixed order of summation, so the same
+// thread count gives bit-identical results.
+#pragma once
+
+#include <cstddef>
+
+namespace gradflow::parallel {
+
+// Threads parallel regions use (≥ 1); the calling thread is one of them.
+int threads();
+void set_threads(int n);
+
+struct Range {
+  std::size_t begin, end;
+  std::size_t size() const { return end - begin; }
+};
+
+// Part t of T of [0, n): contiguous, with inner split points on multiples of `align` (so that
+// two threads never write the same cache line of a row when align·4 bytes ≥ 64).
+Range split(std::size_t n, int t, int T, std::size_t align = 16);
+
+// Runs body(t, T) for t = 0..T−1 at once, t = 0 on the calling thread, and returns when all are
+// done. T = threads(), or 1 when `serial` is set, when threads() is 1, or when another thread
+// of the program is already inside a region (then everything runs on the caller). body must not
+// throw.
+template <class F>
+void run(F&& body, bool serial = false);
+
+// Runs body(range) over the parts of [0, n): in parallel when n·cost_per_item is at least
+// kMinParallelWork (a rough count of cheap operations), else as one serial call.
+inline constexpr double kMinParallelWork = 32768;
+template <class F>
+void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align = 16);
+
+namespace detail {
+void run(void (*fn)(void*, int, int), void* ctx, bool serial);
+}
+
+template <class F>
+void run(F&& body, bool serial) {
+  detail::run([](void* c, int t, int T) { (*static_cast<F*>(c))(t, T); },
+              const_cast<void*>(static_cast<const void*>(&body)), serial);
+}
+
+template <class F>
+void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align) {
+  const bool serial = static_cast<double>(n) * cost_per_item < kMinParallelWork;
+  run([&](int t, int T) {
+    const Range r = split(n, t, T, align);
+    if (r.size()) body(r);
+  }, serial);
+}
+
+}  // namespace gradflow::parallel

@@ -1,0 +1,35 @@
+// Internal: the part of a model's parameters that compute thread t of T works on, so that the
+// thread that computed the gradient of a layer's units (Dense: rows of W and entries of b,
+// split by parallel::split over the units) also updates them, while they are in its cache.
+#pragma once
+
+#include <cstddef>
+
+#include "gradflow/sequential.h"
+#include "parallel.h"
+
+namespace gradflow {
+
+// Calls f(layer, offset, count) for thread t's slice of every parameter tensor of every layer
+// for which want(layer) holds; offset indexes the model's flat parameter/gradient buffers. A
+// matrix [O, I] is split by rows, a vector [O] by entries: in both, the units.
+template <class Want, class F>
+void for_param_slices(const Sequential& model, int t, int T, Want want, F f) {
+  const float* base = model.parameters().data();
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    const Layer& l = model.layer(i);
+    if (!want(l)) continue;
+    for (const Tensor& p : l.params()) {
+      const std::size_t units = p.rows() > 1 ? p.rows() : p.cols(), per = p.size() / units;
+      const parallel::Range u = parallel::split(units, t, T);
+      if (u.size()) f(i, static_cast<std::size_t>(p.data() - base) + u.begin * per, u.size() * per);
+    }
+  }
+}
+
+// Whether the parameter work of `count` values is worth more than one thread.
+inline bool params_serial(std::size_t count) {
+  return static_cast<double>(count) < parallel::kMinParallelWork;
+}
+
+}  // namespace gradflow
