@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "parallel.h"
+
 namespace gradflow {
 
 BatchNorm::BatchNorm(const LayerSpec& spec, std::size_t features)
@@ -35,8 +37,10 @@ std::vector<std::pair<std::string, Tensor*>> BatchNorm::buffers() {
   return {{"running_mean", &running_mean_}, {"running_var", &running_var_}};
 }
 
+// Every statistic here is per feature, so the work splits over threads by features (the same
+// split as the Dense product before it), and each feature's sums keep their order.
 void BatchNorm::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng&) {
-  const std::size_t B = x.rows(), F = in_;
+  const std::size_t B = x.rows();
   // A frozen BatchNorm normalizes with its running statistics and keeps them (Keras' rule for
   // fine-tuning): freezing means the layer computes exactly what it did.
   last_training_ = mode == Mode::Train && trainable_;
@@ -44,32 +48,41 @@ void BatchNorm::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng&) {
     if (B < 2)
       throw std::invalid_argument(fmt::format(
           "{}: training needs more than 1 sample per batch, got {} (the batch variance is undefined)", name(), B));
+    ++num_batches_;
+  }
+  parallel::for_range(in_, 4.0 * static_cast<double>(B), [&](parallel::Range f) {
+    forward_features(x, y, f.begin, f.end);
+  });
+}
+
+void BatchNorm::forward_features(const Tensor& x, Tensor& y, std::size_t j0, std::size_t j1) {
+  const std::size_t B = x.rows();
+  if (last_training_) {
     // Two passes in double: mean, then Σ (x − μ)².
-    std::fill(acc_a_.begin(), acc_a_.end(), 0.0);
-    std::fill(acc_b_.begin(), acc_b_.end(), 0.0);
+    std::fill(acc_a_.begin() + j0, acc_a_.begin() + j1, 0.0);
+    std::fill(acc_b_.begin() + j0, acc_b_.begin() + j1, 0.0);
     for (std::size_t r = 0; r < B; ++r) {
       const float* xr = x.row(r);
-      for (std::size_t j = 0; j < F; ++j) acc_a_[j] += xr[j];
+      for (std::size_t j = j0; j < j1; ++j) acc_a_[j] += xr[j];
     }
-    for (std::size_t j = 0; j < F; ++j) acc_a_[j] /= static_cast<double>(B);
+    for (std::size_t j = j0; j < j1; ++j) acc_a_[j] /= static_cast<double>(B);
     for (std::size_t r = 0; r < B; ++r) {
       const float* xr = x.row(r);
-      for (std::size_t j = 0; j < F; ++j) {
+      for (std::size_t j = j0; j < j1; ++j) {
         const double d = xr[j] - acc_a_[j];
         acc_b_[j] += d * d;
       }
     }
     const float m = spec_.momentum;
-    for (std::size_t j = 0; j < F; ++j) {
+    for (std::size_t j = j0; j < j1; ++j) {
       const double var = acc_b_[j] / static_cast<double>(B);
       mean_[j] = static_cast<float>(acc_a_[j]);
       invstd_[j] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(spec_.eps)));
       running_mean_[j] = (1 - m) * running_mean_[j] + m * static_cast<float>(acc_a_[j]);
       running_var_[j] = (1 - m) * running_var_[j] + m * static_cast<float>(acc_b_[j] / static_cast<double>(B - 1));
     }
-    ++num_batches_;
   } else {
-    for (std::size_t j = 0; j < F; ++j) {
+    for (std::size_t j = j0; j < j1; ++j) {
       mean_[j] = running_mean_[j];
       invstd_[j] = 1.0f / std::sqrt(running_var_[j] + spec_.eps);
     }
@@ -79,32 +92,39 @@ void BatchNorm::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng&) {
   const float* b = params_[1].data();
   float* alpha = acc_alpha();
   float* shift = acc_shift();
-  for (std::size_t j = 0; j < F; ++j) {
+  for (std::size_t j = j0; j < j1; ++j) {
     alpha[j] = g[j] * invstd_[j];
     shift[j] = b[j] - mean_[j] * alpha[j];
   }
   for (std::size_t r = 0; r < B; ++r) {
     const float* xr = x.row(r);
     float* yr = y.row(r);
-    for (std::size_t j = 0; j < F; ++j) yr[j] = xr[j] * alpha[j] + shift[j];
+    for (std::size_t j = j0; j < j1; ++j) yr[j] = xr[j] * alpha[j] + shift[j];
   }
 }
 
 void BatchNorm::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, bool param_grads) {
-  const std::size_t B = x.rows(), F = in_;
+  parallel::for_range(in_, 6.0 * static_cast<double>(x.rows()), [&](parallel::Range f) {
+    backward_features(x, dy, dx, param_grads, f.begin, f.end);
+  });
+}
+
+void BatchNorm::backward_features(const Tensor& x, const Tensor& dy, Tensor* dx, bool param_grads,
+                                  std::size_t j0, std::size_t j1) {
+  const std::size_t B = x.rows();
   // Σ dy and Σ dy·x̂ per feature (x̂ recomputed from x, μ and invstd).
-  std::fill(acc_a_.begin(), acc_a_.end(), 0.0);
-  std::fill(acc_b_.begin(), acc_b_.end(), 0.0);
+  std::fill(acc_a_.begin() + j0, acc_a_.begin() + j1, 0.0);
+  std::fill(acc_b_.begin() + j0, acc_b_.begin() + j1, 0.0);
   for (std::size_t r = 0; r < B; ++r) {
     const float* xr = x.row(r);
     const float* dr = dy.row(r);
-    for (std::size_t j = 0; j < F; ++j) {
+    for (std::size_t j = j0; j < j1; ++j) {
       acc_a_[j] += dr[j];
       acc_b_[j] += static_cast<double>(dr[j]) * ((xr[j] - mean_[j]) * invstd_[j]);
     }
   }
   if (param_grads) {
-    for (std::size_t j = 0; j < F; ++j) {
+    for (std::size_t j = j0; j < j1; ++j) {
       grads_[0][j] = static_cast<float>(acc_b_[j]);
       grads_[1][j] = static_cast<float>(acc_a_[j]);
     }
@@ -115,14 +135,14 @@ void BatchNorm::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, 
     for (std::size_t r = 0; r < B; ++r) {
       const float* dr = dy.row(r);
       float* out = dx->row(r);
-      for (std::size_t j = 0; j < F; ++j) out[j] = dr[j] * g[j] * invstd_[j];
+      for (std::size_t j = j0; j < j1; ++j) out[j] = dr[j] * g[j] * invstd_[j];
     }
     return;
   }
   float* mean_dy = acc_alpha();
   float* proj = acc_shift();
   const double inv_b = 1.0 / static_cast<double>(B);
-  for (std::size_t j = 0; j < F; ++j) {
+  for (std::size_t j = j0; j < j1; ++j) {
     mean_dy[j] = static_cast<float>(acc_a_[j] * inv_b);
     proj[j] = static_cast<float>(acc_b_[j] * inv_b);  // mean of dy·x̂
   }
@@ -130,7 +150,7 @@ void BatchNorm::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, 
     const float* xr = x.row(r);
     const float* dr = dy.row(r);
     float* out = dx->row(r);
-    for (std::size_t j = 0; j < F; ++j) {
+    for (std::size_t j = j0; j < j1; ++j) {
       const float xhat = (xr[j] - mean_[j]) * invstd_[j];
       out[j] = (dr[j] - mean_dy[j] - xhat * proj[j]) * g[j] * invstd_[j];
     }

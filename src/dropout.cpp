@@ -1,9 +1,13 @@
 #include "gradflow/dropout.h"
 
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "parallel.h"
 
 namespace gradflow {
 
@@ -12,6 +16,23 @@ Dropout::Dropout(const LayerSpec& spec, std::size_t features) : Layer(spec, feat
     throw std::invalid_argument(fmt::format("Dropout: p must be in [0, 1], got {}", spec.p));
 }
 
+namespace {
+// Chris Wellons' "lowbias32" integer hash (bias ≈ 0.17 of a perfect hash): cheap, 16 lanes per
+// AVX-512 multiply.
+inline std::uint32_t mix32(std::uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x7feb352du;
+  h ^= h >> 15;
+  h *= 0x846ca68bu;
+  h ^= h >> 16;
+  return h;
+}
+}  // namespace
+
+// The mask is counter-based: element i of this call is dropped when the top 24 bits of
+// hash(i, key) fall below p·2²⁴, with one 64-bit key per call from the model's Rng. Unlike a
+// stream of draws, every element's bit is independent of the others, so the mask is the same
+// whichever thread computes it, and the loop vectorizes.
 void Dropout::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
   last_training_ = mode == Mode::Train && spec_.p > 0.0f;
   if (!last_training_) {
@@ -21,13 +42,23 @@ void Dropout::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
   scale_.resize(x.rows(), x.cols());
   const float p = spec_.p;
   const float keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-  float* s = scale_.data();
-  const float* a = x.data();
-  float* b = y.data();
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    s[i] = rng.uniform() < p ? 0.0f : keep;
-    b[i] = a[i] * s[i];
-  }
+  const auto threshold = static_cast<std::uint32_t>(std::ceil(static_cast<double>(p) * 16777216.0));
+  const std::uint64_t key = rng.next_u64();
+  const auto k1 = static_cast<std::uint32_t>(key), k2 = static_cast<std::uint32_t>(key >> 32);
+  const std::size_t F = x.cols();
+  parallel::for_range(F, 8.0 * static_cast<double>(x.rows()), [&](parallel::Range c) {
+    for (std::size_t r = 0; r < x.rows(); ++r) {
+      const float* a = x.row(r);
+      float* b = y.row(r);
+      float* s = scale_.row(r);
+      const auto base = static_cast<std::uint32_t>(r * F);
+      for (std::size_t j = c.begin; j < c.end; ++j) {
+        const std::uint32_t h = mix32(mix32((base + static_cast<std::uint32_t>(j)) ^ k1) + k2);
+        s[j] = (h >> 8) < threshold ? 0.0f : keep;
+        b[j] = a[j] * s[j];
+      }
+    }
+  });
 }
 
 void Dropout::backward_impl(const Tensor&, const Tensor&, const Tensor& dy, Tensor* dx, bool) {
@@ -36,10 +67,14 @@ void Dropout::backward_impl(const Tensor&, const Tensor&, const Tensor& dy, Tens
     std::memcpy(dx->data(), dy.data(), dy.size() * sizeof(float));
     return;
   }
-  const float* s = scale_.data();
-  const float* d = dy.data();
-  float* out = dx->data();
-  for (std::size_t i = 0; i < dy.size(); ++i) out[i] = d[i] * s[i];
+  parallel::for_range(dy.cols(), static_cast<double>(dy.rows()), [&](parallel::Range c) {
+    for (std::size_t r = 0; r < dy.rows(); ++r) {
+      const float* s = scale_.row(r);
+      const float* d = dy.row(r);
+      float* out = dx->row(r);
+      for (std::size_t j = c.begin; j < c.end; ++j) out[j] = d[j] * s[j];
+    }
+  });
 }
 
 }  // namespace gradflow

@@ -42,6 +42,10 @@ class BatchNorm final : public Layer {
                      bool param_grads) override;
 
  private:
+  // The work of forward_impl / backward_impl on features [j0, j1).
+  void forward_features(const Tensor& x, Tensor& y, std::size_t j0, std::size_t j1);
+  void backward_features(const Tensor& x, const Tensor& dy, Tensor* dx, bool param_grads,
+                         std::size_t j0, std::size_t j1);
   Tensor running_mean_, running_var_;  // [1, F]
   std::int64_t num_batches_ = 0;
   // Of the last forward: the mean and 1/√(σ² + ε) it normalized with ([1, F]), and whether

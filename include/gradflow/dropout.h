@@ -3,7 +3,8 @@
 //   training:   m ~ Bernoulli(1 − p) per element, y = x·m / (1 − p)   (E[y] = x)
 //               dx = dy·m / (1 − p)
 //   evaluation: y = x, dx = dy
-// The mask comes from the model's Rng, so a seed fixes it. p = 1 zeroes everything.
+// The mask is a hash of each element's index and a key drawn from the model's Rng per call, so
+// a seed fixes it (and the thread count does not change it). p = 1 zeroes everything.
 #pragma once
 
 #include "gradflow/layer.h"
