@@ -2,6 +2,10 @@
 
 #include <cblas.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 #include <cstdlib>
 #include <mutex>
 #include <string_view>
@@ -62,6 +66,63 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
               static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
               static_cast<blasint>(ldc));
+}
+
+namespace {
+// Σ_j a_r[j] x[j] for R rows at once: x is loaded once per vector for all R rows, and the R
+// accumulators stay in registers. Written with intrinsics: GCC's vectorizer spills an array of
+// accumulators to the stack.
+#if defined(__AVX512F__)
+using vec = __m512;
+constexpr std::size_t kLanes = 16;
+inline vec vload(const float* p) { return _mm512_loadu_ps(p); }
+inline vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline vec vzero() { return _mm512_setzero_ps(); }
+inline float vsum(vec v) { return _mm512_reduce_add_ps(v); }
+#elif defined(__AVX2__) && defined(__FMA__)
+using vec = __m256;
+constexpr std::size_t kLanes = 8;
+inline vec vload(const float* p) { return _mm256_loadu_ps(p); }
+inline vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+inline vec vzero() { return _mm256_setzero_ps(); }
+inline float vsum(vec v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+#else
+using vec = float;
+constexpr std::size_t kLanes = 1;
+inline vec vload(const float* p) { return *p; }
+inline vec vfma(vec a, vec b, vec c) { return a * b + c; }
+inline vec vzero() { return 0.0f; }
+inline float vsum(vec v) { return v; }
+#endif
+
+template <int R>
+void dot_rows(std::size_t k, const float* a, std::size_t lda, const float* x, float* y) {
+  vec s[R];
+  for (int r = 0; r < R; ++r) s[r] = vzero();
+  std::size_t j = 0;
+  for (; j + kLanes <= k; j += kLanes) {
+    const vec xv = vload(x + j);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) s[r] = vfma(vload(a + r * lda + j), xv, s[r]);
+  }
+  for (int r = 0; r < R; ++r) {
+    float t = vsum(s[r]);
+    for (std::size_t i = j; i < k; ++i) t += a[r * lda + i] * x[i];
+    y[r] += t;
+  }
+}
+}  // namespace
+
+void gemv_rows(std::size_t rows, std::size_t k, const float* a, std::size_t lda, const float* x,
+               float* y) {
+  std::size_t r = 0;
+  for (; r + 8 <= rows; r += 8) dot_rows<8>(k, a + r * lda, lda, x, y + r);
+  for (; r + 4 <= rows; r += 4) dot_rows<4>(k, a + r * lda, lda, x, y + r);
+  for (; r < rows; ++r) dot_rows<1>(k, a + r * lda, lda, x, y + r);
 }
 }  // namespace blas
 

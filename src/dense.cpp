@@ -1,5 +1,6 @@
 #include "gradflow/dense.h"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -61,15 +62,20 @@ void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tenso
   const float* w = params_[0].data();
   const float* b = spec_.bias ? params_[1].data() : nullptr;
   parallel::for_range(out_, 2.0 * static_cast<double>(B * in_), [&](parallel::Range u) {
-    float beta = 0.0f;
-    if (b) {
-      // Broadcast b into z, then let sgemm accumulate onto it (beta = 1): the bias costs one
-      // write pass instead of a separate read-modify-write pass after the product.
-      for (std::size_t r = 0; r < B; ++r) std::memcpy(z.row(r) + u.begin, b + u.begin, u.size() * sizeof(float));
-      beta = 1.0f;
+    // Broadcast b into z, then let the product accumulate onto it (beta = 1): the bias costs
+    // one write pass instead of a separate read-modify-write pass after the product.
+    for (std::size_t r = 0; r < B; ++r) {
+      float* zr = z.row(r) + u.begin;
+      if (b)
+        std::memcpy(zr, b + u.begin, u.size() * sizeof(float));
+      else
+        std::fill(zr, zr + u.size(), 0.0f);
     }
-    blas::gemm(false, true, B, u.size(), in_, 1.0f, x.data(), in_, w + u.begin * in_, in_, beta,
-               z.data() + u.begin, out_);
+    if (B == 1)
+      blas::gemv_rows(u.size(), in_, w + u.begin * in_, in_, x.data(), z.data() + u.begin);
+    else
+      blas::gemm(false, true, B, u.size(), in_, 1.0f, x.data(), in_, w + u.begin * in_, in_, 1.0f,
+                 z.data() + u.begin, out_);
     if (act) pointwise::forward(*act, z, *a, u.begin, u.end);
   });
 }

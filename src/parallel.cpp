@@ -54,14 +54,14 @@ class Pool {
     if (static_cast<int>(workers_.size()) != threads_ - 1) start_workers();
     fn_ = fn;
     ctx_ = ctx;
-    pending_.store(threads_ - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_seq_cst);
+    const std::uint64_t gen = generation_.fetch_add(1, std::memory_order_seq_cst) + 1;
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard lock(sleep_);
       wake_.notify_all();
     }
     fn(ctx, 0, threads_);
-    for (unsigned spins = 0; pending_.load(std::memory_order_acquire) != 0;) relax(spins);
+    for (int t = 1; t < threads_; ++t)
+      for (unsigned spins = 0; done_[t].gen.load(std::memory_order_acquire) != gen;) relax(spins);
     busy_.store(false, std::memory_order_release);
   }
 
@@ -70,6 +70,8 @@ class Pool {
     std::lock_guard config(config_);
     stop_ = false;
     const std::uint64_t gen = generation_.load();
+    done_ = std::vector<Done>(static_cast<std::size_t>(threads_));
+    for (auto& d : done_) d.gen.store(gen);
     for (int t = 1; t < threads_; ++t) workers_.emplace_back([this, t, gen] { work(t, gen); });
   }
 
@@ -104,22 +106,29 @@ class Pool {
       seen = generation_.load(std::memory_order_acquire);
       if (stop_) return;
       fn_(ctx_, t, threads_);
-      pending_.fetch_sub(1, std::memory_order_release);
+      done_[t].gen.store(seen, std::memory_order_release);
     }
   }
 
-  int threads_ = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> workers_;
-  std::mutex config_;
-  std::atomic<bool> busy_{false};
-  std::atomic<std::uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
-  std::atomic<int> sleepers_{0};
-  std::mutex sleep_;
-  std::condition_variable wake_;
+  // A region costs two cache-line transfers between cores, the least there can be: the workers
+  // read the line the caller wrote (the job and its generation), the caller reads each
+  // worker's own line (the generation it finished). Data written by different threads sits on
+  // different lines.
+  struct alignas(64) Done {
+    std::atomic<std::uint64_t> gen{0};
+  };
+  alignas(64) std::atomic<std::uint64_t> generation_{0};
   void (*fn_)(void*, int, int) = nullptr;
   void* ctx_ = nullptr;
   bool stop_ = false;
+  int threads_ = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<Done> done_;
+  alignas(64) std::atomic<bool> busy_{false};
+  alignas(64) std::atomic<int> sleepers_{0};
+  std::mutex sleep_;
+  std::condition_variable wake_;
+  std::vector<std::thread> workers_;
+  std::mutex config_;
 };
 
 Pool& pool() {

@@ -91,17 +91,16 @@ void Trainer::check_finite(double loss) const {
   std::size_t work = 0;
   for (std::size_t i = 0; i < model_.size(); ++i)
     if (computed(model_.layer(i))) work += model_.layer(i).num_params();
-  std::atomic<std::uint32_t> exponent_bits{0};
+  std::atomic<bool> non_finite{false};
   parallel::run([&](int t, int T) {
     std::uint32_t e = 0;
     for_param_slices(model_, t, T, computed, [&](std::size_t, std::size_t off, std::size_t n) {
       const float* g = grads + off;
       for (std::size_t k = 0; k < n; ++k) e = std::max(e, std::bit_cast<std::uint32_t>(g[k]) & 0x7f800000u);
     });
-    exponent_bits.fetch_or(e, std::memory_order_relaxed);
+    if (e == 0x7f800000u) non_finite.store(true, std::memory_order_relaxed);
   }, params_serial(work));
-  const std::uint32_t exponent = exponent_bits.load();
-  if (std::isfinite(loss) && exponent != 0x7f800000u) return;
+  if (std::isfinite(loss) && !non_finite.load()) return;
   // The backward pass runs from the output down: the highest layer with a non-finite gradient
   // is where the non-finite values entered it.
   std::size_t bad = model_.size();
