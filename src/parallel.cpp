@@ -147,7 +147,7 @@ Range split(std::size_t n, int t, int T, std::size_t align) {
     if (i <= 0) return 0;
     if (i >= T) return n;
     const std::size_t even = n * static_cast<std::size_t>(i) / static_cast<std::size_t>(T);
-    return std::min(n, (even + align / 2) / align * align);
+    return std::min(n, (even + align - 1) / align * align);
   };
   return {cut(t), cut(t + 1)};
 }

@@ -25,7 +25,8 @@ struct Range {
 };
 
 // Part t of T of [0, n): contiguous, with inner split points on multiples of `align` (so that
-// two threads never write the same cache line of a row when align·4 bytes ≥ 64).
+// two threads never write the same cache line of a row when align·4 bytes ≥ 64), rounded up:
+// when n is small the last parts are the empty ones.
 Range split(std::size_t n, int t, int T, std::size_t align = 16);
 
 // Runs body(t, T) for t = 0..T−1 at once, t = 0 on the calling thread, and returns when all are
@@ -36,7 +37,8 @@ template <class F>
 void run(F&& body, bool serial = false);
 
 // Runs body(range) over the parts of [0, n): in parallel when n·cost_per_item is at least
-// kMinParallelWork (a rough count of cheap operations), else as one serial call.
+// kMinParallelWork (a rough count of cheap operations) and n makes more than one part, else as
+// one serial call.
 inline constexpr double kMinParallelWork = 32768;
 template <class F>
 void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align = 16);
@@ -53,7 +55,8 @@ void run(F&& body, bool serial) {
 
 template <class F>
 void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align) {
-  const bool serial = static_cast<double>(n) * cost_per_item < kMinParallelWork;
+  const bool serial = static_cast<double>(n) * cost_per_item < kMinParallelWork ||
+                      split(n, 0, threads(), align).size() == n;
   run([&](int t, int T) {
     const Range r = split(n, t, T, align);
     if (r.size()) body(r);

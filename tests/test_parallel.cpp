@@ -1,0 +1,198 @@
+// The compute threads (src/parallel.h) and what they promise: every part of the work done once,
+// the same results for a given thread count (and, with this split, for any), the fused
+// Dense+activation pass equal to the two layers run one by one.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include "gradflow/gradflow.h"
+#include "parallel.h"
+
+namespace gradflow {
+namespace {
+
+// Restores the thread count a test changed.
+struct Threads {
+  int saved = num_threads();
+  explicit Threads(int n) { set_num_threads(n); }
+  ~Threads() { set_num_threads(saved); }
+};
+
+TEST(Split, CoversTheRangeOnceOnAlignedCuts) {
+  for (std::size_t n : {0u, 1u, 10u, 16u, 17u, 100u, 256u, 784u, 1000u})
+    for (int T : {1, 2, 3, 4, 7}) {
+      std::size_t next = 0;
+      for (int t = 0; t < T; ++t) {
+        const parallel::Range r = parallel::split(n, t, T);
+        EXPECT_EQ(r.begin, next) << n << " " << t << "/" << T;
+        EXPECT_LE(r.begin, r.end);
+        if (t + 1 < T) EXPECT_TRUE(r.end % 16 == 0 || r.end == n) << n << " " << t << "/" << T;
+        next = r.end;
+      }
+      EXPECT_EQ(next, n);
+    }
+  // Fewer items than one aligned block: one thread gets them all (no false sharing).
+  EXPECT_EQ(parallel::split(10, 0, 2).size(), 10u);
+  EXPECT_EQ(parallel::split(10, 1, 2).size(), 0u);
+}
+
+TEST(Region, RunsEveryPartOnceAndNestedRegionsRunSerially) {
+  Threads two(2);
+  for (int rep = 0; rep < 1000; ++rep) {
+    std::atomic<int> calls{0}, mask{0}, nested{0};
+    parallel::run([&](int t, int T) {
+      EXPECT_EQ(T, 2);
+      ++calls;
+      mask |= 1 << t;
+      parallel::run([&](int, int inner) { nested += inner; });  // must not wait on itself
+    });
+    ASSERT_EQ(calls.load(), 2);
+    ASSERT_EQ(mask.load(), 3);
+    ASSERT_EQ(nested.load(), 2);  // each nested region ran on one thread
+  }
+  int serial_parts = 0;
+  parallel::run([&](int, int T) { serial_parts += T; }, /*serial=*/true);
+  EXPECT_EQ(serial_parts, 1);
+}
+
+TEST(Region, WorkersWakeAfterSleeping) {
+  Threads two(2);
+  for (int rep = 0; rep < 3; ++rep) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // past the spin: workers sleep
+    std::atomic<int> calls{0};
+    parallel::run([&](int, int) { ++calls; });
+    EXPECT_EQ(calls.load(), 2);
+  }
+}
+
+// A model big enough that every product, activation, batch norm, dropout and optimizer update
+// is split over the threads.
+Sequential big_model() {
+  return Sequential(300, {nn::dense(256), nn::batch_norm(), nn::relu(), nn::dropout(0.2f), nn::dense(128),
+                          nn::tanh(), nn::dense(10)},
+                    7);
+}
+
+Dataset big_data() {
+  Dataset d;
+  d.name = "random";
+  d.num_classes = 10;
+  d.x = Tensor(512, 300);
+  d.y = Tensor(512, 1);
+  Rng rng(5);
+  for (float& v : d.x.span()) v = rng.uniform(-1.0f, 1.0f);
+  for (float& v : d.y.span()) v = static_cast<float>(rng.below(10));
+  return d;
+}
+
+Tensor train_params(int threads) {
+  Threads t(threads);
+  Sequential net = big_model();
+  Adam adam(AdamOptions{.lr = 1e-3});
+  Loss ce(LossKind::CrossEntropy);
+  Trainer trainer(net, ce, adam, TrainOptions{.epochs = 2, .batch_size = 64, .seed = 3});
+  trainer.fit(big_data());
+  return net.parameters();
+}
+
+void expect_identical(const Tensor& a, const Tensor& b) {
+  ASSERT_EQ(a.size(), b.size());
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i];
+  EXPECT_EQ(differ, 0u) << "of " << a.size() << " values";
+}
+
+TEST(Determinism, SameThreadCountGivesBitIdenticalTraining) {
+  expect_identical(train_params(2), train_params(2));
+}
+
+TEST(Determinism, OneAndTwoThreadsGiveBitIdenticalTraining) {
+  // Not promised by the API (a split could change a sum's order), but true of this design:
+  // every value is computed by one thread, in the same order whatever the split.
+  expect_identical(train_params(1), train_params(2));
+}
+
+TEST(Fused, DenseWithActivationEqualsTheLayersOneByOne) {
+  Threads two(2);
+  for (LayerSpec act : {nn::relu(), nn::sigmoid(), nn::tanh(), nn::leaky_relu(0.1f), nn::elu(), nn::selu(),
+                        nn::identity()}) {
+    Sequential fused(300, {nn::dense(200), act, nn::dense(10)}, 11);
+    Sequential plain(300, {nn::dense(200), act, nn::dense(10)}, 11);
+    const Dataset d = big_data();
+    const Tensor& z = fused.forward(d.x, Mode::Train);
+    // The same layers called one at a time (Layer::forward / backward never fuse).
+    Layer &l0 = plain.layer(0), &l1 = plain.layer(1), &l2 = plain.layer(2);
+    Rng rng;
+    Tensor h0, h1, h2, g1, g0;
+    l0.forward(d.x, h0, Mode::Train, rng);
+    l1.forward(h0, h1, Mode::Train, rng);
+    l2.forward(h1, h2, Mode::Train, rng);
+    expect_identical(z, h2);
+    Tensor dz;
+    Loss ce(LossKind::CrossEntropy);
+    ce.forward_backward(z, d.y, &dz);
+    Tensor dx_fused, dx_plain;
+    fused.backward(dz, fused.size(), &dx_fused);
+    l2.backward(h1, h2, dz, &g1);
+    l1.backward(h0, h1, g1, &g0);
+    l0.backward(d.x, h0, g0, &dx_plain);
+    expect_identical(fused.gradients(), plain.gradients());
+    expect_identical(dx_fused, dx_plain);
+  }
+}
+
+TEST(Fused, BatchOfOneMatchesTheBatchedProduct) {
+  Threads two(2);
+  Sequential net(784, {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(10)}, 2);
+  Tensor x(8, 784);
+  Rng rng(9);
+  for (float& v : x.span()) v = rng.uniform();
+  const Tensor batched = net.forward(x, Mode::Eval);
+  for (std::size_t r = 0; r < x.rows(); ++r) {
+    Tensor one(1, 784);
+    std::copy(x.row(r), x.row(r + 1), one.data());
+    const Tensor& y = net.forward(one, Mode::Eval);
+    for (std::size_t j = 0; j < y.cols(); ++j)
+      EXPECT_NEAR(y(0, j), batched(r, j), 1e-5f * (1.0f + std::fabs(batched(r, j)))) << r << "," << j;
+  }
+}
+
+TEST(NonFinite, DetectedInAParallelCheckAndNoFalseAlarm) {
+  Threads two(2);
+  Sequential net = big_model();
+  SGD sgd(SGDOptions{.lr = 0.01});
+  Loss ce(LossKind::CrossEntropy);
+  Trainer trainer(net, ce, sgd, TrainOptions{.epochs = 1, .batch_size = 64, .seed = 3});
+  Dataset d = big_data();
+  EXPECT_NO_THROW(trainer.fit(d));
+  net.parameters()[1234] = std::numeric_limits<float>::quiet_NaN();  // a weight of Dense(300→256)
+  EXPECT_THROW(trainer.fit(d), TrainingDiverged);
+}
+
+TEST(Region, CallsFromSeveralProgramThreadsAreSafe) {
+  Threads two(2);
+  const Dataset d = big_data();
+  Sequential reference = big_model();
+  const Tensor want = reference.forward(d.x, Mode::Eval);
+  std::vector<std::thread> users;
+  std::atomic<int> mismatches{0};
+  for (int u = 0; u < 3; ++u)
+    users.emplace_back([&] {
+      Sequential net = big_model();
+      for (int rep = 0; rep < 20; ++rep) {
+        const Tensor& y = net.forward(d.x, Mode::Eval);
+        for (std::size_t i = 0; i < y.size(); ++i)
+          if (std::fabs(y[i] - want[i]) > 1e-5f) ++mismatches;
+      }
+    });
+  for (auto& t : users) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+}  // namespace
+}  // namespace gradflow
