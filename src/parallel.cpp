@@ -6,8 +6,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
+
+#include <pthread.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -33,9 +36,27 @@ inline void relax(unsigned& spins) {
     GRADFLOW_PAUSE();
 }
 
+void pool_after_fork();
+
 class Pool {
  public:
+  Pool() {
+    // A child of fork() has only the forking thread: the workers it inherited do not exist
+    // there. It abandons them (their objects are leaked, never joined) and starts its own.
+    pthread_atfork(nullptr, nullptr, [] { pool_after_fork(); });
+  }
   ~Pool() { resize(1); }
+
+  // In the child: forget the parent's workers and any lock or region they were in.
+  void after_fork() {
+    new std::vector<std::thread>(std::move(workers_));  // leaked on purpose: cannot be joined
+    workers_.clear();
+    busy_.store(false);
+    sleepers_.store(0);
+    new (&sleep_) std::mutex;
+    new (&wake_) std::condition_variable;
+    new (&config_) std::mutex;
+  }
 
   int threads() const { return threads_; }
 
@@ -135,6 +156,8 @@ Pool& pool() {
   static Pool p;
   return p;
 }
+
+void pool_after_fork() { pool().after_fork(); }
 
 }  // namespace
 

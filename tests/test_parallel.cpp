@@ -10,6 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "gradflow/gradflow.h"
 #include "parallel.h"
 
@@ -31,7 +34,9 @@ TEST(Split, CoversTheRangeOnceOnAlignedCuts) {
         const parallel::Range r = parallel::split(n, t, T);
         EXPECT_EQ(r.begin, next) << n << " " << t << "/" << T;
         EXPECT_LE(r.begin, r.end);
-        if (t + 1 < T) EXPECT_TRUE(r.end % 16 == 0 || r.end == n) << n << " " << t << "/" << T;
+        if (t + 1 < T) {
+          EXPECT_TRUE(r.end % 16 == 0 || r.end == n) << n << " " << t << "/" << T;
+        }
         next = r.end;
       }
       EXPECT_EQ(next, n);
@@ -192,6 +197,26 @@ TEST(Region, CallsFromSeveralProgramThreadsAreSafe) {
     });
   for (auto& t : users) t.join();
   EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(Region, AForkedChildComputesWithFreshThreads) {
+  Threads two(2);
+  const Dataset d = big_data();
+  Sequential net = big_model();
+  const Tensor want = net.forward(d.x, Mode::Eval);  // the parent's workers are running now
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Without the fork handler this waits forever for a worker that only exists in the parent.
+    const Tensor& y = net.forward(d.x, Mode::Eval);
+    bool same = y.size() == want.size();
+    for (std::size_t i = 0; same && i < y.size(); ++i) same = y[i] == want[i];
+    _exit(same ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace
