@@ -61,9 +61,6 @@ void with_op(const LayerSpec& s, Fn fn) {
   }
 }
 
-// Element-wise passes are cheap per element; split them over threads (by columns, as the
-// Dense products are) only when the tensor is large.
-constexpr double kPointwiseCost = 1.0;
 
 // Apply y[i] = f(x[i]) over a whole tensor; a plain loop the compiler vectorizes.
 template <class F>
@@ -117,13 +114,13 @@ void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tens
 }  // namespace pointwise
 
 void PointwiseActivation::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
-  parallel::for_range(in_, kPointwiseCost * static_cast<double>(x.rows()),
+  parallel::for_range(in_, parallel::kElementCost * static_cast<double>(x.rows()),
                       [&](parallel::Range c) { pointwise::forward(spec_, x, y, c.begin, c.end); });
 }
 void PointwiseActivation::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy,
                                         Tensor* dx, bool) {
   if (!dx) return;
-  parallel::for_range(in_, kPointwiseCost * static_cast<double>(x.rows()), [&](parallel::Range c) {
+  parallel::for_range(in_, parallel::kElementCost * static_cast<double>(x.rows()), [&](parallel::Range c) {
     pointwise::backward(spec_, x, y, dy, *dx, c.begin, c.end);
   });
 }

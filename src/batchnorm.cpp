@@ -50,7 +50,7 @@ void BatchNorm::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng&) {
           "{}: training needs more than 1 sample per batch, got {} (the batch variance is undefined)", name(), B));
     ++num_batches_;
   }
-  parallel::for_range(in_, 4.0 * static_cast<double>(B), [&](parallel::Range f) {
+  parallel::for_range(in_, 3 * parallel::kElementCost * static_cast<double>(B), [&](parallel::Range f) {
     forward_features(x, y, f.begin, f.end);
   });
 }
@@ -104,7 +104,7 @@ void BatchNorm::forward_features(const Tensor& x, Tensor& y, std::size_t j0, std
 }
 
 void BatchNorm::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, bool param_grads) {
-  parallel::for_range(in_, 6.0 * static_cast<double>(x.rows()), [&](parallel::Range f) {
+  parallel::for_range(in_, 3 * parallel::kElementCost * static_cast<double>(x.rows()), [&](parallel::Range f) {
     backward_features(x, dy, dx, param_grads, f.begin, f.end);
   });
 }

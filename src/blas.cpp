@@ -7,6 +7,7 @@
 #endif
 
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string_view>
 #include <thread>
@@ -78,26 +79,27 @@ constexpr std::size_t kLanes = 16;
 inline vec vload(const float* p) { return _mm512_loadu_ps(p); }
 inline vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline vec vzero() { return _mm512_setzero_ps(); }
-inline float vsum(vec v) { return _mm512_reduce_add_ps(v); }
 #elif defined(__AVX2__) && defined(__FMA__)
 using vec = __m256;
 constexpr std::size_t kLanes = 8;
 inline vec vload(const float* p) { return _mm256_loadu_ps(p); }
 inline vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline vec vzero() { return _mm256_setzero_ps(); }
-inline float vsum(vec v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
-}
 #else
 using vec = float;
 constexpr std::size_t kLanes = 1;
 inline vec vload(const float* p) { return *p; }
 inline vec vfma(vec a, vec b, vec c) { return a * b + c; }
 inline vec vzero() { return 0.0f; }
-inline float vsum(vec v) { return v; }
 #endif
+// The lanes added in order (once per row, not in the loop).
+inline float vsum(vec v) {
+  float lanes[kLanes];
+  std::memcpy(lanes, &v, sizeof v);
+  float s = 0.0f;
+  for (float x : lanes) s += x;
+  return s;
+}
 
 template <int R>
 void dot_rows(std::size_t k, const float* a, std::size_t lda, const float* x, float* y) {

@@ -61,7 +61,9 @@ void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tenso
   const std::size_t B = x.rows();
   const float* w = params_[0].data();
   const float* b = spec_.bias ? params_[1].data() : nullptr;
-  parallel::for_range(out_, 2.0 * static_cast<double>(B * in_), [&](parallel::Range u) {
+  // Per unit: 2·B·I FLOPs, and a row of I weights to stream from memory (≈ 4 FLOPs' time
+  // each), which is what a batch of one is bound by.
+  parallel::for_range(out_, static_cast<double>((2 * B + 4) * in_), [&](parallel::Range u) {
     // Broadcast b into z, then let the product accumulate onto it (beta = 1): the bias costs
     // one write pass instead of a separate read-modify-write pass after the product.
     for (std::size_t r = 0; r < B; ++r) {
@@ -85,7 +87,7 @@ void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act
   const std::size_t B = x.rows();
   const Tensor& g = act ? *dz : dy;  // ∂L/∂z
   if (act || param_grads) {
-    const double cost = param_grads ? 2.0 * static_cast<double>(B * in_) : static_cast<double>(B);
+    const double cost = param_grads ? 2.0 * static_cast<double>(B * in_) : parallel::kElementCost * static_cast<double>(B);
     parallel::for_range(out_, cost, [&](parallel::Range u) {
       if (act) pointwise::backward(*act, z, *a, dy, *dz, u.begin, u.end);
       if (!param_grads) return;

@@ -46,7 +46,7 @@ void Dropout::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
   const std::uint64_t key = rng.next_u64();
   const auto k1 = static_cast<std::uint32_t>(key), k2 = static_cast<std::uint32_t>(key >> 32);
   const std::size_t F = x.cols();
-  parallel::for_range(F, 8.0 * static_cast<double>(x.rows()), [&](parallel::Range c) {
+  parallel::for_range(F, 2 * parallel::kElementCost * static_cast<double>(x.rows()), [&](parallel::Range c) {
     for (std::size_t r = 0; r < x.rows(); ++r) {
       const float* a = x.row(r);
       float* b = y.row(r);
@@ -67,7 +67,7 @@ void Dropout::backward_impl(const Tensor&, const Tensor&, const Tensor& dy, Tens
     std::memcpy(dx->data(), dy.data(), dy.size() * sizeof(float));
     return;
   }
-  parallel::for_range(dy.cols(), static_cast<double>(dy.rows()), [&](parallel::Range c) {
+  parallel::for_range(dy.cols(), parallel::kElementCost * static_cast<double>(dy.rows()), [&](parallel::Range c) {
     for (std::size_t r = 0; r < dy.rows(); ++r) {
       const float* s = scale_.row(r);
       const float* d = dy.row(r);

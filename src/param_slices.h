@@ -29,7 +29,7 @@ void for_param_slices(const Sequential& model, int t, int T, Want want, F f) {
 
 // Whether the parameter work of `count` values is worth more than one thread.
 inline bool params_serial(std::size_t count) {
-  return static_cast<double>(count) < parallel::kMinParallelWork;
+  return static_cast<double>(count) * parallel::kElementCost < parallel::kMinParallelWork;
 }
 
 }  // namespace gradflow
