@@ -39,13 +39,15 @@ void run(F&& body, bool serial = false);
 // Runs body(range) over the parts of [0, n): in parallel when n·cost_per_item is at least
 // kMinParallelWork and n makes more than one part, else as one serial call.
 //
-// Costs are in FLOPs of a small sgemm (≈ 10 ns per thousand here). Handing work to another
-// thread and waiting for it costs ≈ 0.5 µs, so a split pays when the work takes ≳ 10 µs:
-// about 1 MFLOP, or 60k floats of element-wise work, which runs from memory at about one
-// float per kElementCost FLOPs' time. (Measured: without these thresholds a 20-32-16-2 net
-// trained at 0.44× its one-thread speed on two threads.)
+// Costs are in units of about 10 ps of one core's time. Handing work to another thread and
+// waiting for it costs ≈ 0.5 µs, and a small sgemm split in two runs each half well below its
+// full rate, so a split pays from about 10 µs of work. Measured on the 2-core Xeon:
+// a product of a batch of 64 splits with gain from about 3 MFLOP (kProductFlop), an
+// element-wise pass from about 60k floats (kElementCost). Without thresholds a 20-32-16-2 net
+// trained at 0.44× its one-thread speed on two threads.
 inline constexpr double kMinParallelWork = 1e6;
 inline constexpr double kElementCost = 16;
+inline constexpr double kProductFlop = 1.0 / 3;
 template <class F>
 void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align = 16);
 

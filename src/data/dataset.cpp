@@ -14,8 +14,9 @@ void gather_rows(const Tensor& src, std::span<const std::uint32_t> indices, Tens
   dst.resize(indices.size(), src.cols());
   const std::size_t bytes = src.cols() * sizeof(float);
   // A training batch is gathered once per step from a data set far larger than the caches:
-  // split over the threads, the cache misses overlap.
-  parallel::for_range(indices.size(), parallel::kElementCost * static_cast<double>(src.cols()), [&](parallel::Range r) {
+  // split over the threads, the cache misses overlap. (Random rows come from main memory:
+  // several times the cost of an element-wise pass over cached data.)
+  parallel::for_range(indices.size(), 4 * parallel::kElementCost * static_cast<double>(src.cols()), [&](parallel::Range r) {
     for (std::size_t i = r.begin; i < r.end; ++i) std::memcpy(dst.row(i), src.row(indices[i]), bytes);
   }, 1);
 }
