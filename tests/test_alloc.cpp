@@ -53,7 +53,7 @@ TEST(Allocation, StepsAfterTheFirstAllocateNothing) {
 
 TEST(Allocation, ParallelStepsAfterTheFirstAllocateNothing) {
   // Large enough that every product, BatchNorm, dropout, Adam update and the finite check run
-  // split over two threads.
+  // split over two threads (parallel.h's thresholds).
   set_num_threads(2);
   Sequential net(300, {nn::dense(256), nn::batch_norm(), nn::relu(), nn::dropout(0.2f), nn::dense(128),
                        nn::tanh(), nn::dense(10)},
@@ -62,9 +62,9 @@ TEST(Allocation, ParallelStepsAfterTheFirstAllocateNothing) {
   Adam adam(AdamOptions{.lr = 1e-3});
   Trainer t(net, ce, adam);
   Rng rng(3);
-  Tensor x(128, 300), y(128, 1);
+  Tensor x(256, 300), y(256, 1);
   for (float& v : x.span()) v = rng.normal();
-  for (std::size_t r = 0; r < 128; ++r) y(r, 0) = static_cast<float>(r % 10);
+  for (std::size_t r = 0; r < 256; ++r) y(r, 0) = static_cast<float>(r % 10);
   t.step(x, y);
   const std::size_t before = g_allocations.load();
   for (int i = 0; i < 20; ++i) t.step(x, y);

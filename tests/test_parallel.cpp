@@ -75,8 +75,8 @@ TEST(Region, WorkersWakeAfterSleeping) {
   }
 }
 
-// A model big enough that every product, activation, batch norm, dropout and optimizer update
-// is split over the threads.
+// A model big enough that, at batch 256, every product, batch norm, dropout and optimizer
+// update is split over the threads (parallel.h's thresholds).
 Sequential big_model() {
   return Sequential(300, {nn::dense(256), nn::batch_norm(), nn::relu(), nn::dropout(0.2f), nn::dense(128),
                           nn::tanh(), nn::dense(10)},
@@ -87,8 +87,8 @@ Dataset big_data() {
   Dataset d;
   d.name = "random";
   d.num_classes = 10;
-  d.x = Tensor(512, 300);
-  d.y = Tensor(512, 1);
+  d.x = Tensor(1024, 300);
+  d.y = Tensor(1024, 1);
   Rng rng(5);
   for (float& v : d.x.span()) v = rng.uniform(-1.0f, 1.0f);
   for (float& v : d.y.span()) v = static_cast<float>(rng.below(10));
@@ -100,7 +100,7 @@ Tensor train_params(int threads) {
   Sequential net = big_model();
   Adam adam(AdamOptions{.lr = 1e-3});
   Loss ce(LossKind::CrossEntropy);
-  Trainer trainer(net, ce, adam, TrainOptions{.epochs = 2, .batch_size = 64, .seed = 3});
+  Trainer trainer(net, ce, adam, TrainOptions{.epochs = 2, .batch_size = 256, .seed = 3});
   trainer.fit(big_data());
   return net.parameters();
 }
@@ -172,7 +172,7 @@ TEST(NonFinite, DetectedInAParallelCheckAndNoFalseAlarm) {
   Sequential net = big_model();
   SGD sgd(SGDOptions{.lr = 0.01});
   Loss ce(LossKind::CrossEntropy);
-  Trainer trainer(net, ce, sgd, TrainOptions{.epochs = 1, .batch_size = 64, .seed = 3});
+  Trainer trainer(net, ce, sgd, TrainOptions{.epochs = 1, .batch_size = 256, .seed = 3});
   Dataset d = big_data();
   EXPECT_NO_THROW(trainer.fit(d));
   net.parameters()[1234] = std::numeric_limits<float>::quiet_NaN();  // a weight of Dense(300→256)
