@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <new>
 #include <thread>
@@ -80,10 +81,17 @@ class Pool {
       std::lock_guard lock(sleep_);
       wake_.notify_all();
     }
-    fn(ctx, 0, threads_);
+    // The workers use the caller's frame: wait for them even if the caller's part throws.
+    std::exception_ptr error;
+    try {
+      fn(ctx, 0, threads_);
+    } catch (...) {
+      error = std::current_exception();
+    }
     for (int t = 1; t < threads_; ++t)
       for (unsigned spins = 0; done_[t].gen.load(std::memory_order_acquire) != gen;) relax(spins);
     busy_.store(false, std::memory_order_release);
+    if (error) std::rethrow_exception(error);
   }
 
  private:

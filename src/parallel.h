@@ -31,8 +31,9 @@ Range split(std::size_t n, int t, int T, std::size_t align = 16);
 
 // Runs body(t, T) for t = 0..T−1 at once, t = 0 on the calling thread, and returns when all are
 // done. T = threads(), or 1 when `serial` is set, when threads() is 1, or when another thread
-// of the program is already inside a region (then everything runs on the caller). body must not
-// throw.
+// of the program is already inside a region (then everything runs on the caller). Only the
+// caller's part (t = 0) may throw: the exception reaches the caller once the others are done;
+// one thrown on another thread ends the program (std::terminate).
 template <class F>
 void run(F&& body, bool serial = false);
 
