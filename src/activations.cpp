@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 
 #include "parallel.h"
@@ -60,7 +59,6 @@ void with_op(const LayerSpec& s, Fn fn) {
     default: throw std::logic_error("pointwise: not a point-wise activation");
   }
 }
-
 
 // Apply y[i] = f(x[i]) over a whole tensor; a plain loop the compiler vectorizes.
 template <class F>
