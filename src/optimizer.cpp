@@ -54,7 +54,7 @@ void Optimizer::step(Sequential& model) {
     for_param_slices(model, t, T, trained, [&](std::size_t i, std::size_t off, std::size_t n) {
       update(p + off, g + off, n, off, layer_lr_[i], layer_steps_[i]);
     });
-  }, params_serial(work));
+  }, param_parts(work));
 }
 
 // ---- SGD ----

@@ -68,14 +68,16 @@ class Pool {
     threads_ = n;
   }
 
-  void run(void (*fn)(void*, int, int), void* ctx, bool serial) {
-    if (serial || threads_ == 1 || busy_.exchange(true, std::memory_order_acquire)) {
+  void run(void (*fn)(void*, int, int), void* ctx, int parts) {
+    parts = std::min(parts, threads_);
+    if (parts <= 1 || busy_.exchange(true, std::memory_order_acquire)) {
       fn(ctx, 0, 1);
       return;
     }
     if (static_cast<int>(workers_.size()) != threads_ - 1) start_workers();
     fn_ = fn;
     ctx_ = ctx;
+    parts_ = parts;
     const std::uint64_t gen = generation_.fetch_add(1, std::memory_order_seq_cst) + 1;
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard lock(sleep_);
@@ -84,11 +86,11 @@ class Pool {
     // The workers use the caller's frame: wait for them even if the caller's part throws.
     std::exception_ptr error;
     try {
-      fn(ctx, 0, threads_);
+      fn(ctx, 0, parts);
     } catch (...) {
       error = std::current_exception();
     }
-    for (int t = 1; t < threads_; ++t)
+    for (int t = 1; t < parts; ++t)
       for (unsigned spins = 0; done_[t].gen.load(std::memory_order_acquire) != gen;) relax(spins);
     busy_.store(false, std::memory_order_release);
     if (error) std::rethrow_exception(error);
@@ -134,7 +136,8 @@ class Pool {
       }
       seen = generation_.load(std::memory_order_acquire);
       if (stop_) return;
-      fn_(ctx_, t, threads_);
+      if (t >= parts_) continue;  // not needed in this region; the caller does not wait for us
+      fn_(ctx_, t, parts_);
       done_[t].gen.store(seen, std::memory_order_release);
     }
   }
@@ -149,6 +152,7 @@ class Pool {
   alignas(64) std::atomic<std::uint64_t> generation_{0};
   void (*fn_)(void*, int, int) = nullptr;
   void* ctx_ = nullptr;
+  int parts_ = 1;
   bool stop_ = false;
   int threads_ = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<Done> done_;
@@ -171,6 +175,11 @@ void pool_after_fork() { pool().after_fork(); }
 
 int threads() { return pool().threads(); }
 
+int parts_for(double work) {
+  const double parts = 2.0 * work / kMinParallelWork;
+  return parts >= threads() ? threads() : std::max(1, static_cast<int>(parts));
+}
+
 void set_threads(int n) { pool().resize(std::max(1, n)); }
 
 Range split(std::size_t n, int t, int T, std::size_t align) {
@@ -184,7 +193,7 @@ Range split(std::size_t n, int t, int T, std::size_t align) {
 }
 
 namespace detail {
-void run(void (*fn)(void*, int, int), void* ctx, bool serial) { pool().run(fn, ctx, serial); }
+void run(void (*fn)(void*, int, int), void* ctx, int parts) { pool().run(fn, ctx, parts); }
 }  // namespace detail
 
 }  // namespace gradflow::parallel

@@ -11,6 +11,7 @@
 // thread count gives bit-identical results.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 namespace gradflow::parallel {
@@ -30,15 +31,19 @@ struct Range {
 Range split(std::size_t n, int t, int T, std::size_t align = 16);
 
 // Runs body(t, T) for t = 0..T−1 at once, t = 0 on the calling thread, and returns when all are
-// done. T = threads(), or 1 when `serial` is set, when threads() is 1, or when another thread
-// of the program is already inside a region (then everything runs on the caller). Only the
-// caller's part (t = 0) may throw: the exception reaches the caller once the others are done;
-// one thrown on another thread ends the program (std::terminate).
+// done. T = min(parts, threads()), or 1 when another thread of the program is already inside a
+// region (then everything runs on the caller). Only the caller's part (t = 0) may throw: the
+// exception reaches the caller once the others are done; one thrown on another thread ends the
+// program (std::terminate).
 template <class F>
-void run(F&& body, bool serial = false);
+void run(F&& body, int parts);
 
-// Runs body(range) over the parts of [0, n): in parallel when n·cost_per_item is at least
-// kMinParallelWork and n makes more than one part, else as one serial call.
+// How many threads `work` (in the cost units below) is worth: each must get at least half of
+// kMinParallelWork, so a big machine does not wake 64 threads for a 256-unit layer.
+int parts_for(double work);
+
+// Runs body(range) over the parts of [0, n) — as many as parts_for(n·cost_per_item) and n's
+// aligned blocks allow (one part: a single serial call).
 //
 // Costs are in units of about 10 ps of one core's time. Handing work to another thread and
 // waiting for it costs ≈ 0.5 µs, and a small sgemm split in two runs each half well below its
@@ -53,23 +58,24 @@ template <class F>
 void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align = 16);
 
 namespace detail {
-void run(void (*fn)(void*, int, int), void* ctx, bool serial);
+void run(void (*fn)(void*, int, int), void* ctx, int parts);
 }
 
 template <class F>
-void run(F&& body, bool serial) {
+void run(F&& body, int parts) {
   detail::run([](void* c, int t, int T) { (*static_cast<F*>(c))(t, T); },
-              const_cast<void*>(static_cast<const void*>(&body)), serial);
+              const_cast<void*>(static_cast<const void*>(&body)), parts);
 }
 
 template <class F>
 void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align) {
-  const bool serial = static_cast<double>(n) * cost_per_item < kMinParallelWork ||
-                      split(n, 0, threads(), align).size() == n;
+  const std::size_t blocks = (n + align - 1) / align;
+  const int parts = std::min(parts_for(static_cast<double>(n) * cost_per_item),
+                             static_cast<int>(std::min<std::size_t>(blocks, 1u << 16)));
   run([&](int t, int T) {
     const Range r = split(n, t, T, align);
     if (r.size()) body(r);
-  }, serial);
+  }, parts);
 }
 
 }  // namespace gradflow::parallel

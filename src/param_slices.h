@@ -27,9 +27,9 @@ void for_param_slices(const Sequential& model, int t, int T, Want want, F f) {
   }
 }
 
-// Whether the parameter work of `count` values is worth more than one thread.
-inline bool params_serial(std::size_t count) {
-  return static_cast<double>(count) * parallel::kElementCost < parallel::kMinParallelWork;
+// How many threads the parameter work of `count` values is worth.
+inline int param_parts(std::size_t count) {
+  return parallel::parts_for(static_cast<double>(count) * parallel::kElementCost);
 }
 
 }  // namespace gradflow

@@ -99,7 +99,7 @@ void Trainer::check_finite(double loss) const {
       for (std::size_t k = 0; k < n; ++k) e = std::max(e, std::bit_cast<std::uint32_t>(g[k]) & 0x7f800000u);
     });
     if (e == 0x7f800000u) non_finite.store(true, std::memory_order_relaxed);
-  }, params_serial(work));
+  }, param_parts(work));
   if (std::isfinite(loss) && !non_finite.load()) return;
   // The backward pass runs from the output down: the highest layer with a non-finite gradient
   // is where the non-finite values entered it.

@@ -54,15 +54,36 @@ TEST(Region, RunsEveryPartOnceAndNestedRegionsRunSerially) {
       EXPECT_EQ(T, 2);
       ++calls;
       mask |= 1 << t;
-      parallel::run([&](int, int inner) { nested += inner; });  // must not wait on itself
-    });
+      parallel::run([&](int, int inner) { nested += inner; }, 2);  // must not wait on itself
+    }, 2);
     ASSERT_EQ(calls.load(), 2);
     ASSERT_EQ(mask.load(), 3);
     ASSERT_EQ(nested.load(), 2);  // each nested region ran on one thread
   }
   int serial_parts = 0;
-  parallel::run([&](int, int T) { serial_parts += T; }, /*serial=*/true);
+  parallel::run([&](int, int T) { serial_parts += T; }, 1);
   EXPECT_EQ(serial_parts, 1);
+  std::atomic<int> capped{0};
+  parallel::run([&](int, int T) { capped = T; }, 64);  // no more parts than threads
+  EXPECT_EQ(capped.load(), 2);
+}
+
+TEST(Region, UsesOnlyThePartsItIsGiven) {
+  Threads four(4);
+  for (int parts : {3, 4, 2, 4, 1, 3}) {
+    std::atomic<int> calls{0}, mask{0}, seen_T{0};
+    parallel::run([&](int t, int T) {
+      ++calls;
+      mask |= 1 << t;
+      seen_T = T;
+    }, parts);
+    EXPECT_EQ(calls.load(), parts);
+    EXPECT_EQ(mask.load(), (1 << parts) - 1);
+    EXPECT_EQ(seen_T.load(), parts);
+  }
+  // A region's parts follow its work: one thread for little, all for much.
+  EXPECT_EQ(parallel::parts_for(1e3), 1);
+  EXPECT_EQ(parallel::parts_for(1e9), 4);
 }
 
 TEST(Region, WorkersWakeAfterSleeping) {
@@ -70,7 +91,7 @@ TEST(Region, WorkersWakeAfterSleeping) {
   for (int rep = 0; rep < 3; ++rep) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));  // past the spin: workers sleep
     std::atomic<int> calls{0};
-    parallel::run([&](int, int) { ++calls; });
+    parallel::run([&](int, int) { ++calls; }, 2);
     EXPECT_EQ(calls.load(), 2);
   }
 }
