@@ -38,23 +38,20 @@ void Optimizer::step(Sequential& model) {
   prepare(model.num_params());
   layer_steps_.resize(model.size(), 0);
   layer_lr_.resize(model.size());
-  std::size_t work = 0;
-  auto trained = [](const Layer& l) { return l.trainable() && l.num_params() > 0; };
   for (std::size_t i = 0; i < model.size(); ++i) {
-    if (!trained(model.layer(i))) continue;
+    if (!has_gradients(model.layer(i))) continue;
     ++layer_steps_[i];
     layer_lr_[i] = lr_ * (i < layer_scale_.size() ? layer_scale_[i] : 1.0);
-    work += model.layer(i).num_params();
   }
   float* p = model.parameters().data();
   const float* g = model.gradients().data();
   // Each thread updates the units whose gradients it computed (param_slices.h); every value's
   // update depends on that value alone, so the split does not change the result.
   parallel::run([&](int t, int T) {
-    for_param_slices(model, t, T, trained, [&](std::size_t i, std::size_t off, std::size_t n) {
+    for_param_slices(model, t, T, has_gradients, [&](std::size_t i, std::size_t off, std::size_t n) {
       update(p + off, g + off, n, off, layer_lr_[i], layer_steps_[i]);
     });
-  }, param_parts(work));
+  }, gradient_parts(model));
 }
 
 // ---- SGD ----

@@ -70,12 +70,11 @@ void run(F&& body, int parts) {
 template <class F>
 void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align) {
   const std::size_t blocks = (n + align - 1) / align;
-  const int parts = std::min(parts_for(static_cast<double>(n) * cost_per_item),
-                             static_cast<int>(std::min<std::size_t>(blocks, 1u << 16)));
+  const int parts = parts_for(static_cast<double>(n) * cost_per_item);  // ≤ threads()
   run([&](int t, int T) {
     const Range r = split(n, t, T, align);
     if (r.size()) body(r);
-  }, parts);
+  }, static_cast<int>(std::min<std::size_t>(blocks, static_cast<std::size_t>(parts))));
 }
 
 }  // namespace gradflow::parallel

@@ -27,8 +27,14 @@ void for_param_slices(const Sequential& model, int t, int T, Want want, F f) {
   }
 }
 
-// How many threads the parameter work of `count` values is worth.
-inline int param_parts(std::size_t count) {
+// The layers whose parameter gradients backward computes (trainable, with parameters).
+inline bool has_gradients(const Layer& l) { return l.trainable() && l.num_params() > 0; }
+
+// How many threads a pass over those layers' parameters (update, check) is worth.
+inline int gradient_parts(const Sequential& model) {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < model.size(); ++i)
+    if (has_gradients(model.layer(i))) count += model.layer(i).num_params();
   return parallel::parts_for(static_cast<double>(count) * parallel::kElementCost);
 }
 

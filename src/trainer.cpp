@@ -87,26 +87,22 @@ void Trainer::check_finite(double loss) const {
   // max over the exponent fields (which vectorizes, unlike a float sum) finds any.
   // Frozen layers are skipped: their gradients are not computed.
   const float* grads = const_cast<Sequential&>(model_).gradients().data();
-  auto computed = [](const Layer& l) { return l.trainable() && l.num_params() > 0; };
-  std::size_t work = 0;
-  for (std::size_t i = 0; i < model_.size(); ++i)
-    if (computed(model_.layer(i))) work += model_.layer(i).num_params();
   std::atomic<bool> non_finite{false};
   parallel::run([&](int t, int T) {
     std::uint32_t e = 0;
-    for_param_slices(model_, t, T, computed, [&](std::size_t, std::size_t off, std::size_t n) {
+    for_param_slices(model_, t, T, has_gradients, [&](std::size_t, std::size_t off, std::size_t n) {
       const float* g = grads + off;
       for (std::size_t k = 0; k < n; ++k) e = std::max(e, std::bit_cast<std::uint32_t>(g[k]) & 0x7f800000u);
     });
     if (e == 0x7f800000u) non_finite.store(true, std::memory_order_relaxed);
-  }, param_parts(work));
+  }, gradient_parts(model_));
   if (std::isfinite(loss) && !non_finite.load()) return;
   // The backward pass runs from the output down: the highest layer with a non-finite gradient
   // is where the non-finite values entered it.
   std::size_t bad = model_.size();
   for (std::size_t i = model_.size(); i-- > 0;) {
     const Layer& l = model_.layer(i);
-    if (!l.trainable() || l.num_params() == 0) continue;
+    if (!has_gradients(l)) continue;
     const float* g = grads + model_.param_offset(i);
     const std::size_t n = l.num_params();
     bool finite = true;
