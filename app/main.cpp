@@ -3,9 +3,11 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include <fmt/format.h>
+#include <gradflow/threads.h>
 
 #include "commands.h"
 #include "config.h"
@@ -71,7 +73,7 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
   cmd.add_option("--batch-size", c.batch_size, "minibatch size");
   cmd.add_option("--epochs", c.epochs, "passes over the training data");
   cmd.add_option("--seed", c.seed, "seed for initialization, shuffling and noise");
-  cmd.add_option("--threads", c.threads, "compute threads (0: all cores)");
+  cmd.add_option("--threads", c.threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)");
   cmd.add_flag("--shuffle,!--no-shuffle", c.shuffle, "reshuffle the training data every epoch (--no-shuffle: in order)");
   cmd.add_option("--classes", c.classes, "keep only these classes, e.g. 5,7,8,9 (relabelled 0.. in this order)");
   cmd.add_option("--per-class", c.per_class, "use only the first N training samples of each class (0: all)");
@@ -117,7 +119,11 @@ int main(int argc, char** argv) {
   CLI::App app{"gradflow: train deep feed-forward networks on the CPU, and see into them"};
   app.option_defaults()->always_capture_default();
   app.require_subcommand(1);
-  app.set_version_flag("--version", "gradflow 0.1.0");
+  // Where a run's numbers come from: the kernels OpenBLAS picked and the thread count.
+  app.set_version_flag("--version", std::function<std::string()>([] {
+    return fmt::format("gradflow 0.1.0 (OpenBLAS {} kernels, {} compute thread(s))", gradflow::blas_kernels(),
+                       gradflow::num_threads());
+  }));
 
   TrainConfig flags;
   std::string config_file;
@@ -130,7 +136,7 @@ int main(int argc, char** argv) {
   eval->add_option("--data", eval_args.data, "data, as for train --data (fashion-mnist: its test split)");
   eval->add_option("--label-column", eval_args.label_column, "CSV label column: header name or index");
   eval->add_option("--batch-size", eval_args.batch_size, "evaluation batch size");
-  eval->add_option("--threads", eval_args.threads, "compute threads (0: all cores)");
+  eval->add_option("--threads", eval_args.threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)");
 
   gradflow::app::PredictArgs pred_args;
   CLI::App* pred = app.add_subcommand("predict", "predicted class and class probabilities, one line per sample");
@@ -138,7 +144,7 @@ int main(int argc, char** argv) {
   pred->add_option("--input", pred_args.input, "samples: a CSV file of features, or an IDX image file")->required();
   pred->add_option("--label-column", pred_args.label_column, "CSV column to ignore (a label), by name or index");
   pred->add_option("--format", pred_args.format, "output format")->check(CLI::IsMember({"csv", "json"}));
-  pred->add_option("--threads", pred_args.threads, "compute threads (0: all cores)");
+  pred->add_option("--threads", pred_args.threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)");
 
   std::string report_run, report_out;
   CLI::App* report = app.add_subcommand("report", "write a run's report.html: curves, per-layer diagnostics, warnings");

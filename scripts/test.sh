@@ -7,4 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh python3-torch chromium
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j"$(nproc)"
+# Where this ran: results may differ in the last bits between CPUs and OpenBLAS kernel sets, so
+# a log names both.
+echo "CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($(nproc) cores);" \
+     "$(./build/app/gradflow --version)"
 cd build && ctest --output-on-failure -j"$(nproc)"

@@ -129,7 +129,7 @@ void gemv_rows(std::size_t rows, std::size_t k, const float* a, std::size_t lda,
 }  // namespace blas
 
 void set_num_threads(int n) {
-  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = parallel::default_threads();
   parallel::set_threads(n);
 }
 

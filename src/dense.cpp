@@ -59,9 +59,11 @@ void Dense::backward_fused(const Tensor& x, const Tensor& z, const LayerSpec& ac
   backward_with(x, z, &act, &a, da, &dz, dx, trainable_);
 }
 
-// Thread t owns the output units split(O, t, T) in every step below: it computes those
-// columns of z (and of a), later their gradient, db and the rows of dW, so those values stay in
-// its cache. Only dx = dz W needs all of dz; it runs as a second region split by input features.
+// Every step below runs over the fixed blocks of the output units (parallel::for_blocks, which
+// makes the result independent of the thread count), and a thread owns the same blocks in each:
+// it computes those columns of z (and of a), later their gradient, db and the rows of dW, so
+// those values stay in its cache. Only dx = dz W needs all of dz; it runs as a second region
+// over blocks of the input features.
 void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a) {
   const std::size_t B = x.rows();
   const float* w = params_[0].data();
@@ -70,7 +72,7 @@ void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tenso
   // of one is bound by (≈ 100 GB/s from L2 here: a 784→256 layer takes 7.5 µs on one core).
   const double per_unit = (2.0 * parallel::kProductFlop * static_cast<double>(B) + kWeightCost) *
                           static_cast<double>(in_);
-  parallel::for_range(out_, per_unit, [&](parallel::Range u) {
+  parallel::for_blocks(out_, per_unit, [&](parallel::Range u) {
     // Broadcast b into z, then let the product accumulate onto it (beta = 1): the bias costs
     // one write pass instead of a separate read-modify-write pass after the product.
     for (std::size_t r = 0; r < B; ++r) {
@@ -96,7 +98,7 @@ void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act
   if (act || param_grads) {
     const double cost = param_grads ? 2.0 * parallel::kProductFlop * static_cast<double>(B * in_)
                                     : parallel::kElementCost * static_cast<double>(B);
-    parallel::for_range(out_, cost, [&](parallel::Range u) {
+    parallel::for_blocks(out_, cost, [&](parallel::Range u) {
       if (act) pointwise::backward(*act, z, *a, dy, *dz, u.begin, u.end);
       if (!param_grads) return;
       blas::gemm(true, false, u.size(), in_, B, 1.0f, g.data() + u.begin, out_, x.data(), in_,
@@ -112,7 +114,7 @@ void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act
     });
   }
   if (dx)
-    parallel::for_range(in_, 2.0 * parallel::kProductFlop * static_cast<double>(B * out_), [&](parallel::Range f) {
+    parallel::for_blocks(in_, 2.0 * parallel::kProductFlop * static_cast<double>(B * out_), [&](parallel::Range f) {
       blas::gemm(false, false, B, f.size(), out_, 1.0f, g.data(), out_, params_[0].data() + f.begin,
                  in_, 0.0f, dx->data() + f.begin, in_);
     });

@@ -34,7 +34,7 @@ void Diagnostics::on_train_begin(Trainer& t) {
   for (std::size_t i = 0; i < m.size(); ++i)
     if (is_dead_kind(m.layer(i).kind())) alive_[i].assign(m.layer(i).out_features(), 0);
   dead_since_.assign(m.size(), 0);
-  vanishing_count_.assign(1, 0);
+  vanishing_count_ = growing_count_ = 0;
   before_.resize(1, m.num_params());
 }
 
@@ -125,18 +125,29 @@ void Diagnostics::check(Trainer& t, const DiagnosticsRecord& r) {
   std::vector<const LayerRecord*> dense;
   for (const auto& l : r.layers)
     if (l.kind == LayerKind::Dense && t.model().layer(l.index).trainable()) dense.push_back(&l);
-  // Vanishing: the gradient reaching the first layer is a tiny fraction of the last one's.
+  // Through depth: the gradient reaching the first layer is a tiny fraction (vanishing) or a
+  // huge multiple (exploding) of the last one's. Measured at initialization, 10×256 nets on
+  // Fashion-MNIST (PyTorch agrees): sigmoid under Glorot ≈ 1e-7, tanh under N(0,1) ≈ 1e4,
+  // healthy nets 0.1–10 (both norms grow with the layer's size: √(784·512 / 256·10) ≈ 12).
   if (dense.size() >= 2) {
     const LayerRecord& first = *dense.front();
     const LayerRecord& last = *dense.back();
-    const bool tiny = first.grad_norm < o_.vanishing_ratio * last.grad_norm;
-    vanishing_count_[0] = tiny ? vanishing_count_[0] + 1 : 0;
-    if (vanishing_count_[0] >= 2)
+    const double ratio = first.grad_norm / last.grad_norm;
+    vanishing_count_ = first.grad_norm < o_.vanishing_ratio * last.grad_norm ? vanishing_count_ + 1 : 0;
+    growing_count_ = first.grad_norm > o_.exploding_ratio * last.grad_norm ? growing_count_ + 1 : 0;
+    if (vanishing_count_ >= 2)
       warn("vanishing", first.index, r,
            fmt::format("vanishing gradients: layer {} ({}) gets a gradient norm of {:.2g}, {:.1e} of the last layer's "
                        "{:.2g} — the lower layers barely learn; try ReLU-family activations with He initialization, "
                        "batch normalization (--batchnorm), or fewer layers",
-                       first.index, first.name, first.grad_norm, first.grad_norm / last.grad_norm, last.grad_norm));
+                       first.index, first.name, first.grad_norm, ratio, last.grad_norm));
+    if (growing_count_ >= 2)
+      warn("exploding", first.index, r,
+           fmt::format("exploding gradients: layer {} ({}) gets a gradient norm of {:.2g}, {:.1e}× the last layer's "
+                       "{:.2g} — the gradient grows as it flows back through the layers; try Glorot/LeCun "
+                       "initialization instead of N(0,1), batch normalization (--batchnorm), gradient clipping "
+                       "(--clip-norm 1) or a lower learning rate",
+                       first.index, first.name, first.grad_norm, ratio, last.grad_norm));
   }
   // Exploding: a layer's gradient norm grows by more than the factor per interval, twice in a
   // row (one jump alone is common early in training, when the gradients start from near 0).

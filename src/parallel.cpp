@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
 #include <new>
@@ -38,6 +39,22 @@ inline void relax(unsigned& spins) {
 }
 
 void pool_after_fork();
+
+}  // namespace
+
+int default_threads() {
+  // GRADFLOW_NUM_THREADS, as OMP_NUM_THREADS for OpenMP programs: how a test runner or a job
+  // script sets the count for programs it does not control. Anything but a positive number
+  // is ignored.
+  if (const char* env = std::getenv("GRADFLOW_NUM_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n > 0 && n <= 1024) return static_cast<int>(n);
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+namespace {
 
 class Pool {
  public:
@@ -154,7 +171,7 @@ class Pool {
   void* ctx_ = nullptr;
   int parts_ = 1;
   bool stop_ = false;
-  int threads_ = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads_ = default_threads();
   std::vector<Done> done_;
   alignas(64) std::atomic<bool> busy_{false};
   alignas(64) std::atomic<int> sleepers_{0};
@@ -190,6 +207,23 @@ Range split(std::size_t n, int t, int T, std::size_t align) {
     return std::min(n, (even + align - 1) / align * align);
   };
   return {cut(t), cut(t + 1)};
+}
+
+std::size_t block_count(std::size_t n) {
+  if (n <= kProductBlock / 2) return 1;
+  return std::max<std::size_t>(2, (n + kProductBlock - 1) / kProductBlock);
+}
+
+Range block(std::size_t n, std::size_t i) {
+  const std::size_t count = block_count(n);
+  const std::size_t size = ((n + count - 1) / count + 15) / 16 * 16;
+  return {std::min(n, i * size), std::min(n, (i + 1) * size)};
+}
+
+Range blocks_of(std::size_t n, int t, int T) {
+  const Range mine = split(block_count(n), t, T, 1);
+  if (!mine.size()) return {n, n};
+  return {block(n, mine.begin).begin, block(n, mine.end - 1).end};
 }
 
 namespace detail {

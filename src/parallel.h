@@ -6,9 +6,13 @@
 // plus the element-wise work on its slice (bias, activation, their gradients), so each thread
 // keeps its slice of the weights and activations in its own cache. OpenBLAS runs on one thread.
 //
-// Determinism: the split of [0, n) depends only on n and the thread count, and every output
-// element is written by exactly one thread with a fixed order of summation, so the same
-// thread count gives bit-identical results.
+// Determinism: every output element is written by exactly one thread with a fixed order of
+// summation. Element-wise passes give the same bits under any split. A matrix product does not:
+// OpenBLAS's Haswell/Zen kernels round an element of C differently depending on the shape of
+// the call it sits in (a 64×256 product computed as two 64×128 halves differs from the whole
+// in 431 of its 16384 values), so products run in fixed blocks of columns (for_blocks) that
+// depend on the shapes only — one sgemm call per block, whichever thread runs it. Results are
+// therefore bit-identical for any thread count, on every kernel set.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +22,9 @@ namespace gradflow::parallel {
 
 // Threads parallel regions use (≥ 1); the calling thread is one of them.
 int threads();
+// The count used until set_threads is called: GRADFLOW_NUM_THREADS when it is a positive
+// number, else one per core.
+int default_threads();
 void set_threads(int n);
 
 struct Range {
@@ -57,6 +64,25 @@ inline constexpr double kProductFlop = 1.0 / 3;
 template <class F>
 void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align = 16);
 
+// The fixed blocks of a product's n output columns: about kProductBlock each (two for
+// 64 < n ≤ 256, so a 128-unit layer still splits), equal sizes rounded up to 16, a function of
+// n alone. Block i of block_count(n) is block(n, i).
+// The size trades speed on one thread (each block is its own sgemm call, which packs its
+// other operand again: blocks of 128 cost 0.5–5% against one call, blocks of 32 10–25%)
+// against how many threads a product can use (n / 128).
+inline constexpr std::size_t kProductBlock = 128;
+std::size_t block_count(std::size_t n);
+Range block(std::size_t n, std::size_t i);
+// The columns of part t of T's blocks in for_blocks (empty when it has none).
+Range blocks_of(std::size_t n, int t, int T);
+
+// Runs body(block) for every block of [0, n), each thread a contiguous run of blocks, as many
+// threads as parts_for(n·cost_per_item) and the block count allow. What body computes for a
+// block must depend only on the block (never on which thread, or which other blocks it runs
+// with): then the result is the same for any thread count.
+template <class F>
+void for_blocks(std::size_t n, double cost_per_item, F&& body);
+
 namespace detail {
 void run(void (*fn)(void*, int, int), void* ctx, int parts);
 }
@@ -74,6 +100,16 @@ void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align)
   run([&](int t, int T) {
     const Range r = split(n, t, T, align);
     if (r.size()) body(r);
+  }, static_cast<int>(std::min<std::size_t>(blocks, static_cast<std::size_t>(parts))));
+}
+
+template <class F>
+void for_blocks(std::size_t n, double cost_per_item, F&& body) {
+  const std::size_t blocks = block_count(n);
+  const int parts = parts_for(static_cast<double>(n) * cost_per_item);
+  run([&](int t, int T) {
+    const Range mine = split(blocks, t, T, 1);
+    for (std::size_t i = mine.begin; i < mine.end; ++i) body(block(n, i));
   }, static_cast<int>(std::min<std::size_t>(blocks, static_cast<std::size_t>(parts))));
 }
 

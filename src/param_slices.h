@@ -1,6 +1,6 @@
 // Internal: the part of a model's parameters that compute thread t of T works on, so that the
 // thread that computed the gradient of a layer's units (Dense: rows of W and entries of b,
-// split by parallel::split over the units) also updates them, while they are in its cache.
+// in parallel::for_blocks over the units) also updates them, while they are in its cache.
 #pragma once
 
 #include <cstddef>
@@ -21,7 +21,7 @@ void for_param_slices(const Sequential& model, int t, int T, Want want, F f) {
     if (!want(l)) continue;
     for (const Tensor& p : l.params()) {
       const std::size_t units = p.rows() > 1 ? p.rows() : p.cols(), per = p.size() / units;
-      const parallel::Range u = parallel::split(units, t, T);
+      const parallel::Range u = parallel::blocks_of(units, t, T);
       if (u.size()) f(i, static_cast<std::size_t>(p.data() - base) + u.begin * per, u.size() * per);
     }
   }

@@ -12,8 +12,10 @@
 // Warnings, each printed once per layer:
 //   vanishing   the first Dense layer's gradient norm below vanishing_ratio (1e-3) × the last
 //               one's, at two records in a row
-//   exploding   a Dense layer's gradient norm growing more than exploding_factor (10×) per
-//               interval, two intervals in a row
+//   exploding   through depth: the first Dense layer's gradient norm above exploding_ratio
+//               (1e3) × the last one's, at two records in a row (the gradient grows as it flows
+//               back, as in a deep tanh net under N(0,1)); or in time: a Dense layer's gradient
+//               norm growing more than exploding_factor (10×) per interval, two intervals in a row
 //   dead        more than dead_fraction (half) of a layer's units dead
 //   saturated   more than saturated_fraction (half) of a layer's outputs saturated
 // (Non-finite values stop training: see TrainOptions::stop_on_non_finite.)
@@ -55,6 +57,7 @@ struct DiagnosticWarning {
 struct DiagnosticsOptions {
   std::size_t every = 50;  // steps between records
   double vanishing_ratio = 1e-3;
+  double exploding_ratio = 1e3;
   double exploding_factor = 10;
   double dead_fraction = 0.5;
   double saturated_fraction = 0.5;
@@ -84,7 +87,7 @@ class Diagnostics final : public Callback {
   std::vector<DiagnosticWarning> warnings_;
   std::vector<std::vector<unsigned char>> alive_;  // [layer][unit]: non-zero for some sample
   std::vector<std::size_t> dead_since_;             // epoch the layer was first seen mostly dead
-  std::vector<std::size_t> vanishing_count_;
+  std::size_t vanishing_count_ = 0, growing_count_ = 0;  // records in a row
   Tensor before_;                                   // parameters before the sampled step's update
   DiagnosticsRecord pending_;
 };
