@@ -1,5 +1,7 @@
 #include "commands.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -114,6 +116,34 @@ TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
 
 }  // namespace
 
+// More threads than this is a typo, not a machine (and each costs a stack).
+constexpr int kMaxThreads = 1024;
+
+// Refuses, before anything is allocated, a network that cannot be trained in this machine's
+// memory: `--layers 100000000:relu` used to run for a while and die of std::bad_alloc.
+// Per parameter: the weight, its gradient, two optimizer moments, the diagnostics' copy and
+// the checkpoint being written (weights and moments, built in memory, then written) — 12
+// floats; per unit of every layer: z, a and their gradients over one batch.
+void check_memory(std::size_t in_features, const std::vector<LayerSpec>& layers, std::size_t batch) {
+  double params = 0, units = static_cast<double>(in_features), width = units;
+  for (const LayerSpec& s : layers) {
+    if (s.kind == LayerKind::Dense) {
+      params += width * static_cast<double>(s.units) + static_cast<double>(s.units);
+      width = static_cast<double>(s.units);
+    } else if (s.kind == LayerKind::BatchNorm) {
+      params += 2 * width;
+    }
+    units += width;
+  }
+  const double need = 4.0 * (12 * params + 4 * static_cast<double>(batch) * units);
+  const double have = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+  if (have > 0 && need > 0.8 * have)
+    throw std::invalid_argument(fmt::format(
+        "the network ({:.3g} parameters, batch {}) needs about {:.1f} GB to train, more than this machine's {:.1f} GB "
+        "allows; use fewer or narrower layers (--layers) or a smaller --batch-size",
+        params, batch, need / 1e9, have / 1e9));
+}
+
 int train(const TrainConfig& cfg_in) {
   TrainConfig cfg = cfg_in;
   if (cfg.batch_size == 0) throw std::invalid_argument("--batch-size must be at least 1");
@@ -125,7 +155,8 @@ int train(const TrainConfig& cfg_in) {
   if (cfg.clip_norm < 0 || cfg.clip_value < 0) throw std::invalid_argument("--clip-norm and --clip-value must be >= 0");
   std::unique_ptr<Optimizer> optimizer = make_optimizer(cfg);
   const Schedule schedule(cfg.lr, parse_schedule(cfg.schedule, cfg.epochs, cfg.warmup));
-  if (cfg.threads < 0) throw std::invalid_argument("--threads must be 0 (all cores) or more");
+  if (cfg.threads < 0 || cfg.threads > kMaxThreads)
+    throw std::invalid_argument(fmt::format("--threads {}: expected 0 (the default count) to {}", cfg.threads, kMaxThreads));
   const Init init = parse_init(cfg.init);
   if (cfg.loss == "auto") cfg.loss = is_regression(cfg.data) ? "mse" : "cross_entropy";
   const Loss loss(parse_loss(cfg.loss));
@@ -181,6 +212,7 @@ int train(const TrainConfig& cfg_in) {
   std::vector<LayerSpec> layers = hidden;
   layers.push_back(nn::dense(outputs, init));
   if (out_act) layers.push_back(*out_act);
+  check_memory(train_set.features(), layers, cfg.batch_size);
   Sequential model(train_set.features(), layers, cfg.seed);
   std::string reuse_note;
   if (source) {

@@ -28,6 +28,11 @@ TrainConfig from_json(const json& j, const std::string& source) {
         merged[k].is_boolean() != v.is_boolean())
       throw std::runtime_error(fmt::format("{}: '{}' should be a {} like {}, got {}", source, k,
                                            merged[k].type_name(), merged[k].dump(), v.dump()));
+    // JSON has no NaN; negative or fractional values for a count would wrap or truncate.
+    if (merged[k].is_number_unsigned() && !v.is_number_unsigned())
+      throw std::runtime_error(fmt::format("{}: '{}' should be a whole number ≥ 0, got {}", source, k, v.dump()));
+    if (merged[k].is_number_integer() && !v.is_number_integer())
+      throw std::runtime_error(fmt::format("{}: '{}' should be a whole number, got {}", source, k, v.dump()));
     merged[k] = v;
   }
   TrainConfig c;

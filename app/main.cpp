@@ -1,12 +1,17 @@
 // gradflow: train, evaluate and use feed-forward networks from the command line.
 #include <CLI/CLI.hpp>
 
+#include <charconv>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 
 #include <fmt/format.h>
+#include <gradflow/detail/json_depth.h>
 #include <gradflow/threads.h>
 
 #include "commands.h"
@@ -25,6 +30,36 @@ std::string key_of(const CLI::Option* opt) {
   for (char& c : k)
     if (c == '-') c = '_';
   return k;
+}
+
+// Numbers as written: CLI11 would wrap "-1" into 2⁶⁴−1 for an unsigned option and take "nan"
+// for a rate. Every unsigned option takes a whole number ≥ 0, every real one a finite number.
+void check_numbers(CLI::App& cmd) {
+  const CLI::Validator whole(
+      [](std::string& s) -> std::string {
+        std::uint64_t v = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc() || p != s.data() + s.size())
+          return fmt::format("'{}' is not a whole number ≥ 0{}", s,
+                             ec == std::errc::result_out_of_range ? " (too large)" : "");
+        return {};
+      },
+      "", "whole number ≥ 0");
+  const CLI::Validator finite(
+      [](std::string& s) -> std::string {
+        double v = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v))
+          return fmt::format("'{}' is not a finite number", s);
+        return {};
+      },
+      "", "finite number");
+  for (CLI::Option* opt : cmd.get_options()) {
+    // The type name grows with validators ("FLOAT:FLOAT in [0 - 0.99]").
+    const std::string type = opt->get_type_name();
+    if (type.starts_with("UINT")) opt->check(whole);
+    if (type.starts_with("FLOAT")) opt->check(finite);
+  }
 }
 
 void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) {
@@ -89,6 +124,7 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
   cmd.add_option("--out", c.out, "run folder (default: runs/<date>-<time>)");
   cmd.add_option("--resume", c.resume,
                  "continue the run in this folder from its last checkpoint (its config.json; flags such as --epochs override)");
+  check_numbers(cmd);
 }
 
 TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, std::string config_file) {
@@ -100,10 +136,12 @@ TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, std::string config_
   }
   if (config_file.empty()) return flags;
   std::ifstream in(config_file);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  gradflow::detail::check_json_depth(text, config_file);
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("{}: not valid JSON: {}", config_file, e.what()));
   }
   nlohmann::json merged = to_json(from_json(j, config_file));

@@ -1,6 +1,7 @@
 #include "gradflow/checkpoint.h"
 
 #include "gradflow/batchnorm.h"
+#include "gradflow/detail/json_depth.h"
 
 #include <unistd.h>
 
@@ -101,6 +102,22 @@ std::vector<StateEntry> state_entries(Layer& l, std::size_t k) {
   return out;
 }
 
+// Floats the layers of `specs` hold (parameters and buffers), computed from the specs alone.
+std::uint64_t state_floats(const std::vector<LayerSpec>& specs, std::size_t in_features) {
+  std::uint64_t floats = 0, width = in_features;
+  for (const LayerSpec& s : specs) {
+    if (s.kind == LayerKind::Dense) {
+      floats += width * s.units + (s.bias ? s.units : 0);
+      width = s.units;
+    } else if (s.kind == LayerKind::BatchNorm) {
+      floats += 4 * width + 2;  // γ, β, running mean and variance, the I64 counter
+    } else if (s.kind == LayerKind::PReLU) {
+      floats += s.per_unit ? width : 1;
+    }
+  }
+  return floats;
+}
+
 }  // namespace
 
 std::string architecture_json(const Sequential& model) {
@@ -110,6 +127,7 @@ std::string architecture_json(const Sequential& model) {
 }
 
 std::vector<LayerSpec> parse_architecture(const std::string& text, std::size_t& in_features) {
+  detail::check_json_depth(text, "architecture");
   const json layers = json::parse(text);
   if (!layers.is_array() || layers.empty()) throw std::runtime_error("architecture is not a non-empty list of layers");
   std::vector<LayerSpec> specs;
@@ -258,8 +276,9 @@ ModelFile load_model(const std::string& path) {
   f.read(h.data(), static_cast<std::streamsize>(n));
   json header;
   try {
+    detail::check_json_depth(h, "header");
     header = json::parse(h);
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {
     throw fail(fmt::format("header (bytes 8..{}) is not valid JSON: {}", 8 + n, e.what()));
   }
   if (!header.is_object()) throw fail("header is not a JSON object");
@@ -280,23 +299,30 @@ ModelFile load_model(const std::string& path) {
   try {
     specs = parse_architecture(metadata["gradflow.architecture"], in_features);
     if (metadata.count("gradflow.input")) {
+      detail::check_json_depth(metadata["gradflow.input"], "gradflow.input");
       const json in = json::parse(metadata["gradflow.input"]);
-      if (in.contains("mean")) {
-        mf.info.input.mean = in["mean"].get<std::vector<float>>();
-        mf.info.input.std = in["std"].get<std::vector<float>>();
+      if (in.contains("mean") || in.contains("std")) {
+        mf.info.input.mean = in.at("mean").get<std::vector<float>>();
+        mf.info.input.std = in.at("std").get<std::vector<float>>();
         if (mf.info.input.mean.size() != in_features || mf.info.input.std.size() != in_features)
-          throw std::runtime_error(fmt::format("input statistics have {} features, the model takes {}",
-                                               mf.info.input.mean.size(), in_features));
+          throw std::runtime_error(fmt::format("input statistics have {} means and {} deviations, the model takes {} features",
+                                               mf.info.input.mean.size(), mf.info.input.std.size(), in_features));
+        // Standardizing computes (x − mean) / std (std 0: a constant feature, left unscaled).
+        for (std::size_t j = 0; j < in_features; ++j)
+          if (!std::isfinite(mf.info.input.mean[j]) || !std::isfinite(mf.info.input.std[j]) ||
+              mf.info.input.std[j] < 0)
+            throw std::runtime_error(fmt::format("input feature {}: mean {} and std {} (expected finite, std ≥ 0)", j,
+                                                 mf.info.input.mean[j], mf.info.input.std[j]));
       }
     }
-    if (metadata.count("gradflow.classes"))
+    if (metadata.count("gradflow.classes")) {
+      detail::check_json_depth(metadata["gradflow.classes"], "gradflow.classes");
       mf.info.class_names = json::parse(metadata["gradflow.classes"]).get<std::vector<std::string>>();
+    }
   } catch (const std::exception& e) {
     throw fail(std::string("bad metadata: ") + e.what());
   }
   mf.info.loss = metadata.count("gradflow.loss") ? metadata["gradflow.loss"] : "";
-  mf.model = std::make_unique<Sequential>(in_features, specs);
-
   // Validate every tensor entry before reading any data.
   struct Entry {
     std::string name;
@@ -322,6 +348,14 @@ ModelFile load_model(const std::string& path) {
   for (std::size_t i = 1; i < entries.size(); ++i)
     if (entries[i].begin < entries[i - 1].end)
       throw fail(fmt::format("tensors '{}' and '{}' overlap", entries[i - 1].name, entries[i].name));
+
+  // The architecture may only ask for as much memory as the file's tensors hold: a 2.7 KB
+  // header can describe a 3 GB network. Checked before any layer is built.
+  const std::uint64_t needed = 4 * state_floats(specs, in_features);
+  if (needed > data_size)
+    throw fail(fmt::format("the architecture needs {} bytes of tensors but the file holds {} data bytes", needed,
+                           data_size));
+  mf.model = std::make_unique<Sequential>(in_features, specs);
 
   std::size_t expected = 0;
   for (std::size_t k = 0; k < mf.model->size(); ++k) {
@@ -352,10 +386,10 @@ ModelFile load_model(const std::string& path) {
       if (e.name.rfind("optimizer.", 0) != 0)
         throw fail(fmt::format("unexpected tensor '{}' (not part of the architecture)", e.name));
       const json& t = header[e.name];
-      const std::uint64_t count = (e.end - e.begin) / sizeof(float);
-      if (t["shape"] != json::array({count}) || count != mf.model->num_params())
-        throw fail(fmt::format("tensor '{}' has shape {}, expected [{}] (one value per parameter)", e.name,
-                               t["shape"].dump(), mf.model->num_params()));
+      const std::uint64_t count = mf.model->num_params();
+      if (t["dtype"] != "F32" || t["shape"] != json::array({count}) || e.end - e.begin != count * sizeof(float))
+        throw fail(fmt::format("tensor '{}': shape {}, {} bytes; expected F32 [{}] (one value per parameter, {} bytes)",
+                               e.name, t["shape"].dump(), e.end - e.begin, count, count * sizeof(float)));
       Tensor v(1, count);
       f.seekg(static_cast<std::streamoff>(8 + n + e.begin));
       f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(e.end - e.begin));

@@ -94,8 +94,11 @@ class Pool {
     if (static_cast<int>(workers_.size()) != threads_ - 1) start_workers();
     fn_ = fn;
     ctx_ = ctx;
-    parts_ = parts;
-    const std::uint64_t gen = generation_.fetch_add(1, std::memory_order_seq_cst) + 1;
+    // The region's part count travels in the same word as its generation, so a worker that sat
+    // out the previous region (and is not waited for) cannot read the count of another one.
+    const std::uint64_t word = generation_.load(std::memory_order_relaxed);
+    const std::uint64_t gen = (word >> kPartBits) + 1;
+    generation_.store(gen << kPartBits | static_cast<std::uint64_t>(parts), std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard lock(sleep_);
       wake_.notify_all();
@@ -116,17 +119,17 @@ class Pool {
  private:
   void start_workers() {
     std::lock_guard config(config_);
-    stop_ = false;
-    const std::uint64_t gen = generation_.load();
+    stop_.store(false);
+    const std::uint64_t word = generation_.load();
     done_ = std::vector<Done>(static_cast<std::size_t>(threads_));
-    for (auto& d : done_) d.gen.store(gen);
-    for (int t = 1; t < threads_; ++t) workers_.emplace_back([this, t, gen] { work(t, gen); });
+    for (auto& d : done_) d.gen.store(word >> kPartBits);
+    for (int t = 1; t < threads_; ++t) workers_.emplace_back([this, t, word] { work(t, word); });
   }
 
   void stop_workers() {
     if (workers_.empty()) return;
-    stop_ = true;
-    generation_.fetch_add(1, std::memory_order_seq_cst);
+    stop_.store(true);
+    generation_.fetch_add(std::uint64_t{1} << kPartBits, std::memory_order_seq_cst);
     {
       std::lock_guard lock(sleep_);
       wake_.notify_all();
@@ -152,10 +155,12 @@ class Pool {
         sleepers_.fetch_sub(1, std::memory_order_relaxed);
       }
       seen = generation_.load(std::memory_order_acquire);
-      if (stop_) return;
-      if (t >= parts_) continue;  // not needed in this region; the caller does not wait for us
-      fn_(ctx_, t, parts_);
-      done_[t].gen.store(seen, std::memory_order_release);
+      if (stop_.load(std::memory_order_acquire)) return;
+      const int parts = static_cast<int>(seen & kPartMask);
+      if (t >= parts) continue;  // not needed in this region; the caller does not wait for us
+      // fn_ and ctx_ stay put until we report done: the caller waits for every part.
+      fn_(ctx_, t, parts);
+      done_[t].gen.store(seen >> kPartBits, std::memory_order_release);
     }
   }
 
@@ -166,11 +171,13 @@ class Pool {
   struct alignas(64) Done {
     std::atomic<std::uint64_t> gen{0};
   };
+  // generation << kPartBits | the region's part count.
+  static constexpr int kPartBits = 16;
+  static constexpr std::uint64_t kPartMask = (std::uint64_t{1} << kPartBits) - 1;
   alignas(64) std::atomic<std::uint64_t> generation_{0};
   void (*fn_)(void*, int, int) = nullptr;
   void* ctx_ = nullptr;
-  int parts_ = 1;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
   int threads_ = default_threads();
   std::vector<Done> done_;
   alignas(64) std::atomic<bool> busy_{false};

@@ -80,49 +80,85 @@ Trainer::Trainer(Sequential& model, const Loss& loss, Optimizer& optimizer, Trai
       head_(loss_input_layers(model, loss)) {
   if (opts_.batch_size == 0) throw std::invalid_argument("batch size must be at least 1");
   if (opts_.eval_batch_size == 0) opts_.eval_batch_size = 1000;
+  for (std::size_t i = 0; i < model_.size(); ++i)
+    for (auto& [name, b] : model_.layer(i).buffers()) buffers_.push_back(b);
 }
 
-void Trainer::check_finite(double loss) const {
-  // Fast path: a float is non-finite exactly when its exponent bits are all ones; an integer
-  // max over the exponent fields (which vectorizes, unlike a float sum) finds any.
-  // Frozen layers are skipped: their gradients are not computed.
-  const float* grads = const_cast<Sequential&>(model_).gradients().data();
+namespace {
+// Whether any of the trained layers' slices of `values` (the model's flat parameter or
+// gradient buffer) is NaN or infinite. A float is non-finite exactly when its exponent bits are
+// all ones; an integer max over the exponent fields (which vectorizes, unlike a float sum)
+// finds any. Frozen layers are skipped: they have no gradients and do not change.
+bool any_non_finite(const Sequential& model, const float* values) {
   std::atomic<bool> non_finite{false};
   parallel::run([&](int t, int T) {
     std::uint32_t e = 0;
-    for_param_slices(model_, t, T, has_gradients, [&](std::size_t, std::size_t off, std::size_t n) {
-      const float* g = grads + off;
-      for (std::size_t k = 0; k < n; ++k) e = std::max(e, std::bit_cast<std::uint32_t>(g[k]) & 0x7f800000u);
+    for_param_slices(model, t, T, has_gradients, [&](std::size_t, std::size_t off, std::size_t n) {
+      const float* v = values + off;
+      for (std::size_t k = 0; k < n; ++k) e = std::max(e, std::bit_cast<std::uint32_t>(v[k]) & 0x7f800000u);
     });
     if (e == 0x7f800000u) non_finite.store(true, std::memory_order_relaxed);
-  }, gradient_parts(model_));
-  if (std::isfinite(loss) && !non_finite.load()) return;
+  }, gradient_parts(model));
+  return non_finite.load();
+}
+
+// The highest trained layer holding a non-finite value of `values` (model.size() if none).
+std::size_t highest_non_finite(const Sequential& model, const float* values) {
+  for (std::size_t i = model.size(); i-- > 0;) {
+    const Layer& l = model.layer(i);
+    if (!has_gradients(l)) continue;
+    const float* v = values + model.param_offset(i);
+    for (std::size_t k = 0; k < l.num_params(); ++k)
+      if (!std::isfinite(v[k])) return i;
+  }
+  return model.size();
+}
+}  // namespace
+
+void Trainer::diverged(const std::string& what, std::size_t layer) const {
+  throw TrainingDiverged(fmt::format("training diverged at step {} (epoch {}, batch {}): {} — lower the learning "
+                                     "rate (now {}), clip the gradients or add batch normalization",
+                                     info_.global_step + 1, info_.epoch, info_.step + 1, what, opt_.learning_rate()),
+                         info_.global_step, layer);
+}
+
+void Trainer::check_finite(double loss) const {
+  const float* grads = const_cast<Sequential&>(model_).gradients().data();
+  if (std::isfinite(loss) && !any_non_finite(model_, grads)) {
+    if (first_loss_ >= 0 && loss > opts_.divergence_factor * std::max(first_loss_, 0.01))
+      diverged(fmt::format("the loss is {:.3g}, more than {:.0e} times the first step's {:.3g}", loss, opts_.divergence_factor,
+                           first_loss_),
+               model_.size());
+    return;
+  }
   // The backward pass runs from the output down: the highest layer with a non-finite gradient
   // is where the non-finite values entered it.
-  std::size_t bad = model_.size();
-  for (std::size_t i = model_.size(); i-- > 0;) {
-    const Layer& l = model_.layer(i);
-    if (!has_gradients(l)) continue;
-    const float* g = grads + model_.param_offset(i);
-    const std::size_t n = l.num_params();
-    bool finite = true;
-    for (std::size_t k = 0; k < n; ++k) finite &= std::isfinite(g[k]);
-    if (!finite) {
-      bad = i;
-      break;
-    }
-  }
+  const std::size_t bad = highest_non_finite(model_, grads);
   const std::string where =
       bad < model_.size()
           ? fmt::format("the gradient of layer {} ({}) is {}", bad, model_.layer(bad).name(),
                         std::isfinite(loss) ? "not finite" : "not finite either")
           : std::string("the gradients are still finite");
-  throw TrainingDiverged(
-      fmt::format("training diverged at step {} (epoch {}, batch {}): the loss is {}; {} — lower the learning rate "
-                  "(now {}), clip the gradients or add batch normalization",
-                  info_.global_step + 1, info_.epoch, info_.step + 1,
-                  std::isnan(loss) ? std::string("NaN") : fmt::format("{}", loss), where, opt_.learning_rate()),
-      info_.global_step, bad);
+  diverged(fmt::format("the loss is {}; {}", std::isnan(loss) ? std::string("NaN") : fmt::format("{}", loss), where),
+           bad);
+}
+
+// After the update: the weights, and the running statistics the forward pass updated (a
+// BatchNorm's variance overflows to inf while its normalized output stays finite). A model
+// saved from this state would not load.
+void Trainer::check_state() const {
+  auto& model = const_cast<Sequential&>(model_);
+  if (any_non_finite(model_, model.parameters().data())) {
+    const std::size_t bad = highest_non_finite(model_, model.parameters().data());
+    diverged(fmt::format("the update made the weights of layer {} ({}) non-finite", bad, model_.layer(bad).name()),
+             bad);
+  }
+  for (const Tensor* t : buffers_)
+    for (float v : t->span())
+      if (!std::isfinite(v))
+        for (std::size_t i = 0; i < model.size(); ++i)
+          for (auto& [name, b] : model.layer(i).buffers())
+            if (b == t) diverged(fmt::format("layer {} ({}) has a non-finite {}", i, model.layer(i).name(), name), i);
 }
 
 double Trainer::step(const Tensor& x, const Tensor& y) {
@@ -131,10 +167,12 @@ double Trainer::step(const Tensor& x, const Tensor& y) {
   last_correct_ = loss_.has_accuracy(z.cols(), y.cols()) ? loss_.count_correct(z, y) : 0;
   model_.backward(dz_, head_);
   if (opts_.stop_on_non_finite) check_finite(l);
+  if (first_loss_ < 0) first_loss_ = l;
   info_.batch_size = x.rows();
   info_.loss = l;
   for (Callback* cb : callbacks_) cb->on_after_backward(*this, info_);
   opt_.step(model_);
+  if (opts_.stop_on_non_finite) check_state();
   for (Callback* cb : callbacks_) cb->on_step_end(*this, info_);
   ++info_.global_step;
   return l;
@@ -164,6 +202,7 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
   order_.resize(N);
   info_.steps_per_epoch = (N + bs - 1) / bs;
   stop_ = false;
+  first_loss_ = -1;
   std::vector<EpochMetrics> history;
   for (Callback* cb : callbacks_) cb->on_train_begin(*this);
   for (std::size_t epoch = first_epoch_; epoch <= opts_.epochs && !stop_; ++epoch) {

@@ -33,9 +33,13 @@ struct TrainOptions {
   bool shuffle = true;
   std::uint64_t seed = 0;
   std::size_t eval_batch_size = 1000;
-  // Stop with TrainingDiverged when the loss or a gradient becomes NaN or infinite (checked
-  // after each backward pass, before the optimizer step, so the update is never applied).
+  // Stop with TrainingDiverged when training diverges: the loss or a gradient becomes NaN or
+  // infinite (checked after each backward pass, before the optimizer step, so that update is
+  // never applied); the updated weights or a running statistic become NaN or infinite (checked
+  // after the step); or the loss blows up while staying finite — above divergence_factor times
+  // the first step's loss (at least 0.01), as with Adam at lr 1e6 (loss 4e11 and 10% accuracy).
   bool stop_on_non_finite = true;
+  double divergence_factor = 1e4;
 };
 
 // Thrown by Trainer::step when training diverges; says where and what to try.
@@ -129,6 +133,10 @@ class Trainer {
 
  private:
   void check_finite(double loss) const;
+  void check_state() const;
+  [[noreturn]] void diverged(const std::string& what, std::size_t layer) const;
+  double first_loss_ = -1;             // of this fit(), for the blow-up check
+  std::vector<const Tensor*> buffers_;  // running statistics, checked after each step
   Sequential& model_;
   const Loss& loss_;
   Optimizer& opt_;

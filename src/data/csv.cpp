@@ -33,7 +33,10 @@ std::vector<std::string_view> split(std::string_view line) {
 
 bool parse_float(std::string_view s, float& v) {
   if (s.empty()) return false;
-  if (s.front() == '+') s.remove_prefix(1);
+  if (s.front() == '+') {
+    s.remove_prefix(1);
+    if (s.empty() || s.front() == '-' || s.front() == '+') return false;  // "+-1" is no number
+  }
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   return ec == std::errc() && p == s.data() + s.size();
 }
@@ -50,6 +53,8 @@ Dataset read(const std::string& path, const Options& o) {
   std::string line;
   while (std::getline(in, line)) {
     ++line_no;
+    // A UTF-8 byte-order mark (spreadsheets write one) is not part of the first field.
+    if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
     const auto f = split(line);
     if (fields == 0) {
@@ -89,10 +94,12 @@ Dataset read(const std::string& path, const Options& o) {
         throw std::runtime_error(fmt::format("{}:{}: column {}{}: '{}' is not a finite number", path, line_no,
                                              j + 1, header.empty() ? "" : " ('" + header[j] + "')", f[j]));
       if (o.has_labels && j == label) {
-        if (!o.regression && (v < 0 || v != std::floor(v) || (o.num_classes && v >= static_cast<float>(o.num_classes))))
+        const std::size_t limit = o.num_classes ? o.num_classes : o.max_classes;
+        if (!o.regression && (v < 0 || v != std::floor(v) || v >= static_cast<float>(limit)))
           throw std::runtime_error(fmt::format(
-              "{}:{}: label '{}' out of range (expected a class index 0..{})", path, line_no, f[j],
-              o.num_classes ? fmt::format("{}", o.num_classes - 1) : std::string("N")));
+              "{}:{}: label '{}' out of range (expected a class index 0..{}){}", path, line_no, f[j], limit - 1,
+              o.num_classes ? "" : fmt::format("; at most {} classes unless raised (max_classes) — for a numeric "
+                                               "target, train a regression (--loss mse)", o.max_classes)));
         ys.push_back(v);
       } else {
         xs.push_back(v);

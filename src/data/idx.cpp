@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -93,14 +94,16 @@ Tensor read_images(const std::string& path) {
     throw std::runtime_error(
         fmt::format("{}: implausible image size {}×{} at byte 8 (expected 1..4096 each)", path, rows, cols));
   const std::size_t pixels = std::size_t{rows} * cols;
-  // The count is checked against the data as it is read, chunk by chunk, so a hostile header
-  // cannot make us allocate more than the file holds.
+  // The count is checked against the data as it is read, in chunks of about 1 MiB, so a
+  // hostile header cannot make us allocate more than the file holds (a 16-byte header can
+  // claim 4096×4096 pixels times 2³² images).
   Tensor x;
-  std::vector<unsigned char> buf(pixels * 1024);
+  const std::size_t per_chunk = std::max<std::size_t>(1, (std::size_t{1} << 20) / pixels);
+  std::vector<unsigned char> buf(std::min<std::size_t>(per_chunk, std::max<std::uint32_t>(n, 1)) * pixels);
   std::size_t done = 0;
   std::vector<float> values;  // grows with the data actually read, never with the header
   while (done < n) {
-    const std::size_t batch = std::min<std::size_t>(1024, n - done);
+    const std::size_t batch = std::min<std::size_t>(per_chunk, n - done);
     r.read(buf.data(), batch * pixels,
            fmt::format("pixels (images {}..{} of {}, {}×{} each)", done, done + batch - 1, n, rows, cols));
     for (std::size_t i = 0; i < batch * pixels; ++i) values.push_back(static_cast<float>(buf[i]) / 255.0f);

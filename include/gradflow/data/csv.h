@@ -19,6 +19,8 @@ struct Options {
   bool regression = false;          // label is a real-valued target, not a class index
   bool has_labels = true;           // false: every column is a feature (for predict)
   std::size_t num_classes = 0;      // 0: max(label) + 1
+  std::size_t max_classes = 1000;   // with num_classes 0: a larger label is an error (each
+                                    // class is an output unit: a label of 10⁷ is no class index)
 };
 
 Dataset read(const std::string& path, const Options& options = {});
