@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <stdexcept>
 
@@ -24,14 +25,9 @@ std::string Checkpointer::path(const char* name) const { return (std::filesystem
 
 void Checkpointer::save_model_file() { save_model(path("model.safetensors"), model_, info_); }
 
-void Checkpointer::on_epoch_end(Trainer&, const EpochMetrics& m) {
-  if (!std::isfinite(m.train_loss)) return;
-  save_model_file();
-  const double loss = std::isnan(m.test_loss) ? m.train_loss : m.test_loss;
-  const bool best = loss < best_loss_;
-  if (best) best_loss_ = loss;
+json Checkpointer::training_state(std::size_t epochs_done) const {
   const auto& plateau = scheduler_.schedule().plateau_state();
-  json training{{"epoch", m.epoch},
+  json training{{"epoch", epochs_done},
                 {"global_step", 0},
                 {"layer_steps", optimizer_.layer_steps()},
                 {"layer_lr_scales", optimizer_.layer_lr_scales()},
@@ -45,16 +41,41 @@ void Checkpointer::on_epoch_end(Trainer&, const EpochMetrics& m) {
   std::size_t steps = 0;
   for (auto s : optimizer_.layer_steps()) steps = std::max<std::size_t>(steps, static_cast<std::size_t>(s));
   training["global_step"] = steps;
+  return training;
+}
+
+void Checkpointer::save_last(const json& training) {
   ModelInfo ck = info_;
   ck.metadata["gradflow.training"] = training.dump();
   for (auto& [name, t] : optimizer_.state())
     if (!t->empty()) ck.tensors.push_back({"optimizer." + name, t});
   save_model(path("checkpoint_last.safetensors"), model_, ck);
+  saved_epoch_ = training["epoch"];
+  saved_ = true;
+}
+
+void Checkpointer::on_epoch_end(Trainer&, const EpochMetrics& m) {
+  if (!std::isfinite(m.train_loss)) return;
+  save_model_file();
+  const double loss = std::isnan(m.test_loss) ? m.train_loss : m.test_loss;
+  const bool best = loss < best_loss_;
+  if (best) best_loss_ = loss;
+  save_last(training_state(m.epoch));
   if (best) {
     ModelInfo b = info_;
     b.metadata["gradflow.training"] = json{{"epoch", m.epoch}, {"loss", loss}}.dump();
     save_model(path("checkpoint_best.safetensors"), model_, b);
   }
+}
+
+void Checkpointer::save_interrupted() {
+  const EpochPosition& p = trainer_.position();
+  json training = training_state(p.epoch - 1);
+  // Resuming starts this epoch over from its shuffle, then skips the steps already taken.
+  training["shuffle_rng"] = trainer_.interrupted_shuffle_state();
+  training["within"] = {{"epoch", p.epoch}, {"steps_done", p.steps_done}, {"loss_sum", p.loss_sum},
+                        {"correct", p.correct}};
+  save_last(training);
 }
 
 std::size_t Checkpointer::resume(const ModelFile& last) {
@@ -92,7 +113,14 @@ std::size_t Checkpointer::resume(const ModelFile& last) {
     throw std::invalid_argument(fmt::format("cannot resume: bad training state in the checkpoint: {}", e.what()));
   }
   const std::size_t epoch = t["epoch"];
-  trainer_.resume_at(epoch, t["global_step"]);
+  if (t.contains("within")) {
+    const json& w = t["within"];
+    trainer_.resume_within({w["epoch"], w["steps_done"], w["loss_sum"], w["correct"]}, t["global_step"]);
+  } else {
+    trainer_.resume_at(epoch, t["global_step"]);
+  }
+  saved_epoch_ = epoch;
+  saved_steps_ = t["global_step"];
   return epoch;
 }
 
@@ -120,12 +148,25 @@ std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text) {
   return stages;
 }
 
-void keep_first_lines(const std::string& path, std::size_t n) {
-  std::ifstream in(path);
-  std::string kept, line;
-  for (std::size_t i = 0; i < n && std::getline(in, line); ++i) kept += line + "\n";
+void keep_records(const std::string& path, const std::string& key, std::size_t last) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   in.close();
-  write_file_atomic(path, kept);
+  std::string kept;
+  for (std::size_t start = 0; start < text.size();) {
+    const std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) break;  // a line cut short by an interruption
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    try {
+      const json j = json::parse(line);
+      if (j.at(key).get<std::size_t>() <= last) kept += line + "\n";
+    } catch (const json::exception&) {
+      // not a record of ours: dropped
+    }
+  }
+  if (kept != text) write_file_atomic(path, kept);
 }
 
 }  // namespace gradflow::app

@@ -14,6 +14,8 @@
 #include "gradflow/callbacks.h"
 #include "gradflow/checkpoint.h"
 
+#include <nlohmann/json.hpp>
+
 namespace gradflow::app {
 
 class Checkpointer final : public Callback {
@@ -23,12 +25,22 @@ class Checkpointer final : public Callback {
   void set_folder(std::string folder) { folder_ = std::move(folder); }
   void on_epoch_end(Trainer&, const EpochMetrics& m) override;
   void save_model_file();
+  // checkpoint_last for a trainer that stopped mid-epoch (Trainer::interrupt): resuming
+  // continues at the next step, with the same result as an uninterrupted run.
+  void save_interrupted();
+  // Whether this process wrote a checkpoint; the epochs the latest one (or the resumed one) holds.
+  bool saved() const { return saved_; }
+  std::size_t saved_epoch() const { return saved_epoch_; }
+  // Optimizer steps the resumed checkpoint had taken (diagnostics records past it are dropped).
+  std::size_t resumed_steps() const { return saved_steps_; }
   // Restore everything from checkpoint_last (and checkpoint_best for early stopping); returns
   // the number of epochs done. Throws when the checkpoint does not fit the configuration.
   std::size_t resume(const ModelFile& last);
 
  private:
   std::string path(const char* name) const;
+  nlohmann::json training_state(std::size_t epochs_done) const;
+  void save_last(const nlohmann::json& training);
   std::string folder_;
   Sequential& model_;
   Optimizer& optimizer_;
@@ -38,12 +50,14 @@ class Checkpointer final : public Callback {
   StagedUnfreezing* unfreezing_;
   ModelInfo info_;
   double best_loss_;
-  std::size_t global_step_ = 0;
+  bool saved_ = false;
+  std::size_t saved_epoch_ = 0, saved_steps_ = 0;
 };
 
 // "1:3,5:2,9:0" → stages (epoch, frozen blocks).
 std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text);
-// Truncate a text file to its first n lines (metrics.jsonl of a resumed run).
-void keep_first_lines(const std::string& path, std::size_t n);
+// Keep the records of a JSON-lines file whose `key` is at most `last` (metrics.jsonl by
+// "epoch", diagnostics.jsonl by "step", of a resumed run); drops a last line cut short.
+void keep_records(const std::string& path, const std::string& key, std::size_t last);
 
 }  // namespace gradflow::app

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include "checkpointer.h"
 #include "progress.h"
 #include "report.h"
+#include "run_guard.h"
 
 namespace gradflow::app {
 
@@ -177,9 +179,10 @@ int train(const TrainConfig& cfg_in) {
   std::optional<ModelFile> source, checkpoint;  // --init-from, --resume
   if (!cfg.init_from.empty()) source = load_model(model_path(cfg.init_from));
   if (resuming) {
+    // A run killed before its first checkpoint has nothing to continue from: it starts over,
+    // in its own folder, with its own configuration.
     const std::string ck = (fs::path(cfg.out) / "checkpoint_last.safetensors").string();
-    if (!fs::exists(ck)) throw std::runtime_error(fmt::format("cannot resume: no {} (no epoch finished)", ck));
-    checkpoint = load_model(ck);
+    if (fs::exists(ck)) checkpoint = load_model(ck);
   }
   std::vector<StagedUnfreezing::Stage> stages;
   if (!cfg.stages.empty()) stages = parse_stages(cfg.stages);
@@ -270,10 +273,19 @@ int train(const TrainConfig& cfg_in) {
   // ---- run folder ----
   if (cfg.out.empty()) cfg.out = default_run_folder();
   if (!resuming && fs::exists(cfg.out) && !(fs::is_directory(cfg.out) && fs::is_empty(cfg.out)))
-    throw std::runtime_error(fmt::format("run folder '{}' already exists and is not empty (choose another --out)", cfg.out));
+    throw std::runtime_error(fmt::format("run folder '{}' already exists and is not empty (choose another --out{})",
+                                         cfg.out, fs::exists(fs::path(cfg.out) / "config.json")
+                                                      ? fmt::format(", or continue it with --resume {}", cfg.out)
+                                                      : ""));
   saver.set_folder(cfg.out);
   const bool created = !fs::exists(cfg.out);
   fs::create_directories(cfg.out);
+  // Outside the clean-up below: a run that finds the folder locked must not touch it.
+  const RunLock lock(cfg.out);
+  remove_temporaries(cfg.out);
+  // model, checkpoint_last (weights and up to two optimizer moments), checkpoint_best, each
+  // briefly twice while it is replaced; plus the logs.
+  check_free_space(cfg.out, 4.0 * 8 * static_cast<double>(model.num_params()) + 1e7);
   bool diverged = false;
   try {
     // The saved configuration describes the run, not how it was started: reusing it with
@@ -303,7 +315,12 @@ int train(const TrainConfig& cfg_in) {
     }
     fmt::print("run:    {}{}\n", cfg.out, resuming ? fmt::format(" (resuming after epoch {})", epochs_done) : "");
     const std::string metrics = (fs::path(cfg.out) / "metrics.jsonl").string();
-    if (resuming) keep_first_lines(metrics, epochs_done);
+    const std::string diag_path = (fs::path(cfg.out) / "diagnostics.jsonl").string();
+    if (resuming) {
+      // Records past the checkpoint belong to work that is about to be redone.
+      keep_records(metrics, "epoch", epochs_done);
+      keep_records(diag_path, "step", checkpoint ? saver.resumed_steps() : 0);
+    }
 
     Progress progress(cfg.epochs, train_set.size(), metrics);
     trainer.add_callback(progress);
@@ -311,7 +328,7 @@ int train(const TrainConfig& cfg_in) {
     std::ofstream diag_file;
     if (cfg.diagnostics_every > 0) {
       diagnostics.emplace(DiagnosticsOptions{.every = cfg.diagnostics_every});
-      diag_file.open(fs::path(cfg.out) / "diagnostics.jsonl", resuming ? std::ios::app : std::ios::trunc);
+      diag_file.open(diag_path, resuming ? std::ios::app : std::ios::trunc);
       diagnostics->on_record = [&](const DiagnosticsRecord& r) {
         nlohmann::ordered_json layers = nlohmann::ordered_json::array();
         auto num = [](double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr); };
@@ -341,10 +358,22 @@ int train(const TrainConfig& cfg_in) {
     // keeps its last good model and can be resumed.
     const std::string model_file = (fs::path(cfg.out) / "model.safetensors").string();
     trainer.add_callback(saver);
+    InterruptGuard interrupts;
+    trainer.add_callback(interrupts);
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<EpochMetrics> history;
     try {
       history = trainer.fit(train_set, test_set ? &*test_set : nullptr);
+      if (trainer.interrupted()) {
+        saver.save_interrupted();
+        diag_file.flush();
+        const EpochPosition& p = trainer.position();
+        fmt::print("interrupted by {} after step {} of epoch {}: saved {}; continue with: gradflow train --resume {}\n",
+                   interrupts.signal() == SIGTERM ? "SIGTERM" : "SIGINT", p.steps_done, p.epoch,
+                   (fs::path(cfg.out) / "checkpoint_last.safetensors").string(), cfg.out);
+        std::fflush(stdout);
+        return 128 + interrupts.signal();
+      }
     } catch (const TrainingDiverged& e) {
       diverged = true;
       std::fflush(stdout);
@@ -383,10 +412,17 @@ int train(const TrainConfig& cfg_in) {
       write_report({cfg.out}, (fs::path(cfg.out) / "report.html").string());
       fmt::print("report: {}\n", (fs::path(cfg.out) / "report.html").string());
     }
-  } catch (...) {
-    // A diverged run keeps its folder (metrics and the last good model); any other failure
-    // leaves nothing behind.
-    if (created && !diverged) fs::remove_all(cfg.out);
+  } catch (const std::exception& e) {
+    // A failure before the first checkpoint leaves nothing behind; after it, what was saved
+    // stays (a diverged run's message already says so).
+    if (created && !diverged && !saver.saved()) {
+      std::error_code ec;
+      fs::remove_all(cfg.out, ec);
+    }
+    if (saver.saved() && !diverged)
+      throw std::runtime_error(fmt::format("{}. {} keeps the checkpoint of epoch {}; continue with: gradflow train "
+                                           "--resume {}",
+                                           e.what(), cfg.out, saver.saved_epoch(), cfg.out));
     throw;
   }
   return 0;

@@ -2,9 +2,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <gradflow/detail/json_depth.h>
 #include <nlohmann/json.hpp>
 
 #include "gradflow/checkpoint.h"
@@ -29,7 +31,10 @@ json read_jsonl(const fs::path& p, bool required) {
   std::string line;
   for (std::size_t n = 1; std::getline(f, line); ++n) {
     if (line.empty()) continue;
+    // A last line without its newline was being written when the run was killed: not a record.
+    if (f.eof()) break;
     try {
+      gradflow::detail::check_json_depth(line, fmt::format("{}:{}", p.string(), n));
       rows.push_back(json::parse(line));
     } catch (const json::exception& e) {
       throw std::runtime_error(fmt::format("{}:{}: not valid JSON: {}", p.string(), n, e.what()));
@@ -41,8 +46,10 @@ json read_jsonl(const fs::path& p, bool required) {
 json read_json(const fs::path& p) {
   std::ifstream f(p);
   if (!f) return nullptr;
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  gradflow::detail::check_json_depth(text, p.string());
   try {
-    return json::parse(f);
+    return json::parse(text);
   } catch (const json::exception& e) {
     throw std::runtime_error(fmt::format("{}: not valid JSON: {}", p.string(), e.what()));
   }

@@ -181,6 +181,14 @@ double Trainer::step(const Tensor& x, const Tensor& y) {
 void Trainer::resume_at(std::size_t epochs_done, std::size_t steps_done) {
   first_epoch_ = epochs_done + 1;
   info_.global_step = steps_done;
+  within_ = {};
+}
+
+void Trainer::resume_within(const EpochPosition& within, std::size_t steps_done) {
+  if (within.epoch == 0) throw std::invalid_argument("resume_within: epochs count from 1");
+  first_epoch_ = within.epoch;
+  info_.global_step = steps_done;
+  within_ = within;
 }
 
 void Trainer::check(const Dataset& train) const {
@@ -202,6 +210,8 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
   order_.resize(N);
   info_.steps_per_epoch = (N + bs - 1) / bs;
   stop_ = false;
+  interrupted_ = false;
+  interrupt_.store(false);
   first_loss_ = -1;
   std::vector<EpochMetrics> history;
   for (Callback* cb : callbacks_) cb->on_train_begin(*this);
@@ -211,15 +221,22 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
     for (Callback* cb : callbacks_) cb->on_epoch_begin(*this, epoch);
     // Each epoch's order depends only on the Rng state (not on the previous epoch's order), so a
     // resumed run visits the samples exactly as an uninterrupted one.
+    epoch_rng_ = rng_.state();
     if (opts_.shuffle) {
       std::iota(order_.begin(), order_.end(), 0u);
       rng_.shuffle(order_);
     }
     double loss_sum = 0;
-    std::size_t correct = 0;
+    std::size_t correct = 0, first_step = 0;
+    if (within_.epoch == epoch) {  // an interrupted epoch, continued
+      first_step = within_.steps_done;
+      loss_sum = within_.loss_sum;
+      correct = within_.correct;
+      within_ = {};
+    }
     const bool has_acc =
         loss_.has_accuracy(model_.layer(head_ - 1).out_features(), train.y.cols());
-    for (std::size_t s = 0; s < info_.steps_per_epoch; ++s) {
+    for (std::size_t s = first_step; s < info_.steps_per_epoch; ++s) {
       const std::size_t begin = s * bs, n = std::min(bs, N - begin);
       info_.step = s;
       double l;
@@ -233,6 +250,11 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
       }
       loss_sum += l * static_cast<double>(n);
       correct += last_correct_;
+      if (interrupt_.load(std::memory_order_relaxed)) {
+        interrupted_ = true;
+        position_ = {epoch, s + 1, loss_sum, correct};
+        return history;
+      }
     }
     EpochMetrics m;
     m.epoch = epoch;

@@ -9,6 +9,8 @@
 // Sigmoid for BCE) is trained on the logits beneath it; that layer still runs in predict().
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -104,6 +106,14 @@ void predict(Sequential& model, const Tensor& x, Tensor& out, std::size_t batch_
 // Layers the loss reads: all, or all but an output activation the loss fuses.
 std::size_t loss_input_layers(const Sequential& model, const Loss& loss);
 
+// Where fit() stood inside an epoch when it was interrupted: enough to continue it exactly.
+struct EpochPosition {
+  std::size_t epoch = 0;       // the epoch under way (1-based)
+  std::size_t steps_done = 0;  // its steps already taken
+  double loss_sum = 0;         // Σ loss · batch size over those steps
+  std::size_t correct = 0;     // correctly classified samples among them
+};
+
 class Trainer {
  public:
   Trainer(Sequential& model, const Loss& loss, Optimizer& optimizer, TrainOptions options = {});
@@ -124,7 +134,18 @@ class Trainer {
   // Continue an interrupted run: the next fit() starts at epoch epochs_done + 1 (the epoch
   // count, schedules and callbacks see the true epoch numbers).
   void resume_at(std::size_t epochs_done, std::size_t steps_done);
+  // Continue inside an epoch: the next fit() starts at within.epoch, skipping its first
+  // within.steps_done steps. shuffle_rng() must hold the state it had before that epoch's
+  // shuffle (as interrupted_shuffle_state() gave it).
+  void resume_within(const EpochPosition& within, std::size_t steps_done);
   void request_stop() { stop_ = true; }
+  // Makes fit() return after the step under way, mid-epoch (thread-safe; for a signal handler,
+  // set a flag and call this from a callback). Then interrupted() is true, position() says
+  // where it stopped and interrupted_shuffle_state() what to restore to continue.
+  void interrupt() { interrupt_.store(true, std::memory_order_relaxed); }
+  bool interrupted() const { return interrupted_; }
+  const EpochPosition& position() const { return position_; }
+  std::array<std::uint64_t, 4> interrupted_shuffle_state() const { return epoch_rng_; }
   Sequential& model() { return model_; }
   const Loss& loss() const { return loss_; }
   Optimizer& optimizer() { return opt_; }
@@ -150,6 +171,10 @@ class Trainer {
   std::size_t last_correct_ = 0;
   std::size_t first_epoch_ = 1;
   bool stop_ = false;
+  std::atomic<bool> interrupt_{false};
+  bool interrupted_ = false;
+  EpochPosition position_, within_;              // where fit() stopped / is to continue
+  std::array<std::uint64_t, 4> epoch_rng_{};     // shuffle RNG before this epoch's shuffle
 };
 
 }  // namespace gradflow
