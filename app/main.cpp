@@ -197,7 +197,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version print and exit 0; a bad option is one error line like any other.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "gradflow: error: %s (see --help)\n", e.what());
+    return e.get_exit_code();
   }
   try {
     if (*train) return gradflow::app::train(resolve(*train, flags, config_file));

@@ -167,5 +167,69 @@ TEST_F(Checkpoint, RejectsHostileHeaders) {
   }
 }
 
+// Files found by the audit of issue #13: each made the loader allocate gigabytes, overflow a
+// buffer or the stack, or accept values that make every prediction NaN.
+TEST_F(Checkpoint, RejectsHostileMetadataBeforeAllocating) {
+  Sequential m = make_model();
+  save_model(path("m.safetensors"), m, {.input = Standardizer{{1, 2, 3, 4, 5}, {1, 1, 1, 1, 1}}});
+  auto [h, data] = parts(path("m.safetensors"));
+  {  // 200 × BatchNorm1d(10⁷) in a 21 KB file: 32 GB of layers.
+    nlohmann::json arch = nlohmann::json::array();
+    arch.push_back({{"type", "BatchNorm1d"}, {"num_features", 10000000}, {"eps", 1e-5}, {"momentum", 0.1}});
+    for (int i = 0; i < 199; ++i) arch.push_back(arch[0]);
+    auto x = h;
+    x["__metadata__"].erase("gradflow.input");
+    x["__metadata__"]["gradflow.architecture"] = arch.dump();
+    expect_rejected(assemble(x, data), "the architecture needs 32000001600 bytes of tensors but the file holds");
+  }
+  {  // Linear 5→20000→20000→2: 1.6 GB of weights described in a few bytes.
+    auto x = h;
+    x["__metadata__"].erase("gradflow.input");
+    x["__metadata__"]["gradflow.architecture"] =
+        R"([{"type":"Linear","in_features":5,"out_features":20000},{"type":"Linear","in_features":20000,"out_features":20000},)"
+        R"({"type":"Linear","in_features":20000,"out_features":2}])";
+    expect_rejected(assemble(x, data), "the architecture needs");
+  }
+  {  // Input statistics without "std" (read past the end of a const json before).
+    auto x = h;
+    x["__metadata__"]["gradflow.input"] = R"({"features": 5, "mean": [1, 2, 3, 4, 5]})";
+    expect_rejected(assemble(x, data), "bad metadata");
+  }
+  {  // A mean of 1e39 is infinite as a float: every prediction would be NaN.
+    auto x = h;
+    x["__metadata__"]["gradflow.input"] = R"({"features": 5, "mean": [1e39, 2, 3, 4, 5], "std": [1, 1, 1, 1, 1]})";
+    expect_rejected(assemble(x, data), "input feature 0: mean inf");
+  }
+  for (const char* where : {"architecture", "input", "dtype"}) {  // 100k nested '[' overflowed the stack
+    auto x = h;
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    if (std::string(where) == "architecture") x["__metadata__"]["gradflow.architecture"] = deep;
+    if (std::string(where) == "input") x["__metadata__"]["gradflow.input"] = deep;
+    std::string bytes = assemble(x, data);
+    if (std::string(where) == "dtype") {
+      const std::string hs = x.dump();
+      const std::size_t at = hs.find("\"F32\"");
+      const std::string nested = hs.substr(0, at) + deep + hs.substr(at + 5);
+      bytes = std::string(8, '\0');
+      for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((nested.size() >> (8 * i)) & 0xff);
+      bytes += nested + data;
+    }
+    expect_rejected(bytes, "JSON nested deeper than 64 levels");
+  }
+}
+
+TEST_F(Checkpoint, OptimizerStateMustHoldExactlyOneFloatPerParameter) {
+  Sequential m = make_model();
+  Tensor moment(1, m.num_params());
+  save_model(path("m.safetensors"), m, {.tensors = {{"optimizer.adam.m", &moment}}});
+  EXPECT_EQ(load_model(path("m.safetensors")).tensors.count("optimizer.adam.m"), 1u);
+  auto [h, data] = parts(path("m.safetensors"));
+  // 4·count + 3 bytes used to be read into count floats: a heap overflow.
+  auto x = h;
+  std::uint64_t end = x["optimizer.adam.m"]["data_offsets"][1];
+  x["optimizer.adam.m"]["data_offsets"][1] = end + 3;
+  expect_rejected(assemble(x, data + "abc"), "one value per parameter");
+}
+
 }  // namespace
 }  // namespace gradflow

@@ -213,5 +213,37 @@ TEST(NonFiniteGuard, AnExplodingRunStopsWithTheStepAndLayer) {
   for (std::size_t i = 0; i < last.params.size(); ++i) ASSERT_EQ(net.parameters()[i], last.params[i]);
 }
 
+TEST(Divergence, ALossThatBlowsUpWhileStayingFiniteStopsTraining) {
+  // Adam at lr 1e6: the loss reaches 1e11 and more without ever being NaN.
+  Sequential net(2, {nn::dense(32), nn::relu(), nn::dense(2)}, 1);
+  Loss ce(LossKind::CrossEntropy);
+  Adam adam(AdamOptions{.lr = 1e6});
+  Trainer t(net, ce, adam, TrainOptions{.epochs = 5, .batch_size = 32});
+  try {
+    t.fit(synthetic::spirals(200, 2, 0.1f, 1));
+    FAIL() << "the run did not stop";
+  } catch (const TrainingDiverged& e) {
+    EXPECT_NE(std::string(e.what()).find("times the first step's"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Divergence, NonFiniteRunningStatisticsStopTraining) {
+  // Inputs of 1e20 overflow BatchNorm's batch variance to inf, while its normalized output,
+  // the loss and every gradient stay finite: only the running variance shows it.
+  Sequential net(2, {nn::batch_norm(), nn::dense(2)}, 1);
+  Loss ce(LossKind::CrossEntropy);
+  SGD sgd(0.1);
+  Trainer t(net, ce, sgd, TrainOptions{.epochs = 1, .batch_size = 8});
+  Dataset d = synthetic::moons(64, 0.1f, 1);
+  for (float& v : d.x.span()) v *= 1e20f;
+  try {
+    t.fit(d);
+    FAIL() << "the run did not stop";
+  } catch (const TrainingDiverged& e) {
+    EXPECT_NE(std::string(e.what()).find("has a non-finite running_var"), std::string::npos) << e.what();
+    EXPECT_EQ(e.layer, 0u);
+  }
+}
+
 }  // namespace
 }  // namespace gradflow

@@ -38,7 +38,7 @@ struct TrainOptions {
   // Stop with TrainingDiverged when training diverges: the loss or a gradient becomes NaN or
   // infinite (checked after each backward pass, before the optimizer step, so that update is
   // never applied); the updated weights or a running statistic become NaN or infinite (checked
-  // after the step); or the loss blows up while staying finite — above divergence_factor times
+  // after the step: that update stays applied in memory); or the loss blows up while staying finite — above divergence_factor times
   // the first step's loss (at least 0.01), as with Adam at lr 1e6 (loss 4e11 and 10% accuracy).
   bool stop_on_non_finite = true;
   double divergence_factor = 1e4;

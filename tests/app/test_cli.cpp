@@ -14,90 +14,11 @@
 #include <string>
 #include <vector>
 
-namespace fs = std::filesystem;
+#include "cli_helpers.h"
+
+using namespace gradflow_cli_test;
 
 namespace {
-
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-// Runs `gradflow ARGS` with stdout and stderr captured separately.
-Result run(const std::string& args) {
-  static int counter = 0;
-  const fs::path err_file = fs::temp_directory_path() / ("gradflow_cli_err_" + std::to_string(::getpid()) + "_" +
-                                                          std::to_string(counter++));
-  const std::string cmd = std::string(GRADFLOW_CLI) + " " + args + " 2>" + err_file.string();
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(err_file);
-  std::stringstream ss;
-  ss << e.rdbuf();
-  r.err = ss.str();
-  fs::remove(err_file);
-  return r;
-}
-
-class Cli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("gradflow_cli_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-  std::string path(const std::string& name) const { return (dir / name).string(); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path(name), std::ios::binary) << text;
-    return path(name);
-  }
-  fs::path dir;
-};
-
-std::string be32(std::uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
-}
-
-// An IDX image file of n images of r×c pixels (pixel value = (i + j) % 256), or with a
-// different magic / fewer bytes than the header promises.
-std::string idx_images(std::uint32_t n, std::uint32_t r, std::uint32_t c, std::uint32_t magic = 0x803,
-                       std::size_t drop = 0) {
-  std::string s = be32(magic) + be32(n) + be32(r) + be32(c);
-  for (std::size_t i = 0; i < std::size_t{n} * r * c; ++i) s += static_cast<char>(i % 251);
-  return s.substr(0, s.size() - drop);
-}
-std::string idx_labels(std::uint32_t n, std::uint32_t classes = 3) {
-  std::string s = be32(0x801) + be32(n);
-  for (std::uint32_t i = 0; i < n; ++i) s += static_cast<char>(i % classes);
-  return s;
-}
-
-// The main job's defaults (Adam, BatchNorm, dropout, cosine) switched off: plain minibatch SGD.
-const std::string kPlain = " --optimizer sgd --no-batchnorm --dropout 0 --schedule none ";
-
-std::vector<nlohmann::json> read_jsonl(const std::string& p) {
-  std::vector<nlohmann::json> rows;
-  std::ifstream f(p);
-  for (std::string line; std::getline(f, line);) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
-
-// A bad input: non-zero exit, one line on stderr that names `what`, and no run folder.
-void expect_clean_error(const Result& r, const std::string& what, const fs::path& out) {
-  EXPECT_NE(r.code, 0);
-  EXPECT_EQ(r.err.rfind("gradflow: error: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(what), std::string::npos) << "message should name '" << what << "': " << r.err;
-  EXPECT_FALSE(fs::exists(out)) << "a run folder was left behind";
-}
 
 TEST_F(Cli, TrainXorThenEvalAndPredict) {
   const std::string out = path("run");
@@ -282,12 +203,6 @@ TEST_F(Cli, AnExplodingRunStopsWithOneClearMessage) {
   EXPECT_NE(r.err.find("lower the learning rate (now 1000), clip the gradients or add batch normalization"),
             std::string::npos) << r.err;
   EXPECT_TRUE(fs::exists(path("d") + "/config.json"));  // the run folder stays, with what it has
-}
-
-std::string slurp(const std::string& p) {
-  std::stringstream ss;
-  ss << std::ifstream(p, std::ios::binary).rdbuf();
-  return ss.str();
 }
 
 TEST_F(Cli, ResumedTrainingEndsWithTheSameWeights) {

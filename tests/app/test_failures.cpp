@@ -1,0 +1,166 @@
+// Hostile input and failures (issue #13): numbers that are no numbers, files that claim more
+// than they hold, interruptions and a second writer. Each must end with one clear line and a
+// non-zero exit, or — for interruptions — lose no work.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+
+#include <chrono>
+#include <thread>
+
+#include "cli_helpers.h"
+
+using namespace gradflow_cli_test;
+
+namespace {
+
+using Failures = Cli;
+
+TEST_F(Failures, NumbersThatAreNoNumbersAreRefused) {
+  for (const char* bad : {"--epochs -1", "--batch-size -1", "--limit -1", "--early-stop -1", "--epochs 1.5",
+                          "--dropout nan", "--clip-norm nan", "--val-split nan", "--momentum nan", "--lr inf"}) {
+    const Result r = run(std::string("train --data xor ") + bad + " --out " + path("o"));
+    const std::string option = std::string(bad).substr(0, std::string(bad).find(' '));
+    expect_clean_error(r, option + ": '", path("o"));
+  }
+  for (const char* cfg : {R"({"epochs": -1})", R"({"epochs": 1e30})", R"({"batch_size": 2.5})"}) {
+    const std::string f = write("c.json", cfg);
+    expect_clean_error(run("train --data xor --config " + f + " --out " + path("o")), "should be a whole number",
+                       path("o"));
+  }
+  const std::string deep = write("deep.json", std::string(100000, '[') + std::string(100000, ']'));
+  expect_clean_error(run("train --config " + deep + " --out " + path("o")), "JSON nested deeper than 64 levels",
+                     path("o"));
+  expect_clean_error(run("train --data xor --threads 100000 --out " + path("o")), "--threads 100000: expected 0",
+                     path("o"));
+}
+
+TEST_F(Failures, ANetworkTooBigForMemoryIsRefusedBeforeAllocating) {
+  const Result r = run("train --data xor --layers 100000000:relu --out " + path("o"));
+  expect_clean_error(r, "GB to train, more than this machine's", path("o"));
+}
+
+TEST_F(Failures, AnIdxHeaderCannotMakeUsAllocateWhatTheFileDoesNotHold) {
+  // 16 bytes claiming 4,294,967,295 images of 4096×4096 pixels; under a 3 GB address-space
+  // limit (the first chunk of the old reader alone asked for 16 GiB).
+  const std::string imgs = write("h.idx", be32(0x803) + be32(0xffffffffu) + be32(4096) + be32(4096));
+  const std::string labels = write("l.idx", idx_labels(10));
+  const Result r = run_in_shell("ulimit -v 3000000; " + std::string(GRADFLOW_CLI) + " train --data " + imgs + "," +
+                                labels + " --out " + path("o"));
+  expect_clean_error(r, "h.idx: truncated at byte 16", path("o"));
+}
+
+TEST_F(Failures, CsvLabelsThatAreNoClassIndicesAndOddNumbers) {
+  const std::string big = write("big.csv", "1,2,0\n3,4,100000\n");
+  expect_clean_error(run("train --data " + big + " --out " + path("o")), "at most 1000 classes", path("o"));
+  const std::string huge = write("huge.csv", "1,2,0\n3,4,3e38\n");
+  expect_clean_error(run("train --data " + huge + " --out " + path("o")), "huge.csv:2: label '3e38' out of range",
+                     path("o"));
+  const std::string sign = write("sign.csv", "1,2,0\n3,+-4,1\n");
+  expect_clean_error(run("train --data " + sign + " --out " + path("o")), "sign.csv:2: column 2: '+-4' is not a finite number", path("o"));
+  // A byte-order mark before a data row (no header): the row is data, not a header.
+  const std::string bom = write("bom.csv", "\xEF\xBB\xBF" "1,2,0\n3,4,1\n5,6,0\n7,8,1\n");
+  const Result r = run("train --data " + bom + " --optimizer sgd --no-batchnorm --dropout 0 --layers 4:relu --epochs 1 "
+                       "--batch-size 2 --no-report --out " + path("o"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("4 training samples"), std::string::npos) << r.out;
+}
+
+TEST_F(Failures, AFiniteButExplodingLossStopsTheRun) {
+  const Result r = run("train --data spirals --layers 32:relu --optimizer adam --lr 1e6 --no-batchnorm --dropout 0 "
+                       "--out " + path("d"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("times the first step's"), std::string::npos) << r.err;
+}
+
+// A training run long enough to be interrupted: ~10k Fashion-MNIST images at batch 16.
+const std::string kLong = " --data fashion-mnist --limit 8000 --layers 128:relu:dropout=0.1 --optimizer adam "
+                          "--lr 1e-3 --schedule none --batch-size 16 --epochs 4 --diagnostics-every 25 --no-report ";
+
+// Starts gradflow in the background; returns its pid.
+pid_t spawn(const std::string& args, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string cmd = "exec " + std::string(GRADFLOW_CLI) + " " + args + " > " + log + " 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_for(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Waits until the run has finished its first epoch (so that a checkpoint exists), then a bit.
+void wait_first_epoch(const std::string& run) {
+  for (int i = 0; i < 6000 && read_jsonl(run + "/metrics.jsonl").empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+}
+
+TEST_F(Failures, SigintStopsAfterTheStepAndTheResumedRunEndsBitIdentical) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  ASSERT_EQ(run("train" + kLong + "--out " + path("whole")).code, 0);
+  for (int sig : {SIGINT, SIGTERM}) {
+    const std::string part = path(sig == SIGINT ? "int" : "term");
+    const pid_t pid = spawn("train" + kLong + "--out " + part, path("log"));
+    wait_first_epoch(part);
+    kill(pid, sig);
+    ASSERT_EQ(wait_for(pid), 128 + sig) << slurp(path("log"));
+    const std::string log = slurp(path("log"));
+    EXPECT_NE(log.find("continue with: gradflow train --resume " + part), std::string::npos) << log;
+    const Result r = run("train --resume " + part);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(slurp(path("whole") + "/model.safetensors"), slurp(part + "/model.safetensors"));
+    EXPECT_EQ(read_jsonl(part + "/metrics.jsonl").size(), 4u);
+    EXPECT_EQ(read_jsonl(part + "/diagnostics.jsonl").size(), read_jsonl(path("whole") + "/diagnostics.jsonl").size());
+  }
+}
+
+TEST_F(Failures, AKilledRunResumesWithoutItsLeftovers) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  ASSERT_EQ(run("train" + kLong + "--out " + path("whole")).code, 0);
+  const std::string part = path("killed");
+  const pid_t pid = spawn("train" + kLong + "--out " + part, path("log"));
+  wait_first_epoch(part);
+  kill(pid, SIGKILL);
+  wait_for(pid);
+  // What a kill in the middle of writing leaves: a line cut short, a temporary file.
+  std::ofstream(part + "/diagnostics.jsonl", std::ios::app) << R"({"step": 99999, "epo)";
+  std::ofstream(part + "/.model.safetensors.tmp-999999") << "partial";
+  // The report reads the folder as it is.
+  EXPECT_EQ(run("report " + part).code, 0);
+  // A second writer is refused while the folder is locked.
+  const int fd = ::open((part + "/.lock").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  const Result locked = run("train --resume " + part);
+  EXPECT_NE(locked.code, 0);
+  EXPECT_NE(locked.err.find("is in use by another gradflow process"), std::string::npos) << locked.err;
+  ::close(fd);
+  const Result r = run("train --resume " + part);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(slurp(path("whole") + "/model.safetensors"), slurp(part + "/model.safetensors"));
+  EXPECT_EQ(read_jsonl(part + "/diagnostics.jsonl").size(), read_jsonl(path("whole") + "/diagnostics.jsonl").size());
+  EXPECT_FALSE(fs::exists(part + "/.model.safetensors.tmp-999999"));
+}
+
+TEST_F(Failures, ARunKilledBeforeItsFirstCheckpointStartsOverOnResume) {
+  const std::string recipe = " --data moons --layers 16:relu --optimizer sgd --no-batchnorm --dropout 0 --epochs 3 "
+                             "--no-report ";
+  ASSERT_EQ(run("train" + recipe + "--out " + path("whole")).code, 0);
+  ASSERT_EQ(run("train" + recipe + "--out " + path("early")).code, 0);
+  // As a kill during epoch 1 leaves it: the configuration, no checkpoint, no epoch.
+  for (const auto& e : fs::directory_iterator(path("early")))
+    if (e.path().filename() != "config.json") fs::remove(e.path());
+  const Result fresh = run("train" + recipe + "--out " + path("early"));
+  EXPECT_NE(fresh.err.find("continue it with --resume"), std::string::npos) << fresh.err;
+  const Result r = run("train --resume " + path("early"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(slurp(path("whole") + "/model.safetensors"), slurp(path("early") + "/model.safetensors"));
+}
+
+}  // namespace
