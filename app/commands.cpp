@@ -348,7 +348,10 @@ int train(const TrainConfig& cfg_in) {
           }
           layers.push_back(std::move(j));
         }
-        diag_file << nlohmann::ordered_json{{"step", r.step}, {"epoch", r.epoch}, {"layers", layers}}.dump() << '\n';
+        // Flushed record by record: a checkpoint must never be ahead of the records before it
+        // (a killed run would lose them for good; the ones after it are redone on resume).
+        diag_file << nlohmann::ordered_json{{"step", r.step}, {"epoch", r.epoch}, {"layers", layers}}.dump() << '\n'
+                  << std::flush;
       };
       diagnostics->on_warning = [&](const DiagnosticWarning& w) { progress.warn(w.message); };
       trainer.add_callback(*diagnostics);

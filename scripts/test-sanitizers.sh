@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test suite under AddressSanitizer + UndefinedBehaviorSanitizer, and the thread pool and
+# parallel training under ThreadSanitizer. Any report fails the run (-fno-sanitize-recover).
+# CI runs it after scripts/test.sh. Build folders: build-asan, build-tsan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh python3-torch chromium
+jobs=$(nproc)
+
+echo "== ASan+UBSan: the whole suite"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRADFLOW_SANITIZE=address,undefined \
+      -DGRADFLOW_BUILD_BENCH=OFF > /dev/null
+cmake --build build-asan -j"$jobs" > /dev/null
+# Left out: the installed-package test (its separate project would need the sanitizer
+# runtime too) and the two tests that only drive Python and Chromium.
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+   ctest -j"$jobs" --output-on-failure -E 'InstalledPackage|ModelsMoveToPyTorchAndBack|ReportAndCompareOpenInHeadlessChromium')
+
+echo "== TSan: thread pool and parallel training"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRADFLOW_SANITIZE=thread \
+      -DGRADFLOW_BUILD_BENCH=OFF -DGRADFLOW_BUILD_CLI=OFF > /dev/null
+cmake --build build-tsan -j"$jobs" --target test_parallel test_optimizer > /dev/null
+# TSan cannot start threads in the child of a multi-threaded fork (the fork test runs in the
+# ASan build).
+for t in test_parallel test_optimizer; do
+  for threads in 2 3; do
+    GRADFLOW_NUM_THREADS=$threads TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+      ./build-tsan/tests/$t --gtest_brief=1 --gtest_filter=-Region.AForkedChildComputesWithFreshThreads
+  done
+done
+echo "sanitizers: no reports"
