@@ -1,0 +1,26 @@
+// --config files: JSON into a TrainConfig, then the mini-languages it carries (--layers,
+// --schedule, --stages) and the optimizer it names.
+#include <exception>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "../app/checkpointer.h"
+#include "../app/config.h"
+#include "gradflow/detail/json_depth.h"
+#include "gradflow/schedule.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace gradflow;
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  try {
+    detail::check_json_depth(text, "config");
+    const app::TrainConfig c = app::from_json(nlohmann::json::parse(text), "config");
+    app::parse_hidden_layers(c.layers, Init::Default, c.batchnorm, static_cast<float>(c.dropout));
+    parse_schedule(c.schedule, c.epochs, c.warmup);
+    if (!c.stages.empty()) app::parse_stages(c.stages);
+    app::make_optimizer(c);
+  } catch (const std::exception&) {
+  }
+  return 0;
+}

@@ -1,0 +1,20 @@
+// CSV reader: any bytes, with the options picked by the first byte.
+#include <exception>
+
+#include "fuzz_input.h"
+#include "gradflow/data/csv.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  gradflow::csv::Options o;
+  o.regression = data[0] & 1;
+  o.has_labels = !(data[0] & 2);
+  if (data[0] & 4) o.label_column = "0";
+  if (data[0] & 8) o.num_classes = 3;
+  const std::string path = gradflow::fuzz::input_file(data + 1, size - 1, ".csv");
+  try {
+    gradflow::csv::read(path, o);
+  } catch (const std::exception&) {
+  }
+  return 0;
+}
