@@ -123,9 +123,9 @@ constexpr int kMaxThreads = 1024;
 
 // Refuses, before anything is allocated, a network that cannot be trained in this machine's
 // memory: `--layers 100000000:relu` used to run for a while and die of std::bad_alloc.
-// Per parameter: the weight, its gradient, two optimizer moments, the diagnostics' copy and
-// the checkpoint being written (weights and moments, built in memory, then written) — 12
-// floats; per unit of every layer: z, a and their gradients over one batch.
+// Per parameter: the weight, its gradient, up to three optimizer buffers (Adam's moments and
+// AMSGrad's maximum) and the diagnostics' copy — 6 floats (checkpoints are written straight
+// from these); per unit of every layer: z, a and their gradients over one batch.
 void check_memory(std::size_t in_features, const std::vector<LayerSpec>& layers, std::size_t batch) {
   double params = 0, units = static_cast<double>(in_features), width = units;
   for (const LayerSpec& s : layers) {
@@ -137,7 +137,7 @@ void check_memory(std::size_t in_features, const std::vector<LayerSpec>& layers,
     }
     units += width;
   }
-  const double need = 4.0 * (12 * params + 4 * static_cast<double>(batch) * units);
+  const double need = 4.0 * (6 * params + 4 * static_cast<double>(batch) * units);
   const double have = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
   if (have > 0 && need > 0.8 * have)
     throw std::invalid_argument(fmt::format(

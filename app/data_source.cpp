@@ -44,7 +44,8 @@ Dataset load_data(const std::string& spec, bool train, const DataOptions& o) {
     else d = synthetic::sine(train ? 1000 : 500, seed);
   } else if (std::filesystem::is_directory(spec)) {
     d = idx::mnist_dir(spec, train, spec);
-  } else if (spec.find(',') != std::string::npos) {
+  } else if (spec.find(',') != std::string::npos && !std::filesystem::is_regular_file(spec)) {
+    // IMAGES,LABELS — unless a file of that very name exists (a CSV path with a comma).
     const std::size_t comma = spec.find(',');
     d = idx::read_pair(spec.substr(0, comma), spec.substr(comma + 1), o.num_classes);
   } else if (ends_with(spec, ".csv") || ends_with(spec, ".CSV")) {

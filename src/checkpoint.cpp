@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -195,27 +196,37 @@ std::vector<LayerSpec> parse_architecture(const std::string& text, std::size_t& 
   return specs;
 }
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
+namespace {
+// Writes through write(f) into a temporary file beside `path`, syncs it, then renames it over
+// `path`: a reader sees the old file or the new one, never a part; on any failure the old
+// file stays and the temporary is removed.
+void write_atomic_with(const std::string& path, const std::function<bool(std::FILE*)>& write) {
   const std::filesystem::path target(path);
   const std::filesystem::path tmp =
       target.parent_path() / fmt::format(".{}.tmp-{}", target.filename().string(), ::getpid());
   {
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f) throw std::runtime_error(fmt::format("cannot write '{}': {}", tmp.string(), std::strerror(errno)));
-    const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&
-                    ::fsync(fileno(f)) == 0;
+    const bool ok = write(f) && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+    const int err = errno;
     std::fclose(f);
     if (!ok) {
-      std::filesystem::remove(tmp);
-      throw std::runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      throw std::runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)));
     }
   }
   std::error_code ec;
   std::filesystem::rename(tmp, target, ec);
   if (ec) {
-    std::filesystem::remove(tmp);
+    std::filesystem::remove(tmp, ec);
     throw std::runtime_error(fmt::format("cannot write '{}': {}", path, ec.message()));
   }
+}
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  write_atomic_with(path, [&](std::FILE* f) { return std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size(); });
 }
 
 void save_model(const std::string& path, const Sequential& model, const ModelInfo& info) {
@@ -232,29 +243,39 @@ void save_model(const std::string& path, const Sequential& model, const ModelInf
   if (!info.loss.empty()) meta["gradflow.loss"] = info.loss;
   for (const auto& [k, v] : info.metadata) meta[k] = v;
   header["__metadata__"] = meta;
-  std::string data;
+  // The header first (it holds every tensor's offsets), then the tensors straight from the
+  // model's memory: no copy of the weights is built, however large the model.
+  struct Piece {
+    const char* data;
+    std::size_t bytes;
+  };
+  std::vector<Piece> pieces;
+  std::size_t offset = 0;
+  auto add = [&](const std::string& name, const char* dtype, const json& shape, const char* p, std::size_t bytes) {
+    header[name] = {{"dtype", dtype}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
+    pieces.push_back({p, bytes});
+    offset += bytes;
+  };
   // Saving only reads; state_entries hands out mutable pointers because loading shares it.
   auto& m = const_cast<Sequential&>(model);
   for (std::size_t k = 0; k < m.size(); ++k)
-    for (const StateEntry& e : state_entries(m.layer(k), k)) {
-      const std::size_t begin = data.size();
-      data.append(e.data, e.bytes);
-      header[e.name] = {{"dtype", e.dtype}, {"shape", e.shape}, {"data_offsets", {begin, data.size()}}};
-    }
+    for (const StateEntry& e : state_entries(m.layer(k), k)) add(e.name, e.dtype, e.shape, e.data, e.bytes);
   for (const auto& [name, t] : info.tensors) {
     if (name.rfind("optimizer.", 0) != 0) throw std::logic_error("save_model: extra tensors are named optimizer.*");
-    const std::size_t begin = data.size();
-    data.append(reinterpret_cast<const char*>(t->data()), t->size() * sizeof(float));
-    header[name] = {{"dtype", "F32"}, {"shape", {t->size()}}, {"data_offsets", {begin, data.size()}}};
+    add(name, "F32", json::array({t->size()}), reinterpret_cast<const char*>(t->data()), t->size() * sizeof(float));
   }
   std::string h = header.dump();
   h.append((8 - h.size() % 8) % 8, ' ');  // keep the data 8-byte aligned, as safetensors does
-  std::string bytes(8, '\0');
-  std::uint64_t n = h.size();
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((n >> (8 * i)) & 0xff);  // little-endian
-  bytes += h;
-  bytes += data;
-  write_file_atomic(path, bytes);
+  std::string head(8, '\0');
+  const std::uint64_t n = h.size();
+  for (int i = 0; i < 8; ++i) head[i] = static_cast<char>((n >> (8 * i)) & 0xff);  // little-endian
+  head += h;
+  write_atomic_with(path, [&](std::FILE* f) {
+    if (std::fwrite(head.data(), 1, head.size(), f) != head.size()) return false;
+    for (const Piece& p : pieces)
+      if (std::fwrite(p.data, 1, p.bytes, f) != p.bytes) return false;
+    return true;
+  });
 }
 
 ModelFile load_model(const std::string& path) {

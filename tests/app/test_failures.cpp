@@ -69,6 +69,17 @@ TEST_F(Failures, CsvLabelsThatAreNoClassIndicesAndOddNumbers) {
   EXPECT_NE(r.out.find("4 training samples"), std::string::npos) << r.out;
 }
 
+TEST_F(Failures, OddButValidCsvFilesTrain) {
+  // A comma in the file name (not an IMAGES,LABELS pair) and a constant feature under
+  // --standardize (its deviation is 0: left unscaled, no division by zero).
+  const std::string f = write("a,b.csv", "x,const,label\n1,5,0\n2,5,1\n3,5,0\n4,5,1\n");
+  const Result r = run("train --data '" + f + "' --standardize --optimizer sgd --no-batchnorm --dropout 0 "
+                       "--layers 4:relu --epochs 2 --batch-size 2 --no-report --out " + path("o"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("4 training samples"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("nan"), std::string::npos) << r.out;
+}
+
 TEST_F(Failures, AFiniteButExplodingLossStopsTheRun) {
   const Result r = run("train --data spirals --layers 32:relu --optimizer adam --lr 1e6 --no-batchnorm --dropout 0 "
                        "--out " + path("d"));
