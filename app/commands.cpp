@@ -76,7 +76,8 @@ struct TrainingData {
 };
 
 TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
-  DataOptions dopt{.label_column = cfg.label_column, .regression = regression, .seed = cfg.seed};
+  DataOptions dopt{.label_column = cfg.label_column, .regression = regression, .seed = cfg.seed,
+                   .max_classes = cfg.max_classes};
   TrainingData d{load_data(cfg.data, true, dopt), std::nullopt, ""};
   Dataset& train_set = d.train;
   std::optional<Dataset>& test_set = d.test;

@@ -24,6 +24,7 @@ struct TrainConfig {
   std::string test;                 // "" : the data set's own test split, if it has one
   double val_split = 0;             // hold out this fraction of the training data as the test set
   std::string label_column = "-1";  // CSV: name or index
+  std::size_t max_classes = 1000;    // CSV: labels are class indices below this
   bool standardize = false;
   std::size_t limit = 0, test_limit = 0;  // use only the first N samples (0: all)
   // model

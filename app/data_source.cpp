@@ -53,6 +53,7 @@ Dataset load_data(const std::string& spec, bool train, const DataOptions& o) {
     co.label_column = o.label_column;
     co.regression = o.regression;
     co.num_classes = o.num_classes;
+    co.max_classes = o.max_classes;
     d = csv::read(spec, co);
   } else if (!std::filesystem::exists(spec)) {
     throw std::runtime_error(fmt::format(

@@ -18,6 +18,7 @@ struct DataOptions {
   bool regression = false;  // CSV: the label column is a real-valued target
   std::uint64_t seed = 42;  // synthetic sets
   std::size_t num_classes = 0;
+  std::size_t max_classes = 1000;  // CSV: a larger label is an error (csv::Options)
 };
 
 // The training part (train = true) or the evaluation part of a data spec. For a CSV file or

@@ -72,6 +72,8 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
   cmd.add_option("--val-split", c.val_split, "hold out this fraction of the training data as the test set")
       ->check(CLI::Range(0.0, 0.99));
   cmd.add_option("--label-column", c.label_column, "CSV label column: header name or index (negative counts from the end)");
+  cmd.add_option("--max-classes", c.max_classes,
+                 "CSV: labels are class indices below this (a larger label is an error, not a class)");
   cmd.add_flag("--standardize,!--no-standardize", c.standardize,
                "standardize features with the training set's mean/std (kept with the model)");
   cmd.add_option("--limit", c.limit, "use only the first N training samples (0: all)");

@@ -44,6 +44,8 @@ bool parse_float(std::string_view s, float& v) {
 }  // namespace
 
 Dataset read(const std::string& path, const Options& o) {
+  if (o.has_labels && !o.regression && o.num_classes == 0 && o.max_classes == 0)
+    throw std::invalid_argument("CSV classes: max_classes must be at least 1");
   std::ifstream in(path);
   if (!std::filesystem::exists(path) || !in)
     throw std::runtime_error(fmt::format("cannot open '{}': no such file", path));
@@ -98,8 +100,9 @@ Dataset read(const std::string& path, const Options& o) {
         if (!o.regression && (v < 0 || v != std::floor(v) || v >= static_cast<float>(limit)))
           throw std::runtime_error(fmt::format(
               "{}:{}: label '{}' out of range (expected a class index 0..{}){}", path, line_no, f[j], limit - 1,
-              o.num_classes ? "" : fmt::format("; at most {} classes unless raised (max_classes) — for a numeric "
-                                               "target, train a regression (--loss mse)", o.max_classes)));
+              o.num_classes ? "" : fmt::format("; labels are class indices below {} (--max-classes raises it) — "
+                                               "for a numeric target, train a regression (--loss mse)",
+                                               o.max_classes)));
         ys.push_back(v);
       } else {
         xs.push_back(v);

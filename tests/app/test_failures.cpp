@@ -55,7 +55,11 @@ TEST_F(Failures, AnIdxHeaderCannotMakeUsAllocateWhatTheFileDoesNotHold) {
 
 TEST_F(Failures, CsvLabelsThatAreNoClassIndicesAndOddNumbers) {
   const std::string big = write("big.csv", "1,2,0\n3,4,100000\n");
-  expect_clean_error(run("train --data " + big + " --out " + path("o")), "at most 1000 classes", path("o"));
+  expect_clean_error(run("train --data " + big + " --out " + path("o")), "labels are class indices below 1000 (--max-classes raises it)", path("o"));
+  const Result raised = run("train --data " + big + " --max-classes 100001 --layers 4:relu --epochs 1 --no-report "
+                            "--out " + path("raised"));
+  EXPECT_EQ(raised.code, 0) << raised.err;
+  EXPECT_NE(raised.out.find("100001 classes"), std::string::npos) << raised.out;
   const std::string huge = write("huge.csv", "1,2,0\n3,4,3e38\n");
   expect_clean_error(run("train --data " + huge + " --out " + path("o")), "huge.csv:2: label '3e38' out of range",
                      path("o"));
