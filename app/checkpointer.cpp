@@ -115,6 +115,9 @@ std::size_t Checkpointer::resume(const ModelFile& last) {
   const std::size_t epoch = t["epoch"];
   if (t.contains("within")) {
     const json& w = t["within"];
+    if (w["epoch"] != epoch + 1)
+      throw std::invalid_argument(fmt::format("cannot resume: the checkpoint stopped inside epoch {} after {} epochs",
+                                              w["epoch"].dump(), epoch));
     trainer_.resume_within({w["epoch"], w["steps_done"], w["loss_sum"], w["correct"]}, t["global_step"]);
   } else {
     trainer_.resume_at(epoch, t["global_step"]);

@@ -400,6 +400,7 @@ int train(const TrainConfig& cfg_in) {
     if (early && early->stopped_early())
       fmt::print("early stopping: no better test loss for {} epochs; keeping epoch {} (test loss {:.4f})\n",
                  cfg.early_stop, early->best_epoch(), early->best_loss());
+    if (history.empty()) throw std::runtime_error("no epoch was trained");
     EpochMetrics last = history.back();
     for (const auto& m : history)
       if (early && m.epoch == early->best_epoch()) last = m;

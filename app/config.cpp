@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "gradflow/checkpoint.h"
+
 namespace gradflow::app {
 
 using nlohmann::json;
@@ -98,6 +100,8 @@ std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, b
       specs.push_back(act);
       if (rate > 0) specs.push_back(nn::dropout(rate));
     }
+    if (specs.size() > kMaxLayers)
+      throw std::invalid_argument(fmt::format("--layers: more than {} layers", kMaxLayers));
     if (comma == std::string::npos) break;
     start = comma + 1;
   }

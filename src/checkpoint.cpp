@@ -131,6 +131,8 @@ std::vector<LayerSpec> parse_architecture(const std::string& text, std::size_t& 
   detail::check_json_depth(text, "architecture");
   const json layers = json::parse(text);
   if (!layers.is_array() || layers.empty()) throw std::runtime_error("architecture is not a non-empty list of layers");
+  if (layers.size() > kMaxLayers)
+    throw std::runtime_error(fmt::format("architecture has {} layers (at most {})", layers.size(), kMaxLayers));
   std::vector<LayerSpec> specs;
   std::size_t width = 0;
   in_features = 0;

@@ -50,6 +50,8 @@ ModelFile load_model(const std::string& path);
 // The architecture as the JSON stored in gradflow.architecture (PyTorch class/argument names),
 // and back (throws std::runtime_error on anything it does not know).
 std::string architecture_json(const Sequential& model);
+// More layers than this in a model file or --layers is an error, not a network.
+inline constexpr std::size_t kMaxLayers = 10000;
 std::vector<LayerSpec> parse_architecture(const std::string& json, std::size_t& in_features);
 
 // Write bytes to path atomically (temporary file + rename in the same folder).
