@@ -227,6 +227,26 @@ TEST(Divergence, ALossThatBlowsUpWhileStayingFiniteStopsTraining) {
   }
 }
 
+TEST(Divergence, EveryUpdateRuleStops) {
+  // At lr 1e6 each rule ends in a blown-up or non-finite loss, gradient, weight or running
+  // statistic, and the trainer stops.
+  std::vector<std::unique_ptr<Optimizer>> rules;
+  rules.push_back(std::make_unique<SGD>(SGDOptions{.lr = 1e6}));
+  rules.push_back(std::make_unique<SGD>(SGDOptions{.lr = 1e6, .momentum = 0.9, .nesterov = true}));
+  rules.push_back(std::make_unique<Adagrad>(AdagradOptions{.lr = 1e6}));
+  rules.push_back(std::make_unique<RMSprop>(RMSpropOptions{.lr = 1e6, .momentum = 0.9, .centered = true}));
+  rules.push_back(std::make_unique<Adam>(AdamOptions{.lr = 1e6, .amsgrad = true}));
+  AdamWOptions adamw;
+  adamw.lr = 1e6;
+  rules.push_back(std::make_unique<AdamW>(adamw));
+  for (auto& rule : rules) {
+    Sequential net(2, {nn::dense(32), nn::batch_norm(), nn::relu(), nn::dense(2)}, 1);
+    Loss ce(LossKind::CrossEntropy);
+    Trainer t(net, ce, *rule, TrainOptions{.epochs = 20, .batch_size = 32});
+    EXPECT_THROW(t.fit(synthetic::spirals(200, 2, 0.1f, 1)), TrainingDiverged) << rule->name();
+  }
+}
+
 TEST(Divergence, NonFiniteRunningStatisticsStopTraining) {
   // Inputs of 1e20 overflow BatchNorm's batch variance to inf, while its normalized output,
   // the loss and every gradient stay finite: only the running variance shows it.
