@@ -79,8 +79,9 @@ void Progress::on_epoch_end(Trainer& t, const EpochMetrics& m) {
                              {"seconds", m.seconds}};
   if (!warnings_.empty()) row["warnings"] = warnings_;
   warnings_.clear();
+  // One write of the whole line: a reader (or a kill) never sees half a record.
   std::ofstream f(metrics_path_, std::ios::app);
-  f << row.dump() << '\n';
+  f << row.dump() + '\n';
 }
 
 }  // namespace gradflow::app
