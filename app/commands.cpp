@@ -239,10 +239,12 @@ int train(const TrainConfig& cfg_in) {
   TrainOptions topt;
   topt.epochs = cfg.epochs;
   topt.batch_size = cfg.batch_size;
+  topt.drop_last = cfg.drop_last;
   topt.shuffle = cfg.shuffle;
   topt.seed = cfg.seed;
   Trainer trainer(model, loss, *optimizer, topt);
   trainer.check(train_set);
+  const bool folds = trainer.folds_last_batch(train_set.size());
   LrScheduler scheduler(schedule);
   trainer.add_callback(scheduler);
   std::optional<GradientClipping> clipping;
@@ -291,10 +293,11 @@ int train(const TrainConfig& cfg_in) {
   check_free_space(cfg.out, 4.0 * 8 * static_cast<double>(model.num_params()) + 1e7);
   bool diverged = false;
   try {
-    // The saved configuration describes the run, not how it was started: reusing it with
-    // --config must not resume anything.
+    // The saved configuration describes the run, not how it was started or where it is:
+    // reusing it with --config reproduces the run in a new folder and resumes nothing.
     TrainConfig saved = cfg;
     saved.resume.clear();
+    saved.out.clear();
     write_file_atomic((fs::path(cfg.out) / "config.json").string(), to_json(saved).dump(2) + "\n");
 
     fmt::print("data:   {}: {} training samples{}, {} features{}{}\n", cfg.data, train_set.size(),
@@ -311,6 +314,10 @@ int train(const TrainConfig& cfg_in) {
                cfg.early_stop ? fmt::format(", early stopping after {} epochs", cfg.early_stop) : "", cfg.seed,
                num_threads(), blas_kernels());
     if (!reuse_note.empty()) fmt::print("reuse:  {}\n", reuse_note);
+    if (folds)
+      fmt::print("note:   {} samples at batch {}: the last batch of 1 sample joins the batch before it (BatchNorm "
+                 "cannot normalize one sample; --drop-last drops it instead)\n",
+                 train_set.size(), cfg.batch_size);
     if (!stages.empty()) {
       std::string plan;
       for (const auto& st : stages) plan += fmt::format("{}from epoch {}: first {} block(s) frozen", plan.empty() ? "" : "; ", st.epoch, st.frozen);

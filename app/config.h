@@ -46,6 +46,7 @@ struct TrainConfig {
   double clip_norm = 0, clip_value = 0;  // 0: off
   std::size_t early_stop = 0;            // patience in epochs, 0: off
   std::size_t batch_size = 128;
+  bool drop_last = false;  // skip each epoch's last partial batch
   std::size_t epochs = 20;
   std::uint64_t seed = 42;
   int threads = 0;  // 0: all cores

@@ -108,6 +108,9 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
   cmd.add_option("--early-stop", c.early_stop,
                  "stop after this many epochs without a better test loss, keeping the best epoch's model (0: off)");
   cmd.add_option("--batch-size", c.batch_size, "minibatch size");
+  cmd.add_flag("--drop-last,!--no-drop-last", c.drop_last,
+               "skip each epoch's last partial batch (without it, a last batch of 1 sample joins the one before "
+               "when the model has BatchNorm)");
   cmd.add_option("--epochs", c.epochs, "passes over the training data");
   cmd.add_option("--seed", c.seed, "seed for initialization, shuffling and noise");
   cmd.add_option("--threads", c.threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)");

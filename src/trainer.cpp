@@ -194,12 +194,21 @@ void Trainer::resume_within(const EpochPosition& within, std::size_t steps_done)
 void Trainer::check(const Dataset& train) const {
   check_data(model_, train, "training");
   const std::size_t N = train.size(), bs = opts_.batch_size;
+  if (opts_.drop_last && N < bs)
+    throw std::invalid_argument(
+        fmt::format("{} training samples make no full batch of {} (drop_last drops the only one)", N, bs));
   for (std::size_t i = 0; i < model_.size(); ++i)
-    if (model_.layer(i).kind() == LayerKind::BatchNorm && (N % bs == 1 || N == 1))
-      throw std::invalid_argument(fmt::format(
-          "{} training samples at batch size {} leave a last batch of 1 sample, which {} (layer {}) cannot train on; "
-          "choose another batch size",
-          N, bs, model_.layer(i).name(), i));
+    if (model_.layer(i).kind() == LayerKind::BatchNorm && N == 1)
+      throw std::invalid_argument(fmt::format("1 training sample: {} (layer {}) cannot train on a batch of one",
+                                              model_.layer(i).name(), i));
+}
+
+bool Trainer::folds_last_batch(std::size_t n) const {
+  const std::size_t bs = opts_.batch_size;
+  if (opts_.drop_last || n <= bs || n % bs != 1) return false;
+  for (std::size_t i = 0; i < model_.size(); ++i)
+    if (model_.layer(i).kind() == LayerKind::BatchNorm) return true;
+  return false;
 }
 
 std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test) {
@@ -208,7 +217,10 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
   if (test) check_data(model_, *test, "test");
   const std::size_t N = train.size(), bs = opts_.batch_size;
   order_.resize(N);
-  info_.steps_per_epoch = (N + bs - 1) / bs;
+  // The last partial batch: dropped (drop_last), folded into the one before when it would be
+  // a single sample that BatchNorm cannot normalize, else a step of its own.
+  const bool fold = folds_last_batch(N);
+  info_.steps_per_epoch = opts_.drop_last ? N / bs : (N + bs - 1) / bs - (fold ? 1 : 0);
   stop_ = false;
   interrupted_ = false;
   interrupt_.store(false);
@@ -237,7 +249,8 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
     const bool has_acc =
         loss_.has_accuracy(model_.layer(head_ - 1).out_features(), train.y.cols());
     for (std::size_t s = first_step; s < info_.steps_per_epoch; ++s) {
-      const std::size_t begin = s * bs, n = std::min(bs, N - begin);
+      const std::size_t begin = s * bs;
+      const std::size_t n = fold && s + 1 == info_.steps_per_epoch ? N - begin : std::min(bs, N - begin);
       info_.step = s;
       double l;
       if (opts_.shuffle) {
@@ -258,8 +271,9 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
     }
     EpochMetrics m;
     m.epoch = epoch;
-    m.train_loss = loss_sum / static_cast<double>(N);
-    if (has_acc) m.train_acc = static_cast<double>(correct) / static_cast<double>(N);
+    const double seen = static_cast<double>(opts_.drop_last ? info_.steps_per_epoch * bs : N);
+    m.train_loss = loss_sum / seen;
+    if (has_acc) m.train_acc = static_cast<double>(correct) / seen;
     if (test) {
       const Evaluation ev = evaluate(model_, loss_, *test, opts_.eval_batch_size);
       m.test_loss = ev.loss;

@@ -168,5 +168,25 @@ TEST(Experiment, BatchNormTrainsADeepSigmoidNetInFewerEpochs) {
   EXPECT_LT(with_bn, without);
 }
 
+TEST(BatchNormTraining, ALastBatchOfOneJoinsTheBatchBeforeOrIsDropped) {
+  struct Sizes : Callback {
+    std::vector<std::size_t> seen;
+    void on_step_end(Trainer&, const StepInfo& s) override { seen.push_back(s.batch_size); }
+  };
+  const Dataset d = synthetic::moons(65, 0.1f, 1);  // 65 = 2 × 32 + 1
+  for (bool drop : {false, true}) {
+    Sequential net(2, {nn::dense(8), nn::batch_norm(), nn::relu(), nn::dense(2)}, 1);
+    Loss ce(LossKind::CrossEntropy);
+    SGD sgd(0.1);
+    Trainer t(net, ce, sgd, TrainOptions{.epochs = 1, .batch_size = 32, .drop_last = drop});
+    Sizes sizes;
+    t.add_callback(sizes);
+    EXPECT_EQ(t.folds_last_batch(d.size()), !drop);
+    const auto history = t.fit(d);
+    EXPECT_EQ(sizes.seen, drop ? std::vector<std::size_t>({32, 32}) : std::vector<std::size_t>({32, 33}));
+    EXPECT_TRUE(std::isfinite(history.back().train_loss));
+  }
+}
+
 }  // namespace
 }  // namespace gradflow

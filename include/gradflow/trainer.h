@@ -35,6 +35,10 @@ struct TrainOptions {
   bool shuffle = true;
   std::uint64_t seed = 0;
   std::size_t eval_batch_size = 1000;
+  // Skip the last partial batch of every epoch (as DataLoader's drop_last). Without it, a last
+  // batch of one sample joins the batch before it when the model has BatchNorm (which cannot
+  // normalize a single sample; PyTorch stops with an error there).
+  bool drop_last = false;
   // Stop with TrainingDiverged when training diverges: the loss or a gradient becomes NaN or
   // infinite (checked after each backward pass, before the optimizer step, so that update is
   // never applied); the updated weights or a running statistic become NaN or infinite (checked
@@ -124,8 +128,10 @@ class Trainer {
   // Train for options().epochs epochs; returns one EpochMetrics per epoch run.
   std::vector<EpochMetrics> fit(const Dataset& train, const Dataset* test = nullptr);
   // Throws std::invalid_argument when fit(train) could not run: wrong number of features, an
-  // empty set, or a last batch of one sample for a model with BatchNorm.
+  // empty set, a single sample for a model with BatchNorm, no full batch with drop_last.
   void check(const Dataset& train) const;
+  // Whether fit() on n samples folds a last batch of one sample into the one before.
+  bool folds_last_batch(std::size_t n) const;
   // One SGD step on a batch (x [B, F], y targets as the loss takes them); returns the loss.
   double step(const Tensor& x, const Tensor& y);
   // Correctly classified samples in the last step's batch (0 when accuracy is undefined).

@@ -125,6 +125,15 @@ TEST_F(Cli, ConfigFileWithFlagsOverriding) {
   expect_clean_error(run("train --config " + bad + " --out " + path("x")), "unknown key 'epoch'", path("x"));
 }
 
+TEST_F(Cli, ARunsConfigReproducesItInANewFolder) {
+  ASSERT_EQ(run("train --data moons --layers 8:relu --epochs 3 --no-report --out " + path("r")).code, 0);
+  const auto saved = nlohmann::json::parse(std::ifstream(path("r") + "/config.json"));
+  EXPECT_EQ(saved["out"], "");  // where a run is is not part of what it is
+  const Result again = run("train --config " + path("r") + "/config.json --out " + path("r2"));
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(slurp(path("r") + "/model.safetensors"), slurp(path("r2") + "/model.safetensors"));
+}
+
 TEST_F(Cli, BatchNormAndDropoutFromFlagsAndTheLayerList) {
   Result a = run("train" + kPlain + "--data moons --layers bn,16:relu:bn:dropout=0.1,8:tanh --epochs 2 --out " + path("a"));
   ASSERT_EQ(a.code, 0) << a.err;
@@ -150,10 +159,19 @@ TEST_F(Cli, BatchNormAndDropoutFromFlagsAndTheLayerList) {
   ASSERT_EQ(p1.code, 0) << p1.err;
   EXPECT_EQ(p1.out, p2.out);
   EXPECT_EQ(run("eval --model " + path("b") + " --data moons").code, 0);
-  expect_clean_error(run("train --data xor --batchnorm --batch-size 3 --out " + path("c")), "last batch of 1 sample",
-                     path("c"));
-  expect_clean_error(run("train --data xor --layers 4:relu:dropout=1.5 --out " + path("c")),
-                     "dropout rate must be in [0, 1)", path("c"));
+  // 4 samples at batch 3 leave one sample, which BatchNorm cannot normalize: it joins the batch
+  // before (said once), or --drop-last drops it.
+  const Result folded = run("train --data xor --batchnorm --batch-size 3 --epochs 2 --no-report --out " + path("c"));
+  ASSERT_EQ(folded.code, 0) << folded.err;
+  EXPECT_NE(folded.out.find("the last batch of 1 sample joins the batch before it"), std::string::npos) << folded.out;
+  const Result dropped = run("train --data xor --batchnorm --batch-size 3 --epochs 2 --drop-last --no-report --out " +
+                             path("d"));
+  ASSERT_EQ(dropped.code, 0) << dropped.err;
+  EXPECT_EQ(dropped.out.find("joins the batch before"), std::string::npos) << dropped.out;
+  expect_clean_error(run("train --data xor --batch-size 8 --drop-last --out " + path("e")), "no full batch of 8",
+                     path("e"));
+  expect_clean_error(run("train --data xor --layers 4:relu:dropout=1.5 --out " + path("f")),
+                     "dropout rate must be in [0, 1)", path("f"));
 }
 
 TEST_F(Cli, OptimizersSchedulesClippingAndEarlyStopping) {
