@@ -332,6 +332,9 @@ int train(const TrainConfig& cfg_in) {
       keep_records(diag_path, "step", checkpoint ? saver.resumed_steps() : 0);
     }
 
+    // Present from the start, so that a run stopped in its first epoch is still a run folder
+    // that report and compare can read.
+    if (!fs::exists(metrics)) write_file_atomic(metrics, "");
     Progress progress(cfg.epochs, train_set.size(), metrics);
     trainer.add_callback(progress);
     std::optional<Diagnostics> diagnostics;
@@ -390,6 +393,16 @@ int train(const TrainConfig& cfg_in) {
     } catch (const TrainingDiverged& e) {
       diverged = true;
       std::fflush(stdout);
+      diag_file.flush();
+      // A diverged run is still a run: its page shows the epochs and records up to the stop
+      // (comparing --init normal with --init he_normal is exactly when one diverges).
+      if (cfg.report) {
+        try {
+          write_report({cfg.out}, (fs::path(cfg.out) / "report.html").string());
+        } catch (const std::exception&) {
+          // the divergence is the error to report
+        }
+      }
       const bool kept = fs::exists(model_file);
       throw std::runtime_error(fmt::format("{}. {}", e.what(),
                                            kept ? fmt::format("The last good epoch's model is kept in {}", model_file)

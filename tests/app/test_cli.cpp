@@ -221,6 +221,11 @@ TEST_F(Cli, AnExplodingRunStopsWithOneClearMessage) {
   EXPECT_NE(r.err.find("lower the learning rate (now 1000), clip the gradients or add batch normalization"),
             std::string::npos) << r.err;
   EXPECT_TRUE(fs::exists(path("d") + "/config.json"));  // the run folder stays, with what it has
+  // ... and is still a run: its page is written, and report and compare read it.
+  EXPECT_TRUE(fs::exists(path("d") + "/report.html"));
+  EXPECT_EQ(run("report " + path("d")).code, 0);
+  ASSERT_EQ(run("train" + kPlain + "--data spirals --layers 8:relu --epochs 2 --no-report --out " + path("ok")).code, 0);
+  EXPECT_EQ(run("compare " + path("d") + " " + path("ok") + " --out " + path("cmp.html")).code, 0);
 }
 
 TEST_F(Cli, ResumedTrainingEndsWithTheSameWeights) {
