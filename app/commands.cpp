@@ -119,6 +119,8 @@ TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
 
 }  // namespace
 
+namespace {
+
 // More threads than this is a typo, not a machine (and each costs a stack).
 constexpr int kMaxThreads = 1024;
 
@@ -148,6 +150,8 @@ void check_memory(std::size_t in_features, const std::vector<LayerSpec>& layers,
         "allows; use fewer or narrower layers (--layers) or a smaller --batch-size",
         params, batch, need / 1e9, have / 1e9));
 }
+
+}  // namespace
 
 int train(const TrainConfig& cfg_in) {
   TrainConfig cfg = cfg_in;
@@ -288,11 +292,11 @@ int train(const TrainConfig& cfg_in) {
   // Outside the clean-up below: a run that finds the folder locked must not touch it.
   const RunLock lock(cfg.out);
   remove_temporaries(cfg.out);
-  // model, checkpoint_last (weights and up to two optimizer moments), checkpoint_best, each
-  // briefly twice while it is replaced; plus the logs.
-  check_free_space(cfg.out, 4.0 * 8 * static_cast<double>(model.num_params()) + 1e7);
   bool diverged = false;
   try {
+    // model, checkpoint_last (weights and up to two optimizer moments), checkpoint_best, each
+    // briefly twice while it is replaced; plus the logs.
+    check_free_space(cfg.out, 4.0 * 8 * static_cast<double>(model.num_params()) + 1e7);
     // The saved configuration describes the run, not how it was started or where it is:
     // reusing it with --config reproduces the run in a new folder and resumes nothing.
     TrainConfig saved = cfg;
