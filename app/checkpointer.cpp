@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "gradflow/detail/json_depth.h"
+
 namespace gradflow::app {
 
 using nlohmann::json;
@@ -85,7 +87,7 @@ std::size_t Checkpointer::resume(const ModelFile& last) {
   if (it == last.info.metadata.end()) throw std::invalid_argument("cannot resume: the checkpoint has no training state");
   json t;
   try {
-    t = json::parse(it->second);
+    t = detail::parse_json<json>(it->second, "gradflow.training");
     model_.restore(last.model->snapshot());
     optimizer_.set_layer_steps(t["layer_steps"].get<std::vector<std::int64_t>>());
     const auto scales = t["layer_lr_scales"].get<std::vector<double>>();
@@ -163,10 +165,10 @@ void keep_records(const std::string& path, const std::string& key, std::size_t l
     const std::string line = text.substr(start, end - start);
     start = end + 1;
     try {
-      const json j = json::parse(line);
+      const json j = detail::parse_json<json>(line, path);
       if (j.at(key).get<std::size_t>() <= last) kept += line + "\n";
-    } catch (const json::exception&) {
-      // not a record of ours: dropped
+    } catch (const std::exception&) {
+      // not a record of ours (or nested absurdly deep): dropped
     }
   }
   if (kept != text) write_file_atomic(path, kept);

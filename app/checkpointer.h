@@ -4,7 +4,8 @@
 //   checkpoint_last.safetensors  the model + optimizer state + "gradflow.training" metadata:
 //                                epoch, steps, RNG states, schedule, early-stopping and
 //                                unfreezing state — everything `train --resume` needs to end
-//                                with the same weights as an uninterrupted run
+//                                with the same weights as an uninterrupted run; after an
+//                                interruption also the position inside the epoch ("within")
 //   checkpoint_best.safetensors  the model of the epoch with the lowest test loss so far
 #pragma once
 

@@ -11,8 +11,8 @@
 #include <string>
 
 #include <fmt/format.h>
-#include <gradflow/detail/json_depth.h>
-#include <gradflow/threads.h>
+#include "gradflow/detail/json_depth.h"
+#include "gradflow/threads.h"
 
 #include "commands.h"
 #include "config.h"
@@ -142,11 +142,10 @@ TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, std::string config_
   if (config_file.empty()) return flags;
   std::ifstream in(config_file);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  gradflow::detail::check_json_depth(text, config_file);
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
+    j = gradflow::detail::parse_json<nlohmann::json>(text, config_file);
+  } catch (const nlohmann::json::exception& e) {  // (too deep a nesting says so itself)
     throw std::runtime_error(fmt::format("{}: not valid JSON: {}", config_file, e.what()));
   }
   nlohmann::json merged = to_json(from_json(j, config_file));

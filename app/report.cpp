@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
-#include <gradflow/detail/json_depth.h>
+#include "gradflow/detail/json_depth.h"
 #include <nlohmann/json.hpp>
 
 #include "gradflow/checkpoint.h"
@@ -34,8 +34,7 @@ json read_jsonl(const fs::path& p, bool required) {
     // A last line without its newline was being written when the run was killed: not a record.
     if (f.eof()) break;
     try {
-      gradflow::detail::check_json_depth(line, fmt::format("{}:{}", p.string(), n));
-      rows.push_back(json::parse(line));
+      rows.push_back(gradflow::detail::parse_json<json>(line, fmt::format("{}:{}", p.string(), n)));
     } catch (const json::exception& e) {
       throw std::runtime_error(fmt::format("{}:{}: not valid JSON: {}", p.string(), n, e.what()));
     }
@@ -47,9 +46,8 @@ json read_json(const fs::path& p) {
   std::ifstream f(p);
   if (!f) return nullptr;
   const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  gradflow::detail::check_json_depth(text, p.string());
   try {
-    return json::parse(text);
+    return gradflow::detail::parse_json<json>(text, p.string());
   } catch (const json::exception& e) {
     throw std::runtime_error(fmt::format("{}: not valid JSON: {}", p.string(), e.what()));
   }

@@ -14,8 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace gradflow;
   const std::string text(reinterpret_cast<const char*>(data), size);
   try {
-    detail::check_json_depth(text, "config");
-    const app::TrainConfig c = app::from_json(nlohmann::json::parse(text), "config");
+    const app::TrainConfig c = app::from_json(detail::parse_json<nlohmann::json>(text, "config"), "config");
     app::parse_hidden_layers(c.layers, Init::Default, c.batchnorm, static_cast<float>(c.dropout));
     parse_schedule(c.schedule, c.epochs, c.warmup);
     if (!c.stages.empty()) app::parse_stages(c.stages);

@@ -128,8 +128,7 @@ std::string architecture_json(const Sequential& model) {
 }
 
 std::vector<LayerSpec> parse_architecture(const std::string& text, std::size_t& in_features) {
-  detail::check_json_depth(text, "architecture");
-  const json layers = json::parse(text);
+  const json layers = detail::parse_json<json>(text, "architecture");
   if (!layers.is_array() || layers.empty()) throw std::runtime_error("architecture is not a non-empty list of layers");
   if (layers.size() > kMaxLayers)
     throw std::runtime_error(fmt::format("architecture has {} layers (at most {})", layers.size(), kMaxLayers));
@@ -299,8 +298,7 @@ ModelFile load_model(const std::string& path) {
   f.read(h.data(), static_cast<std::streamsize>(n));
   json header;
   try {
-    detail::check_json_depth(h, "header");
-    header = json::parse(h);
+    header = detail::parse_json<json>(h, "header");
   } catch (const std::exception& e) {
     throw fail(fmt::format("header (bytes 8..{}) is not valid JSON: {}", 8 + n, e.what()));
   }
@@ -322,8 +320,7 @@ ModelFile load_model(const std::string& path) {
   try {
     specs = parse_architecture(metadata["gradflow.architecture"], in_features);
     if (metadata.count("gradflow.input")) {
-      detail::check_json_depth(metadata["gradflow.input"], "gradflow.input");
-      const json in = json::parse(metadata["gradflow.input"]);
+      const json in = detail::parse_json<json>(metadata["gradflow.input"], "gradflow.input");
       if (in.contains("mean") || in.contains("std")) {
         mf.info.input.mean = in.at("mean").get<std::vector<float>>();
         mf.info.input.std = in.at("std").get<std::vector<float>>();
@@ -339,8 +336,8 @@ ModelFile load_model(const std::string& path) {
       }
     }
     if (metadata.count("gradflow.classes")) {
-      detail::check_json_depth(metadata["gradflow.classes"], "gradflow.classes");
-      mf.info.class_names = json::parse(metadata["gradflow.classes"]).get<std::vector<std::string>>();
+      mf.info.class_names =
+          detail::parse_json<json>(metadata["gradflow.classes"], "gradflow.classes").get<std::vector<std::string>>();
     }
   } catch (const std::exception& e) {
     throw fail(std::string("bad metadata: ") + e.what());

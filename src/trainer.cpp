@@ -81,7 +81,7 @@ Trainer::Trainer(Sequential& model, const Loss& loss, Optimizer& optimizer, Trai
   if (opts_.batch_size == 0) throw std::invalid_argument("batch size must be at least 1");
   if (opts_.eval_batch_size == 0) opts_.eval_batch_size = 1000;
   for (std::size_t i = 0; i < model_.size(); ++i)
-    for (auto& [name, b] : model_.layer(i).buffers()) buffers_.push_back(b);
+    for (auto& [name, b] : model_.layer(i).buffers()) buffers_.push_back({i, name, b});
 }
 
 namespace {
@@ -147,18 +147,16 @@ void Trainer::check_finite(double loss) const {
 // BatchNorm's variance overflows to inf while its normalized output stays finite). A model
 // saved from this state would not load.
 void Trainer::check_state() const {
-  auto& model = const_cast<Sequential&>(model_);
-  if (any_non_finite(model_, model.parameters().data())) {
-    const std::size_t bad = highest_non_finite(model_, model.parameters().data());
+  const float* weights = model_.parameters().data();
+  if (any_non_finite(model_, weights)) {
+    const std::size_t bad = highest_non_finite(model_, weights);
     diverged(fmt::format("the update made the weights of layer {} ({}) non-finite", bad, model_.layer(bad).name()),
              bad);
   }
-  for (const Tensor* t : buffers_)
-    for (float v : t->span())
+  for (const Buffer& b : buffers_)
+    for (float v : b.values->span())
       if (!std::isfinite(v))
-        for (std::size_t i = 0; i < model.size(); ++i)
-          for (auto& [name, b] : model.layer(i).buffers())
-            if (b == t) diverged(fmt::format("layer {} ({}) has a non-finite {}", i, model.layer(i).name(), name), i);
+        diverged(fmt::format("layer {} ({}) has a non-finite {}", b.layer, model_.layer(b.layer).name(), b.name), b.layer);
 }
 
 double Trainer::step(const Tensor& x, const Tensor& y) {

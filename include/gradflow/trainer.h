@@ -41,9 +41,10 @@ struct TrainOptions {
   bool drop_last = false;
   // Stop with TrainingDiverged when training diverges: the loss or a gradient becomes NaN or
   // infinite (checked after each backward pass, before the optimizer step, so that update is
-  // never applied); the updated weights or a running statistic become NaN or infinite (checked
-  // after the step: that update stays applied in memory); or the loss blows up while staying finite — above divergence_factor times
-  // the first step's loss (at least 0.01), as with Adam at lr 1e6 (loss 4e11 and 10% accuracy).
+  // never applied); the updated weights or a running statistic become NaN or infinite
+  // (checked after the step: that update stays applied in memory); or the loss blows up while
+  // staying finite — above divergence_factor times the first step's loss (at least 0.01), as
+  // with Adam at lr 1e6 (loss 4e11 and 10% accuracy).
   bool stop_on_non_finite = true;
   double divergence_factor = 1e4;
 };
@@ -163,7 +164,12 @@ class Trainer {
   void check_state() const;
   [[noreturn]] void diverged(const std::string& what, std::size_t layer) const;
   double first_loss_ = -1;             // of this fit(), for the blow-up check
-  std::vector<const Tensor*> buffers_;  // running statistics, checked after each step
+  struct Buffer {  // a running statistic, checked after each step
+    std::size_t layer;
+    std::string name;
+    const Tensor* values;
+  };
+  std::vector<Buffer> buffers_;
   Sequential& model_;
   const Loss& loss_;
   Optimizer& opt_;

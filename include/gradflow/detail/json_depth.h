@@ -1,4 +1,5 @@
-// Internal: refuse deeply nested JSON before parsing it.
+// Internal: refuse deeply nested JSON before parsing it; every JSON gradflow reads goes through
+// parse_json.
 //
 // nlohmann::json parses iteratively, but copying, comparing and dump()-ing a value recurse once
 // per level: 100k nested '[' in a model file or a --config file overflowed the stack. Files
@@ -37,6 +38,14 @@ inline void check_json_depth(std::string_view text, const std::string& what,
       --depth;
     }
   }
+}
+
+// Json::parse(text) once the depth is known to be sane (Json: nlohmann::json or ordered_json;
+// a template so that this header needs no JSON library).
+template <class Json>
+Json parse_json(std::string_view text, const std::string& what) {
+  check_json_depth(text, what);
+  return Json::parse(text);
 }
 
 }  // namespace gradflow::detail
