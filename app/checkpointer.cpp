@@ -17,11 +17,29 @@ namespace gradflow::app {
 
 using nlohmann::json;
 
+SaveCadence parse_save_every(const std::string& text) {
+  SaveCadence c;
+  const bool secs = !text.empty() && text.back() == 's';
+  const std::string num = secs ? text.substr(0, text.size() - 1) : text;
+  double v = -1;
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+  const bool ok = ec == std::errc() && p == num.data() + num.size() && std::isfinite(v) &&
+                  (secs ? v >= 0 : v >= 1 && v == std::floor(v));
+  if (!ok)
+    throw std::invalid_argument(fmt::format(
+        "--save-every '{}': expected seconds as Ns (e.g. 30s; 0s: every epoch) or a number of epochs N ≥ 1", text));
+  if (secs) c.seconds = v;
+  else c.epochs = static_cast<std::size_t>(v), c.seconds = 0;
+  return c;
+}
+
 Checkpointer::Checkpointer(std::string folder, Sequential& model, Optimizer& optimizer, Trainer& trainer,
-                           LrScheduler& scheduler, EarlyStopping* early, StagedUnfreezing* unfreezing, ModelInfo info)
+                           LrScheduler& scheduler, EarlyStopping* early, StagedUnfreezing* unfreezing, ModelInfo info,
+                           SaveCadence cadence)
     : folder_(std::move(folder)), model_(model), optimizer_(optimizer), trainer_(trainer), scheduler_(scheduler),
       early_(early), unfreezing_(unfreezing), info_(std::move(info)),
-      best_loss_(std::numeric_limits<double>::infinity()) {}
+      best_loss_(std::numeric_limits<double>::infinity()), cadence_(cadence),
+      last_write_(std::chrono::steady_clock::now()) {}
 
 std::string Checkpointer::path(const char* name) const { return (std::filesystem::path(folder_) / name).string(); }
 
@@ -37,7 +55,8 @@ json Checkpointer::training_state(std::size_t epochs_done) const {
                 {"shuffle_rng", trainer_.shuffle_rng().state()},
                 {"plateau", {{"lr", plateau.lr}, {"best", std::isfinite(plateau.best) ? json(plateau.best) : json(nullptr)},
                              {"bad_epochs", plateau.bad_epochs}, {"cooldown_left", plateau.cooldown_left}}},
-                {"best_loss", best_loss_},
+                {"best_loss", std::isfinite(best_loss_) ? json(best_loss_) : json(nullptr)},
+                {"best_epoch", best_epoch_},
                 {"frozen", unfreezing_ ? json(unfreezing_->frozen_now()) : json(nullptr)}};
   if (early_) training["early_stopping"] = {{"best_epoch", early_->best_epoch()}, {"bad_epochs", early_->bad_epochs()}};
   std::size_t steps = 0;
@@ -56,18 +75,54 @@ void Checkpointer::save_last(const json& training) {
   saved_ = true;
 }
 
-void Checkpointer::on_epoch_end(Trainer&, const EpochMetrics& m) {
-  if (!std::isfinite(m.train_loss)) return;
-  save_model_file();
-  const double loss = std::isnan(m.test_loss) ? m.train_loss : m.test_loss;
-  const bool best = loss < best_loss_;
-  if (best) best_loss_ = loss;
-  save_last(training_state(m.epoch));
-  if (best) {
-    ModelInfo b = info_;
-    b.metadata["gradflow.training"] = json{{"epoch", m.epoch}, {"loss", loss}}.dump();
-    save_model(path("checkpoint_best.safetensors"), model_, b);
+void Checkpointer::save_state_as(const Sequential::State& state, const std::string& file, const ModelInfo& info) {
+  Sequential::State now = model_.snapshot();
+  model_.restore(state);
+  save_model(file, model_, info);
+  model_.restore(now);
+}
+
+void Checkpointer::write_pending() {
+  if (last_good_ && last_good_epoch_ > model_written_epoch_) {
+    save_state_as(*last_good_, path("model.safetensors"), info_);
+    model_written_epoch_ = last_good_epoch_;
   }
+  if (best_pending_) {
+    ModelInfo b = info_;
+    b.metadata["gradflow.training"] = json{{"epoch", best_epoch_}, {"val_loss", best_loss_}}.dump();
+    save_state_as(*best_, path("checkpoint_best.safetensors"), b);
+    best_pending_ = false;
+  }
+}
+
+void Checkpointer::on_epoch_end(Trainer& t, const EpochMetrics& m) {
+  if (!std::isfinite(m.train_loss)) return;
+  last_good_ = model_.snapshot();
+  last_good_epoch_ = m.epoch;
+  // The best epoch by the validation loss: without a validation set there is nothing to select on.
+  if (!std::isnan(m.val_loss) && m.val_loss < best_loss_) {
+    best_loss_ = m.val_loss;
+    best_ = last_good_;
+    best_epoch_ = m.epoch;
+    best_pending_ = true;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  const bool due = cadence_.epochs ? m.epoch % cadence_.epochs == 0
+                                   : std::chrono::duration<double>(now - last_write_).count() >= cadence_.seconds;
+  const bool final = m.epoch >= t.options().epochs || (early_ && early_->stopped_early());
+  if (!due && !final) return;
+  save_model_file();
+  model_written_epoch_ = m.epoch;
+  save_last(training_state(m.epoch));
+  write_pending();
+  last_write_ = std::chrono::steady_clock::now();
+}
+
+bool Checkpointer::save_last_good() {
+  if (!last_good_) return false;
+  model_.restore(*last_good_);
+  write_pending();
+  return true;
 }
 
 void Checkpointer::save_interrupted() {
@@ -78,6 +133,7 @@ void Checkpointer::save_interrupted() {
   training["within"] = {{"epoch", p.epoch}, {"steps_done", p.steps_done}, {"loss_sum", p.loss_sum},
                         {"correct", p.correct}};
   save_last(training);
+  write_pending();
 }
 
 std::size_t Checkpointer::resume(const ModelFile& last) {
@@ -104,7 +160,8 @@ std::size_t Checkpointer::resume(const ModelFile& last) {
     p.bad_epochs = t["plateau"]["bad_epochs"];
     p.cooldown_left = t["plateau"]["cooldown_left"];
     scheduler_.schedule().set_plateau_state(p);
-    best_loss_ = t["best_loss"];
+    best_loss_ = t["best_loss"].is_null() ? std::numeric_limits<double>::infinity() : t["best_loss"].get<double>();
+    best_epoch_ = t.value("best_epoch", std::size_t{0});
     if (unfreezing_ && !t["frozen"].is_null()) unfreezing_->resume(model_, t["frozen"]);
     if (early_ && t.contains("early_stopping")) {
       const ModelFile best = load_model(path("checkpoint_best.safetensors"));

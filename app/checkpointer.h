@@ -1,4 +1,10 @@
-// Saving a run after every epoch, and resuming it.
+// Saving a run on a cadence, and resuming it.
+//
+// Writes happen at most every --save-every (N seconds, or every N epochs), and always after
+// the last epoch and on early stopping; on divergence and interruption the caller asks for the
+// last good state. Between writes, the last epoch's and the best epoch's weights are kept in
+// memory (a copy of the parameters each epoch: small beside an epoch's work), so what is
+// written is always a completed epoch. Every write is atomic (temporary file + rename).
 //
 //   model.safetensors            the model (for eval, predict, --init-from)
 //   checkpoint_last.safetensors  the model + optimizer state + "gradflow.training" metadata:
@@ -6,9 +12,12 @@
 //                                unfreezing state — everything `train --resume` needs to end
 //                                with the same weights as an uninterrupted run; after an
 //                                interruption also the position inside the epoch ("within")
-//   checkpoint_best.safetensors  the model of the epoch with the lowest test loss so far
+//   checkpoint_best.safetensors  the model of the epoch with the lowest validation loss so far
+//                                (only with a validation set: selection never looks at the test set)
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,16 +28,28 @@
 
 namespace gradflow::app {
 
+// How often checkpoints are written: every `epochs` epochs, or at most every `seconds`.
+struct SaveCadence {
+  std::size_t epochs = 0;
+  double seconds = 30;
+};
+// "30s" → at most every 30 seconds; "5" → every 5 epochs ("1": every epoch).
+SaveCadence parse_save_every(const std::string& text);
+
 class Checkpointer final : public Callback {
  public:
   Checkpointer(std::string folder, Sequential& model, Optimizer& optimizer, Trainer& trainer, LrScheduler& scheduler,
-               EarlyStopping* early, StagedUnfreezing* unfreezing, ModelInfo info);
+               EarlyStopping* early, StagedUnfreezing* unfreezing, ModelInfo info, SaveCadence cadence = {});
   void set_folder(std::string folder) { folder_ = std::move(folder); }
   void on_epoch_end(Trainer&, const EpochMetrics& m) override;
   void save_model_file();
   // checkpoint_last for a trainer that stopped mid-epoch (Trainer::interrupt): resuming
-  // continues at the next step, with the same result as an uninterrupted run.
+  // continues at the next step, with the same result as an uninterrupted run. Also writes the
+  // last completed epoch's model and the best one, if not yet on disk.
   void save_interrupted();
+  // After a divergence: the model goes back to the last completed epoch, which is written as
+  // model.safetensors (with the best epoch's, if not yet on disk). Returns whether there was one.
+  bool save_last_good();
   // Whether this process wrote a checkpoint; the epochs the latest one (or the resumed one) holds.
   bool saved() const { return saved_; }
   std::size_t saved_epoch() const { return saved_epoch_; }
@@ -42,6 +63,9 @@ class Checkpointer final : public Callback {
   std::string path(const char* name) const;
   nlohmann::json training_state(std::size_t epochs_done) const;
   void save_last(const nlohmann::json& training);
+  // Writes what is only in memory: the last completed epoch's model and the best epoch's.
+  void write_pending();
+  void save_state_as(const Sequential::State& state, const std::string& file, const ModelInfo& info);
   std::string folder_;
   Sequential& model_;
   Optimizer& optimizer_;
@@ -51,6 +75,11 @@ class Checkpointer final : public Callback {
   StagedUnfreezing* unfreezing_;
   ModelInfo info_;
   double best_loss_;
+  SaveCadence cadence_;
+  std::chrono::steady_clock::time_point last_write_;
+  std::optional<Sequential::State> last_good_, best_;
+  std::size_t last_good_epoch_ = 0, best_epoch_ = 0, model_written_epoch_ = 0;
+  bool best_pending_ = false;
   bool saved_ = false;
   std::size_t saved_epoch_ = 0, saved_steps_ = 0;
 };

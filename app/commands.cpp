@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cmath>
@@ -12,6 +14,7 @@
 #include <fstream>
 #include <numeric>
 #include <stdexcept>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -67,53 +70,58 @@ std::string model_path(const std::string& m) {
   return fs::is_directory(m) ? (fs::path(m) / "model.safetensors").string() : m;
 }
 
-// The training set and the test set the configuration names (its own test split, a held-out
-// fraction, or a separate file), with the class selection and limits applied, all validated.
+// The training, validation and test sets the configuration names, with the class selection
+// and limits applied. The validation set is what selection (early stopping, the plateau
+// schedule, checkpoint_best) looks at; the test set is only reported.
 struct TrainingData {
   Dataset train;
-  std::optional<Dataset> test;
-  std::string test_name;
+  std::optional<Dataset> val, test;
+  std::string val_name, test_name;
 };
 
 TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
   DataOptions dopt{.label_column = cfg.label_column, .regression = regression, .seed = cfg.seed,
-                   .max_classes = cfg.max_classes};
-  TrainingData d{load_data(cfg.data, true, dopt), std::nullopt, ""};
-  Dataset& train_set = d.train;
-  std::optional<Dataset>& test_set = d.test;
-  std::string& test_name = d.test_name;
+                   .max_classes = cfg.max_classes, .class_names = {}, .feature_names = {},
+                   .allow_missing = cfg.impute != "none"};
+  TrainingData d{load_data(cfg.data, true, dopt), std::nullopt, std::nullopt, "", ""};
+  // Other files are read as the training data was: by its class names and its columns.
+  DataOptions other = dopt;
+  other.class_names = d.train.class_names;
+  other.feature_names = d.train.feature_names;
+  const auto held_out = [&](double f) { return fmt::format("{} ({:g}% held out)", cfg.data, 100 * f); };
   if (!cfg.test.empty()) {
-    dopt.num_classes = 0;
-    test_set = load_data(cfg.test, false, dopt);
-    test_name = cfg.test;
-  } else if (cfg.val_split > 0) {
-    std::vector<std::uint32_t> order(train_set.size());
-    std::iota(order.begin(), order.end(), 0u);
-    Rng split_rng(cfg.seed);
-    split_rng.shuffle(order);
-    const auto n_val = static_cast<std::size_t>(std::round(cfg.val_split * static_cast<double>(order.size())));
-    if (n_val == 0 || n_val >= order.size())
-      throw std::invalid_argument(fmt::format("--val-split {} leaves no validation or no training samples", cfg.val_split));
-    const std::span<const std::uint32_t> all(order);
-    test_set = train_set.subset(all.first(n_val));
-    train_set = train_set.subset(all.subspan(n_val));
-    test_name = fmt::format("{} ({}% held out)", cfg.data, 100 * cfg.val_split);
+    if (cfg.test_split > 0) throw std::invalid_argument("--test and --test-split both name a test set: choose one");
+    d.test = load_data(cfg.test, false, other);
+    d.test_name = cfg.test;
+  } else if (cfg.test_split > 0) {
+    if (has_own_test_split(cfg.data))
+      throw std::invalid_argument(fmt::format("--test-split: {} has its own test set (hold out validation data "
+                                              "with --val-split instead)",
+                                              cfg.data));
+    std::tie(d.train, d.test) = split_stratified(d.train, cfg.test_split, cfg.seed, "--test-split");
+    d.test_name = held_out(cfg.test_split);
   } else if (has_own_test_split(cfg.data)) {
-    test_set = load_data(cfg.data, false, dopt);
-    test_name = test_set->name;
+    d.test = load_data(cfg.data, false, dopt);
+    d.test_name = d.test->name;
+  }
+  if (!cfg.val.empty()) {
+    if (cfg.val_split > 0) throw std::invalid_argument("--val and --val-split both name a validation set: choose one");
+    d.val = load_data(cfg.val, false, other);
+    d.val_name = cfg.val;
   }
   if (!cfg.classes.empty()) {
-    train_set = select_classes(train_set, cfg.classes);
-    if (test_set) *test_set = select_classes(*test_set, cfg.classes);
+    d.train = select_classes(d.train, cfg.classes);
+    if (d.test) *d.test = select_classes(*d.test, cfg.classes);
+    if (d.val) *d.val = select_classes(*d.val, cfg.classes);
   }
-  if (cfg.per_class > 0) train_set = first_per_class(train_set, cfg.per_class);
-  train_set = head(train_set, cfg.limit);
-  train_set.validate(cfg.data);
-  if (test_set) {
-    *test_set = head(*test_set, cfg.test_limit);
-    test_set->validate(test_name);
-    check_compatible(train_set, *test_set, test_name);
+  if (cfg.per_class > 0) d.train = first_per_class(d.train, cfg.per_class);
+  d.train = head(d.train, cfg.limit);
+  // Drawn from what training may see, with a seed of its own (not the test split's draw).
+  if (cfg.val_split > 0) {
+    std::tie(d.train, d.val) = split_stratified(d.train, cfg.val_split, cfg.seed + 1, "--val-split");
+    d.val_name = held_out(cfg.val_split);
   }
+  if (d.test) *d.test = head(*d.test, cfg.test_limit);
   return d;
 }
 
@@ -123,6 +131,17 @@ namespace {
 
 // More threads than this is a typo, not a machine (and each costs a stack).
 constexpr int kMaxThreads = 1024;
+
+// --diagnostics-every: a step count, 0 (off) or auto (kAuto).
+constexpr std::size_t kAuto = static_cast<std::size_t>(-1);
+std::size_t parse_diagnostics_every(const std::string& text) {
+  if (text == "auto") return kAuto;
+  std::size_t n = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || p != text.data() + text.size() || n == kAuto)
+    throw std::invalid_argument(fmt::format("--diagnostics-every '{}': expected a number of steps, 0 (off) or auto", text));
+  return n;
+}
 
 // Refuses, before anything is allocated, a network that cannot be trained in this machine's
 // memory: `--layers 100000000:relu` used to run for a while and die of std::bad_alloc.
@@ -159,19 +178,39 @@ int train(const TrainConfig& cfg_in) {
   if (cfg.epochs == 0) throw std::invalid_argument("--epochs must be at least 1");
   if (!(cfg.lr > 0) || !std::isfinite(cfg.lr))
     throw std::invalid_argument(fmt::format("--lr must be a positive number, got {}", cfg.lr));
-  if (cfg.val_split < 0 || cfg.val_split >= 1)
-    throw std::invalid_argument(fmt::format("--val-split must be in [0, 1), got {}", cfg.val_split));
+  for (const auto& [name, f] : {std::pair{"--val-split", cfg.val_split}, std::pair{"--test-split", cfg.test_split}})
+    if (f < 0 || f >= 1) throw std::invalid_argument(fmt::format("{} must be in [0, 1), got {}", name, f));
+  const SaveCadence cadence = parse_save_every(cfg.save_every);
+  const std::size_t diagnostics_every = parse_diagnostics_every(cfg.diagnostics_every);
   if (cfg.clip_norm < 0 || cfg.clip_value < 0) throw std::invalid_argument("--clip-norm and --clip-value must be >= 0");
   std::unique_ptr<Optimizer> optimizer = make_optimizer(cfg);
   const Schedule schedule(cfg.lr, parse_schedule(cfg.schedule, cfg.epochs, cfg.warmup));
+  // Selection needs data to select on that is neither trained on nor the test set.
+  const bool selects = cfg.early_stop > 0 || schedule.options().kind == ScheduleOptions::Kind::Plateau;
+  std::string val_note;
+  if (selects && cfg.val.empty() && cfg.val_split == 0) {
+    cfg.val_split = 0.1;
+    val_note = fmt::format("{} selects on a validation set: holding out 10% of the training data (--val-split 0.1; "
+                           "--val FILE names one)",
+                           cfg.early_stop > 0 ? "--early-stop" : "the plateau schedule");
+  }
   if (cfg.threads < 0 || cfg.threads > kMaxThreads)
     throw std::invalid_argument(fmt::format("--threads {}: expected 0 (the default count) to {}", cfg.threads, kMaxThreads));
   const Init init = parse_init(cfg.init);
-  if (cfg.loss == "auto") cfg.loss = is_regression(cfg.data) ? "mse" : "cross_entropy";
-  const Loss loss(parse_loss(cfg.loss));
-  // A CSV label column is a real-valued target when the loss is MSE.
-  const bool regression =
-      is_regression(cfg.data) || (loss.kind() == LossKind::MeanSquaredError && !has_own_test_split(cfg.data));
+  // The task decides how a CSV label column is read (classes or a numeric target) and the
+  // automatic loss; the saved configuration keeps "auto" as the user left it.
+  const bool regression = cfg.task == "regression" ||
+                          (cfg.task == "auto" && (is_regression(cfg.data) ||
+                                                  (cfg.loss == "mse" && !has_own_test_split(cfg.data))));
+  if (cfg.task != "auto" && cfg.task != "classification" && cfg.task != "regression")
+    throw std::invalid_argument(fmt::format("--task '{}': expected auto, classification or regression", cfg.task));
+  if (cfg.task == "classification" && is_regression(cfg.data))
+    throw std::invalid_argument(fmt::format("--task classification: {} is a regression data set", cfg.data));
+  if (cfg.impute != "none" && cfg.impute != "mean" && cfg.impute != "median")
+    throw std::invalid_argument(fmt::format("--impute '{}': expected none, mean or median", cfg.impute));
+  const Loss loss(parse_loss(cfg.loss != "auto" ? cfg.loss : regression ? "mse" : "cross_entropy"));
+  if (regression && loss.kind() != LossKind::MeanSquaredError)
+    throw std::invalid_argument(fmt::format("a regression (--task regression) trains with --loss mse, not {}", loss.name()));
   auto hidden = parse_hidden_layers(cfg.layers, init, cfg.batchnorm, static_cast<float>(cfg.dropout));
   std::optional<LayerSpec> out_act;
   if (cfg.output == "auto") {
@@ -199,9 +238,23 @@ int train(const TrainConfig& cfg_in) {
   TrainingData data = load_training_data(cfg, regression);
   Dataset& train_set = data.train;
   std::optional<Dataset>& test_set = data.test;
+  std::optional<Dataset>& val_set = data.val;
   const std::string& test_name = data.test_name;
-  // Reused or resumed layers must see their inputs as they were trained on them.
+  // Reused or resumed layers must see their inputs as they were trained on them. Missing
+  // values are filled first (from the training part only), then standardized.
+  Imputer impute;
   Standardizer input;
+  if (checkpoint) impute = checkpoint->info.impute;
+  else if (source && !source->info.impute.empty()) impute = source->info.impute;
+  else if (cfg.impute != "none") impute = Imputer::fit(train_set.x, cfg.impute, train_set.feature_names);
+  std::size_t filled = 0;
+  for (Tensor* x : {&train_set.x, val_set ? &val_set->x : nullptr, test_set ? &test_set->x : nullptr})
+    if (x && !impute.empty()) {
+      if (impute.fill.size() != x->cols())
+        throw std::invalid_argument(fmt::format("the checkpoint's fill values have {} features, the data {}",
+                                                impute.fill.size(), x->cols()));
+      filled += impute.apply(*x);
+    }
   if (checkpoint) input = checkpoint->info.input;
   else if (source && !source->info.input.empty()) input = source->info.input;
   else if (cfg.standardize) input = Standardizer::fit(train_set.x);
@@ -210,7 +263,17 @@ int train(const TrainConfig& cfg_in) {
       throw std::invalid_argument(fmt::format("the checkpoint's input statistics have {} features, the data {}",
                                               input.mean.size(), train_set.features()));
     input.apply(train_set.x);
+    if (val_set) input.apply(val_set->x);
     if (test_set) input.apply(test_set->x);
+  }
+  train_set.validate(cfg.data);
+  if (val_set) {
+    val_set->validate(data.val_name);
+    check_compatible(train_set, *val_set, data.val_name);
+  }
+  if (test_set) {
+    test_set->validate(test_name);
+    check_compatible(train_set, *test_set, test_name);
   }
 
   // ---- model ----
@@ -269,7 +332,13 @@ int train(const TrainConfig& cfg_in) {
   }
   Checkpointer saver(cfg.out, model, *optimizer, trainer, scheduler, early ? &*early : nullptr,
                      unfreezing ? &*unfreezing : nullptr,
-                     ModelInfo{.input = input, .class_names = train_set.class_names, .loss = std::string(loss.name())});
+                     ModelInfo{.input = input,
+                               .impute = impute,
+                               .feature_names = train_set.feature_names,
+                               .label_name = train_set.label_name,
+                               .class_names = train_set.class_names,
+                               .loss = std::string(loss.name())},
+                     cadence);
   std::size_t epochs_done = 0;
   if (checkpoint) {
     epochs_done = saver.resume(*checkpoint);
@@ -304,11 +373,14 @@ int train(const TrainConfig& cfg_in) {
     saved.out.clear();
     write_file_atomic((fs::path(cfg.out) / "config.json").string(), to_json(saved).dump(2) + "\n");
 
-    fmt::print("data:   {}: {} training samples{}, {} features{}{}\n", cfg.data, train_set.size(),
+    fmt::print("data:   {}: {} training samples{}{}, {} features{}{}{}\n", cfg.data, train_set.size(),
+               val_set ? fmt::format(", {} validation samples ({})", val_set->size(), data.val_name) : "",
                test_set ? fmt::format(", {} test samples ({})", test_set->size(), test_name) : ", no test set",
                train_set.features(),
                train_set.classification() ? fmt::format(", {} classes", train_set.num_classes) : ", regression",
-               cfg.standardize ? ", standardized" : "");
+               filled ? fmt::format(", {} missing values filled ({})", filled, impute.strategy) : "",
+               input.empty() ? "" : ", standardized");
+    if (!val_note.empty()) fmt::print("note:   {}\n", val_note);
     fmt::print("model:  {}, {} parameters, init {}\n", describe(model), model.num_params(),
                init == Init::Default ? "default (He/LeCun/Glorot by activation)" : std::string(to_string(init)));
     fmt::print("recipe: {} lr {}{}{}, batch {}, {} epochs, loss {}{}{}, seed {}, {} thread(s), OpenBLAS {} kernels\n",
@@ -339,12 +411,15 @@ int train(const TrainConfig& cfg_in) {
     // Present from the start, so that a run stopped in its first epoch is still a run folder
     // that report and compare can read.
     if (!fs::exists(metrics)) write_file_atomic(metrics, "");
-    Progress progress(cfg.epochs, train_set.size(), metrics);
+    Progress progress(cfg.epochs, train_set.size(), metrics, val_set.has_value());
     trainer.add_callback(progress);
     std::optional<Diagnostics> diagnostics;
     std::ofstream diag_file;
-    if (cfg.diagnostics_every > 0) {
-      diagnostics.emplace(DiagnosticsOptions{.every = cfg.diagnostics_every});
+    if (diagnostics_every > 0) {
+      // auto: every 50 steps, but at least ~20 records in a short run (and always the last step).
+      const std::size_t every = diagnostics_every != kAuto ? diagnostics_every
+                                                           : std::clamp<std::size_t>(cfg.epochs * trainer.steps_per_epoch(train_set.size()) / 20, 1, 50);
+      diagnostics.emplace(DiagnosticsOptions{.every = every});
       diag_file.open(diag_path, resuming ? std::ios::app : std::ios::trunc);
       diagnostics->on_record = [&](const DiagnosticsRecord& r) {
         nlohmann::ordered_json layers = nlohmann::ordered_json::array();
@@ -383,7 +458,7 @@ int train(const TrainConfig& cfg_in) {
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<EpochMetrics> history;
     try {
-      history = trainer.fit(train_set, test_set ? &*test_set : nullptr);
+      history = trainer.fit(train_set, test_set ? &*test_set : nullptr, val_set ? &*val_set : nullptr);
       if (trainer.interrupted()) {
         saver.save_interrupted();
         diag_file.flush();
@@ -398,6 +473,7 @@ int train(const TrainConfig& cfg_in) {
       diverged = true;
       std::fflush(stdout);
       diag_file.flush();
+      const bool kept = saver.save_last_good() || fs::exists(model_file);
       // A diverged run is still a run: its page shows the epochs and records up to the stop
       // (comparing --init normal with --init he_normal is exactly when one diverges).
       if (cfg.report) {
@@ -407,7 +483,6 @@ int train(const TrainConfig& cfg_in) {
           // the divergence is the error to report
         }
       }
-      const bool kept = fs::exists(model_file);
       throw std::runtime_error(fmt::format("{}. {}", e.what(),
                                            kept ? fmt::format("The last good epoch's model is kept in {}", model_file)
                                                 : fmt::format("No epoch finished, so no model was saved in {}", cfg.out)));
@@ -424,7 +499,7 @@ int train(const TrainConfig& cfg_in) {
       write_file_atomic((fs::path(cfg.out) / "confusion.json").string(), c.dump() + "\n");
     }
     if (early && early->stopped_early())
-      fmt::print("early stopping: no better test loss for {} epochs; keeping epoch {} (test loss {:.4f})\n",
+      fmt::print("early stopping: no better validation loss for {} epochs; keeping epoch {} (validation loss {:.4f})\n",
                  cfg.early_stop, early->best_epoch(), early->best_loss());
     if (history.empty()) throw std::runtime_error("no epoch was trained");
     EpochMetrics last = history.back();
@@ -464,18 +539,48 @@ ModelFile open_model(const std::string& m, int threads) {
   set_num_threads(threads);
   return load_model(model_path(m));
 }
+
+
+// Whether the first line of a CSV file has a field `name` (a header naming that column).
+bool header_names(const std::string& path, const std::string& name) {
+  std::ifstream in(path);
+  std::string line;
+  if (name.empty() || !std::getline(in, line)) return false;
+  for (std::size_t a = 0;;) {
+    const std::size_t b = line.find(',', a);
+    std::string f = line.substr(a, b == std::string::npos ? std::string::npos : b - a);
+    while (!f.empty() && (f.back() == '\r' || f.back() == ' ')) f.pop_back();
+    while (!f.empty() && f.front() == ' ') f.erase(0, 1);
+    if (f.size() >= 2 && f.front() == '"' && f.back() == '"') f = f.substr(1, f.size() - 2);
+    if (f == name) return true;
+    if (b == std::string::npos) return false;
+    a = b + 1;
+  }
+}
+
+// Missing values filled and inputs standardized as in training.
+void prepare_inputs(const ModelInfo& info, Tensor& x) {
+  info.impute.apply(x);
+  info.input.apply(x);
+}
 }  // namespace
 
 int eval(const EvalArgs& a) {
   ModelFile mf = open_model(a.model, a.threads);
   const Loss loss(parse_loss(mf.info.loss.empty() ? "cross_entropy" : mf.info.loss));
-  DataOptions dopt{.label_column = a.label_column, .regression = loss.kind() == LossKind::MeanSquaredError};
+  std::string label = a.label_column;
+  if (label.empty()) label = header_names(a.data, mf.info.label_name) ? mf.info.label_name : "-1";
+  DataOptions dopt{.label_column = label,
+                   .regression = loss.kind() == LossKind::MeanSquaredError,
+                   .class_names = mf.info.class_names,
+                   .feature_names = mf.info.feature_names,
+                   .allow_missing = !mf.info.impute.empty()};
   Dataset data = load_data(a.data, false, dopt);
-  data.validate(a.data);
   if (data.features() != mf.model->in_features())
     throw std::runtime_error(fmt::format("data '{}' has {} features, the model takes {}", a.data, data.features(),
                                          mf.model->in_features()));
-  mf.info.input.apply(data.x);
+  prepare_inputs(mf.info, data.x);
+  data.validate(a.data);
   const std::size_t classes = mf.model->out_features() == 1 && loss.kind() == LossKind::BinaryCrossEntropy
                                   ? 2
                                   : mf.model->out_features();
@@ -519,6 +624,9 @@ int predict(const PredictArgs& a) {
     co.has_labels = !a.label_column.empty();
     if (co.has_labels) co.label_column = a.label_column;
     co.regression = true;  // any value is fine in an ignored column
+    if (!mf.info.label_name.empty()) co.ignore_columns = {mf.info.label_name};
+    co.feature_names = mf.info.feature_names;
+    co.allow_missing = !mf.info.impute.empty();
     x = csv::read(a.input, co).x;
   } else {
     x = idx::read_images(a.input);
@@ -526,7 +634,11 @@ int predict(const PredictArgs& a) {
   if (x.cols() != mf.model->in_features())
     throw std::runtime_error(fmt::format("input '{}' has {} features per sample, the model takes {}", a.input, x.cols(),
                                          mf.model->in_features()));
-  mf.info.input.apply(x);
+  prepare_inputs(mf.info, x);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (!std::isfinite(x[i]))
+      throw std::runtime_error(fmt::format("input '{}': sample {}, feature {} is {} (expected a finite number)", a.input,
+                                           i / x.cols(), i % x.cols(), x[i]));
   Tensor out;
   predict(*mf.model, x, out);
   const bool regression = mf.info.loss == "mse" && mf.model->layer(mf.model->size() - 1).kind() != LayerKind::Softmax;

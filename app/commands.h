@@ -9,7 +9,8 @@
 namespace gradflow::app {
 
 struct EvalArgs {
-  std::string model, data = "fashion-mnist", label_column = "-1";
+  std::string model, data = "fashion-mnist";
+  std::string label_column;  // "" : the model's label column if the header has it, else the last
   std::size_t batch_size = 1000;
   int threads = 0;
 };

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gradflow/data/dataset.h"
 
@@ -18,7 +20,10 @@ struct DataOptions {
   bool regression = false;  // CSV: the label column is a real-valued target
   std::uint64_t seed = 42;  // synthetic sets
   std::size_t num_classes = 0;
-  std::size_t max_classes = 1000;  // CSV: a larger label is an error (csv::Options)
+  std::size_t max_classes = 100;  // CSV: a larger label is an error (csv::Options)
+  std::vector<std::string> class_names;  // CSV: the training data's classes (for test, validation, eval data)
+  std::vector<std::string> feature_names;  // CSV: a header's columns are matched to these
+  bool allow_missing = false;              // CSV: missing features read as NaN (to be imputed)
 };
 
 // The training part (train = true) or the evaluation part of a data spec. For a CSV file or
@@ -30,6 +35,13 @@ Dataset load_data(const std::string& spec, bool train, const DataOptions& option
 bool has_own_test_split(const std::string& spec);
 // Whether a synthetic spec is a regression task (sine).
 bool is_regression(const std::string& spec);
+
+// Splits d into (kept, held out): round(fraction · N) samples held out, drawn with `seed`; for
+// classification each class contributes its share (stratified, as scikit-learn's
+// train_test_split(stratify=y)); both parts keep the original order. Throws when a part would
+// be empty (`what` names the option in the message).
+std::pair<Dataset, Dataset> split_stratified(const Dataset& d, double fraction, std::uint64_t seed,
+                                             const std::string& what);
 
 // First n samples (n == 0 or n >= size: all).
 Dataset head(const Dataset& d, std::size_t n);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <string>
 
 #include <fmt/format.h>
@@ -23,6 +24,23 @@ namespace {
 using gradflow::app::TrainConfig;
 using gradflow::app::from_json;
 using gradflow::app::to_json;
+
+// Help that shows every option's true default: CLI11 prints an on/off flag as
+// "--shuffle,--no-shuffle{false}" (the value the negation sets, easily read as the default) and
+// no default at all; here it is "--shuffle,--no-shuffle =true".
+class HelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_option_name(const CLI::Option* opt, bool positional) const override {
+    std::string name = CLI::Formatter::make_option_name(opt, positional);
+    for (const char* v : {"{false}", "{true}"})
+      for (std::size_t p; (p = name.find(v)) != std::string::npos;) name.erase(p, std::string(v).size());
+    return name;
+  }
+  std::string make_option_opts(const CLI::Option* opt) const override {
+    if (opt->get_type_size() == 0 && !opt->get_default_str().empty()) return " =" + opt->get_default_str();
+    return CLI::Formatter::make_option_opts(opt);
+  }
+};
 
 // --some-flag → some_flag: the config-file key of an option.
 std::string key_of(const CLI::Option* opt) {
@@ -62,6 +80,11 @@ void check_numbers(CLI::App& cmd) {
   }
 }
 
+// An on/off flag whose help shows its default.
+void add_switch(CLI::App& cmd, const std::string& names, bool& value, const std::string& help) {
+  cmd.add_flag(names, value, help)->default_str(value ? "true" : "false");
+}
+
 void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) {
   cmd.add_option("--config", config_file, "JSON file with any of the options below (flags override it)")
       ->check(CLI::ExistingFile);
@@ -69,19 +92,35 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
                  "training data: fashion-mnist | DIR of MNIST files | IMAGES,LABELS (IDX, .gz or not) | "
                  "FILE.csv | xor | spirals | moons | sine");
   cmd.add_option("--test", c.test, "test data, same forms as --data (default: the data set's test split)");
-  cmd.add_option("--val-split", c.val_split, "hold out this fraction of the training data as the test set")
+  cmd.add_option("--test-split", c.test_split,
+                 "hold out this fraction of the data (stratified) as the test set, for data without a test split")
+      ->check(CLI::Range(0.0, 0.99));
+  cmd.add_option("--val", c.val, "validation data, same forms as --data: early stopping, the plateau schedule and "
+                                 "checkpoint_best select on it (never on the test set)");
+  cmd.add_option("--val-split", c.val_split,
+                 "hold out this fraction of the training data (stratified) as the validation set (0: none, but 0.1 "
+                 "when --early-stop or a plateau schedule needs one)")
       ->check(CLI::Range(0.0, 0.99));
   cmd.add_option("--label-column", c.label_column, "CSV label column: header name or index (negative counts from the end)");
+  cmd.add_option("--task", c.task,
+                 "auto (regression for sine or --loss mse, else classification) | classification | regression")
+      ->check(CLI::IsMember({"auto", "classification", "regression"}));
   cmd.add_option("--max-classes", c.max_classes,
-                 "CSV: labels are class indices below this (a larger label is an error, not a class)");
-  cmd.add_flag("--standardize,!--no-standardize", c.standardize,
+                 "at most this many classes: a CSV label that is a number is a class index below it (more distinct "
+                 "numbers than this are taken for a numeric target: an error that suggests --task regression)");
+  cmd.add_option("--impute", c.impute,
+                 "CSV missing values (empty, NA, nan, ?, …): none (an error naming row and column) | mean | median "
+                 "(of the training set, kept with the model)")
+      ->check(CLI::IsMember({"none", "mean", "median"}));
+  add_switch(cmd, "--standardize,!--no-standardize", c.standardize,
                "standardize features with the training set's mean/std (kept with the model)");
   cmd.add_option("--limit", c.limit, "use only the first N training samples (0: all)");
   cmd.add_option("--test-limit", c.test_limit, "use only the first N test samples (0: all)");
   cmd.add_option("--layers", c.layers,
-                 "hidden layers, comma-separated UNITS[:ACTIVATION][:bn][:dropout=P], or bn (BatchNorm, first: on the "
-                 "input) or dropout=P; activations: identity sigmoid tanh relu leaky_relu rrelu prelu elu selu");
-  cmd.add_flag("--batchnorm,!--no-batchnorm", c.batchnorm,
+                 "hidden layers, exactly as written: comma-separated UNITS[:ACTIVATION][:bn][:dropout=P], or bn "
+                 "(BatchNorm, first: on the input) or dropout=P; activations: identity sigmoid tanh relu leaky_relu "
+                 "rrelu prelu elu selu");
+  add_switch(cmd, "--batchnorm,!--no-batchnorm", c.batchnorm,
                "batch normalization after every hidden Dense, before its activation (per layer: 256:relu:bn)");
   cmd.add_option("--dropout", c.dropout, "dropout rate after every hidden activation (per layer: 256:relu:dropout=0.2)")
       ->check(CLI::Range(0.0, 0.99));
@@ -97,24 +136,26 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
   cmd.add_option("--beta1", c.beta1, "adam/adamw: decay of the gradient's moving average");
   cmd.add_option("--beta2", c.beta2, "adam/adamw: decay of the squared gradient's moving average");
   cmd.add_option("--eps", c.eps, "adam/adamw/rmsprop: term added to the denominator");
-  cmd.add_flag("--amsgrad", c.amsgrad, "adam/adamw: the AMSGrad variant");
-  cmd.add_flag("--centered", c.centered, "rmsprop: normalize by the gradient's estimated variance");
+  add_switch(cmd, "--amsgrad", c.amsgrad, "adam/adamw: the AMSGrad variant");
+  add_switch(cmd, "--centered", c.centered, "rmsprop: normalize by the gradient's estimated variance");
   cmd.add_option("--schedule", c.schedule,
                  "learning-rate schedule per epoch: none | step:STEP[:GAMMA] | exponential:GAMMA | "
-                 "cosine[:T_MAX[:ETA_MIN]] (T_MAX defaults to the epochs) | plateau[:PATIENCE[:FACTOR]]");
+                 "cosine[:T_MAX[:ETA_MIN]] (T_MAX defaults to the epochs) | plateau[:PATIENCE[:FACTOR]] (on the "
+                 "validation loss)");
   cmd.add_option("--warmup", c.warmup, "linear learning-rate warm-up over this many epochs, from lr/3");
   cmd.add_option("--clip-norm", c.clip_norm, "clip the gradients' global L2 norm to this (0: off)");
   cmd.add_option("--clip-value", c.clip_value, "clip every gradient element to [-v, v] (0: off)");
   cmd.add_option("--early-stop", c.early_stop,
-                 "stop after this many epochs without a better test loss, keeping the best epoch's model (0: off)");
+                 "stop after this many epochs without a better validation loss, keeping the best epoch's model (0: "
+                 "off)");
   cmd.add_option("--batch-size", c.batch_size, "minibatch size");
-  cmd.add_flag("--drop-last,!--no-drop-last", c.drop_last,
+  add_switch(cmd, "--drop-last,!--no-drop-last", c.drop_last,
                "skip each epoch's last partial batch (without it, a last batch of 1 sample joins the one before "
                "when the model has BatchNorm)");
   cmd.add_option("--epochs", c.epochs, "passes over the training data");
   cmd.add_option("--seed", c.seed, "seed for initialization, shuffling and noise");
   cmd.add_option("--threads", c.threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)");
-  cmd.add_flag("--shuffle,!--no-shuffle", c.shuffle, "reshuffle the training data every epoch (--no-shuffle: in order)");
+  add_switch(cmd, "--shuffle,!--no-shuffle", c.shuffle, "reshuffle the training data every epoch (--no-shuffle: in order)");
   cmd.add_option("--classes", c.classes, "keep only these classes, e.g. 5,7,8,9 (relabelled 0.. in this order)");
   cmd.add_option("--per-class", c.per_class, "use only the first N training samples of each class (0: all)");
   cmd.add_option("--init-from", c.init_from,
@@ -124,8 +165,12 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
   cmd.add_option("--stages", c.stages, "explicit unfreezing stages EPOCH:FROZEN_BLOCKS,… e.g. 1:3,5:2,9:0");
   cmd.add_option("--unfrozen-lr-scale", c.unfrozen_lr_scale, "learning-rate factor for blocks once unfrozen");
   cmd.add_option("--diagnostics-every", c.diagnostics_every,
-                 "record per-layer diagnostics every N steps into diagnostics.jsonl, with warnings (0: off)");
-  cmd.add_flag("--report,!--no-report", c.report, "write report.html into the run folder at the end");
+                 "record per-layer diagnostics every N steps into diagnostics.jsonl, with warnings (0: off; auto: "
+                 "every 50 steps, more often in short runs to get 20 records or more; always the last step)");
+  add_switch(cmd, "--report,!--no-report", c.report, "write report.html into the run folder at the end");
+  cmd.add_option("--save-every", c.save_every,
+                 "checkpoint cadence: Ns (at most every N seconds) or N (every N epochs); always at the end, on early "
+                 "stopping, divergence and interruption");
   cmd.add_option("--out", c.out, "run folder (default: runs/<date>-<time>)");
   cmd.add_option("--resume", c.resume,
                  "continue the run in this folder from its last checkpoint (its config.json; flags such as --epochs override)");
@@ -160,6 +205,7 @@ TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, std::string config_
 int main(int argc, char** argv) {
   CLI::App app{"gradflow: train deep feed-forward networks on the CPU, and see into them"};
   app.option_defaults()->always_capture_default();
+  app.formatter(std::make_shared<HelpFormatter>());
   app.require_subcommand(1);
   // Where a run's numbers come from: the kernels OpenBLAS picked and the thread count.
   app.set_version_flag("--version", std::function<std::string()>([] {
@@ -176,15 +222,22 @@ int main(int argc, char** argv) {
   CLI::App* eval = app.add_subcommand("eval", "loss, accuracy and confusion matrix of a trained model on data");
   eval->add_option("--model", eval_args.model, "model file (.safetensors) or run folder")->required();
   eval->add_option("--data", eval_args.data, "data, as for train --data (fashion-mnist: its test split)");
-  eval->add_option("--label-column", eval_args.label_column, "CSV label column: header name or index");
+  eval->add_option("--label-column", eval_args.label_column,
+                   "CSV label column: header name or index (default: the training data's label column by name, else "
+                   "the last)");
   eval->add_option("--batch-size", eval_args.batch_size, "evaluation batch size");
   eval->add_option("--threads", eval_args.threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)");
 
   gradflow::app::PredictArgs pred_args;
   CLI::App* pred = app.add_subcommand("predict", "predicted class and class probabilities, one line per sample");
   pred->add_option("--model", pred_args.model, "model file (.safetensors) or run folder")->required();
-  pred->add_option("--input", pred_args.input, "samples: a CSV file of features, or an IDX image file")->required();
-  pred->add_option("--label-column", pred_args.label_column, "CSV column to ignore (a label), by name or index");
+  pred->add_option("--input", pred_args.input,
+                   "samples: a CSV file of features (with a header: columns matched to the training features by "
+                   "name), or an IDX image file")
+      ->required();
+  pred->add_option("--label-column", pred_args.label_column,
+                   "CSV column to ignore (a label), by name or index (the training data's label column is ignored by "
+                   "name)");
   pred->add_option("--format", pred_args.format, "output format")->check(CLI::IsMember({"csv", "json"}));
   pred->add_option("--threads", pred_args.threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)");
 

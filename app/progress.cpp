@@ -10,8 +10,9 @@
 
 namespace gradflow::app {
 
-Progress::Progress(std::size_t epochs, std::size_t samples, std::string metrics_path)
-    : epochs_(epochs), samples_(samples), metrics_path_(std::move(metrics_path)), tty_(::isatty(STDOUT_FILENO)) {}
+Progress::Progress(std::size_t epochs, std::size_t samples, std::string metrics_path, bool with_val)
+    : epochs_(epochs), samples_(samples), metrics_path_(std::move(metrics_path)), tty_(::isatty(STDOUT_FILENO)),
+      with_val_(with_val) {}
 
 namespace {
 std::string pct(double v) { return std::isnan(v) ? "      -" : fmt::format("{:6.2f}%", 100 * v); }
@@ -21,8 +22,9 @@ nlohmann::json or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) :
 }  // namespace
 
 void Progress::on_train_begin(Trainer&) {
-  fmt::print("{:>5}  {:>10}  {:>9}  {:>9}  {:>8}  {:>9}  {:>7}\n", "epoch", "train_loss", "train_acc", "test_loss",
-             "test_acc", "lr", "seconds");
+  fmt::print("{:>5}  {:>10}  {:>9}  {}{:>9}  {:>8}  {:>9}  {:>7}\n", "epoch", "train_loss", "train_acc",
+             with_val_ ? fmt::format("{:>9}  {:>8}  ", "val_loss", "val_acc") : "", "test_loss", "test_acc", "lr",
+             "seconds");
   std::fflush(stdout);
 }
 
@@ -69,12 +71,14 @@ void Progress::warn(const std::string& message) {
 void Progress::on_epoch_end(Trainer& t, const EpochMetrics& m) {
   const double lr = t.optimizer().learning_rate();
   if (tty_) fmt::print("\r\x1b[K");
-  fmt::print("{:>5}  {:>10.4f}  {:>9}  {}  {:>8}  {:>9.3g}  {:>7.2f}\n", m.epoch, m.train_loss, pct(m.train_acc),
-             num(m.test_loss), pct(m.test_acc), lr, m.seconds);
+  fmt::print("{:>5}  {:>10.4f}  {:>9}  {}{}  {:>8}  {:>9.3g}  {:>7.2f}\n", m.epoch, m.train_loss, pct(m.train_acc),
+             with_val_ ? fmt::format("{}  {:>8}  ", num(m.val_loss), pct(m.val_acc)) : "", num(m.test_loss),
+             pct(m.test_acc), lr, m.seconds);
   std::fflush(stdout);
   if (metrics_path_.empty()) return;
   nlohmann::ordered_json row{{"epoch", m.epoch},           {"train_loss", or_null(m.train_loss)},
-                             {"train_acc", or_null(m.train_acc)}, {"test_loss", or_null(m.test_loss)},
+                             {"train_acc", or_null(m.train_acc)}, {"val_loss", or_null(m.val_loss)},
+                             {"val_acc", or_null(m.val_acc)},     {"test_loss", or_null(m.test_loss)},
                              {"test_acc", or_null(m.test_acc)},   {"lr", lr},
                              {"seconds", m.seconds}};
   if (!warnings_.empty()) row["warnings"] = warnings_;

@@ -14,7 +14,8 @@ namespace gradflow::app {
 
 class Progress final : public Callback {
  public:
-  Progress(std::size_t epochs, std::size_t samples_per_epoch, std::string metrics_path);
+  // with_val: the table has validation columns (metrics.jsonl always has the keys, null without).
+  Progress(std::size_t epochs, std::size_t samples_per_epoch, std::string metrics_path, bool with_val = false);
   void on_train_begin(Trainer&) override;
   void on_epoch_begin(Trainer&, std::size_t epoch) override;
   void on_step_end(Trainer&, const StepInfo& s) override;
@@ -27,7 +28,7 @@ class Progress final : public Callback {
   void draw(const StepInfo& s);
   std::size_t epochs_, samples_;
   std::string metrics_path_;
-  bool tty_;
+  bool tty_, with_val_;
   Clock::time_point epoch_start_, last_draw_;
   std::size_t seen_ = 0;
   double loss_sum_ = 0;

@@ -9,7 +9,7 @@
 set -euo pipefail
 G=${GRADFLOW:-./build/app/gradflow}
 out=${1:-runs/transfer}
-plain="--no-batchnorm --dropout 0 --no-report"
+plain="--layers 512:relu,256:relu --no-report"
 few="--batch-size 16 --classes 5,7,8,9 --per-class 50 --epochs 20"
 rm -rf "$out/pretrain" "$out/scratch" "$out/probe" "$out/reuse"  # this script's own runs only
 

@@ -11,6 +11,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   o.has_labels = !(data[0] & 2);
   if (data[0] & 4) o.label_column = "0";
   if (data[0] & 8) o.num_classes = 3;
+  if (data[0] & 16) o.class_names = {"a", "b", "1"};
+  if (data[0] & 32) o.feature_names = {"x", "y"};
+  if (data[0] & 64) o.ignore_columns = {"label"};
+  o.allow_missing = data[0] & 128;
   const std::string path = gradflow::fuzz::input_file(data + 1, size - 1, ".csv");
   try {
     gradflow::csv::read(path, o);

@@ -57,11 +57,11 @@ void LrScheduler::on_epoch_begin(Trainer& t, std::size_t epoch) {
 
 void LrScheduler::on_epoch_end(Trainer& t, const EpochMetrics& m) {
   if (schedule_.options().kind == ScheduleOptions::Kind::Plateau)
-    t.optimizer().set_learning_rate(schedule_.observe(std::isnan(m.test_loss) ? m.train_loss : m.test_loss));
+    t.optimizer().set_learning_rate(schedule_.observe(m.monitored_loss()));
 }
 
 void EarlyStopping::on_epoch_end(Trainer& t, const EpochMetrics& m) {
-  const double loss = std::isnan(m.test_loss) ? m.train_loss : m.test_loss;
+  const double loss = m.monitored_loss();
   if (loss < best_ - min_delta_) {
     best_ = loss;
     best_epoch_ = m.epoch;

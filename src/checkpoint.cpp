@@ -239,6 +239,12 @@ void save_model(const std::string& path, const Sequential& model, const ModelInf
     in["mean"] = input.mean;
     in["std"] = input.std;
   }
+  if (!info.feature_names.empty()) in["names"] = info.feature_names;
+  if (!info.label_name.empty()) in["label"] = info.label_name;
+  if (!info.impute.empty()) {
+    in["impute"] = info.impute.strategy;
+    in["fill"] = info.impute.fill;
+  }
   meta["gradflow.input"] = in.dump();
   if (!info.class_names.empty()) meta["gradflow.classes"] = json(info.class_names).dump();
   if (!info.loss.empty()) meta["gradflow.loss"] = info.loss;
@@ -333,6 +339,20 @@ ModelFile load_model(const std::string& path) {
               mf.info.input.std[j] < 0)
             throw std::runtime_error(fmt::format("input feature {}: mean {} and std {} (expected finite, std ≥ 0)", j,
                                                  mf.info.input.mean[j], mf.info.input.std[j]));
+      }
+      if (in.contains("names")) {
+        mf.info.feature_names = in.at("names").get<std::vector<std::string>>();
+        if (mf.info.feature_names.size() != in_features)
+          throw std::runtime_error(fmt::format("{} feature names for {} features", mf.info.feature_names.size(), in_features));
+      }
+      if (in.contains("label")) mf.info.label_name = in.at("label").get<std::string>();
+      if (in.contains("impute") || in.contains("fill")) {
+        mf.info.impute.strategy = in.at("impute").get<std::string>();
+        mf.info.impute.fill = in.at("fill").get<std::vector<float>>();
+        if (mf.info.impute.fill.size() != in_features)
+          throw std::runtime_error(fmt::format("{} fill values for {} features", mf.info.impute.fill.size(), in_features));
+        for (float v : mf.info.impute.fill)
+          if (!std::isfinite(v)) throw std::runtime_error(fmt::format("fill value {} is not finite", v));
       }
     }
     if (metadata.count("gradflow.classes")) {

@@ -30,6 +30,7 @@ void Diagnostics::on_train_begin(Trainer& t) {
   Sequential& m = t.model();
   // An output activation fused into the loss does not run in training: nothing to record.
   layers_ = loss_input_layers(m, t.loss());
+  epochs_ = t.options().epochs;
   alive_.assign(m.size(), {});
   for (std::size_t i = 0; i < m.size(); ++i)
     if (is_dead_kind(m.layer(i).kind())) alive_[i].assign(m.layer(i).out_features(), 0);

@@ -209,16 +209,22 @@ bool Trainer::folds_last_batch(std::size_t n) const {
   return false;
 }
 
-std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test) {
+std::size_t Trainer::steps_per_epoch(std::size_t n) const {
+  const std::size_t bs = opts_.batch_size;
+  return opts_.drop_last ? n / bs : (n + bs - 1) / bs - (folds_last_batch(n) ? 1 : 0);
+}
+
+std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test, const Dataset* val) {
   using Clock = std::chrono::steady_clock;
   check(train);
   if (test) check_data(model_, *test, "test");
+  if (val) check_data(model_, *val, "validation");
   const std::size_t N = train.size(), bs = opts_.batch_size;
   order_.resize(N);
   // The last partial batch: dropped (drop_last), folded into the one before when it would be
   // a single sample that BatchNorm cannot normalize, else a step of its own.
   const bool fold = folds_last_batch(N);
-  info_.steps_per_epoch = opts_.drop_last ? N / bs : (N + bs - 1) / bs - (fold ? 1 : 0);
+  info_.steps_per_epoch = steps_per_epoch(N);
   stop_ = false;
   interrupted_ = false;
   interrupt_.store(false);
@@ -272,6 +278,11 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
     const double seen = static_cast<double>(opts_.drop_last ? info_.steps_per_epoch * bs : N);
     m.train_loss = loss_sum / seen;
     if (has_acc) m.train_acc = static_cast<double>(correct) / seen;
+    if (val) {
+      const Evaluation ev = evaluate(model_, loss_, *val, opts_.eval_batch_size);
+      m.val_loss = ev.loss;
+      m.val_acc = ev.accuracy;
+    }
     if (test) {
       const Evaluation ev = evaluate(model_, loss_, *test, opts_.eval_batch_size);
       m.test_loss = ev.loss;

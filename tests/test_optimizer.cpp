@@ -153,8 +153,10 @@ TEST(TorchSchedules, EveryScheduleGivesTorchsRateEpochByEpoch) {
 }
 
 TEST(EarlyStopping, StopsAfterPatienceAndRestoresTheBestEpoch) {
-  // A model that overfits 40 noisy points: the test loss turns up after a few epochs.
-  Dataset train = synthetic::moons(40, 0.35f, 1), test = synthetic::moons(400, 0.35f, 2);
+  // A model that overfits 40 noisy points: the validation loss turns up after a few epochs.
+  // Selection watches the validation set only; the test set is reported, never consulted.
+  Dataset train = synthetic::moons(40, 0.35f, 1), val = synthetic::moons(400, 0.35f, 2),
+          test = synthetic::moons(400, 0.35f, 7);
   Sequential net(2, {nn::dense(128), nn::relu(), nn::dense(128), nn::relu(), nn::dense(2)}, 3);
   Loss ce(LossKind::CrossEntropy);
   Adam adam(AdamOptions{.lr = 0.01});
@@ -167,17 +169,21 @@ TEST(EarlyStopping, StopsAfterPatienceAndRestoresTheBestEpoch) {
   Trainer t(net, ce, adam, o);
   t.add_callback(keep);
   t.add_callback(stop);
-  const auto history = t.fit(train, &test);
+  const auto history = t.fit(train, &test, &val);
   ASSERT_TRUE(stop.stopped_early());
   EXPECT_EQ(history.size(), stop.best_epoch() + 5);
-  double best = 1e9;
-  std::size_t best_epoch = 0;
-  for (const auto& m : history)
-    if (m.test_loss < best) best = m.test_loss, best_epoch = m.epoch;
+  double best = 1e9, best_test = 1e9;
+  std::size_t best_epoch = 0, best_test_epoch = 0;
+  for (const auto& m : history) {
+    ASSERT_FALSE(std::isnan(m.test_loss));
+    if (m.val_loss < best) best = m.val_loss, best_epoch = m.epoch;
+    if (m.test_loss < best_test) best_test = m.test_loss, best_test_epoch = m.epoch;
+  }
   EXPECT_EQ(stop.best_epoch(), best_epoch);
+  std::printf("  best epoch by validation loss: %zu, by test loss: %zu\n", best_epoch, best_test_epoch);
   const Tensor& want = keep.params[best_epoch - 1];
   for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(net.parameters()[i], want[i]);
-  EXPECT_NEAR(evaluate(net, ce, test).loss, best, 1e-9);
+  EXPECT_NEAR(evaluate(net, ce, val).loss, best, 1e-9);
 }
 
 TEST(NonFiniteGuard, AnExplodingRunStopsWithTheStepAndLayer) {

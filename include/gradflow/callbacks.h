@@ -27,8 +27,8 @@ class GradientClipping final : public Callback {
   std::optional<double> norm_, value_;
 };
 
-// Sets the optimizer's rate at the start of every epoch; the plateau schedule watches the test
-// loss (the training loss when there is no test set).
+// Sets the optimizer's rate at the start of every epoch; the plateau schedule watches the
+// validation loss (the training loss when there is no validation set; never the test loss).
 class LrScheduler final : public Callback {
  public:
   explicit LrScheduler(Schedule schedule) : schedule_(std::move(schedule)) {}
@@ -40,7 +40,8 @@ class LrScheduler final : public Callback {
   Schedule schedule_;
 };
 
-// Stops when the monitored loss (test, else train) has not improved for `patience` epochs,
+// Stops when the monitored loss (validation, else train; EpochMetrics::monitored_loss) has not
+// improved for `patience` epochs,
 // and restores the model to its best epoch at the end of training.
 class EarlyStopping final : public Callback {
  public:

@@ -4,7 +4,8 @@
 //   [u64 little-endian N][N bytes of JSON header, space-padded][raw little-endian tensor data]
 //   header: {"k.weight": {"dtype": "F32", "shape": [out, in], "data_offsets": [begin, end]}, …,
 //            "__metadata__": {"gradflow.architecture": "[{\"type\": \"Linear\", …}, …]",
-//                             "gradflow.input": "{\"features\": F, \"mean\": […], \"std\": […]}",
+//                             "gradflow.input": "{\"features\": F, \"mean\": […], \"std\": […],
+//                                                 \"names\": […], \"label\": …, \"impute\": …, \"fill\": […]}",
 //                             "gradflow.classes": "[…]", "gradflow.loss": "cross_entropy"}}
 //
 // The layer at index k of the model is module k of the nn.Sequential: Dense is Linear
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "gradflow/data/impute.h"
 #include "gradflow/data/standardize.h"
 #include "gradflow/sequential.h"
 
@@ -30,6 +32,9 @@ namespace gradflow {
 // What travels with a model besides its layers.
 struct ModelInfo {
   Standardizer input{};                  // empty when the inputs are used as they are
+  Imputer impute{};                      // fills missing features before standardizing (or empty)
+  std::vector<std::string> feature_names{};  // optional (a CSV header): predict matches columns by these
+  std::string label_name{};              // optional: the label column's name, ignored at predict time
   std::vector<std::string> class_names{};  // optional
   std::string loss{};                    // the loss it was trained with ("" if unknown)
   // Training checkpoints: extra __metadata__ entries ("gradflow.training": epoch, RNG states,

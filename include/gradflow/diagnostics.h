@@ -55,7 +55,7 @@ struct DiagnosticWarning {
 };
 
 struct DiagnosticsOptions {
-  std::size_t every = 50;  // steps between records
+  std::size_t every = 50;  // steps between records (and a record at the run's last step)
   double vanishing_ratio = 1e-3;
   double exploding_ratio = 1e3;
   double exploding_factor = 10;
@@ -77,12 +77,15 @@ class Diagnostics final : public Callback {
   std::function<void(const DiagnosticWarning&)> on_warning;
 
  private:
-  bool sampled(const StepInfo& s) const { return (s.global_step + 1) % o_.every == 0; }
+  bool sampled(const StepInfo& s) const {
+    return (s.global_step + 1) % o_.every == 0 || (s.epoch == epochs_ && s.step + 1 == s.steps_per_epoch);
+  }
   void check(Trainer& t, const DiagnosticsRecord& r);
   void warn(const std::string& kind, std::size_t layer, const DiagnosticsRecord& r, std::string message);
 
   DiagnosticsOptions o_;
   std::size_t layers_ = 0;  // layers that run in training (a fused output activation does not)
+  std::size_t epochs_ = 0;  // of the run: its last step is always recorded
   std::vector<DiagnosticsRecord> records_;
   std::vector<DiagnosticWarning> warnings_;
   std::vector<std::vector<unsigned char>> alive_;  // [layer][unit]: non-zero for some sample

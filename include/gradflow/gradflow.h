@@ -20,6 +20,7 @@
 #include "gradflow/checkpoint.h"
 #include "gradflow/data/csv.h"
 #include "gradflow/data/idx.h"
+#include "gradflow/data/impute.h"
 #include "gradflow/data/standardize.h"
 #include "gradflow/callbacks.h"
 #include "gradflow/schedule.h"

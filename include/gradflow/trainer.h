@@ -1,5 +1,7 @@
 // Trainer: minibatch SGD over epochs, with a held-out test set evaluated after each epoch
-// (the lecture's estimate of the generalization loss), and callbacks to extend the loop.
+// (the lecture's estimate of the generalization loss), an optional validation set for what
+// selects (early stopping, plateau schedules, the best checkpoint: never the test set), and
+// callbacks to extend the loop.
 //
 // One step reads top to bottom: next batch → forward (training mode) → loss and ∂loss/∂z →
 // backward → on_after_backward callbacks (clip, average, inspect) → optimizer step →
@@ -10,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -63,10 +66,15 @@ struct EpochMetrics {
   // Train loss and accuracy are means over the epoch's minibatches as they were seen
   // (weights changing during the epoch), weighted by batch size — Keras' convention.
   double train_loss = 0, train_acc = std::numeric_limits<double>::quiet_NaN();
-  // On the test set in evaluation mode after the epoch; NaN without a test set.
+  // On the validation and the test set in evaluation mode after the epoch; NaN without one.
+  double val_loss = std::numeric_limits<double>::quiet_NaN();
+  double val_acc = std::numeric_limits<double>::quiet_NaN();
   double test_loss = std::numeric_limits<double>::quiet_NaN();
   double test_acc = std::numeric_limits<double>::quiet_NaN();
-  double seconds = 0;  // wall time of the epoch, test evaluation included
+  double seconds = 0;  // wall time of the epoch, evaluations included
+  // The loss that selection watches: validation, else training — never the test loss, which
+  // would leak the test set into the choice of model.
+  double monitored_loss() const { return std::isnan(val_loss) ? train_loss : val_loss; }
 };
 
 struct StepInfo {
@@ -126,13 +134,16 @@ class Trainer {
   // Callbacks run in the order added; the trainer does not own them.
   void add_callback(Callback& cb) { callbacks_.push_back(&cb); }
 
-  // Train for options().epochs epochs; returns one EpochMetrics per epoch run.
-  std::vector<EpochMetrics> fit(const Dataset& train, const Dataset* test = nullptr);
+  // Train for options().epochs epochs; returns one EpochMetrics per epoch run. `test` and `val`
+  // (either may be null) are evaluated after every epoch.
+  std::vector<EpochMetrics> fit(const Dataset& train, const Dataset* test = nullptr, const Dataset* val = nullptr);
   // Throws std::invalid_argument when fit(train) could not run: wrong number of features, an
   // empty set, a single sample for a model with BatchNorm, no full batch with drop_last.
   void check(const Dataset& train) const;
   // Whether fit() on n samples folds a last batch of one sample into the one before.
   bool folds_last_batch(std::size_t n) const;
+  // Steps an epoch over n samples takes (the last partial batch dropped, folded or its own step).
+  std::size_t steps_per_epoch(std::size_t n) const;
   // One SGD step on a batch (x [B, F], y targets as the loss takes them); returns the loss.
   double step(const Tensor& x, const Tensor& y);
   // Correctly classified samples in the last step's batch (0 when accuracy is undefined).

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -41,18 +43,46 @@ bool parse_float(std::string_view s, float& v) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
+bool is_number(std::string_view s) {
+  float v;
+  return !is_missing(s) && parse_float(s, v);
+}
+
+std::string join(const std::vector<std::string>& names, std::size_t max = 12) {
+  std::string s;
+  for (std::size_t i = 0; i < names.size() && i < max; ++i) s += (i ? ", " : "") + names[i];
+  if (names.size() > max) s += fmt::format(", … ({} in all)", names.size());
+  return s;
+}
+
+// What each column of the file is.
+constexpr long kLabel = -1, kIgnored = -2;
+
 }  // namespace
 
+bool is_missing(std::string_view f) {
+  static constexpr std::string_view kMissing[] = {"",     "NA",   "N/A",  "n/a",  "NaN", "nan", "-nan",
+                                                  "-NaN", "null", "NULL", "None", "?",   "#N/A", "<NA>"};
+  return std::find(std::begin(kMissing), std::end(kMissing), f) != std::end(kMissing);
+}
+
 Dataset read(const std::string& path, const Options& o) {
-  if (o.has_labels && !o.regression && o.num_classes == 0 && o.max_classes == 0)
+  const bool classes = o.has_labels && !o.regression;
+  if (classes && o.num_classes == 0 && o.max_classes == 0)
     throw std::invalid_argument("CSV classes: max_classes must be at least 1");
   std::ifstream in(path);
   if (!std::filesystem::exists(path) || !in)
     throw std::runtime_error(fmt::format("cannot open '{}': no such file", path));
   std::vector<std::string> header;
-  std::vector<float> xs, ys;
-  std::size_t fields = 0, label = 0, line_no = 0, rows = 0;
+  std::vector<long> role;  // per column: feature index, kLabel or kIgnored
+  std::vector<float> xs;
+  std::vector<std::string> labels;   // as written, one per row
+  std::vector<std::size_t> label_line;
+  std::size_t fields = 0, nf = 0, line_no = 0, rows = 0;
   std::string line;
+  auto column = [&](std::size_t j) {
+    return header.empty() ? fmt::format("column {}", j + 1) : fmt::format("column {} ('{}')", j + 1, header[j]);
+  };
   while (std::getline(in, line)) {
     ++line_no;
     // A UTF-8 byte-order mark (spreadsheets write one) is not part of the first field.
@@ -61,68 +91,166 @@ Dataset read(const std::string& path, const Options& o) {
     const auto f = split(line);
     if (fields == 0) {
       fields = f.size();
-      float v;
-      bool is_header = false;
-      for (auto s : f) is_header |= !parse_float(s, v);
-      if (is_header) header.assign(f.begin(), f.end());
+      // The label column by index is known before the header question; by name it needs one.
+      long label = -1;
+      bool by_name = false;
       if (o.has_labels) {
         if (fields < 2)
           throw std::runtime_error(fmt::format("{}:{}: {} column(s); expected features and a label", path, line_no, fields));
         const std::string& c = o.label_column;
-        long idx = 0;
-        auto [p, ec] = std::from_chars(c.data(), c.data() + c.size(), idx);
-        if (ec == std::errc() && p == c.data() + c.size()) {
-          if (idx < 0) idx += static_cast<long>(fields);
-          if (idx < 0 || idx >= static_cast<long>(fields))
+        auto [p, ec] = std::from_chars(c.data(), c.data() + c.size(), label);
+        by_name = ec != std::errc() || p != c.data() + c.size();
+        if (!by_name) {
+          if (label < 0) label += static_cast<long>(fields);
+          if (label < 0 || label >= static_cast<long>(fields))
             throw std::runtime_error(fmt::format("{}: label column {} does not exist (the file has {} columns)",
                                                  path, o.label_column, fields));
-          label = static_cast<std::size_t>(idx);
-        } else {
-          auto it = std::find(header.begin(), header.end(), c);
-          if (it == header.end())
-            throw std::runtime_error(fmt::format("{}: no column named '{}' in the header{}", path, c,
-                                                 header.empty() ? " (the file has no header)" : ""));
-          label = static_cast<std::size_t>(it - header.begin());
         }
+      }
+      bool is_header = false;
+      for (std::size_t j = 0; j < fields; ++j)
+        is_header |= (by_name || static_cast<long>(j) != label || !o.has_labels) && !is_number(f[j]) && !is_missing(f[j]);
+      if (is_header) header.assign(f.begin(), f.end());
+      if (by_name) {
+        auto it = std::find(header.begin(), header.end(), o.label_column);
+        if (it == header.end())
+          throw std::runtime_error(fmt::format("{}: no column named '{}' in the header{}", path, o.label_column,
+                                               header.empty() ? " (the file has no header)" : ""));
+        label = it - header.begin();
+      }
+      role.assign(fields, 0);
+      std::vector<std::string> unknown;
+      std::vector<bool> found(o.feature_names.size(), false);
+      for (std::size_t j = 0; j < fields; ++j) {
+        const bool ignored = !header.empty() && std::find(o.ignore_columns.begin(), o.ignore_columns.end(),
+                                                          header[j]) != o.ignore_columns.end();
+        if (o.has_labels && static_cast<long>(j) == label) {
+          role[j] = kLabel;
+        } else if (ignored) {
+          role[j] = kIgnored;
+        } else if (!header.empty() && !o.feature_names.empty()) {
+          const auto it = std::find(o.feature_names.begin(), o.feature_names.end(), header[j]);
+          if (it == o.feature_names.end()) {
+            unknown.push_back(header[j]);
+            continue;
+          }
+          role[j] = it - o.feature_names.begin();
+          found[static_cast<std::size_t>(role[j])] = true;
+        } else {
+          role[j] = static_cast<long>(nf);
+        }
+        if (role[j] >= 0) ++nf;
+      }
+      if (!header.empty() && !o.feature_names.empty()) {
+        std::vector<std::string> missing;
+        for (std::size_t k = 0; k < found.size(); ++k)
+          if (!found[k]) missing.push_back(o.feature_names[k]);
+        if (!missing.empty() || !unknown.empty())
+          throw std::runtime_error(fmt::format(
+              "{}: the header does not match the model's {} features:{}{} (columns are matched by name)", path,
+              o.feature_names.size(), missing.empty() ? "" : " missing " + join(missing),
+              unknown.empty() ? "" : fmt::format("{}not a feature: {}", missing.empty() ? " " : "; ", join(unknown))));
       }
       if (is_header) continue;
     }
     if (f.size() != fields)
       throw std::runtime_error(fmt::format("{}:{}: row has {} fields, expected {}{}", path, line_no,
                                            f.size(), fields, header.empty() ? " (as in line 1)" : " (as in the header)"));
+    xs.resize(xs.size() + nf);
+    float* row = xs.data() + xs.size() - nf;
     for (std::size_t j = 0; j < fields; ++j) {
-      float v;
-      if (!parse_float(f[j], v) || !std::isfinite(v))
-        throw std::runtime_error(fmt::format("{}:{}: column {}{}: '{}' is not a finite number", path, line_no,
-                                             j + 1, header.empty() ? "" : " ('" + header[j] + "')", f[j]));
-      if (o.has_labels && j == label) {
-        const std::size_t limit = o.num_classes ? o.num_classes : o.max_classes;
-        if (!o.regression && (v < 0 || v != std::floor(v) || v >= static_cast<float>(limit)))
-          throw std::runtime_error(fmt::format(
-              "{}:{}: label '{}' out of range (expected a class index 0..{}){}", path, line_no, f[j], limit - 1,
-              o.num_classes ? "" : fmt::format("; labels are class indices below {} (--max-classes raises it) — "
-                                               "for a numeric target, train a regression (--loss mse)",
-                                               o.max_classes)));
-        ys.push_back(v);
-      } else {
-        xs.push_back(v);
+      if (role[j] == kIgnored) continue;
+      if (role[j] == kLabel) {
+        if (is_missing(f[j]))
+          throw std::runtime_error(fmt::format("{}:{}: {}: the label is missing ('{}')", path, line_no, column(j), f[j]));
+        labels.emplace_back(f[j]);
+        label_line.push_back(line_no);
+        continue;
       }
+      float v;
+      if (is_missing(f[j])) {
+        if (!o.allow_missing)
+          throw std::runtime_error(fmt::format("{}:{}: {}: missing value ('{}'); fill it in, or let training fill "
+                                               "it (--impute mean|median)",
+                                               path, line_no, column(j), f[j]));
+        v = std::numeric_limits<float>::quiet_NaN();
+      } else if (!parse_float(f[j], v) || !std::isfinite(v)) {
+        throw std::runtime_error(fmt::format("{}:{}: {}: '{}' is not a finite number", path, line_no, column(j), f[j]));
+      }
+      row[role[j]] = v;
     }
     ++rows;
   }
   if (rows == 0) throw std::runtime_error(fmt::format("{}: no data rows", path));
   Dataset d;
   d.name = path;
-  const std::size_t nf = o.has_labels ? fields - 1 : fields;
   d.x.resize(rows, nf);
   std::copy(xs.begin(), xs.end(), d.x.data());
   d.y.resize(rows, 1);
-  if (o.has_labels) std::copy(ys.begin(), ys.end(), d.y.data()); else d.y.zero();
-  if (o.has_labels && !o.regression) {
-    float mx = 0;
-    for (float v : ys) mx = std::max(mx, v);
-    d.num_classes = o.num_classes ? o.num_classes : static_cast<std::size_t>(mx) + 1;
+  d.y.zero();
+  if (!header.empty()) {
+    d.feature_names.resize(nf);
+    for (std::size_t j = 0; j < fields; ++j)
+      if (role[j] >= 0) d.feature_names[static_cast<std::size_t>(role[j])] = header[j];
+      else if (role[j] == kLabel) d.label_name = header[j];
   }
+  if (!o.has_labels) return d;
+  float* y = d.y.data();
+  if (o.regression) {
+    for (std::size_t i = 0; i < rows; ++i)
+      if (!parse_float(labels[i], y[i]) || !std::isfinite(y[i]))
+        throw std::runtime_error(fmt::format("{}:{}: the target '{}' is not a finite number (a regression target is "
+                                             "numeric; for class names, train a classification)",
+                                             path, label_line[i], labels[i]));
+    return d;
+  }
+  // Classes: by the given names, else numbers as indices, else text as names.
+  const bool numeric = std::all_of(labels.begin(), labels.end(), [](const std::string& s) { return is_number(s); });
+  const std::size_t limit = o.num_classes ? o.num_classes : o.max_classes;
+  if (!o.class_names.empty() || numeric) {
+    std::map<std::string, std::size_t, std::less<>> by_name;
+    for (std::size_t c = 0; c < o.class_names.size(); ++c) by_name.emplace(o.class_names[c], c);
+    float mx = 0;
+    for (std::size_t i = 0; i < rows; ++i) {
+      const auto it = by_name.find(labels[i]);
+      float v = -1;
+      if (it != by_name.end()) {
+        v = static_cast<float>(it->second);
+      } else if (!parse_float(labels[i], v) || v < 0 || v != std::floor(v) || v >= static_cast<float>(limit)) {
+        if (!is_number(labels[i]))
+          throw std::runtime_error(fmt::format("{}:{}: label '{}' is not one of the {} classes ({})", path,
+                                               label_line[i], labels[i], o.class_names.size(), join(o.class_names)));
+        const bool fraction = parse_float(labels[i], v) && v >= 0 && v != std::floor(v);
+        throw std::runtime_error(fmt::format(
+            "{}:{}: label '{}' out of range (expected a class index 0..{}){}", path, label_line[i], labels[i],
+            limit - 1,
+            o.num_classes ? ""
+                          : fmt::format("; labels are class indices below {} (--max-classes raises it) — {} is a "
+                                        "numeric target: train a regression (--task regression or --loss mse)",
+                                        o.max_classes,
+                                        fraction ? "a label column with fractions" : "a label column of large numbers")));
+      }
+      y[i] = v;
+      mx = std::max(mx, v);
+    }
+    d.num_classes = o.num_classes ? o.num_classes : std::max(o.class_names.size(), static_cast<std::size_t>(mx) + 1);
+    d.class_names = o.class_names;
+    return d;
+  }
+  // Text labels: each distinct text a class, in sorted order (scikit-learn's LabelEncoder).
+  std::map<std::string, std::size_t, std::less<>> index;
+  for (const auto& l : labels) index.emplace(l, 0);
+  if (index.size() > limit)
+    throw std::runtime_error(fmt::format("{}: the label column has {} distinct values, more than {} classes "
+                                         "(--max-classes raises it){}",
+                                         path, index.size(), limit,
+                                         o.num_classes ? "" : "; a numeric target needs numbers (--task regression)"));
+  for (auto& [name, c] : index) {
+    c = d.class_names.size();
+    d.class_names.push_back(name);
+  }
+  for (std::size_t i = 0; i < rows; ++i) y[i] = static_cast<float>(index.find(labels[i])->second);
+  d.num_classes = d.class_names.size();
   return d;
 }
 

@@ -26,6 +26,8 @@ Dataset Dataset::subset(std::span<const std::uint32_t> indices) const {
   d.name = name;
   d.num_classes = num_classes;
   d.class_names = class_names;
+  d.feature_names = feature_names;
+  d.label_name = label_name;
   gather_rows(x, indices, d.x);
   gather_rows(y, indices, d.y);
   return d;

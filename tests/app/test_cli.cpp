@@ -34,7 +34,7 @@ TEST_F(Cli, TrainXorThenEvalAndPredict) {
   EXPECT_EQ(metrics.back()["test_acc"], 1.0);
   const auto cfg = nlohmann::json::parse(std::ifstream(out + "/config.json"));
   EXPECT_EQ(cfg["layers"], "4:tanh");
-  EXPECT_EQ(cfg["loss"], "cross_entropy");  // "auto" resolved
+  EXPECT_EQ(cfg["loss"], "auto");  // as written; the model file names the loss it resolved to
 
   Result e = run("eval --model " + out + " --data xor");
   ASSERT_EQ(e.code, 0) << e.err;
@@ -92,7 +92,7 @@ TEST_F(Cli, IdxPairsAndCsvWithHeaderAndValSplit) {
   std::string csv = "f1,f2,species\n";
   for (int i = 0; i < 60; ++i) csv += std::to_string(i % 2 ? 1.0 + i * 0.01 : -1.0 - i * 0.01) + ",0.5," + std::to_string(i % 2) + "\n";
   const std::string file = write("d.csv", csv);
-  Result b = run("train" + kPlain + "--data " + file + " --label-column species --val-split 0.25 --standardize --epochs 30 "
+  Result b = run("train" + kPlain + "--data " + file + " --label-column species --test-split 0.25 --standardize --epochs 30 "
                  "--layers 4:tanh --lr 0.1 --out " + path("b"));
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_NE(b.out.find("45 training samples, 15 test samples"), std::string::npos) << b.out;
@@ -196,15 +196,20 @@ TEST_F(Cli, OptimizersSchedulesClippingAndEarlyStopping) {
   Result s = run("train --no-batchnorm --dropout 0 --schedule none --data moons --limit 40 --layers 128:relu,128:relu --optimizer adam --lr 0.01 --batch-size 8 "
                  "--epochs 300 --early-stop 4 --out " + path("s"));
   ASSERT_EQ(s.code, 0) << s.err;
-  ASSERT_NE(s.out.find("early stopping: no better test loss for 4 epochs; keeping epoch"), std::string::npos) << s.out;
+  // It selects on a validation set it holds out itself, and says so; the test set is only reported.
+  EXPECT_NE(s.out.find("--early-stop selects on a validation set: holding out 10%"), std::string::npos) << s.out;
+  EXPECT_NE(s.out.find("36 training samples, 4 validation samples"), std::string::npos) << s.out;
+  ASSERT_NE(s.out.find("early stopping: no better validation loss for 4 epochs; keeping epoch"), std::string::npos) << s.out;
   const auto sm = read_jsonl(path("s") + "/metrics.jsonl");
   EXPECT_LT(sm.size(), 300u);
-  double best = 1e9;
-  for (const auto& row : sm) best = std::min(best, row["test_loss"].get<double>());
+  double best = 1e9, test_at_best = 0;
+  for (const auto& row : sm)
+    if (row["val_loss"].get<double>() < best) best = row["val_loss"], test_at_best = row["test_loss"];
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(path("s") + "/config.json"))["val_split"], 0.1);
   Result e = run("eval --model " + path("s") + " --data moons");
   ASSERT_EQ(e.code, 0) << e.err;
   const double loss = std::stod(e.out.substr(e.out.find("loss ") + 5));
-  EXPECT_NEAR(loss, best, 1e-5) << e.out;
+  EXPECT_NEAR(loss, test_at_best, 1e-5) << e.out;
 
   expect_clean_error(run("train --data xor --schedule linear --out " + path("x")), "unknown schedule 'linear'", path("x"));
   expect_clean_error(run("train --data xor --schedule step --out " + path("x")), "step needs a step size", path("x"));
@@ -230,7 +235,8 @@ TEST_F(Cli, AnExplodingRunStopsWithOneClearMessage) {
 
 TEST_F(Cli, ResumedTrainingEndsWithTheSameWeights) {
   // BatchNorm, dropout (model RNG), Adam state, shuffling RNG and the schedule all carry over.
-  const std::string recipe = " --data moons --layers 32:relu,16:relu --dropout 0.2 --schedule cosine:5 --seed 3 ";
+  const std::string recipe =
+      " --data moons --layers 32:relu,16:relu --dropout 0.2 --schedule cosine:5 --seed 3 --val-split 0.2 --save-every 1 ";
   ASSERT_EQ(run("train" + recipe + "--epochs 5 --out " + path("whole")).code, 0);
   ASSERT_EQ(run("train" + recipe + "--epochs 2 --out " + path("parts")).code, 0);
   for (const char* f : {"checkpoint_last.safetensors", "checkpoint_best.safetensors", "model.safetensors"})
@@ -252,8 +258,8 @@ TEST_F(Cli, TransferLearningFromClothingToShoesAndBags) {
   // The lecture's story: pretrain on the six clothing classes, then learn Sandal, Sneaker, Bag
   // and Ankle boot from 50 labelled images each, reusing the lower layers (frozen, then
   // unfrozen from the top down) versus the same network trained from scratch.
-  const std::string plain = " --no-batchnorm --dropout 0 --batch-size 16 ";
-  ASSERT_EQ(run("train --no-batchnorm --dropout 0 --classes 0,1,2,3,4,6 --limit 12000 --epochs 5 --out " + path("pre")).code, 0);
+  const std::string plain = " --layers 512:relu,256:relu --batch-size 16 ";
+  ASSERT_EQ(run("train --layers 512:relu,256:relu --classes 0,1,2,3,4,6 --limit 12000 --epochs 5 --out " + path("pre")).code, 0);
   const Result reuse = run("train" + plain + "--classes 5,7,8,9 --per-class 50 --epochs 20 --init-from " + path("pre") +
                            " --freeze 2 --unfreeze-every 5 --out " + path("reuse"));
   const Result scratch = run("train" + plain + "--classes 5,7,8,9 --per-class 50 --epochs 20 --out " + path("scratch"));
@@ -414,7 +420,7 @@ TEST_F(Cli, SameSeedAndThreadsGiveTheSameModelBitForBit) {
 TEST_F(Cli, HelpListsEveryOptionWithItsDefault) {
   Result r = run("train --help");
   EXPECT_EQ(r.code, 0);
-  for (const char* s : {"--layers", "512:relu,256:relu", "--lr", "0.002", "--optimizer", "adam", "--schedule", "cosine", "--batch-size", "128", "--epochs", "--seed",
+  for (const char* s : {"--layers", "512:relu:bn:dropout=0.2,256:relu:bn:dropout=0.2", "--lr", "0.002", "--optimizer", "adam", "--schedule", "cosine", "--batch-size", "128", "--epochs", "--seed",
                         "--threads", "--init", "--loss", "--output", "--standardize", "--val-split", "--out"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   EXPECT_EQ(run("--help").code, 0);

@@ -57,7 +57,8 @@ TEST_F(Failures, AnIdxHeaderCannotMakeUsAllocateWhatTheFileDoesNotHold) {
 
 TEST_F(Failures, CsvLabelsThatAreNoClassIndicesAndOddNumbers) {
   const std::string big = write("big.csv", "1,2,0\n3,4,100000\n");
-  expect_clean_error(run("train --data " + big + " --out " + path("o")), "labels are class indices below 1000 (--max-classes raises it)", path("o"));
+  expect_clean_error(run("train --data " + big + " --out " + path("o")), "labels are class indices below 100 (--max-classes raises it) — a label column of large numbers is a numeric "
+                     "target: train a regression (--task regression or --loss mse)", path("o"));
   const Result raised = run("train --data " + big + " --max-classes 100001 --layers 4:relu --epochs 1 --no-report "
                             "--out " + path("raised"));
   EXPECT_EQ(raised.code, 0) << raised.err;
@@ -96,7 +97,7 @@ TEST_F(Failures, AFiniteButExplodingLossStopsTheRun) {
 // A run of many short epochs (8000 Fashion-MNIST images, 0.05–0.5 s an epoch): a signal sent
 // when the first epoch is done lands well before the last one, on any machine.
 const std::string kLong = " --data fashion-mnist --limit 8000 --layers 128:relu:dropout=0.1 --optimizer adam "
-                          "--lr 1e-3 --schedule none --batch-size 16 --epochs 12 --diagnostics-every 25 --no-report ";
+                          "--lr 1e-3 --schedule none --batch-size 16 --epochs 12 --diagnostics-every 25 --save-every 1 --no-report ";
 
 // Starts gradflow in the background; returns its pid.
 pid_t spawn(const std::string& args, const std::string& log) {

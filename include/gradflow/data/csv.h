@@ -1,14 +1,26 @@
-// CSV data: one sample per line, comma-separated numbers, one column the label.
+// CSV data: one sample per line, comma-separated fields, one column the label.
 //
-// The header line is optional: it is taken as a header when any of its fields is not a
-// number. The label column is chosen by name (needs a header) or by 0-based index; a negative
-// index counts from the end (−1: the last column, the default).
+// Header: the first line is a header when a field outside the label column is not a number (nor
+// a missing value). The label column is chosen by name (needs a header) or by 0-based index; a
+// negative index counts from the end (−1: the last column, the default).
 //
-// Errors (std::runtime_error) name the file, the line and the column: ragged rows, a
-// non-numeric field, a label that is not a class index.
+// Labels, as scikit-learn users have them:
+//   - numbers: each whole number ≥ 0 is its class index (a regression target: any finite number);
+//   - text (any label that is not a number): each distinct text is a class, in sorted order as
+//     scikit-learn's LabelEncoder, named in Dataset::class_names.
+// A numeric label column that looks like a numeric target — a fraction, or a class index of
+// max_classes or more — is an error that suggests a regression (--task regression / --loss mse).
+//
+// Missing values: an empty field or one of NA N/A n/a NaN nan -nan null NULL None ? #N/A <NA>
+// (pandas' and UCI's spellings). A missing feature is an error naming the line and column
+// unless allow_missing (then it reads as NaN, for an Imputer to fill); a missing label always is.
+//
+// Errors (std::runtime_error) name the file, the line and the column.
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "gradflow/data/dataset.h"
 
@@ -16,12 +28,23 @@ namespace gradflow::csv {
 
 struct Options {
   std::string label_column = "-1";  // a header name, or an index (negative from the end)
-  bool regression = false;          // label is a real-valued target, not a class index
-  bool has_labels = true;           // false: every column is a feature (for predict)
-  std::size_t num_classes = 0;      // 0: max(label) + 1
-  std::size_t max_classes = 1000;   // with num_classes 0: a larger label is an error (each
-                                    // class is an output unit: a label of 10⁷ is no class index)
+  bool regression = false;          // label is a real-valued target, not a class
+  bool has_labels = true;           // false: every column is a feature (predict)
+  std::size_t num_classes = 0;      // 0: from the labels
+  std::size_t max_classes = 100;    // with num_classes 0: a class index must be below this
+  // The classes a model was trained with (evaluation and test data): a label that is one of
+  // these names is that class; otherwise a whole number below num_classes is its index.
+  std::vector<std::string> class_names;
+  // The features a model was trained on, by name: a file with a header has its columns matched
+  // to them in any order (a missing or an unknown column is an error); without a header the
+  // columns are taken in order.
+  std::vector<std::string> feature_names;
+  std::vector<std::string> ignore_columns;  // dropped when the header has them (a label column at predict time)
+  bool allow_missing = false;               // missing features read as NaN instead of an error
 };
+
+// Whether a field is one of the spellings of a missing value.
+bool is_missing(std::string_view field);
 
 Dataset read(const std::string& path, const Options& options = {});
 

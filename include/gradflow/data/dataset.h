@@ -21,6 +21,8 @@ struct Dataset {
   Tensor y;
   std::size_t num_classes = 0;
   std::vector<std::string> class_names;  // optional, num_classes entries
+  std::vector<std::string> feature_names;  // optional (a CSV header), features() entries
+  std::string label_name;                  // optional (a CSV header's label column)
 
   std::size_t size() const { return x.rows(); }
   std::size_t features() const { return x.cols(); }
