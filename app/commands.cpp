@@ -79,6 +79,14 @@ struct TrainingData {
   std::string val_name, test_name;
 };
 
+std::pair<Dataset, Dataset> split(const Dataset& d, double fraction, std::uint64_t seed, const char* option) {
+  try {
+    return split_stratified(d, fraction, seed);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(fmt::format("{} {}: {}", option, fraction, e.what()));
+  }
+}
+
 TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
   DataOptions dopt{.label_column = cfg.label_column, .regression = regression, .seed = cfg.seed,
                    .max_classes = cfg.max_classes, .class_names = {}, .feature_names = {},
@@ -98,7 +106,7 @@ TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
       throw std::invalid_argument(fmt::format("--test-split: {} has its own test set (hold out validation data "
                                               "with --val-split instead)",
                                               cfg.data));
-    std::tie(d.train, d.test) = split_stratified(d.train, cfg.test_split, cfg.seed, "--test-split");
+    std::tie(d.train, d.test) = split(d.train, cfg.test_split, cfg.seed, "--test-split");
     d.test_name = held_out(cfg.test_split);
   } else if (has_own_test_split(cfg.data)) {
     d.test = load_data(cfg.data, false, dopt);
@@ -118,7 +126,7 @@ TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
   d.train = head(d.train, cfg.limit);
   // Drawn from what training may see, with a seed of its own (not the test split's draw).
   if (cfg.val_split > 0) {
-    std::tie(d.train, d.val) = split_stratified(d.train, cfg.val_split, cfg.seed + 1, "--val-split");
+    std::tie(d.train, d.val) = split(d.train, cfg.val_split, cfg.seed + 1, "--val-split");
     d.val_name = held_out(cfg.val_split);
   }
   if (d.test) *d.test = head(*d.test, cfg.test_limit);

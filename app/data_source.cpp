@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <stdexcept>
@@ -12,7 +11,6 @@
 #include "gradflow/data/csv.h"
 #include "gradflow/data/idx.h"
 #include "gradflow/data/synthetic.h"
-#include "gradflow/rng.h"
 
 namespace gradflow::app {
 
@@ -69,41 +67,6 @@ Dataset load_data(const std::string& spec, bool train, const DataOptions& o) {
         spec));
   }
   return d;
-}
-
-std::pair<Dataset, Dataset> split_stratified(const Dataset& d, double fraction, std::uint64_t seed,
-                                             const std::string& what) {
-  const std::size_t n = d.size();
-  const auto total = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(n)));
-  if (total == 0 || total >= n)
-    throw std::invalid_argument(fmt::format("{} {} of {} samples leaves {}", what, fraction, n,
-                                            total == 0 ? "nothing held out" : "no samples to train on"));
-  const std::size_t groups = d.classification() ? d.num_classes : 1;
-  std::vector<std::vector<std::uint32_t>> members(groups);
-  for (std::size_t i = 0; i < n; ++i)
-    members[d.classification() ? static_cast<std::size_t>(d.y[i]) : 0].push_back(static_cast<std::uint32_t>(i));
-  // Each class's share, rounded down; what is left goes to the largest remainders.
-  std::vector<std::size_t> take(groups);
-  std::vector<std::pair<double, std::size_t>> rest;
-  std::size_t taken = 0;
-  for (std::size_t c = 0; c < groups; ++c) {
-    const double share = fraction * static_cast<double>(members[c].size());
-    take[c] = static_cast<std::size_t>(share);
-    taken += take[c];
-    rest.push_back({share - static_cast<double>(take[c]), c});
-  }
-  std::stable_sort(rest.begin(), rest.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  for (std::size_t k = 0; taken < total && k < rest.size(); ++k)
-    if (take[rest[k].second] < members[rest[k].second].size()) ++take[rest[k].second], ++taken;
-  Rng rng(seed);
-  std::vector<bool> held(n, false);
-  for (std::size_t c = 0; c < groups; ++c) {
-    rng.shuffle(members[c]);
-    for (std::size_t k = 0; k < take[c]; ++k) held[members[c][k]] = true;
-  }
-  std::vector<std::uint32_t> keep_idx, held_idx;
-  for (std::size_t i = 0; i < n; ++i) (held[i] ? held_idx : keep_idx).push_back(static_cast<std::uint32_t>(i));
-  return {d.subset(keep_idx), d.subset(held_idx)};
 }
 
 Dataset head(const Dataset& d, std::size_t n) {

@@ -36,13 +36,6 @@ bool has_own_test_split(const std::string& spec);
 // Whether a synthetic spec is a regression task (sine).
 bool is_regression(const std::string& spec);
 
-// Splits d into (kept, held out): round(fraction · N) samples held out, drawn with `seed`; for
-// classification each class contributes its share (stratified, as scikit-learn's
-// train_test_split(stratify=y)); both parts keep the original order. Throws when a part would
-// be empty (`what` names the option in the message).
-std::pair<Dataset, Dataset> split_stratified(const Dataset& d, double fraction, std::uint64_t seed,
-                                             const std::string& what);
-
 // First n samples (n == 0 or n >= size: all).
 Dataset head(const Dataset& d, std::size_t n);
 // Only the samples of the listed classes ("5,7,8,9"), relabelled 0.. in the list's order, with

@@ -1,10 +1,13 @@
 #include "gradflow/data/dataset.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "gradflow/rng.h"
 
 #include "../parallel.h"
 
@@ -49,6 +52,40 @@ void Dataset::validate(const std::string& what) const {
       throw std::invalid_argument(fmt::format(
           "{}: label {} of sample {} is out of range (expected 0..{})", what, v, i, num_classes - 1));
   }
+}
+
+std::pair<Dataset, Dataset> split_stratified(const Dataset& d, double fraction, std::uint64_t seed) {
+  const std::size_t n = d.size();
+  const auto total = static_cast<std::size_t>(std::llround(fraction * static_cast<double>(n)));
+  if (total == 0 || total >= n)
+    throw std::invalid_argument(fmt::format("holding out {} of {} samples leaves {}", fraction, n,
+                                            total == 0 ? "none held out" : "none to train on"));
+  const std::size_t groups = d.classification() ? d.num_classes : 1;
+  std::vector<std::vector<std::uint32_t>> members(groups);
+  for (std::size_t i = 0; i < n; ++i)
+    members[d.classification() ? static_cast<std::size_t>(d.y[i]) : 0].push_back(static_cast<std::uint32_t>(i));
+  // Each class's share, rounded down; what is left goes to the largest remainders.
+  std::vector<std::size_t> take(groups);
+  std::vector<std::pair<double, std::size_t>> rest;
+  std::size_t taken = 0;
+  for (std::size_t c = 0; c < groups; ++c) {
+    const double share = fraction * static_cast<double>(members[c].size());
+    take[c] = static_cast<std::size_t>(share);
+    taken += take[c];
+    rest.push_back({share - static_cast<double>(take[c]), c});
+  }
+  std::stable_sort(rest.begin(), rest.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (std::size_t k = 0; taken < total && k < rest.size(); ++k)
+    if (take[rest[k].second] < members[rest[k].second].size()) ++take[rest[k].second], ++taken;
+  Rng rng(seed);
+  std::vector<bool> held(n, false);
+  for (std::size_t c = 0; c < groups; ++c) {
+    rng.shuffle(members[c]);
+    for (std::size_t k = 0; k < take[c]; ++k) held[members[c][k]] = true;
+  }
+  std::vector<std::uint32_t> keep_idx, held_idx;
+  for (std::size_t i = 0; i < n; ++i) (held[i] ? held_idx : keep_idx).push_back(static_cast<std::uint32_t>(i));
+  return {d.subset(keep_idx), d.subset(held_idx)};
 }
 
 }  // namespace gradflow

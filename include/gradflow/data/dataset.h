@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gradflow/tensor.h"
@@ -34,6 +35,12 @@ struct Dataset {
   // in [0, num_classes), and every value is finite. `what` names the data in the message.
   void validate(const std::string& what) const;
 };
+
+// Splits d into (kept, held out): round(fraction · N) samples held out, drawn with `seed`; for
+// classification each class contributes its share, the remainders going to the classes with
+// the largest (stratified, as scikit-learn's train_test_split(stratify=y)); both parts keep
+// the samples' order. Throws std::invalid_argument when either part would be empty.
+std::pair<Dataset, Dataset> split_stratified(const Dataset& d, double fraction, std::uint64_t seed);
 
 // dst[i, :] = src[indices[i], :]; dst is resized to [indices.size(), src.cols()].
 void gather_rows(const Tensor& src, std::span<const std::uint32_t> indices, Tensor& dst);
