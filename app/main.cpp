@@ -37,7 +37,7 @@ class HelpFormatter : public CLI::Formatter {
     return name;
   }
   std::string make_option_opts(const CLI::Option* opt) const override {
-    if (opt->get_type_size() == 0 && !opt->get_default_str().empty()) return " =" + opt->get_default_str();
+    if (opt->get_type_name().empty() && !opt->get_default_str().empty()) return " =" + opt->get_default_str();
     return CLI::Formatter::make_option_opts(opt);
   }
 };

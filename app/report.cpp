@@ -64,13 +64,31 @@ constexpr const char* kScript = R"JS(
   const palette = ['#1f77b4','#d62728','#2ca02c','#ff7f0e','#9467bd','#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf'];
   let drawn = 0;
   const grid = document.getElementById('charts');
+  // Tick labels with just enough digits to tell the ticks apart (a nearly constant series, such
+  // as a learning rate without schedule, would otherwise show the same label on every tick).
+  // The labels drawn are kept in the chart's data-yticks.
+  const distinct = (box) => (u, vs) => {
+    let labels = vs.map(String);
+    for (let p = 2; p <= 10; p++) {
+      const l = vs.map(v => v == null ? '' : String(+v.toPrecision(p)));
+      if (new Set(l).size === l.length) { labels = l; break; }
+    }
+    box.dataset.yticks = JSON.stringify(labels);
+    return labels;
+  };
+  // An empty panel says why it is empty (opts.why), not just "no data".
   function chart(title, xlabel, xs, series, opts) {
     opts = opts || {};
     const box = document.createElement('div');
     box.className = 'chart';
     grid.appendChild(box);
     const usable = series.filter(s => s.values.some(v => v !== null && isFinite(v) && (!opts.log || v > 0)));
-    if (!xs.length || !usable.length) { box.innerHTML = '<h3>' + title + '</h3><p class="none">no data</p>'; return; }
+    if (!xs.length || !usable.length) {
+      const why = !xs.length && opts.xwhy ? opts.xwhy : (opts.why || 'no finite values were recorded');
+      box.innerHTML = '<h3>' + title + '</h3><p class="none">no data: ' + why + '</p>';
+      box.dataset.empty = why;
+      return;
+    }
     const clean = (v) => (v === null || !isFinite(v) || (opts.log && v <= 0)) ? null : v;
     const data = [xs].concat(usable.map(s => s.values.map(clean)));
     new uPlot({
@@ -79,7 +97,7 @@ constexpr const char* kScript = R"JS(
       axes: [{ label: xlabel }, { label: opts.ylabel || '', size: 60,
                values: opts.log ? (u, vs) => vs.map(v => v == null ? '' : (v >= 0.01 && v < 1000 ? String(+v.toPrecision(2))
                                                                                                   : v.toExponential(0)))
-                                : undefined }],
+                                : distinct(box) }],
       series: [{ label: xlabel }].concat(usable.map((s, i) => ({
         label: s.label, stroke: palette[(s.color !== undefined ? s.color : i) % palette.length], width: 1.5, dash: s.dash,
         spanGaps: true, points: { show: xs.length < 40 } })))
@@ -93,19 +111,30 @@ constexpr const char* kScript = R"JS(
   const name = (r, s) => multi ? r.name + ' ' + s : s;
 
   // ---- curves per epoch ----
-  // Train solid, test dashed; in a comparison each run keeps one colour.
-  const pair = (key) => [].concat(...runs.map((r, k) => [
-    { label: name(r, 'train'), values: col(r.metrics, 'train_' + key), color: multi ? k : 0 },
-    { label: name(r, 'test'), values: col(r.metrics, 'test_' + key), dash: [6, 3], color: multi ? k : 1 }]));
-  chart('Loss', 'epoch', epochs(runs[0]), pair('loss'), { ylabel: 'loss' });
-  chart('Accuracy', 'epoch', epochs(runs[0]), pair('acc'), { ylabel: 'accuracy' });
+  // Train solid, validation dotted, test dashed; in a comparison each run keeps one colour.
+  const has = (r, key) => r.metrics.some(m => m[key] !== undefined && m[key] !== null);
+  const curves = (key) => [].concat(...runs.map((r, k) => [
+    { label: name(r, 'train'), values: col(r.metrics, 'train_' + key), color: multi ? k : 0 }]
+    .concat(has(r, 'val_' + key) ? [{ label: name(r, 'validation'), values: col(r.metrics, 'val_' + key), dash: [2, 3],
+                                      color: multi ? k : 2 }] : [])
+    .concat([{ label: name(r, 'test'), values: col(r.metrics, 'test_' + key), dash: [6, 3], color: multi ? k : 1 }])));
+  const noEpoch = 'no epoch finished';
+  chart('Loss', 'epoch', epochs(runs[0]), curves('loss'), { ylabel: 'loss', xwhy: noEpoch });
+  chart('Accuracy', 'epoch', epochs(runs[0]), curves('acc'),
+        { ylabel: 'accuracy', xwhy: noEpoch, why: 'accuracy is defined for classification only (this is a regression)' });
   chart('Learning rate', 'epoch', epochs(runs[0]), runs.map(r => ({ label: name(r, 'lr'), values: col(r.metrics, 'lr') })),
-        { ylabel: 'lr' });
+        { ylabel: 'lr', xwhy: noEpoch });
 
   // ---- per-layer diagnostics ----
+  // opts.what names the layers the panel is about, for the reason an empty panel gives.
   function layerChart(title, key, kinds, opts) {
     const series = [];
     let xs = [];
+    opts = Object.assign({}, opts);
+    const off = runs.every(r => r.config && String(r.config.diagnostics_every) === '0');
+    opts.xwhy = off ? 'per-layer diagnostics were off (--diagnostics-every 0)'
+                    : 'no per-layer record: the run stopped before its first one';
+    opts.why = 'this model has no ' + opts.what + ' layer';
     runs.forEach(r => {
       if (!r.diagnostics.length) return;
       if (!xs.length) xs = r.diagnostics.map(d => d.step);
@@ -118,18 +147,20 @@ constexpr const char* kScript = R"JS(
     chart(title, 'step', xs, series, opts);
   }
   const DENSE = ['dense'], ACT = ['identity','sigmoid','tanh','relu','leaky_relu','rrelu','prelu','elu','selu','softmax'];
-  layerChart('Gradient norm ‖∂L/∂W‖ per layer (log)', 'grad_norm', DENSE, { log: true });
+  const D_ = { what: 'Dense' }, A_ = { what: 'activation' };
+  layerChart('Gradient norm ‖∂L/∂W‖ per layer (log)', 'grad_norm', DENSE, { log: true, what: 'trained Dense' });
   if (!multi) {
-    layerChart('Update / weight ratio per layer (log)', 'update_ratio', DENSE, { log: true });
-    layerChart('Weight norm ‖W‖ per layer', 'weight_norm', DENSE, {});
-    layerChart('Pre-activation z: mean', 'out_mean', DENSE.concat(['batchnorm']), {});
-    layerChart('Pre-activation z: standard deviation', 'out_std', DENSE.concat(['batchnorm']), {});
-    layerChart('Activation a: mean', 'out_mean', ACT, {});
-    layerChart('Activation a: standard deviation', 'out_std', ACT, {});
-    layerChart('Dead units (ReLU family)', 'dead', ['relu','leaky_relu','rrelu','prelu','elu'], { range: [0, 1] });
-    layerChart('Saturated outputs (sigmoid, tanh)', 'saturated', ['sigmoid','tanh'], { range: [0, 1] });
-    layerChart('BatchNorm γ (mean)', 'gamma_mean', ['batchnorm'], {});
-    layerChart('BatchNorm β (mean)', 'beta_mean', ['batchnorm'], {});
+    layerChart('Update / weight ratio per layer (log)', 'update_ratio', DENSE, { log: true, what: 'trained Dense' });
+    layerChart('Weight norm ‖W‖ per layer', 'weight_norm', DENSE, D_);
+    layerChart('Pre-activation z: mean', 'out_mean', DENSE.concat(['batchnorm']), D_);
+    layerChart('Pre-activation z: standard deviation', 'out_std', DENSE.concat(['batchnorm']), D_);
+    layerChart('Activation a: mean', 'out_mean', ACT, A_);
+    layerChart('Activation a: standard deviation', 'out_std', ACT, A_);
+    layerChart('Dead units (ReLU family)', 'dead', ['relu','leaky_relu','rrelu','prelu','elu'],
+               { range: [0, 1], what: 'ReLU-family (relu, leaky_relu, rrelu, prelu, elu)' });
+    layerChart('Saturated outputs (sigmoid, tanh)', 'saturated', ['sigmoid','tanh'], { range: [0, 1], what: 'sigmoid or tanh' });
+    layerChart('BatchNorm γ (mean)', 'gamma_mean', ['batchnorm'], { what: 'BatchNorm' });
+    layerChart('BatchNorm β (mean)', 'beta_mean', ['batchnorm'], { what: 'BatchNorm' });
   }
   document.body.setAttribute('data-charts', String(drawn));
   document.getElementById('status').textContent = drawn + ' charts drawn';

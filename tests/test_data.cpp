@@ -64,7 +64,9 @@ TEST(Split, HoldsOutTheSameFractionOfEveryClass) {
   std::vector<float> all;
   for (const Dataset* p : {&kept, &held})
     for (std::size_t i = 0; i < p->size(); ++i) {
-      if (i) EXPECT_LT(p->x(i - 1, 0), p->x(i, 0));
+      if (i) {
+        EXPECT_LT(p->x(i - 1, 0), p->x(i, 0));
+      }
       all.push_back(p->x(i, 0));
     }
   std::sort(all.begin(), all.end());

@@ -9,7 +9,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -86,8 +89,9 @@ inline std::string idx_labels(std::uint32_t n, std::uint32_t classes = 3) {
   return s;
 }
 
-// The main job's defaults (Adam, BatchNorm, dropout, cosine) switched off: plain minibatch SGD.
-inline const std::string kPlain = " --optimizer sgd --no-batchnorm --dropout 0 --schedule none ";
+// The main job's recipe (Adam, cosine) switched off: plain minibatch SGD (BatchNorm and dropout
+// are only where --layers says).
+inline const std::string kPlain = " --optimizer sgd --schedule none ";
 
 inline std::vector<nlohmann::json> read_jsonl(const std::string& p) {
   std::vector<nlohmann::json> rows;
@@ -109,6 +113,55 @@ inline std::string slurp(const std::string& p) {
   std::stringstream ss;
   ss << std::ifstream(p, std::ios::binary).rdbuf();
   return ss.str();
+}
+
+// Starts `gradflow ARGS` in the background (in folder `cwd`, if given), its output into `log`;
+// returns its pid.
+inline pid_t spawn(const std::string& args, const std::string& log, const std::string& cwd = "") {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string cmd = (cwd.empty() ? "" : "cd '" + cwd + "' && ") + "exec " + std::string(GRADFLOW_CLI) + " " +
+                            args + " > " + log + " 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// Its exit code (128 + the signal that ended it).
+inline int wait_for(pid_t pid) {
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) {
+    ADD_FAILURE() << "waitpid: " << std::strerror(errno);
+    return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The JSON header of a safetensors file (its __metadata__ included).
+inline nlohmann::json safetensors_header(const std::string& p) {
+  const std::string bytes = slurp(p);
+  if (bytes.size() < 8) return nullptr;
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = n << 8 | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  return nlohmann::json::parse(bytes.substr(8, n));
+}
+
+// Renders a page in headless Chromium (kept off the network) and returns the DOM after its
+// scripts ran; "" when Chromium is not installed.
+inline std::string render(const std::string& page, const fs::path& profile) {
+  if (!fs::exists("/usr/bin/chromium")) return "";
+  const std::string cmd = "timeout 120 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic "
+                          "--no-first-run --disable-background-networking --disable-component-update --disable-sync "
+                          "--user-data-dir=" + profile.string() + " --virtual-time-budget=10000 --dump-dom file://" +
+                          page + " 2>/dev/null";
+  std::string dom;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  std::size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) dom.append(buf.data(), n);
+  pclose(p);
+  return dom;
 }
 
 }  // namespace gradflow_cli_test

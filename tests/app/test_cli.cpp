@@ -322,23 +322,6 @@ TEST_F(Cli, ModelsMoveToPyTorchAndBack) {
   }
 }
 
-// Renders a page in headless Chromium (kept off the network) and returns the DOM after its
-// scripts ran; "" when Chromium is not installed.
-std::string render(const std::string& page, const fs::path& profile) {
-  if (!fs::exists("/usr/bin/chromium")) return "";
-  const std::string cmd = "timeout 120 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic "
-                          "--no-first-run --disable-background-networking --disable-component-update --disable-sync "
-                          "--user-data-dir=" + profile.string() + " --virtual-time-budget=10000 --dump-dom file://" +
-                          page + " 2>/dev/null";
-  std::string dom;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) dom.append(buf.data(), n);
-  pclose(p);
-  return dom;
-}
-
 std::size_t count(const std::string& text, const std::string& what) {
   std::size_t c = 0;
   for (std::size_t p = 0; (p = text.find(what, p)) != std::string::npos; p += what.size()) ++c;

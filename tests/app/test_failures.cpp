@@ -99,26 +99,6 @@ TEST_F(Failures, AFiniteButExplodingLossStopsTheRun) {
 const std::string kLong = " --data fashion-mnist --limit 8000 --layers 128:relu:dropout=0.1 --optimizer adam "
                           "--lr 1e-3 --schedule none --batch-size 16 --epochs 12 --diagnostics-every 25 --save-every 1 --no-report ";
 
-// Starts gradflow in the background; returns its pid.
-pid_t spawn(const std::string& args, const std::string& log) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const std::string cmd = "exec " + std::string(GRADFLOW_CLI) + " " + args + " > " + log + " 2>&1";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_for(pid_t pid) {
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) {
-    ADD_FAILURE() << "waitpid: " << std::strerror(errno);
-    return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 // Waits until the run has finished its first epoch (so that a checkpoint exists). A whole
 // line is there once its newline is: the file may be read while it is written.
 void wait_first_epoch(const std::string& run) {
