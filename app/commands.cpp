@@ -425,8 +425,9 @@ int train(const TrainConfig& cfg_in) {
     std::ofstream diag_file;
     if (diagnostics_every > 0) {
       // auto: every 50 steps, but at least ~20 records in a short run (and always the last step).
-      const std::size_t every = diagnostics_every != kAuto ? diagnostics_every
-                                                           : std::clamp<std::size_t>(cfg.epochs * trainer.steps_per_epoch(train_set.size()) / 20, 1, 50);
+      const std::size_t steps = cfg.epochs * trainer.steps_per_epoch(train_set.size());
+      const std::size_t every =
+          diagnostics_every != kAuto ? diagnostics_every : std::clamp<std::size_t>(steps / 20, 1, 50);
       diagnostics.emplace(DiagnosticsOptions{.every = every});
       diag_file.open(diag_path, resuming ? std::ios::app : std::ios::trunc);
       diagnostics->on_record = [&](const DiagnosticsRecord& r) {

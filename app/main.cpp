@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 #include "gradflow/detail/json_depth.h"
+#include "gradflow/layer.h"
 #include "gradflow/threads.h"
 
 #include "commands.h"
@@ -118,13 +119,15 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
   cmd.add_option("--test-limit", c.test_limit, "use only the first N test samples (0: all)");
   cmd.add_option("--layers", c.layers,
                  "hidden layers, exactly as written: comma-separated UNITS[:ACTIVATION][:bn][:dropout=P], or bn "
-                 "(BatchNorm, first: on the input) or dropout=P; activations: identity sigmoid tanh relu leaky_relu "
-                 "rrelu prelu elu selu");
+                 "(BatchNorm, first: on the input) or dropout=P; activations: " +
+                     gradflow::activation_names(" "));
   add_switch(cmd, "--batchnorm,!--no-batchnorm", c.batchnorm,
                "batch normalization after every hidden Dense, before its activation (per layer: 256:relu:bn)");
   cmd.add_option("--dropout", c.dropout, "dropout rate after every hidden activation (per layer: 256:relu:dropout=0.2)")
       ->check(CLI::Range(0.0, 0.99));
-  cmd.add_option("--output", c.output, "output activation: auto (from the loss) | softmax | sigmoid | identity");
+  cmd.add_option("--output", c.output,
+                 "output activation: auto (softmax for cross_entropy, sigmoid for bce, else identity) | " +
+                     gradflow::activation_names(" | "));
   cmd.add_option("--loss", c.loss, "auto (mse for regression data, else cross_entropy) | cross_entropy | bce | mse");
   cmd.add_option("--init", c.init,
                  "weight initializer: default (He for ReLU family, LeCun for SELU, else Glorot) | normal | "

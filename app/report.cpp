@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gradflow/checkpoint.h"
+#include "gradflow/layer_kinds.h"
 
 namespace gradflow::app {
 
@@ -146,7 +147,9 @@ constexpr const char* kScript = R"JS(
     });
     chart(title, 'step', xs, series, opts);
   }
-  const DENSE = ['dense'], ACT = ['identity','sigmoid','tanh','relu','leaky_relu','rrelu','prelu','elu','selu','softmax'];
+  // Which kinds are which: the library's registered traits, carried in the page's data.
+  const kindsWith = (trait) => D.kinds.filter(k => k[trait]).map(k => k.name);
+  const DENSE = ['dense'], ACT = kindsWith('activation');
   const D_ = { what: 'Dense' }, A_ = { what: 'activation' };
   layerChart('Gradient norm ‖∂L/∂W‖ per layer (log)', 'grad_norm', DENSE, { log: true, what: 'trained Dense' });
   if (!multi) {
@@ -156,9 +159,9 @@ constexpr const char* kScript = R"JS(
     layerChart('Pre-activation z: standard deviation', 'out_std', DENSE.concat(['batchnorm']), D_);
     layerChart('Activation a: mean', 'out_mean', ACT, A_);
     layerChart('Activation a: standard deviation', 'out_std', ACT, A_);
-    layerChart('Dead units (ReLU family)', 'dead', ['relu','leaky_relu','rrelu','prelu','elu'],
-               { range: [0, 1], what: 'ReLU-family (relu, leaky_relu, rrelu, prelu, elu)' });
-    layerChart('Saturated outputs (sigmoid, tanh)', 'saturated', ['sigmoid','tanh'], { range: [0, 1], what: 'sigmoid or tanh' });
+    const RELU = kindsWith('relu_family'), SAT = kindsWith('saturating');
+    layerChart('Dead units (ReLU family)', 'dead', RELU, { range: [0, 1], what: 'ReLU-family (' + RELU.join(', ') + ')' });
+    layerChart('Saturated outputs (' + SAT.join(', ') + ')', 'saturated', SAT, { range: [0, 1], what: SAT.join(' or ') });
     layerChart('BatchNorm γ (mean)', 'gamma_mean', ['batchnorm'], { what: 'BatchNorm' });
     layerChart('BatchNorm β (mean)', 'beta_mean', ['batchnorm'], { what: 'BatchNorm' });
   }
@@ -209,7 +212,12 @@ std::string confusion_table(const json& c) {
 
 void write_report(const std::vector<std::string>& runs, const std::string& out) {
   if (runs.empty()) throw std::invalid_argument("no run folders given");
-  json data{{"runs", json::array()}};
+  json data{{"runs", json::array()}, {"kinds", json::array()}};
+  for (const LayerKindInfo& k : layer_kinds())
+    data["kinds"].push_back({{"name", k.name},
+                             {"activation", (k.traits & kActivation) != 0},
+                             {"relu_family", (k.traits & kReluFamily) != 0},
+                             {"saturating", (k.traits & kSaturating) != 0}});
   std::string warnings_html, config_html, confusion_html;
   for (const std::string& run : runs) {
     const fs::path dir(run);

@@ -10,56 +10,6 @@
 namespace gradflow {
 
 namespace {
-// The point-wise activations as pairs f(x) and dx = g(dy, x, y).
-struct IdentityOp {
-  float f(float v) const { return v; }
-  float g(float d, float, float) const { return d; }
-};
-struct SigmoidOp {
-  float f(float v) const { return 1.0f / (1.0f + std::exp(-v)); }
-  float g(float d, float, float s) const { return d * s * (1.0f - s); }
-};
-struct TanhOp {
-  float f(float v) const { return std::tanh(v); }
-  float g(float d, float, float t) const { return d * (1.0f - t * t); }
-};
-struct ReluOp {
-  float f(float v) const { return v > 0.0f ? v : 0.0f; }
-  // Gate on the output, as PyTorch's threshold_backward does: y > 0 exactly when x > 0.
-  float g(float d, float, float r) const { return r > 0.0f ? d : 0.0f; }
-};
-struct LeakyReluOp {
-  float s;
-  float f(float v) const { return v > 0.0f ? v : v * s; }
-  float g(float d, float v, float) const { return v > 0.0f ? d : d * s; }
-};
-struct EluOp {
-  float alpha;
-  float f(float v) const { return v > 0.0f ? v : alpha * std::expm1(v); }
-  float g(float d, float v, float e) const { return v > 0.0f ? d : d * (e + alpha); }
-};
-struct SeluOp {
-  float scale = static_cast<float>(kSeluScale);
-  float sa = static_cast<float>(kSeluScale * kSeluAlpha);
-  float f(float v) const { return v > 0.0f ? scale * v : sa * std::expm1(v); }
-  float g(float d, float v, float s) const { return v > 0.0f ? d * scale : d * (s + sa); }
-};
-
-// Calls fn(op) with the op of a point-wise activation.
-template <class Fn>
-void with_op(const LayerSpec& s, Fn fn) {
-  switch (s.kind) {
-    case LayerKind::Identity: return fn(IdentityOp{});
-    case LayerKind::Sigmoid: return fn(SigmoidOp{});
-    case LayerKind::Tanh: return fn(TanhOp{});
-    case LayerKind::ReLU: return fn(ReluOp{});
-    case LayerKind::LeakyReLU: return fn(LeakyReluOp{s.negative_slope});
-    case LayerKind::ELU: return fn(EluOp{s.alpha});
-    case LayerKind::SELU: return fn(SeluOp{});
-    default: throw std::logic_error("pointwise: not a point-wise activation");
-  }
-}
-
 // Apply y[i] = f(x[i]) over a whole tensor; a plain loop the compiler vectorizes.
 template <class F>
 void map(const Tensor& x, Tensor& y, F f) {
@@ -79,37 +29,6 @@ void map_grad(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, G 
   for (std::size_t i = 0; i < n; ++i) out[i] = g(d[i], a[i], b[i]);
 }
 }  // namespace
-
-namespace pointwise {
-bool is_pointwise(LayerKind k) {
-  return k == LayerKind::Identity || k == LayerKind::Sigmoid || k == LayerKind::Tanh ||
-         k == LayerKind::ReLU || k == LayerKind::LeakyReLU || k == LayerKind::ELU ||
-         k == LayerKind::SELU;
-}
-
-void forward(const LayerSpec& act, const Tensor& x, Tensor& y, std::size_t c0, std::size_t c1) {
-  with_op(act, [&](auto op) {
-    for (std::size_t r = 0; r < x.rows(); ++r) {
-      const float* a = x.row(r);
-      float* b = y.row(r);
-      for (std::size_t c = c0; c < c1; ++c) b[c] = op.f(a[c]);
-    }
-  });
-}
-
-void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tensor& dy,
-              Tensor& dx, std::size_t c0, std::size_t c1) {
-  with_op(act, [&](auto op) {
-    for (std::size_t r = 0; r < x.rows(); ++r) {
-      const float* a = x.row(r);
-      const float* b = y.row(r);
-      const float* d = dy.row(r);
-      float* out = dx.row(r);
-      for (std::size_t c = c0; c < c1; ++c) out[c] = op.g(d[c], a[c], b[c]);
-    }
-  });
-}
-}  // namespace pointwise
 
 void PointwiseActivation::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
   parallel::for_range(in_, parallel::kElementCost * static_cast<double>(x.rows()),

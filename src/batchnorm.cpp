@@ -9,6 +9,8 @@
 
 namespace gradflow {
 
+std::string BatchNorm::name() const { return fmt::format("BatchNorm({})", out_); }
+
 BatchNorm::BatchNorm(const LayerSpec& spec, std::size_t features)
     : Layer(spec, features, features), running_mean_(1, features), running_var_(1, features),
       mean_(1, features), invstd_(1, features) {

@@ -1,7 +1,8 @@
 #include "gradflow/checkpoint.h"
 
-#include "gradflow/batchnorm.h"
 #include "gradflow/detail/json_depth.h"
+
+#include "layer_registry.h"
 
 #include <unistd.h>
 
@@ -23,55 +24,13 @@ using nlohmann::json;
 
 namespace {
 
-const char* torch_class(LayerKind k) {
-  switch (k) {
-    case LayerKind::Dense: return "Linear";
-    case LayerKind::Identity: return "Identity";
-    case LayerKind::Sigmoid: return "Sigmoid";
-    case LayerKind::Tanh: return "Tanh";
-    case LayerKind::ReLU: return "ReLU";
-    case LayerKind::LeakyReLU: return "LeakyReLU";
-    case LayerKind::RReLU: return "RReLU";
-    case LayerKind::PReLU: return "PReLU";
-    case LayerKind::ELU: return "ELU";
-    case LayerKind::SELU: return "SELU";
-    case LayerKind::Softmax: return "Softmax";
-    case LayerKind::BatchNorm: return "BatchNorm1d";
-    case LayerKind::Dropout: return "Dropout";
-  }
-  return "?";
-}
-
-json layer_json(const Layer& l) {
-  const LayerSpec& s = l.spec();
-  json j{{"type", torch_class(s.kind)}};
-  switch (s.kind) {
-    case LayerKind::Dense:
-      j["in_features"] = l.in_features();
-      j["out_features"] = l.out_features();
-      j["bias"] = s.bias;
-      j["init"] = to_string(s.init);
-      break;
-    case LayerKind::LeakyReLU: j["negative_slope"] = s.negative_slope; break;
-    case LayerKind::RReLU:
-      j["lower"] = s.lower;
-      j["upper"] = s.upper;
-      break;
-    case LayerKind::PReLU:
-      j["num_parameters"] = s.per_unit ? l.in_features() : 1;
-      j["init"] = s.init_slope;
-      break;
-    case LayerKind::ELU: j["alpha"] = s.alpha; break;
-    case LayerKind::Softmax: j["dim"] = 1; break;
-    case LayerKind::BatchNorm:
-      j["num_features"] = l.in_features();
-      j["eps"] = s.eps;
-      j["momentum"] = s.momentum;
-      j["affine"] = true;
-      break;
-    case LayerKind::Dropout: j["p"] = s.p; break;
-    default: break;
-  }
+// A layer as PyTorch constructs it: its class and arguments (the first layer also gives the
+// model's input width).
+json layer_json(const Layer& l, std::size_t k) {
+  const detail::KindRegistration& r = detail::registration(l.kind());
+  json j{{"type", r.info.torch_class}};
+  r.write_args(l, j);
+  if (k == 0 && !j.contains(r.width_key)) j[r.width_key] = l.in_features();
   return j;
 }
 
@@ -97,9 +56,8 @@ std::vector<StateEntry> state_entries(Layer& l, std::size_t k) {
   for (auto& [name, t] : l.buffers())
     out.push_back({fmt::format("{}.{}", k, name), "F32", json::array({t->size()}), reinterpret_cast<char*>(t->data()),
                    t->size() * sizeof(float)});
-  if (auto* bn = dynamic_cast<BatchNorm*>(&l))
-    out.push_back({fmt::format("{}.num_batches_tracked", k), "I64", json::array(),
-                   reinterpret_cast<char*>(&bn->num_batches_tracked()), sizeof(std::int64_t)});
+  for (auto& [name, c] : l.counters())
+    out.push_back({fmt::format("{}.{}", k, name), "I64", json::array(), reinterpret_cast<char*>(c), sizeof(std::int64_t)});
   return out;
 }
 
@@ -107,14 +65,8 @@ std::vector<StateEntry> state_entries(Layer& l, std::size_t k) {
 std::uint64_t state_floats(const std::vector<LayerSpec>& specs, std::size_t in_features) {
   std::uint64_t floats = 0, width = in_features;
   for (const LayerSpec& s : specs) {
-    if (s.kind == LayerKind::Dense) {
-      floats += width * s.units + (s.bias ? s.units : 0);
-      width = s.units;
-    } else if (s.kind == LayerKind::BatchNorm) {
-      floats += 4 * width + 2;  // γ, β, running mean and variance, the I64 counter
-    } else if (s.kind == LayerKind::PReLU) {
-      floats += s.per_unit ? width : 1;
-    }
+    floats += detail::registration(s.kind).state_floats(s, width);
+    if (s.kind == LayerKind::Dense) width = s.units;
   }
   return floats;
 }
@@ -123,7 +75,7 @@ std::uint64_t state_floats(const std::vector<LayerSpec>& specs, std::size_t in_f
 
 std::string architecture_json(const Sequential& model) {
   json layers = json::array();
-  for (std::size_t i = 0; i < model.size(); ++i) layers.push_back(layer_json(model.layer(i)));
+  for (std::size_t i = 0; i < model.size(); ++i) layers.push_back(layer_json(model.layer(i), i));
   return layers.dump();
 }
 
@@ -137,61 +89,16 @@ std::vector<LayerSpec> parse_architecture(const std::string& text, std::size_t& 
   in_features = 0;
   for (std::size_t k = 0; k < layers.size(); ++k) {
     const json& j = layers[k];
-    auto num = [&](const char* key) {
-      if (!j.contains(key) || !j[key].is_number())
-        throw std::runtime_error(fmt::format("layer {} ({}): missing number '{}'", k, j.value("type", "?"), key));
-      return j[key].get<double>();
-    };
-    auto size = [&](const char* key) {
-      const double v = num(key);
-      if (v < 1 || v > 1e8 || v != static_cast<double>(static_cast<std::size_t>(v)))
-        throw std::runtime_error(fmt::format("layer {}: '{}' = {} is not a valid size", k, key, v));
-      return static_cast<std::size_t>(v);
-    };
-    const std::string type = j.is_object() ? j.value("type", "") : "";
-    LayerSpec s;
-    if (type == "Linear") {
-      const std::size_t in = size("in_features");
-      if (k == 0) in_features = width = in;
-      if (in != width)
-        throw std::runtime_error(fmt::format("layer {} (Linear): in_features {} but the previous layer gives {}", k, in, width));
-      s = nn::dense(size("out_features"), j.contains("init") ? parse_init(j["init"].get<std::string>()) : Init::Default,
-                    j.value("bias", true));
-      width = s.units;
-    } else {
-      if (k == 0) {
-        const char* key = type == "BatchNorm1d" ? "num_features" : "in_features";
-        if (!j.contains(key)) throw std::runtime_error(fmt::format("layer 0 ({}) gives no '{}'", type, key));
-        in_features = width = size(key);
-      }
-      if (type == "Identity") s = nn::identity();
-      else if (type == "Sigmoid") s = nn::sigmoid();
-      else if (type == "Tanh") s = nn::tanh();
-      else if (type == "ReLU") s = nn::relu();
-      else if (type == "SELU") s = nn::selu();
-      else if (type == "Softmax") s = nn::softmax();
-      else if (type == "LeakyReLU") s = nn::leaky_relu(static_cast<float>(num("negative_slope")));
-      else if (type == "RReLU") s = nn::rrelu(static_cast<float>(num("lower")), static_cast<float>(num("upper")));
-      else if (type == "ELU") s = nn::elu(static_cast<float>(num("alpha")));
-      else if (type == "Dropout") {
-        const double p = num("p");
-        if (!(p >= 0 && p <= 1)) throw std::runtime_error(fmt::format("layer {} (Dropout): p = {} is not in [0, 1]", k, p));
-        s = nn::dropout(static_cast<float>(p));
-      } else if (type == "BatchNorm1d") {
-        if (size("num_features") != width)
-          throw std::runtime_error(fmt::format("layer {} (BatchNorm1d): num_features {} but the previous layer gives {}",
-                                               k, size("num_features"), width));
-        if (!j.value("affine", true)) throw std::runtime_error(fmt::format("layer {} (BatchNorm1d): affine=false is not supported", k));
-        s = nn::batch_norm(static_cast<float>(num("eps")), static_cast<float>(num("momentum")));
-      }
-      else if (type == "PReLU") {
-        const std::size_t n = size("num_parameters");
-        if (n != 1 && n != width)
-          throw std::runtime_error(fmt::format("layer {} (PReLU): num_parameters {} must be 1 or {}", k, n, width));
-        s = nn::prelu(n != 1, static_cast<float>(j.value("init", 0.25)));
-      } else
-        throw std::runtime_error(fmt::format("layer {}: unknown layer type '{}'", k, type));
+    if (!j.is_object()) throw std::runtime_error(fmt::format("layer {}: not a JSON object", k));
+    const detail::KindRegistration* r = detail::registration_of_torch_class(j.value("type", ""));
+    if (!r) throw std::runtime_error(fmt::format("layer {}: unknown layer type '{}'", k, j.value("type", "")));
+    if (k == 0) {
+      if (!j.contains(r->width_key))
+        throw std::runtime_error(fmt::format("layer 0 ({}) gives no '{}'", r->info.torch_class, r->width_key));
+      in_features = width = detail::ArchLayer{j, k, 0}.size(r->width_key);
     }
+    const LayerSpec s = r->read_args(detail::ArchLayer{j, k, width});
+    if (s.kind == LayerKind::Dense) width = s.units;
     specs.push_back(s);
   }
   return specs;

@@ -17,6 +17,8 @@ namespace {
 constexpr double kWeightCost = 8;
 }  // namespace
 
+std::string Dense::name() const { return fmt::format("Dense({}→{})", in_, out_); }
+
 Dense::Dense(const LayerSpec& spec, std::size_t in_features)
     : Layer(spec, in_features, spec.units) {
   if (spec.units == 0 || in_features == 0)

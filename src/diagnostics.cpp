@@ -16,9 +16,9 @@ double norm(const float* v, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) s += static_cast<double>(v[i]) * v[i];
   return std::sqrt(s);
 }
-bool is_dead_kind(LayerKind k) { return k == LayerKind::ReLU || k == LayerKind::RReLU || k == LayerKind::PReLU ||
-                                        k == LayerKind::LeakyReLU || k == LayerKind::ELU; }
-bool is_saturating(LayerKind k) { return k == LayerKind::Sigmoid || k == LayerKind::Tanh; }
+// ReLU-like units can die (zero for every input); bounded ones saturate.
+bool is_dead_kind(LayerKind k) { return has_trait(k, kReluFamily); }
+bool is_saturating(LayerKind k) { return has_trait(k, kSaturating); }
 std::string pct(double f) { return fmt::format("{:.0f}%", 100 * f); }
 }  // namespace
 
@@ -53,11 +53,13 @@ void Diagnostics::on_after_backward(Trainer& t, const StepInfo& s) {
     const Tensor& y = m.output(i);
     double sum = 0, sq = 0;
     std::size_t sat = 0;
+    // Saturated: within 0.01 of one of the kind's bounds (sigmoid: 0 and 1; tanh: ±1).
+    const bool bounded = is_saturating(l.kind());
+    const float low = layer_kind(l.kind()).low + 0.01f, high = layer_kind(l.kind()).high - 0.01f;
     for (std::size_t k = 0; k < y.size(); ++k) {
       sum += y[k];
       sq += static_cast<double>(y[k]) * y[k];
-      if (l.kind() == LayerKind::Sigmoid) sat += y[k] < 0.01f || y[k] > 0.99f;
-      if (l.kind() == LayerKind::Tanh) sat += std::fabs(y[k]) > 0.99f;
+      if (bounded) sat += y[k] < low || y[k] > high;
     }
     const double n = static_cast<double>(y.size());
     r.out_mean = sum / n;

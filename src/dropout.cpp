@@ -11,6 +11,8 @@
 
 namespace gradflow {
 
+std::string Dropout::name() const { return fmt::format("Dropout(p={})", spec_.p); }
+
 Dropout::Dropout(const LayerSpec& spec, std::size_t features) : Layer(spec, features, features) {
   if (!(spec.p >= 0.0f && spec.p <= 1.0f))
     throw std::invalid_argument(fmt::format("Dropout: p must be in [0, 1], got {}", spec.p));

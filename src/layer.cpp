@@ -4,10 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "gradflow/activations.h"
-#include "gradflow/batchnorm.h"
-#include "gradflow/dropout.h"
-#include "gradflow/dense.h"
+#include "layer_registry.h"
 
 namespace gradflow {
 
@@ -60,63 +57,26 @@ LayerSpec dropout(float p) {
 }
 }  // namespace nn
 
-namespace {
-struct KindName {
-  LayerKind kind;
-  std::string_view name;   // CLI / config name
-  std::string_view title;  // display name (PyTorch's class name)
-};
-constexpr KindName kKinds[] = {
-    {LayerKind::Dense, "dense", "Dense"},
-    {LayerKind::Identity, "identity", "Identity"},
-    {LayerKind::Sigmoid, "sigmoid", "Sigmoid"},
-    {LayerKind::Tanh, "tanh", "Tanh"},
-    {LayerKind::ReLU, "relu", "ReLU"},
-    {LayerKind::LeakyReLU, "leaky_relu", "LeakyReLU"},
-    {LayerKind::RReLU, "rrelu", "RReLU"},
-    {LayerKind::PReLU, "prelu", "PReLU"},
-    {LayerKind::ELU, "elu", "ELU"},
-    {LayerKind::SELU, "selu", "SELU"},
-    {LayerKind::Softmax, "softmax", "Softmax"},
-    {LayerKind::BatchNorm, "batchnorm", "BatchNorm"},
-    {LayerKind::Dropout, "dropout", "Dropout"},
-};
-const KindName& kind_name(LayerKind kind) {
-  for (const auto& k : kKinds)
-    if (k.kind == kind) return k;
-  throw std::logic_error("unknown LayerKind");
-}
-}  // namespace
+std::string_view to_string(LayerKind kind) { return layer_kind(kind).name; }
 
-std::string_view to_string(LayerKind kind) { return kind_name(kind).name; }
+std::string activation_names(std::string_view separator) {
+  std::string s;
+  for (const auto& k : layer_kinds())
+    if (k.traits & kActivation) s += (s.empty() ? "" : std::string(separator)) + std::string(k.name);
+  return s;
+}
 
 LayerSpec parse_activation(std::string_view name) {
-  for (const auto& k : kKinds)
-    if (is_activation(k.kind) && k.name == name) return LayerSpec{.kind = k.kind};
+  for (const auto& k : layer_kinds())
+    if ((k.traits & kActivation) && k.name == name) return LayerSpec{.kind = k.kind};
   if (name == "linear" || name == "none") return nn::identity();
-  throw std::invalid_argument(fmt::format(
-      "unknown activation '{}' (expected identity, sigmoid, tanh, relu, leaky_relu, rrelu, "
-      "prelu, elu, selu or softmax)",
-      name));
-}
-
-bool is_relu_family(LayerKind kind) {
-  return kind == LayerKind::ReLU || kind == LayerKind::LeakyReLU || kind == LayerKind::RReLU ||
-         kind == LayerKind::PReLU || kind == LayerKind::ELU;
-}
-
-bool is_activation(LayerKind kind) {
-  return kind != LayerKind::Dense && kind != LayerKind::BatchNorm && kind != LayerKind::Dropout;
+  throw std::invalid_argument(fmt::format("unknown activation '{}' (expected one of {})", name, activation_names()));
 }
 
 Layer::Layer(const LayerSpec& spec, std::size_t in_features, std::size_t out_features)
     : spec_(spec), in_(in_features), out_(out_features) {}
 
-std::string Layer::name() const {
-  if (kind() == LayerKind::Dense) return fmt::format("Dense({}→{})", in_, out_);
-  if (kind() == LayerKind::Dropout) return fmt::format("Dropout(p={})", spec_.p);
-  return fmt::format("{}({})", kind_name(kind()).title, out_);
-}
+std::string Layer::name() const { return fmt::format("{}({})", layer_kind(kind()).torch_class, out_); }
 
 std::size_t Layer::num_params() const {
   if (bound_) return bound_params_;  // the hot path: no param_shapes() vector built per step
@@ -165,22 +125,7 @@ void Layer::backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor*
 }
 
 std::unique_ptr<Layer> make_layer(const LayerSpec& spec, std::size_t in) {
-  switch (spec.kind) {
-    case LayerKind::Dense: return std::make_unique<Dense>(spec, in);
-    case LayerKind::Identity: return std::make_unique<Identity>(spec, in);
-    case LayerKind::Sigmoid: return std::make_unique<Sigmoid>(spec, in);
-    case LayerKind::Tanh: return std::make_unique<Tanh>(spec, in);
-    case LayerKind::ReLU: return std::make_unique<ReLU>(spec, in);
-    case LayerKind::LeakyReLU: return std::make_unique<LeakyReLU>(spec, in);
-    case LayerKind::RReLU: return std::make_unique<RReLU>(spec, in);
-    case LayerKind::PReLU: return std::make_unique<PReLU>(spec, in);
-    case LayerKind::ELU: return std::make_unique<ELU>(spec, in);
-    case LayerKind::SELU: return std::make_unique<SELU>(spec, in);
-    case LayerKind::Softmax: return std::make_unique<Softmax>(spec, in);
-    case LayerKind::BatchNorm: return std::make_unique<BatchNorm>(spec, in);
-    case LayerKind::Dropout: return std::make_unique<Dropout>(spec, in);
-  }
-  throw std::logic_error("make_layer: unknown kind");
+  return detail::registration(spec.kind).make(spec, in);
 }
 
 }  // namespace gradflow

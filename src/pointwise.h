@@ -1,24 +1,89 @@
 // Internal: the element-wise activations as kernels over a range of columns, so that a Dense
 // layer can apply its activation to the slice of output it just computed, while the slice is in
 // cache (the "epilogue"), and so that every thread works on the same columns from the product
-// through the activation and back. Formulas: gradflow/activations.h.
+// through the activation and back. Formulas: gradflow/activations.h. Each op is registered
+// with its kind in layer_kinds.cpp.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 
+#include "gradflow/activations.h"
 #include "gradflow/layer.h"
 #include "gradflow/tensor.h"
 
 namespace gradflow::pointwise {
 
-// Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, SELU: y depends on x alone, no parameters and
-// no randomness. (RReLU draws noise in order, PReLU has parameters, Softmax works on rows.)
-bool is_pointwise(LayerKind kind);
+// The point-wise activations as pairs f(x) and dx = g(dy, x, y), built from their spec.
+struct IdentityOp {
+  explicit IdentityOp(const LayerSpec&) {}
+  float f(float v) const { return v; }
+  float g(float d, float, float) const { return d; }
+};
+struct SigmoidOp {
+  explicit SigmoidOp(const LayerSpec&) {}
+  float f(float v) const { return 1.0f / (1.0f + std::exp(-v)); }
+  float g(float d, float, float s) const { return d * s * (1.0f - s); }
+};
+struct TanhOp {
+  explicit TanhOp(const LayerSpec&) {}
+  float f(float v) const { return std::tanh(v); }
+  float g(float d, float, float t) const { return d * (1.0f - t * t); }
+};
+struct ReluOp {
+  explicit ReluOp(const LayerSpec&) {}
+  float f(float v) const { return v > 0.0f ? v : 0.0f; }
+  // Gate on the output, as PyTorch's threshold_backward does: y > 0 exactly when x > 0.
+  float g(float d, float, float r) const { return r > 0.0f ? d : 0.0f; }
+};
+struct LeakyReluOp {
+  float s;
+  explicit LeakyReluOp(const LayerSpec& spec) : s(spec.negative_slope) {}
+  float f(float v) const { return v > 0.0f ? v : v * s; }
+  float g(float d, float v, float) const { return v > 0.0f ? d : d * s; }
+};
+struct EluOp {
+  float alpha;
+  explicit EluOp(const LayerSpec& spec) : alpha(spec.alpha) {}
+  float f(float v) const { return v > 0.0f ? v : alpha * std::expm1(v); }
+  float g(float d, float v, float e) const { return v > 0.0f ? d : d * (e + alpha); }
+};
+struct SeluOp {
+  float scale = static_cast<float>(kSeluScale);
+  float sa = static_cast<float>(kSeluScale * kSeluAlpha);
+  explicit SeluOp(const LayerSpec&) {}
+  float f(float v) const { return v > 0.0f ? scale * v : sa * std::expm1(v); }
+  float g(float d, float v, float s) const { return v > 0.0f ? d * scale : d * (s + sa); }
+};
 
-// y[r, c] = f(x[r, c]) for every row r and c in [c0, c1).
-void forward(const LayerSpec& act, const Tensor& x, Tensor& y, std::size_t c0, std::size_t c1);
+// y[r, c] = f(x[r, c]) for every row r and c in [c0, c1): plain loops the compiler vectorizes.
+template <class Op>
+void forward_cols(const LayerSpec& spec, const Tensor& x, Tensor& y, std::size_t c0, std::size_t c1) {
+  const Op op(spec);
+  for (std::size_t r = 0; r < x.rows(); ++r) {
+    const float* a = x.row(r);
+    float* b = y.row(r);
+    for (std::size_t c = c0; c < c1; ++c) b[c] = op.f(a[c]);
+  }
+}
 // dx[r, c] = dy[r, c] · f'(x[r, c]) (from x or y, as PyTorch does) for c in [c0, c1).
-void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tensor& dy,
-              Tensor& dx, std::size_t c0, std::size_t c1);
+template <class Op>
+void backward_cols(const LayerSpec& spec, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
+                   std::size_t c0, std::size_t c1) {
+  const Op op(spec);
+  for (std::size_t r = 0; r < x.rows(); ++r) {
+    const float* a = x.row(r);
+    const float* b = y.row(r);
+    const float* d = dy.row(r);
+    float* out = dx.row(r);
+    for (std::size_t c = c0; c < c1; ++c) out[c] = op.g(d[c], a[c], b[c]);
+  }
+}
+
+// The registered kernels of a kPointwise kind (throws std::logic_error for another kind).
+void forward(const LayerSpec& act, const Tensor& x, Tensor& y, std::size_t c0, std::size_t c1);
+void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, std::size_t c0,
+              std::size_t c1);
+inline bool is_pointwise(LayerKind kind) { return has_trait(kind, kPointwise); }
 
 }  // namespace gradflow::pointwise

@@ -1,8 +1,8 @@
 #include "gradflow/sequential.h"
 
-#include "gradflow/batchnorm.h"
 #include "gradflow/dense.h"
 
+#include "layer_registry.h"
 #include "pointwise.h"
 
 #include <algorithm>
@@ -13,15 +13,16 @@
 namespace gradflow {
 
 namespace {
-// The lecture's pairing of initializer and activation.
+// The lecture's pairing of initializer and activation: the first kind after the Dense that has
+// an opinion (its registered pairing) decides.
 Init default_init(const std::vector<LayerSpec>& specs, std::size_t dense_index) {
   for (std::size_t j = dense_index + 1; j < specs.size(); ++j) {
-    LayerKind k = specs[j].kind;
-    if (k == LayerKind::Dense) break;
-    if (is_relu_family(k)) return Init::HeNormal;
-    if (k == LayerKind::SELU) return Init::LeCunNormal;
-    // BatchNorm and Dropout sit between a Dense and its activation without changing the pairing.
-    if (k != LayerKind::Identity && k != LayerKind::BatchNorm && k != LayerKind::Dropout) break;
+    switch (detail::registration(specs[j].kind).pairing) {
+      case detail::InitPairing::Transparent: continue;
+      case detail::InitPairing::He: return Init::HeNormal;
+      case detail::InitPairing::LeCun: return Init::LeCunNormal;
+      case detail::InitPairing::Glorot: return Init::GlorotUniform;
+    }
   }
   return Init::GlorotUniform;
 }
@@ -136,7 +137,7 @@ Sequential::State Sequential::snapshot() {
   State s{params_, {}, {}};
   for (auto& l : layers_) {
     for (auto& [name, t] : l->buffers()) s.buffers.push_back(*t);
-    if (auto* bn = dynamic_cast<BatchNorm*>(l.get())) s.counters.push_back(bn->num_batches_tracked());
+    for (auto& [name, c] : l->counters()) s.counters.push_back(*c);
   }
   return s;
 }
@@ -148,7 +149,7 @@ void Sequential::restore(const State& s) {
   std::size_t b = 0, c = 0;
   for (auto& l : layers_) {
     for (auto& [name, t] : l->buffers()) *t = s.buffers.at(b++);
-    if (auto* bn = dynamic_cast<BatchNorm*>(l.get())) bn->num_batches_tracked() = s.counters.at(c++);
+    for (auto& [name, n] : l->counters()) *n = s.counters.at(c++);
   }
 }
 

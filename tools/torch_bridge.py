@@ -24,6 +24,7 @@ A gradflow model file is safetensors whose tensor names and shapes are those of 
 nn.Sequential's state_dict; __metadata__["gradflow.architecture"] lists the modules with
 PyTorch's class and argument names. Needs only torch (no safetensors package).
 """
+import inspect
 import json
 import struct
 import sys
@@ -93,52 +94,38 @@ class Standardize(nn.Module):
 INPUT_MODULES = ("Impute", "Standardize")
 
 
+def _arguments(cls):
+    """The constructor arguments of a torch.nn class (device and dtype aside)."""
+    return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "device", "dtype")]
+
+
 def module_from(spec):
-    kind = spec["type"]
-    if kind == "Linear":
-        return nn.Linear(spec["in_features"], spec["out_features"], bias=spec.get("bias", True))
-    if kind == "BatchNorm1d":
-        return nn.BatchNorm1d(spec["num_features"], eps=spec["eps"], momentum=spec["momentum"])
-    if kind == "LeakyReLU":
-        return nn.LeakyReLU(spec["negative_slope"])
-    if kind == "RReLU":
-        return nn.RReLU(spec["lower"], spec["upper"])
-    if kind == "PReLU":
-        return nn.PReLU(spec["num_parameters"], init=spec.get("init", 0.25))
-    if kind == "ELU":
-        return nn.ELU(spec["alpha"])
-    if kind == "Softmax":
-        return nn.Softmax(dim=spec.get("dim", 1))
-    if kind == "Dropout":
-        return nn.Dropout(spec["p"])
-    return {"Identity": nn.Identity, "Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh, "ReLU": nn.ReLU, "SELU": nn.SELU}[kind]()
+    """The torch.nn module a gradflow architecture entry describes: the class its "type" names
+    (gradflow stores PyTorch's class names), given the entry's arguments that the class takes
+    (gradflow's own, such as a Linear's "init", are not passed). No kind is listed here: which
+    kinds exist is gradflow's registry (src/layer_kinds.cpp), read through the model file."""
+    cls = getattr(nn, spec["type"], None)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ValueError(f"torch.nn has no module {spec['type']}")
+    names = _arguments(cls)
+    return cls(**{k: v for k, v in spec.items() if k in names})
 
 
 def spec_from(module, width):
-    m = module
-    if isinstance(m, nn.Linear):
-        return {"type": "Linear", "in_features": m.in_features, "out_features": m.out_features, "bias": m.bias is not None}
-    if isinstance(m, nn.BatchNorm1d):
-        return {"type": "BatchNorm1d", "num_features": m.num_features, "eps": m.eps, "momentum": m.momentum, "affine": True}
-    if isinstance(m, nn.LeakyReLU):
-        return {"type": "LeakyReLU", "negative_slope": m.negative_slope}
-    if isinstance(m, nn.RReLU):
-        return {"type": "RReLU", "lower": m.lower, "upper": m.upper}
-    if isinstance(m, nn.PReLU):
-        return {"type": "PReLU", "num_parameters": m.num_parameters}
-    if isinstance(m, nn.ELU):
-        return {"type": "ELU", "alpha": m.alpha}
-    if isinstance(m, nn.Softmax):
-        return {"type": "Softmax", "dim": 1}
-    if isinstance(m, nn.Dropout):
-        return {"type": "Dropout", "p": m.p}
-    name = type(m).__name__
-    if name in ("Identity", "Sigmoid", "Tanh", "ReLU", "SELU"):
-        spec = {"type": name}
-        if width is not None:
-            spec["in_features"] = width
-        return spec
-    raise ValueError(f"gradflow has no equivalent of {name}")
+    """A torch.nn module as a gradflow architecture entry: its class name and the constructor
+    arguments the module holds (a Linear's bias: whether it has one). gradflow checks the kind
+    and the arguments when it loads the file."""
+    cls = type(module)
+    spec = {"type": cls.__name__}
+    for name in _arguments(cls):
+        if hasattr(module, name):
+            v = getattr(module, name)
+            spec[name] = (v is not None) if v is None or isinstance(v, torch.Tensor) else v
+    if cls.__name__ == "Softmax" and spec.get("dim") is None:
+        spec["dim"] = 1  # nn.Softmax() picks dim 1 for 2-D input
+    if width is not None and "in_features" not in spec and "num_features" not in spec:
+        spec["in_features"] = width
+    return spec
 
 
 def load_sequential(path):
@@ -233,6 +220,33 @@ def save_state_dict(state, path, like):
     write_safetensors(path, model.state_dict(), meta)
 
 
+def export_file(src, dst):
+    """to-torch: a gradflow model file -> a TorchScript file."""
+    model, meta = to_torch(src)
+    torch.jit.save(torch.jit.script(model), dst, _extra_files={"gradflow.json": json.dumps(meta)})
+
+
+def import_file(src, dst, like=None):
+    """from-torch: TorchScript from to-torch, a pickled nn.Sequential or a state_dict (with the
+    architecture of the gradflow model `like`) -> a gradflow model file."""
+    try:
+        extra = {"gradflow.json": ""}
+        scripted = torch.jit.load(src, _extra_files=extra)
+    except RuntimeError:
+        scripted = None
+    if scripted is not None:
+        from_script(scripted, extra["gradflow.json"], dst)
+        return
+    obj = torch.load(src)
+    if isinstance(obj, nn.Module):
+        stats, k = split_input_modules([(type(m).__name__, dict(m.named_buffers())) for m in obj])
+        save_sequential(nn.Sequential(*list(obj)[k:]), dst, stats.get("mean"), stats.get("std"))
+    elif like:
+        save_state_dict(obj, dst, like)
+    else:
+        sys.exit(f"{src} holds a state_dict: pass --like MODEL.safetensors for its architecture")
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
     like = None
@@ -243,22 +257,6 @@ if __name__ == "__main__":
     if len(args) != 3 or args[0] not in ("to-torch", "from-torch"):
         sys.exit(__doc__)
     if args[0] == "to-torch":
-        model, meta = to_torch(args[1])
-        torch.jit.save(torch.jit.script(model), args[2], _extra_files={"gradflow.json": json.dumps(meta)})
+        export_file(args[1], args[2])
     else:
-        try:
-            extra = {"gradflow.json": ""}
-            scripted = torch.jit.load(args[1], _extra_files=extra)
-        except RuntimeError:
-            scripted = None
-        if scripted is not None:
-            from_script(scripted, extra["gradflow.json"], args[2])
-            sys.exit(0)
-        obj = torch.load(args[1])
-        if isinstance(obj, nn.Module):
-            stats, k = split_input_modules([(type(m).__name__, dict(m.named_buffers())) for m in obj])
-            save_sequential(nn.Sequential(*list(obj)[k:]), args[2], stats.get("mean"), stats.get("std"))
-        elif like:
-            save_state_dict(obj, args[2], like)
-        else:
-            sys.exit(f"{args[1]} holds a state_dict: pass --like MODEL.safetensors for its architecture")
+        import_file(args[1], args[2], like)

@@ -31,10 +31,11 @@ class Activation : public Layer {
   Activation(const LayerSpec& spec, std::size_t in_features) : Layer(spec, in_features, in_features) {}
 };
 
-// Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, SELU: y depends on x element by element, so
-// the work splits over threads by columns, and inside a Sequential a Dense layer applies the
-// activation right after its product (see Dense::forward_fused).
-class PointwiseActivation : public Activation {
+// Every kPointwise kind (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, SELU): y depends on x
+// element by element, so the work splits over threads by columns, and inside a Sequential a
+// Dense layer applies the activation right after its product (see Dense::forward_fused). The
+// kernels are the ones registered with the kind.
+class PointwiseActivation final : public Activation {
  public:
   using Activation::Activation;
 
@@ -43,19 +44,6 @@ class PointwiseActivation : public Activation {
   void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                      bool param_grads) override;
 };
-#define GRADFLOW_POINTWISE(NAME)                         \
-  class NAME final : public PointwiseActivation {        \
-   public:                                               \
-    using PointwiseActivation::PointwiseActivation;      \
-  };
-GRADFLOW_POINTWISE(Identity)
-GRADFLOW_POINTWISE(Sigmoid)
-GRADFLOW_POINTWISE(Tanh)
-GRADFLOW_POINTWISE(ReLU)
-GRADFLOW_POINTWISE(LeakyReLU)
-GRADFLOW_POINTWISE(ELU)
-GRADFLOW_POINTWISE(SELU)
-#undef GRADFLOW_POINTWISE
 
 class Softmax final : public Activation {
  public:

@@ -28,9 +28,11 @@ namespace gradflow {
 class BatchNorm final : public Layer {
  public:
   BatchNorm(const LayerSpec& spec, std::size_t features);
+  std::string name() const override;  // "BatchNorm(256)"
   std::vector<ParamShape> param_shapes() const override;
   void init(Rng& rng) override;
   std::vector<std::pair<std::string, Tensor*>> buffers() override;
+  std::vector<std::pair<std::string, std::int64_t*>> counters() override { return {{"num_batches_tracked", &num_batches_}}; }
 
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }

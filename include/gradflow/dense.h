@@ -15,6 +15,7 @@ namespace gradflow {
 class Dense final : public Layer {
  public:
   Dense(const LayerSpec& spec, std::size_t in_features);
+  std::string name() const override;  // "Dense(784→256)"
   std::vector<ParamShape> param_shapes() const override;
   // W from spec().init (Init::Default is treated as glorot_uniform here; Sequential resolves
   // it from the activation that follows), b = 0.

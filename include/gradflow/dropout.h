@@ -14,6 +14,7 @@ namespace gradflow {
 class Dropout final : public Layer {
  public:
   Dropout(const LayerSpec& spec, std::size_t features);
+  std::string name() const override;  // "Dropout(p=0.2)"
 
  protected:
   void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;

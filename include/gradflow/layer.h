@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -17,28 +18,13 @@
 #include <vector>
 
 #include "gradflow/init.h"
+#include "gradflow/layer_kinds.h"
 #include "gradflow/rng.h"
 #include "gradflow/tensor.h"
 
 namespace gradflow {
 
 enum class Mode { Train, Eval };
-
-enum class LayerKind {
-  Dense,
-  Identity,
-  Sigmoid,
-  Tanh,
-  ReLU,
-  LeakyReLU,
-  RReLU,
-  PReLU,
-  ELU,
-  SELU,
-  Softmax,
-  BatchNorm,
-  Dropout,
-};
 
 // What a layer is, independent of its input size: the unit a model description is made of.
 // The defaults are PyTorch's.
@@ -75,14 +61,15 @@ LayerSpec batch_norm(float eps = 1e-5f, float momentum = 0.1f);
 LayerSpec dropout(float p = 0.5f);
 }  // namespace nn
 
-// "relu", "leaky_relu", ...; parse_activation accepts the lower-case names and throws
-// std::invalid_argument listing the choices.
+// "relu", "leaky_relu", ... (layer_kinds()'s names); parse_activation accepts the names of the
+// activations (and "linear"/"none" for identity) and throws std::invalid_argument listing them.
 std::string_view to_string(LayerKind kind);
 LayerSpec parse_activation(std::string_view name);
+// The activations' names, comma-separated: "identity, sigmoid, …" (for help and messages).
+std::string activation_names(std::string_view separator = ", ");
 // ReLU, LeakyReLU, RReLU, PReLU, ELU: the kinds He initialization was derived for.
-bool is_relu_family(LayerKind kind);
-// Not Dense, BatchNorm or Dropout.
-bool is_activation(LayerKind kind);
+inline bool is_relu_family(LayerKind kind) { return has_trait(kind, kReluFamily); }
+inline bool is_activation(LayerKind kind) { return has_trait(kind, kActivation); }
 
 struct ParamShape {
   std::string name;  // "weight", "bias": PyTorch's state_dict names
@@ -102,7 +89,7 @@ class Layer {
   std::size_t in_features() const { return in_; }
   std::size_t out_features() const { return out_; }
   // "Dense(784→256)", "ReLU(256)": used in every error message about this layer.
-  std::string name() const;
+  virtual std::string name() const;
 
   // Parameters. The owner (a Sequential, or a test) allocates num_params() floats for values
   // and as many for gradients and calls bind(); the layer then views them as param_shapes().
@@ -117,6 +104,8 @@ class Layer {
   // State that is not trained by gradients but saved with the model (BatchNorm's running
   // statistics), as PyTorch's state_dict buffers: name and tensor.
   virtual std::vector<std::pair<std::string, Tensor*>> buffers() { return {}; }
+  // Integer state saved with the model (BatchNorm's num_batches_tracked, I64 in PyTorch).
+  virtual std::vector<std::pair<std::string, std::int64_t*>> counters() { return {}; }
 
   bool trainable() const { return trainable_; }
   void set_trainable(bool on) { trainable_ = on; }

@@ -1,0 +1,56 @@
+// Internal: the whole registration of a layer kind (the public view is gradflow/layer_kinds.h;
+// the table is in layer_kinds.cpp). To add a kind, add its LayerKind, its builder in nn::, and
+// one KindRegistration: nothing else lists kinds.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "gradflow/layer.h"
+
+namespace gradflow::detail {
+
+// Which initializer a Dense gets by default from the kind after it — the lecture's pairing:
+// He for the ReLU family, LeCun for SELU, Glorot otherwise. BatchNorm, Dropout and Identity
+// sit between a Dense and its activation without changing it (Transparent: look further).
+enum class InitPairing { Transparent, Glorot, He, LeCun };
+
+// One layer of a model file's architecture being read; its errors name the layer.
+struct ArchLayer {
+  const nlohmann::json& args;  // the layer's JSON object: "type" and PyTorch's arguments
+  std::size_t index;           // its position in the model
+  std::size_t width;           // the width of its input
+  [[noreturn]] void fail(const std::string& what) const;  // "layer K (Type): what"
+  double number(const char* key) const;                   // a required number
+  std::size_t size(const char* key) const;                // a required whole number in [1, 1e8]
+};
+
+using PointwiseForward = void (*)(const LayerSpec&, const Tensor& x, Tensor& y, std::size_t c0, std::size_t c1);
+using PointwiseBackward = void (*)(const LayerSpec&, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
+                                   std::size_t c0, std::size_t c1);
+
+struct KindRegistration {
+  LayerKindInfo info;
+  InitPairing pairing;
+  // The argument that gives the model's input width when this kind is its first layer.
+  const char* width_key;
+  std::unique_ptr<Layer> (*make)(const LayerSpec&, std::size_t in_features);
+  // PyTorch's constructor arguments (beyond "type"), written and read back.
+  void (*write_args)(const Layer&, nlohmann::json&);
+  LayerSpec (*read_args)(const ArchLayer&);
+  // Floats (and I64 counters, two floats each) the kind holds in a state_dict, from its spec.
+  std::uint64_t (*state_floats)(const LayerSpec&, std::uint64_t width);
+  // kPointwise kinds: y = f(x) and dx = dy·f'(x) over columns [c0, c1) of every row.
+  PointwiseForward forward = nullptr;
+  PointwiseBackward backward = nullptr;
+};
+
+const KindRegistration& registration(LayerKind kind);
+// The kind whose torch.nn class this is; nullptr for none.
+const KindRegistration* registration_of_torch_class(std::string_view torch_class);
+
+}  // namespace gradflow::detail
