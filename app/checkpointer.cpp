@@ -36,32 +36,25 @@ SaveCadence parse_save_every(const std::string& text) {
 Checkpointer::Checkpointer(std::string folder, Sequential& model, Optimizer& optimizer, Trainer& trainer,
                            LrScheduler& scheduler, EarlyStopping* early, StagedUnfreezing* unfreezing, ModelInfo info,
                            SaveCadence cadence)
-    : folder_(std::move(folder)), model_(model), optimizer_(optimizer), trainer_(trainer), scheduler_(scheduler),
-      early_(early), unfreezing_(unfreezing), info_(std::move(info)),
-      best_loss_(std::numeric_limits<double>::infinity()), cadence_(cadence),
-      last_write_(std::chrono::steady_clock::now()) {}
+    : folder_(std::move(folder)), model_(model), optimizer_(optimizer), trainer_(trainer), early_(early),
+      info_(std::move(info)), best_loss_(std::numeric_limits<double>::infinity()), cadence_(cadence),
+      last_write_(std::chrono::steady_clock::now()) {
+  parts_ = {{"trainer", &trainer}, {"optimizer", &optimizer}, {"schedule", &scheduler}};
+  if (early) parts_.push_back({"early_stopping", early});
+  if (unfreezing) parts_.push_back({"unfreezing", unfreezing});
+}
 
 std::string Checkpointer::path(const char* name) const { return (std::filesystem::path(folder_) / name).string(); }
 
 void Checkpointer::save_model_file() { save_model(path("model.safetensors"), model_, info_); }
 
-json Checkpointer::training_state(std::size_t epochs_done) const {
-  const auto& plateau = scheduler_.schedule().plateau_state();
-  json training{{"epoch", epochs_done},
-                {"global_step", 0},
-                {"layer_steps", optimizer_.layer_steps()},
-                {"layer_lr_scales", optimizer_.layer_lr_scales()},
-                {"model_rng", model_.rng().state()},
-                {"shuffle_rng", trainer_.shuffle_rng().state()},
-                {"plateau", {{"lr", plateau.lr}, {"best", std::isfinite(plateau.best) ? json(plateau.best) : json(nullptr)},
-                             {"bad_epochs", plateau.bad_epochs}, {"cooldown_left", plateau.cooldown_left}}},
-                {"best_loss", std::isfinite(best_loss_) ? json(best_loss_) : json(nullptr)},
-                {"best_epoch", best_epoch_},
-                {"frozen", unfreezing_ ? json(unfreezing_->frozen_now()) : json(nullptr)}};
-  if (early_) training["early_stopping"] = {{"best_epoch", early_->best_epoch()}, {"bad_epochs", early_->bad_epochs()}};
-  std::size_t steps = 0;
-  for (auto s : optimizer_.layer_steps()) steps = std::max<std::size_t>(steps, static_cast<std::size_t>(s));
-  training["global_step"] = steps;
+// Every stateful part saves its own state; the checkpoint only collects them. Version 2: the
+// parts by name (version 1, before the parts saved themselves, is not read).
+json Checkpointer::training_state() const {
+  json training{{"version", 2},
+                {"best", {{"val_loss", std::isfinite(best_loss_) ? json(best_loss_) : json(nullptr)},
+                          {"epoch", best_epoch_}}}};
+  for (const auto& [name, part] : parts_) training[name] = detail::parse_json<json>(part->state_json(), name);
   return training;
 }
 
@@ -71,7 +64,7 @@ void Checkpointer::save_last(const json& training) {
   for (auto& [name, t] : optimizer_.state())
     if (!t->empty()) ck.tensors.push_back({"optimizer." + name, t});
   save_model(path("checkpoint_last.safetensors"), model_, ck);
-  saved_epoch_ = training["epoch"];
+  saved_epoch_ = training["trainer"]["epoch"];
   saved_ = true;
 }
 
@@ -113,7 +106,7 @@ void Checkpointer::on_epoch_end(Trainer& t, const EpochMetrics& m) {
   if (!due && !final) return;
   save_model_file();
   model_written_epoch_ = m.epoch;
-  save_last(training_state(m.epoch));
+  save_last(training_state());
   write_pending();
   last_write_ = std::chrono::steady_clock::now();
 }
@@ -126,13 +119,7 @@ bool Checkpointer::save_last_good() {
 }
 
 void Checkpointer::save_interrupted() {
-  const EpochPosition& p = trainer_.position();
-  json training = training_state(p.epoch - 1);
-  // Resuming starts this epoch over from its shuffle, then skips the steps already taken.
-  training["shuffle_rng"] = trainer_.interrupted_shuffle_state();
-  training["within"] = {{"epoch", p.epoch}, {"steps_done", p.steps_done}, {"loss_sum", p.loss_sum},
-                        {"correct", p.correct}};
-  save_last(training);
+  save_last(training_state());  // the trainer's state says where in the epoch it stopped
   write_pending();
 }
 
@@ -141,49 +128,34 @@ std::size_t Checkpointer::resume(const ModelFile& last) {
     throw std::invalid_argument("cannot resume: the checkpoint's architecture differs from the run's configuration");
   const auto it = last.info.metadata.find("gradflow.training");
   if (it == last.info.metadata.end()) throw std::invalid_argument("cannot resume: the checkpoint has no training state");
-  json t;
   try {
-    t = detail::parse_json<json>(it->second, "gradflow.training");
+    const json t = detail::parse_json<json>(it->second, "gradflow.training");
+    if (t.value("version", 1) != 2)
+      throw std::invalid_argument("it was written by an older gradflow (training state version 1); start the run "
+                                  "again, or continue from its model with --init-from");
     model_.restore(last.model->snapshot());
-    optimizer_.set_layer_steps(t["layer_steps"].get<std::vector<std::int64_t>>());
-    const auto scales = t["layer_lr_scales"].get<std::vector<double>>();
-    for (std::size_t i = 0; i < scales.size(); ++i) optimizer_.set_layer_lr_scale(i, scales[i]);
+    for (const auto& [name, part] : parts_) {
+      if (!t.contains(name)) throw std::invalid_argument(fmt::format("no state for the {}", name));
+      part->load_state_json(t[name].dump());
+    }
     for (auto& [name, tensor] : optimizer_.state()) {
       const auto found = last.tensors.find("optimizer." + name);
       if (found != last.tensors.end()) *tensor = found->second;
     }
-    model_.rng().set_state(t["model_rng"].get<std::array<std::uint64_t, 4>>());
-    trainer_.shuffle_rng().set_state(t["shuffle_rng"].get<std::array<std::uint64_t, 4>>());
-    Schedule::PlateauState p;
-    p.lr = t["plateau"]["lr"];
-    p.best = t["plateau"]["best"].is_null() ? std::numeric_limits<double>::infinity() : t["plateau"]["best"].get<double>();
-    p.bad_epochs = t["plateau"]["bad_epochs"];
-    p.cooldown_left = t["plateau"]["cooldown_left"];
-    scheduler_.schedule().set_plateau_state(p);
-    best_loss_ = t["best_loss"].is_null() ? std::numeric_limits<double>::infinity() : t["best_loss"].get<double>();
-    best_epoch_ = t.value("best_epoch", std::size_t{0});
-    if (unfreezing_ && !t["frozen"].is_null()) unfreezing_->resume(model_, t["frozen"]);
-    if (early_ && t.contains("early_stopping")) {
-      const ModelFile best = load_model(path("checkpoint_best.safetensors"));
-      early_->resume(best_loss_, t["early_stopping"]["best_epoch"], t["early_stopping"]["bad_epochs"],
-                     best.model->snapshot());
-    }
+    best_loss_ = t["best"]["val_loss"].is_null() ? std::numeric_limits<double>::infinity()
+                                                 : t["best"]["val_loss"].get<double>();
+    best_epoch_ = t["best"]["epoch"];
+    // Early stopping's best epoch ends the run as its model: checkpoint_best holds it.
+    if (early_ && early_->best_epoch() > 0)
+      early_->set_best_state(load_model(path("checkpoint_best.safetensors")).model->snapshot());
   } catch (const json::exception& e) {
     throw std::invalid_argument(fmt::format("cannot resume: bad training state in the checkpoint: {}", e.what()));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(fmt::format("cannot resume from {}: {}", path("checkpoint_last.safetensors"), e.what()));
   }
-  const std::size_t epoch = t["epoch"];
-  if (t.contains("within")) {
-    const json& w = t["within"];
-    if (w["epoch"] != epoch + 1)
-      throw std::invalid_argument(fmt::format("cannot resume: the checkpoint stopped inside epoch {} after {} epochs",
-                                              w["epoch"].dump(), epoch));
-    trainer_.resume_within({w["epoch"], w["steps_done"], w["loss_sum"], w["correct"]}, t["global_step"]);
-  } else {
-    trainer_.resume_at(epoch, t["global_step"]);
-  }
-  saved_epoch_ = epoch;
-  saved_steps_ = t["global_step"];
-  return epoch;
+  saved_epoch_ = trainer_.epochs_done();
+  saved_steps_ = trainer_.global_step();
+  return saved_epoch_;
 }
 
 std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text) {

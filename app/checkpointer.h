@@ -61,7 +61,7 @@ class Checkpointer final : public Callback {
 
  private:
   std::string path(const char* name) const;
-  nlohmann::json training_state(std::size_t epochs_done) const;
+  nlohmann::json training_state() const;
   void save_last(const nlohmann::json& training);
   // Writes what is only in memory: the last completed epoch's model and the best epoch's.
   void write_pending();
@@ -70,9 +70,8 @@ class Checkpointer final : public Callback {
   Sequential& model_;
   Optimizer& optimizer_;
   Trainer& trainer_;
-  LrScheduler& scheduler_;
   EarlyStopping* early_;
-  StagedUnfreezing* unfreezing_;
+  std::vector<std::pair<std::string, Stateful*>> parts_;  // what saves its own state, by name
   ModelInfo info_;
   double best_loss_;
   SaveCadence cadence_;

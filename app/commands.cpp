@@ -192,9 +192,10 @@ int train(const TrainConfig& cfg_in) {
   const std::size_t diagnostics_every = parse_diagnostics_every(cfg.diagnostics_every);
   if (cfg.clip_norm < 0 || cfg.clip_value < 0) throw std::invalid_argument("--clip-norm and --clip-value must be >= 0");
   std::unique_ptr<Optimizer> optimizer = make_optimizer(cfg);
-  const Schedule schedule(cfg.lr, parse_schedule(cfg.schedule, cfg.epochs, cfg.warmup));
+  LrScheduler scheduler(parse_schedule(cfg.schedule, cfg.epochs, cfg.warmup));
+  const ScheduleOptions& schedule = scheduler.options();
   // Selection needs data to select on that is neither trained on nor the test set.
-  const bool selects = cfg.early_stop > 0 || schedule.options().kind == ScheduleOptions::Kind::Plateau;
+  const bool selects = cfg.early_stop > 0 || schedule.kind == ScheduleOptions::Kind::Plateau;
   std::string val_note;
   if (selects && cfg.val.empty() && cfg.val_split == 0) {
     cfg.val_split = 0.1;
@@ -320,7 +321,6 @@ int train(const TrainConfig& cfg_in) {
   Trainer trainer(model, loss, *optimizer, topt);
   trainer.check(train_set);
   const bool folds = trainer.folds_last_batch(train_set.size());
-  LrScheduler scheduler(schedule);
   trainer.add_callback(scheduler);
   std::optional<GradientClipping> clipping;
   if (cfg.clip_norm > 0 || cfg.clip_value > 0) {

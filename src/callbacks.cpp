@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "gradflow/detail/json_depth.h"
 
 namespace gradflow {
 
@@ -51,13 +55,57 @@ void GradientClipping::on_after_backward(Trainer& t, const StepInfo&) {
   if (norm_) clip_grad_norm(t.model(), *norm_);
 }
 
+namespace {
+using nlohmann::json;
+json parse_state(const std::string& text, const char* what) {
+  try {
+    return detail::parse_json<json>(text, what);
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(fmt::format("{}: {}", what, e.what()));
+  }
+}
+// JSON has no infinity: an unset best loss is null.
+json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+double or_infinity(const json& v) { return v.is_null() ? std::numeric_limits<double>::infinity() : v.get<double>(); }
+}  // namespace
+
+LrScheduler::LrScheduler(ScheduleOptions options) : options_(options) { Schedule(1.0, options_); }
+
+void LrScheduler::on_train_begin(Trainer& t) {
+  if (schedule_) return;
+  schedule_.emplace(t.optimizer().initial_learning_rate(), options_);
+  if (loaded_) schedule_->set_plateau_state(*loaded_);
+}
+
 void LrScheduler::on_epoch_begin(Trainer& t, std::size_t epoch) {
-  t.optimizer().set_learning_rate(schedule_.lr(epoch - 1));
+  t.optimizer().set_learning_rate(schedule_->lr(epoch - 1));
 }
 
 void LrScheduler::on_epoch_end(Trainer& t, const EpochMetrics& m) {
-  if (schedule_.options().kind == ScheduleOptions::Kind::Plateau)
-    t.optimizer().set_learning_rate(schedule_.observe(m.monitored_loss()));
+  if (options_.kind == ScheduleOptions::Kind::Plateau)
+    t.optimizer().set_learning_rate(schedule_->observe(m.monitored_loss()));
+}
+
+std::string LrScheduler::state_json() const {
+  const Schedule::PlateauState p = schedule_ ? schedule_->plateau_state() : loaded_.value_or(Schedule::PlateauState{});
+  return json{{"lr", p.lr}, {"best", finite_or_null(p.best)}, {"bad_epochs", p.bad_epochs},
+              {"cooldown_left", p.cooldown_left}}
+      .dump();
+}
+
+void LrScheduler::load_state_json(const std::string& text) {
+  const json j = parse_state(text, "schedule state");
+  try {
+    Schedule::PlateauState p;
+    p.lr = j.at("lr").get<double>();
+    p.best = or_infinity(j.at("best"));
+    p.bad_epochs = j.at("bad_epochs").get<std::size_t>();
+    p.cooldown_left = j.at("cooldown_left").get<std::size_t>();
+    loaded_ = p;
+    if (schedule_) schedule_->set_plateau_state(p);
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(fmt::format("schedule state: {}", e.what()));
+  }
 }
 
 void EarlyStopping::on_epoch_end(Trainer& t, const EpochMetrics& m) {
@@ -75,6 +123,21 @@ void EarlyStopping::on_epoch_end(Trainer& t, const EpochMetrics& m) {
 
 void EarlyStopping::on_train_end(Trainer& t) {
   if (best_state_) t.model().restore(*best_state_);
+}
+
+std::string EarlyStopping::state_json() const {
+  return json{{"best_loss", finite_or_null(best_)}, {"best_epoch", best_epoch_}, {"bad_epochs", bad_}}.dump();
+}
+
+void EarlyStopping::load_state_json(const std::string& text) {
+  const json j = parse_state(text, "early-stopping state");
+  try {
+    best_ = or_infinity(j.at("best_loss"));
+    best_epoch_ = j.at("best_epoch").get<std::size_t>();
+    bad_ = j.at("bad_epochs").get<std::size_t>();
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(fmt::format("early-stopping state: {}", e.what()));
+  }
 }
 
 std::size_t count_blocks(const Sequential& model) {
@@ -120,6 +183,24 @@ std::vector<StagedUnfreezing::Stage> StagedUnfreezing::every(std::size_t frozen,
   if (every > 0)
     for (std::size_t k = 1; k <= frozen; ++k) s.push_back({1 + k * every, frozen - k});
   return s;
+}
+
+void StagedUnfreezing::on_train_begin(Trainer& t) {
+  // A restored state: the model's layers are frozen as they were when it was saved.
+  if (current_ != static_cast<std::size_t>(-1)) freeze_blocks(t.model(), current_);
+}
+
+std::string StagedUnfreezing::state_json() const {
+  return json{{"frozen", current_ == static_cast<std::size_t>(-1) ? json(nullptr) : json(current_)}}.dump();
+}
+
+void StagedUnfreezing::load_state_json(const std::string& text) {
+  const json j = parse_state(text, "unfreezing state");
+  try {
+    current_ = j.at("frozen").is_null() ? static_cast<std::size_t>(-1) : j.at("frozen").get<std::size_t>();
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(fmt::format("unfreezing state: {}", e.what()));
+  }
 }
 
 void StagedUnfreezing::on_epoch_begin(Trainer& t, std::size_t epoch) {

@@ -5,6 +5,9 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "gradflow/detail/json_depth.h"
 
 #include "param_slices.h"
 
@@ -27,7 +30,22 @@ void ensure(Tensor& t, std::size_t n, float fill = 0.0f) {
 }
 }  // namespace
 
-Optimizer::Optimizer(double lr) : lr_(lr) {}
+Optimizer::Optimizer(double lr) : lr_(lr), initial_lr_(lr) {}
+
+std::string Optimizer::state_json() const {
+  return nlohmann::json{{"lr", lr_}, {"layer_steps", layer_steps_}, {"layer_lr_scales", layer_scale_}}.dump();
+}
+
+void Optimizer::load_state_json(const std::string& text) {
+  try {
+    const auto j = detail::parse_json<nlohmann::json>(text, "optimizer state");
+    lr_ = j.at("lr").get<double>();
+    layer_steps_ = j.at("layer_steps").get<std::vector<std::int64_t>>();
+    layer_scale_ = j.at("layer_lr_scales").get<std::vector<double>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(fmt::format("optimizer state: {}", e.what()));
+  }
+}
 
 void Optimizer::set_layer_lr_scale(std::size_t layer, double scale) {
   if (layer >= layer_scale_.size()) layer_scale_.resize(layer + 1, 1.0);

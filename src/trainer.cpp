@@ -10,6 +10,9 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "gradflow/detail/json_depth.h"
 
 #include "param_slices.h"
 
@@ -187,6 +190,38 @@ void Trainer::resume_within(const EpochPosition& within, std::size_t steps_done)
   first_epoch_ = within.epoch;
   info_.global_step = steps_done;
   within_ = within;
+}
+
+std::string Trainer::state_json() const {
+  nlohmann::json j{{"epoch", interrupted_ ? position_.epoch - 1 : info_.epoch},
+                   {"global_step", info_.global_step},
+                   // Interrupted: the epoch starts over from its shuffle and skips the steps taken.
+                   {"shuffle_rng", interrupted_ ? epoch_rng_ : rng_.state()},
+                   {"model_rng", model_.rng().state()}};
+  if (interrupted_)
+    j["within"] = {{"epoch", position_.epoch}, {"steps_done", position_.steps_done}, {"loss_sum", position_.loss_sum},
+                   {"correct", position_.correct}};
+  return j.dump();
+}
+
+void Trainer::load_state_json(const std::string& text) {
+  try {
+    const auto j = detail::parse_json<nlohmann::json>(text, "trainer state");
+    const std::size_t epoch = j.at("epoch").get<std::size_t>(), steps = j.at("global_step").get<std::size_t>();
+    rng_.set_state(j.at("shuffle_rng").get<std::array<std::uint64_t, 4>>());
+    model_.rng().set_state(j.at("model_rng").get<std::array<std::uint64_t, 4>>());
+    if (j.contains("within")) {
+      const auto& w = j.at("within");
+      if (w.at("epoch").get<std::size_t>() != epoch + 1)
+        throw std::invalid_argument(fmt::format("trainer state: stopped inside epoch {} after {} epochs",
+                                                w.at("epoch").dump(), epoch));
+      resume_within({w.at("epoch"), w.at("steps_done"), w.at("loss_sum"), w.at("correct")}, steps);
+    } else {
+      resume_at(epoch, steps);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(fmt::format("trainer state: {}", e.what()));
+  }
 }
 
 void Trainer::check(const Dataset& train) const {

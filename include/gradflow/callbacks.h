@@ -4,9 +4,11 @@
 #include <cstddef>
 #include <limits>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "gradflow/schedule.h"
+#include "gradflow/stateful.h"
 #include "gradflow/trainer.h"
 
 namespace gradflow {
@@ -29,21 +31,29 @@ class GradientClipping final : public Callback {
 
 // Sets the optimizer's rate at the start of every epoch; the plateau schedule watches the
 // validation loss (the training loss when there is no validation set; never the test loss).
-class LrScheduler final : public Callback {
+// The schedule starts from the optimizer's initial rate (one source of truth for the rate).
+class LrScheduler final : public Callback, public Stateful {
  public:
-  explicit LrScheduler(Schedule schedule) : schedule_(std::move(schedule)) {}
+  // Throws std::invalid_argument for options no schedule accepts (checked now, not at the start).
+  explicit LrScheduler(ScheduleOptions options);
+  void on_train_begin(Trainer& t) override;
   void on_epoch_begin(Trainer& t, std::size_t epoch) override;
   void on_epoch_end(Trainer& t, const EpochMetrics& m) override;
-  Schedule& schedule() { return schedule_; }
+  const ScheduleOptions& options() const { return options_; }
+  // The plateau schedule's state (the others are functions of the epoch).
+  std::string state_json() const override;
+  void load_state_json(const std::string& json) override;
 
  private:
-  Schedule schedule_;
+  ScheduleOptions options_;
+  std::optional<Schedule> schedule_;     // built at the start of training, from the optimizer
+  std::optional<Schedule::PlateauState> loaded_;  // restored before the schedule exists
 };
 
 // Stops when the monitored loss (validation, else train; EpochMetrics::monitored_loss) has not
 // improved for `patience` epochs,
 // and restores the model to its best epoch at the end of training.
-class EarlyStopping final : public Callback {
+class EarlyStopping final : public Callback, public Stateful {
  public:
   explicit EarlyStopping(std::size_t patience, double min_delta = 0) : patience_(patience), min_delta_(min_delta) {}
   void on_epoch_end(Trainer& t, const EpochMetrics& m) override;
@@ -52,13 +62,11 @@ class EarlyStopping final : public Callback {
   double best_loss() const { return best_; }
   std::size_t bad_epochs() const { return bad_; }
   bool stopped_early() const { return stopped_; }
-  // Continue from a checkpoint: the best so far and the model state of that epoch.
-  void resume(double best_loss, std::size_t best_epoch, std::size_t bad_epochs, Sequential::State best_state) {
-    best_ = best_loss;
-    best_epoch_ = best_epoch;
-    bad_ = bad_epochs;
-    best_state_ = std::move(best_state);
-  }
+  // The best loss and epoch so far and the epochs since; the best epoch's model travels apart
+  // (a checkpoint keeps it as a model file): set_best_state() restores it.
+  std::string state_json() const override;
+  void load_state_json(const std::string& json) override;
+  void set_best_state(Sequential::State best_state) { best_state_ = std::move(best_state); }
 
  private:
   std::size_t patience_;
@@ -82,7 +90,7 @@ std::size_t copy_matching_layers(Sequential& to, Sequential& from);
 
 // Staged unfreezing, from the top down: stage (epoch e, n) keeps the first n blocks frozen from
 // epoch e on. Layers unfrozen after the start get their learning rate scaled by lr_scale.
-class StagedUnfreezing final : public Callback {
+class StagedUnfreezing final : public Callback, public Stateful {
  public:
   struct Stage {
     std::size_t epoch, frozen;
@@ -90,13 +98,12 @@ class StagedUnfreezing final : public Callback {
   StagedUnfreezing(std::vector<Stage> stages, double lr_scale = 1.0);
   // `frozen` blocks at first, one more unfrozen (the highest frozen one) every `every` epochs.
   static std::vector<Stage> every(std::size_t frozen, std::size_t every);
+  void on_train_begin(Trainer& t) override;
   void on_epoch_begin(Trainer& t, std::size_t epoch) override;
   std::size_t frozen_now() const { return current_; }
-  // Continue from a checkpoint taken with `frozen` blocks frozen (the model's flags are set).
-  void resume(Sequential& model, std::size_t frozen) {
-    freeze_blocks(model, frozen);
-    current_ = frozen;
-  }
+  // The blocks frozen now; restored, they are frozen again when training starts.
+  std::string state_json() const override;
+  void load_state_json(const std::string& json) override;
 
  private:
   std::vector<Stage> stages_;

@@ -23,16 +23,18 @@
 #include <vector>
 
 #include "gradflow/sequential.h"
+#include "gradflow/stateful.h"
 
 namespace gradflow {
 
-class Optimizer {
+class Optimizer : public Stateful {
  public:
   explicit Optimizer(double lr);
-  virtual ~Optimizer() = default;
   // One update of every trainable layer's parameters.
   void step(Sequential& model);
   double learning_rate() const { return lr_; }
+  // The rate it was built with: what schedules start from (torch's "initial_lr").
+  double initial_learning_rate() const { return initial_lr_; }
   // Schedules set the rate between steps.
   void set_learning_rate(double lr) { lr_ = lr; }
   // Scale the learning rate of layer i's parameters (default 1), e.g. smaller for reused layers.
@@ -45,6 +47,9 @@ class Optimizer {
   // that was frozen and is then unfrozen starts at step 1 (bias correction, momentum start).
   const std::vector<std::int64_t>& layer_steps() const { return layer_steps_; }
   void set_layer_steps(std::vector<std::int64_t> steps) { layer_steps_ = std::move(steps); }
+  // The rate, the per-layer step counts and rate scales (the buffers: state()).
+  std::string state_json() const override;
+  void load_state_json(const std::string& json) override;
 
  protected:
   // Update θ[0, n) from g[0, n) at learning rate lr, the layer's step-th update (1-based);
@@ -53,7 +58,7 @@ class Optimizer {
                       std::int64_t step) = 0;
   // Called before the first update of a step, with the model's parameter count.
   virtual void prepare(std::size_t num_params) { (void)num_params; }
-  double lr_;
+  double lr_, initial_lr_;
   std::vector<std::int64_t> layer_steps_;
   std::vector<double> layer_scale_;
   std::vector<double> layer_lr_;  // per step: lr · layer scale

@@ -27,6 +27,7 @@
 #include "gradflow/optimizer.h"
 #include "gradflow/rng.h"
 #include "gradflow/sequential.h"
+#include "gradflow/stateful.h"
 
 namespace gradflow {
 
@@ -127,7 +128,7 @@ struct EpochPosition {
   std::size_t correct = 0;     // correctly classified samples among them
 };
 
-class Trainer {
+class Trainer : public Stateful {
  public:
   Trainer(Sequential& model, const Loss& loss, Optimizer& optimizer, TrainOptions options = {});
 
@@ -164,6 +165,14 @@ class Trainer {
   bool interrupted() const { return interrupted_; }
   const EpochPosition& position() const { return position_; }
   std::array<std::uint64_t, 4> interrupted_shuffle_state() const { return epoch_rng_; }
+  // Where training stands — epochs done, steps taken, the shuffling and the model's noise
+  // generators, and after an interruption the position inside the epoch — and back: the next
+  // fit() continues exactly there (resume_at / resume_within).
+  std::string state_json() const override;
+  void load_state_json(const std::string& json) override;
+  // Epochs completed before the next fit() starts (after load_state_json: the checkpoint's).
+  std::size_t epochs_done() const { return first_epoch_ - 1; }
+  std::size_t global_step() const { return info_.global_step; }
   Sequential& model() { return model_; }
   const Loss& loss() const { return loss_; }
   Optimizer& optimizer() { return opt_; }

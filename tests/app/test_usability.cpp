@@ -126,7 +126,7 @@ TEST_F(Usability, SmallDataIsWrittenOnACadenceNotEveryEpoch) {
                        "--batch-size 16 --out " + path("a"));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("105 training samples, 45 test samples"), std::string::npos) << r.out;
-  EXPECT_EQ(training_state(path("a") + "/checkpoint_last.safetensors")["epoch"], 200);  // always at the end
+  EXPECT_EQ(training_state(path("a") + "/checkpoint_last.safetensors")["trainer"]["epoch"], 200);  // always at the end
   // A cadence not reached: a run killed after some epochs has written no model yet ...
   const std::string spirals = " --data spirals --layers 32:relu --epochs 100000 --no-report ";
   pid_t pid = spawn("train" + spirals + "--save-every 99999 --out " + path("k"), path("log"));
@@ -141,7 +141,7 @@ TEST_F(Usability, SmallDataIsWrittenOnACadenceNotEveryEpoch) {
   wait_lines(path("e") + "/metrics.jsonl", 5);
   kill(pid, SIGKILL);
   wait_for(pid);
-  const std::size_t epoch = training_state(path("e") + "/checkpoint_last.safetensors")["epoch"];
+  const std::size_t epoch = training_state(path("e") + "/checkpoint_last.safetensors")["trainer"]["epoch"];
   EXPECT_EQ(epoch % 2, 0u);
   EXPECT_GE(epoch, 2u);
   // ... and an interruption saves where it stopped, with the last completed epoch's model.
@@ -150,7 +150,7 @@ TEST_F(Usability, SmallDataIsWrittenOnACadenceNotEveryEpoch) {
   kill(pid, SIGINT);
   EXPECT_EQ(wait_for(pid), 130) << slurp(path("log"));
   EXPECT_TRUE(fs::exists(path("i") + "/model.safetensors"));
-  EXPECT_TRUE(training_state(path("i") + "/checkpoint_last.safetensors").contains("within"));
+  EXPECT_TRUE(training_state(path("i") + "/checkpoint_last.safetensors")["trainer"].contains("within"));
   expect_clean_error(run("train --data xor --save-every 0 --out " + path("x")), "--save-every '0'", path("x"));
   expect_clean_error(run("train --data xor --save-every 5m --out " + path("x")), "--save-every '5m'", path("x"));
 }
