@@ -20,7 +20,9 @@ struct PredictArgs {
   int threads = 0;
 };
 
-int train(const TrainConfig& config);
+int train(const TrainConfig& config);  // train_command.cpp
+// A model argument: a model file, or a run folder (its model.safetensors).
+std::string model_path(const std::string& model);
 int eval(const EvalArgs& args);
 int predict(const PredictArgs& args);
 

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <charconv>
+#include <cmath>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -57,6 +58,8 @@ float parse_rate(const std::string& item, const std::string& text) {
 }  // namespace
 
 std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, bool batchnorm, float dropout) {
+  if (!(dropout >= 0 && dropout < 1))
+    throw std::invalid_argument(fmt::format("--dropout {}: the dropout rate must be in [0, 1)", dropout));
   std::vector<LayerSpec> specs;
   if (text.empty() || text == "none") return specs;
   std::size_t start = 0;
@@ -125,6 +128,46 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c) {
   }
   throw std::invalid_argument(fmt::format(
       "unknown optimizer '{}' (expected sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw)", o));
+}
+
+SaveCadence parse_save_every(const std::string& text) {
+  SaveCadence c;
+  const bool secs = !text.empty() && text.back() == 's';
+  const std::string num = secs ? text.substr(0, text.size() - 1) : text;
+  double v = -1;
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+  const bool ok = ec == std::errc() && p == num.data() + num.size() && std::isfinite(v) &&
+                  (secs ? v >= 0 : v >= 1 && v == std::floor(v));
+  if (!ok)
+    throw std::invalid_argument(fmt::format(
+        "--save-every '{}': expected seconds as Ns (e.g. 30s; 0s: every epoch) or a number of epochs N ≥ 1", text));
+  if (secs) c.seconds = v;
+  else c.epochs = static_cast<std::size_t>(v), c.seconds = 0;
+  return c;
+}
+
+std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text) {
+  std::vector<StagedUnfreezing::Stage> stages;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const std::size_t colon = item.find(':');
+    StagedUnfreezing::Stage s{};
+    bool ok = colon != std::string::npos;
+    if (ok) {
+      auto a = std::from_chars(item.data(), item.data() + colon, s.epoch);
+      auto b = std::from_chars(item.data() + colon + 1, item.data() + item.size(), s.frozen);
+      ok = a.ec == std::errc() && a.ptr == item.data() + colon && b.ec == std::errc() &&
+           b.ptr == item.data() + item.size() && s.epoch >= 1;
+    }
+    if (!ok) throw std::invalid_argument(fmt::format("--stages: '{}' is not EPOCH:FROZEN_BLOCKS (e.g. 1:3,5:2,9:0)", item));
+    stages.push_back(s);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (stages.front().epoch != 1) stages.insert(stages.begin(), {1, 0});
+  return stages;
 }
 
 }  // namespace gradflow::app

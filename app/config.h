@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gradflow/callbacks.h"
 #include "gradflow/layer.h"
 #include "gradflow/loss.h"
 #include "gradflow/optimizer.h"
@@ -85,6 +86,17 @@ TrainConfig from_json(const nlohmann::json& j, const std::string& source);
 // The optimizer the configuration names, with its settings (throws on an unknown name or a
 // bad setting).
 std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c);
+
+// How often checkpoints are written: every `epochs` epochs, or at most every `seconds`.
+struct SaveCadence {
+  std::size_t epochs = 0;
+  double seconds = 30;
+};
+// "30s" → at most every 30 seconds; "5" → every 5 epochs ("1": every epoch).
+SaveCadence parse_save_every(const std::string& text);
+
+// "1:3,5:2,9:0" → unfreezing stages (epoch, frozen blocks).
+std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text);
 
 std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, bool batchnorm = false,
                                            float dropout = 0);

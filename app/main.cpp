@@ -94,14 +94,12 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
                  "FILE.csv | xor | spirals | moons | sine");
   cmd.add_option("--test", c.test, "test data, same forms as --data (default: the data set's test split)");
   cmd.add_option("--test-split", c.test_split,
-                 "hold out this fraction of the data (stratified) as the test set, for data without a test split")
-      ->check(CLI::Range(0.0, 0.99));
+                 "hold out this fraction of the data (stratified) as the test set, for data without a test split");
   cmd.add_option("--val", c.val, "validation data, same forms as --data: early stopping, the plateau schedule and "
                                  "checkpoint_best select on it (never on the test set)");
   cmd.add_option("--val-split", c.val_split,
                  "hold out this fraction of the training data (stratified) as the validation set (0: none, but 0.1 "
-                 "when --early-stop or a plateau schedule needs one)")
-      ->check(CLI::Range(0.0, 0.99));
+                 "when --early-stop or a plateau schedule needs one)");
   cmd.add_option("--label-column", c.label_column, "CSV label column: header name or index (negative counts from the end)");
   cmd.add_option("--task", c.task,
                  "auto (regression for sine or --loss mse, else classification) | classification | regression")
@@ -123,8 +121,7 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
                      gradflow::activation_names(" "));
   add_switch(cmd, "--batchnorm,!--no-batchnorm", c.batchnorm,
                "batch normalization after every hidden Dense, before its activation (per layer: 256:relu:bn)");
-  cmd.add_option("--dropout", c.dropout, "dropout rate after every hidden activation (per layer: 256:relu:dropout=0.2)")
-      ->check(CLI::Range(0.0, 0.99));
+  cmd.add_option("--dropout", c.dropout, "dropout rate after every hidden activation (per layer: 256:relu:dropout=0.2)");
   cmd.add_option("--output", c.output,
                  "output activation: auto (softmax for cross_entropy, sigmoid for bce, else identity) | " +
                      gradflow::activation_names(" | "));

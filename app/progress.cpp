@@ -3,22 +3,17 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <fstream>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 namespace gradflow::app {
 
-Progress::Progress(std::size_t epochs, std::size_t samples, std::string metrics_path, bool with_val)
-    : epochs_(epochs), samples_(samples), metrics_path_(std::move(metrics_path)), tty_(::isatty(STDOUT_FILENO)),
-      with_val_(with_val) {}
+Progress::Progress(std::size_t epochs, std::size_t samples, const RunFolder* folder, bool with_val)
+    : epochs_(epochs), samples_(samples), folder_(folder), tty_(::isatty(STDOUT_FILENO)), with_val_(with_val) {}
 
 namespace {
 std::string pct(double v) { return std::isnan(v) ? "      -" : fmt::format("{:6.2f}%", 100 * v); }
 std::string num(double v) { return std::isnan(v) ? "        -" : fmt::format("{:9.4f}", v); }
-// JSON has no NaN or infinity: a missing or non-finite figure is null.
-nlohmann::json or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 }  // namespace
 
 void Progress::on_train_begin(Trainer&) {
@@ -75,17 +70,8 @@ void Progress::on_epoch_end(Trainer& t, const EpochMetrics& m) {
              with_val_ ? fmt::format("{}  {:>8}  ", num(m.val_loss), pct(m.val_acc)) : "", num(m.test_loss),
              pct(m.test_acc), lr, m.seconds);
   std::fflush(stdout);
-  if (metrics_path_.empty()) return;
-  nlohmann::ordered_json row{{"epoch", m.epoch},           {"train_loss", or_null(m.train_loss)},
-                             {"train_acc", or_null(m.train_acc)}, {"val_loss", or_null(m.val_loss)},
-                             {"val_acc", or_null(m.val_acc)},     {"test_loss", or_null(m.test_loss)},
-                             {"test_acc", or_null(m.test_acc)},   {"lr", lr},
-                             {"seconds", m.seconds}};
-  if (!warnings_.empty()) row["warnings"] = warnings_;
+  if (folder_) folder_->append_metrics(m, lr, warnings_);
   warnings_.clear();
-  // One write of the whole line: a reader (or a kill) never sees half a record.
-  std::ofstream f(metrics_path_, std::ios::app);
-  f << row.dump() + '\n';
 }
 
 }  // namespace gradflow::app

@@ -1,6 +1,6 @@
 // Live progress of `gradflow train`, as a trainer callback: on a terminal a progress bar per
 // epoch (samples/s, ETA, running loss) redrawn in place; otherwise a plain line every few
-// seconds. After each epoch one table row, and the row appended to metrics.jsonl.
+// seconds. After each epoch one table row, and the record appended to the run's metrics.
 #pragma once
 
 #include <chrono>
@@ -9,13 +9,15 @@
 #include <vector>
 
 #include "gradflow/trainer.h"
+#include "run_folder.h"
 
 namespace gradflow::app {
 
 class Progress final : public Callback {
  public:
-  // with_val: the table has validation columns (metrics.jsonl always has the keys, null without).
-  Progress(std::size_t epochs, std::size_t samples_per_epoch, std::string metrics_path, bool with_val = false);
+  // with_val: the table has validation columns (the records always have the keys, null
+  // without). folder: where the records go (none: only the table).
+  Progress(std::size_t epochs, std::size_t samples_per_epoch, const RunFolder* folder, bool with_val = false);
   void on_train_begin(Trainer&) override;
   void on_epoch_begin(Trainer&, std::size_t epoch) override;
   void on_step_end(Trainer&, const StepInfo& s) override;
@@ -27,7 +29,7 @@ class Progress final : public Callback {
   using Clock = std::chrono::steady_clock;
   void draw(const StepInfo& s);
   std::size_t epochs_, samples_;
-  std::string metrics_path_;
+  const RunFolder* folder_;
   bool tty_, with_val_;
   Clock::time_point epoch_start_, last_draw_;
   std::size_t seen_ = 0;

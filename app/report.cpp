@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gradflow/checkpoint.h"
+#include "run_folder.h"
 #include "gradflow/layer_kinds.h"
 
 namespace gradflow::app {
@@ -21,38 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-json read_jsonl(const fs::path& p, bool required) {
-  json rows = json::array();
-  std::ifstream f(p);
-  if (!f) {
-    if (required) throw std::runtime_error(fmt::format("cannot open '{}': no such file (is this a run folder?)", p.string()));
-    return rows;
-  }
-  std::string line;
-  for (std::size_t n = 1; std::getline(f, line); ++n) {
-    if (line.empty()) continue;
-    // A last line without its newline was being written when the run was killed: not a record.
-    if (f.eof()) break;
-    try {
-      rows.push_back(gradflow::detail::parse_json<json>(line, fmt::format("{}:{}", p.string(), n)));
-    } catch (const json::exception& e) {
-      throw std::runtime_error(fmt::format("{}:{}: not valid JSON: {}", p.string(), n, e.what()));
-    }
-  }
-  return rows;
-}
-
-json read_json(const fs::path& p) {
-  std::ifstream f(p);
-  if (!f) return nullptr;
-  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  try {
-    return gradflow::detail::parse_json<json>(text, p.string());
-  } catch (const json::exception& e) {
-    throw std::runtime_error(fmt::format("{}: not valid JSON: {}", p.string(), e.what()));
-  }
-}
 
 // The page's script: draws every chart with uPlot from the embedded data, then marks the body
 // with data-charts (how many were drawn) — or data-errors when something failed.
@@ -223,10 +192,11 @@ void write_report(const std::vector<std::string>& runs, const std::string& out) 
     const fs::path dir(run);
     if (!fs::is_directory(dir)) throw std::runtime_error(fmt::format("'{}' is not a run folder", run));
     json r{{"name", dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string()}};
-    r["config"] = read_json(dir / "config.json");
-    r["metrics"] = read_jsonl(dir / "metrics.jsonl", true);
-    r["diagnostics"] = read_jsonl(dir / "diagnostics.jsonl", false);
-    r["confusion"] = read_json(dir / "confusion.json");
+    const RunFolder folder(run);
+    r["config"] = folder.read_config();
+    r["metrics"] = folder.read_metrics();
+    r["diagnostics"] = folder.read_diagnostics();
+    r["confusion"] = folder.read_confusion();
     int first = -1, last = -1;
     if (!r["diagnostics"].empty())
       for (std::size_t i = 0; i < r["diagnostics"][0]["layers"].size(); ++i)

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../app/checkpointer.h"
+#include "../app/config.h"
 #include "../app/config.h"
 #include "gradflow/detail/json_depth.h"
 #include "gradflow/schedule.h"

@@ -3,7 +3,7 @@
 #include <exception>
 #include <string>
 
-#include "../app/checkpointer.h"
+#include "../app/config.h"
 #include "../app/config.h"
 #include "gradflow/checkpoint.h"
 #include "gradflow/schedule.h"

@@ -23,24 +23,19 @@
 
 #include "gradflow/callbacks.h"
 #include "gradflow/checkpoint.h"
+#include "config.h"
+#include "run_folder.h"
 
 #include <nlohmann/json.hpp>
 
 namespace gradflow::app {
 
-// How often checkpoints are written: every `epochs` epochs, or at most every `seconds`.
-struct SaveCadence {
-  std::size_t epochs = 0;
-  double seconds = 30;
-};
-// "30s" → at most every 30 seconds; "5" → every 5 epochs ("1": every epoch).
-SaveCadence parse_save_every(const std::string& text);
-
-class Checkpointer final : public Callback {
+class RunCheckpoints final : public Callback {
  public:
-  Checkpointer(std::string folder, Sequential& model, Optimizer& optimizer, Trainer& trainer, LrScheduler& scheduler,
-               EarlyStopping* early, StagedUnfreezing* unfreezing, ModelInfo info, SaveCadence cadence = {});
-  void set_folder(std::string folder) { folder_ = std::move(folder); }
+  // Saves into `folder` (which must outlive this) the model and the state of every part given.
+  RunCheckpoints(const RunFolder& folder, Sequential& model, Optimizer& optimizer, Trainer& trainer,
+                 LrScheduler& scheduler, EarlyStopping* early, StagedUnfreezing* unfreezing, ModelInfo info,
+                 SaveCadence cadence = {});
   void on_epoch_end(Trainer&, const EpochMetrics& m) override;
   void save_model_file();
   // checkpoint_last for a trainer that stopped mid-epoch (Trainer::interrupt): resuming
@@ -60,13 +55,12 @@ class Checkpointer final : public Callback {
   std::size_t resume(const ModelFile& last);
 
  private:
-  std::string path(const char* name) const;
   nlohmann::json training_state() const;
   void save_last(const nlohmann::json& training);
   // Writes what is only in memory: the last completed epoch's model and the best epoch's.
   void write_pending();
   void save_state_as(const Sequential::State& state, const std::string& file, const ModelInfo& info);
-  std::string folder_;
+  const RunFolder& folder_;
   Sequential& model_;
   Optimizer& optimizer_;
   Trainer& trainer_;
@@ -83,10 +77,5 @@ class Checkpointer final : public Callback {
   std::size_t saved_epoch_ = 0, saved_steps_ = 0;
 };
 
-// "1:3,5:2,9:0" → stages (epoch, frozen blocks).
-std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text);
-// Keep the records of a JSON-lines file whose `key` is at most `last` (metrics.jsonl by
-// "epoch", diagnostics.jsonl by "step", of a resumed run); drops a last line cut short.
-void keep_records(const std::string& path, const std::string& key, std::size_t last);
 
 }  // namespace gradflow::app

@@ -1,4 +1,4 @@
-#include "checkpointer.h"
+#include "run_checkpoints.h"
 
 #include <charconv>
 #include <cmath>
@@ -17,26 +17,10 @@ namespace gradflow::app {
 
 using nlohmann::json;
 
-SaveCadence parse_save_every(const std::string& text) {
-  SaveCadence c;
-  const bool secs = !text.empty() && text.back() == 's';
-  const std::string num = secs ? text.substr(0, text.size() - 1) : text;
-  double v = -1;
-  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
-  const bool ok = ec == std::errc() && p == num.data() + num.size() && std::isfinite(v) &&
-                  (secs ? v >= 0 : v >= 1 && v == std::floor(v));
-  if (!ok)
-    throw std::invalid_argument(fmt::format(
-        "--save-every '{}': expected seconds as Ns (e.g. 30s; 0s: every epoch) or a number of epochs N ≥ 1", text));
-  if (secs) c.seconds = v;
-  else c.epochs = static_cast<std::size_t>(v), c.seconds = 0;
-  return c;
-}
-
-Checkpointer::Checkpointer(std::string folder, Sequential& model, Optimizer& optimizer, Trainer& trainer,
-                           LrScheduler& scheduler, EarlyStopping* early, StagedUnfreezing* unfreezing, ModelInfo info,
-                           SaveCadence cadence)
-    : folder_(std::move(folder)), model_(model), optimizer_(optimizer), trainer_(trainer), early_(early),
+RunCheckpoints::RunCheckpoints(const RunFolder& folder, Sequential& model, Optimizer& optimizer, Trainer& trainer,
+                               LrScheduler& scheduler, EarlyStopping* early, StagedUnfreezing* unfreezing,
+                               ModelInfo info, SaveCadence cadence)
+    : folder_(folder), model_(model), optimizer_(optimizer), trainer_(trainer), early_(early),
       info_(std::move(info)), best_loss_(std::numeric_limits<double>::infinity()), cadence_(cadence),
       last_write_(std::chrono::steady_clock::now()) {
   parts_ = {{"trainer", &trainer}, {"optimizer", &optimizer}, {"schedule", &scheduler}};
@@ -44,13 +28,11 @@ Checkpointer::Checkpointer(std::string folder, Sequential& model, Optimizer& opt
   if (unfreezing) parts_.push_back({"unfreezing", unfreezing});
 }
 
-std::string Checkpointer::path(const char* name) const { return (std::filesystem::path(folder_) / name).string(); }
-
-void Checkpointer::save_model_file() { save_model(path("model.safetensors"), model_, info_); }
+void RunCheckpoints::save_model_file() { save_model(folder_.model(), model_, info_); }
 
 // Every stateful part saves its own state; the checkpoint only collects them. Version 2: the
 // parts by name (version 1, before the parts saved themselves, is not read).
-json Checkpointer::training_state() const {
+json RunCheckpoints::training_state() const {
   json training{{"version", 2},
                 {"best", {{"val_loss", std::isfinite(best_loss_) ? json(best_loss_) : json(nullptr)},
                           {"epoch", best_epoch_}}}};
@@ -58,37 +40,37 @@ json Checkpointer::training_state() const {
   return training;
 }
 
-void Checkpointer::save_last(const json& training) {
+void RunCheckpoints::save_last(const json& training) {
   ModelInfo ck = info_;
   ck.metadata["gradflow.training"] = training.dump();
   for (auto& [name, t] : optimizer_.state())
     if (!t->empty()) ck.tensors.push_back({"optimizer." + name, t});
-  save_model(path("checkpoint_last.safetensors"), model_, ck);
+  save_model(folder_.checkpoint_last(), model_, ck);
   saved_epoch_ = training["trainer"]["epoch"];
   saved_ = true;
 }
 
-void Checkpointer::save_state_as(const Sequential::State& state, const std::string& file, const ModelInfo& info) {
+void RunCheckpoints::save_state_as(const Sequential::State& state, const std::string& file, const ModelInfo& info) {
   Sequential::State now = model_.snapshot();
   model_.restore(state);
   save_model(file, model_, info);
   model_.restore(now);
 }
 
-void Checkpointer::write_pending() {
+void RunCheckpoints::write_pending() {
   if (last_good_ && last_good_epoch_ > model_written_epoch_) {
-    save_state_as(*last_good_, path("model.safetensors"), info_);
+    save_state_as(*last_good_, folder_.model(), info_);
     model_written_epoch_ = last_good_epoch_;
   }
   if (best_pending_) {
     ModelInfo b = info_;
     b.metadata["gradflow.training"] = json{{"epoch", best_epoch_}, {"val_loss", best_loss_}}.dump();
-    save_state_as(*best_, path("checkpoint_best.safetensors"), b);
+    save_state_as(*best_, folder_.checkpoint_best(), b);
     best_pending_ = false;
   }
 }
 
-void Checkpointer::on_epoch_end(Trainer& t, const EpochMetrics& m) {
+void RunCheckpoints::on_epoch_end(Trainer& t, const EpochMetrics& m) {
   if (!std::isfinite(m.train_loss)) return;
   last_good_ = model_.snapshot();
   last_good_epoch_ = m.epoch;
@@ -111,19 +93,19 @@ void Checkpointer::on_epoch_end(Trainer& t, const EpochMetrics& m) {
   last_write_ = std::chrono::steady_clock::now();
 }
 
-bool Checkpointer::save_last_good() {
+bool RunCheckpoints::save_last_good() {
   if (!last_good_) return false;
   model_.restore(*last_good_);
   write_pending();
   return true;
 }
 
-void Checkpointer::save_interrupted() {
+void RunCheckpoints::save_interrupted() {
   save_last(training_state());  // the trainer's state says where in the epoch it stopped
   write_pending();
 }
 
-std::size_t Checkpointer::resume(const ModelFile& last) {
+std::size_t RunCheckpoints::resume(const ModelFile& last) {
   if (architecture_json(*last.model) != architecture_json(model_))
     throw std::invalid_argument("cannot resume: the checkpoint's architecture differs from the run's configuration");
   const auto it = last.info.metadata.find("gradflow.training");
@@ -147,60 +129,15 @@ std::size_t Checkpointer::resume(const ModelFile& last) {
     best_epoch_ = t["best"]["epoch"];
     // Early stopping's best epoch ends the run as its model: checkpoint_best holds it.
     if (early_ && early_->best_epoch() > 0)
-      early_->set_best_state(load_model(path("checkpoint_best.safetensors")).model->snapshot());
+      early_->set_best_state(load_model(folder_.checkpoint_best()).model->snapshot());
   } catch (const json::exception& e) {
     throw std::invalid_argument(fmt::format("cannot resume: bad training state in the checkpoint: {}", e.what()));
   } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(fmt::format("cannot resume from {}: {}", path("checkpoint_last.safetensors"), e.what()));
+    throw std::invalid_argument(fmt::format("cannot resume from {}: {}", folder_.checkpoint_last(), e.what()));
   }
   saved_epoch_ = trainer_.epochs_done();
   saved_steps_ = trainer_.global_step();
   return saved_epoch_;
-}
-
-std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text) {
-  std::vector<StagedUnfreezing::Stage> stages;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t comma = text.find(',', start);
-    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    const std::size_t colon = item.find(':');
-    StagedUnfreezing::Stage s{};
-    bool ok = colon != std::string::npos;
-    if (ok) {
-      auto a = std::from_chars(item.data(), item.data() + colon, s.epoch);
-      auto b = std::from_chars(item.data() + colon + 1, item.data() + item.size(), s.frozen);
-      ok = a.ec == std::errc() && a.ptr == item.data() + colon && b.ec == std::errc() &&
-           b.ptr == item.data() + item.size() && s.epoch >= 1;
-    }
-    if (!ok) throw std::invalid_argument(fmt::format("--stages: '{}' is not EPOCH:FROZEN_BLOCKS (e.g. 1:3,5:2,9:0)", item));
-    stages.push_back(s);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  if (stages.front().epoch != 1) stages.insert(stages.begin(), {1, 0});
-  return stages;
-}
-
-void keep_records(const std::string& path, const std::string& key, std::size_t last) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return;
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  in.close();
-  std::string kept;
-  for (std::size_t start = 0; start < text.size();) {
-    const std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) break;  // a line cut short by an interruption
-    const std::string line = text.substr(start, end - start);
-    start = end + 1;
-    try {
-      const json j = detail::parse_json<json>(line, path);
-      if (j.at(key).get<std::size_t>() <= last) kept += line + "\n";
-    } catch (const std::exception&) {
-      // not a record of ours (or nested absurdly deep): dropped
-    }
-  }
-  if (kept != text) write_file_atomic(path, kept);
 }
 
 }  // namespace gradflow::app

@@ -1,0 +1,145 @@
+#include "run_folder.h"
+
+#include <cmath>
+#include <filesystem>
+#include <iterator>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "gradflow/checkpoint.h"
+#include "gradflow/detail/json_depth.h"
+
+namespace gradflow::app {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ordered = nlohmann::ordered_json;
+
+namespace {
+// JSON has no NaN or infinity: a missing or non-finite figure is null.
+ordered or_null(double v) { return std::isfinite(v) ? ordered(v) : ordered(nullptr); }
+
+json read_jsonl(const std::string& p, bool required) {
+  json rows = json::array();
+  std::ifstream f(p);
+  if (!f) {
+    if (required) throw std::runtime_error(fmt::format("cannot open '{}': no such file (is this a run folder?)", p));
+    return rows;
+  }
+  std::string line;
+  for (std::size_t n = 1; std::getline(f, line); ++n) {
+    if (line.empty()) continue;
+    // A last line without its newline was being written when the run was killed: not a record.
+    if (f.eof()) break;
+    try {
+      rows.push_back(detail::parse_json<json>(line, fmt::format("{}:{}", p, n)));
+    } catch (const json::exception& e) {
+      throw std::runtime_error(fmt::format("{}:{}: not valid JSON: {}", p, n, e.what()));
+    }
+  }
+  return rows;
+}
+
+json read_json(const std::string& p) {
+  std::ifstream f(p);
+  if (!f) return nullptr;
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  try {
+    return detail::parse_json<json>(text, p);
+  } catch (const json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: not valid JSON: {}", p, e.what()));
+  }
+}
+}  // namespace
+
+std::string RunFolder::file(const char* name) const { return (fs::path(dir_) / name).string(); }
+
+void RunFolder::write_config(const TrainConfig& c) const {
+  // The saved configuration describes the run, not how it was started or where it is: reusing
+  // it with --config reproduces the run in a new folder and resumes nothing.
+  TrainConfig saved = c;
+  saved.resume.clear();
+  saved.out.clear();
+  write_file_atomic(config(), to_json(saved).dump(2) + "\n");
+}
+
+void RunFolder::create_metrics() const {
+  if (!fs::exists(metrics())) write_file_atomic(metrics(), "");
+}
+
+void RunFolder::append_metrics(const EpochMetrics& m, double lr, const std::vector<std::string>& warnings) const {
+  ordered row{{"epoch", m.epoch},           {"train_loss", or_null(m.train_loss)}, {"train_acc", or_null(m.train_acc)},
+              {"val_loss", or_null(m.val_loss)}, {"val_acc", or_null(m.val_acc)},     {"test_loss", or_null(m.test_loss)},
+              {"test_acc", or_null(m.test_acc)}, {"lr", lr},                          {"seconds", m.seconds}};
+  if (!warnings.empty()) row["warnings"] = warnings;
+  // One write of the whole line: a reader (or a kill) never sees half a record.
+  std::ofstream f(metrics(), std::ios::app);
+  f << row.dump() + '\n';
+}
+
+void RunFolder::open_diagnostics(bool append) {
+  diagnostics_.open(diagnostics(), append ? std::ios::app : std::ios::trunc);
+}
+
+void RunFolder::append_diagnostics(const DiagnosticsRecord& r) {
+  ordered layers = ordered::array();
+  for (const LayerRecord& l : r.layers) {
+    ordered j{{"index", l.index}, {"name", l.name}, {"kind", to_string(l.kind)},
+              {"out_mean", or_null(l.out_mean)}, {"out_std", or_null(l.out_std)}};
+    if (l.kind == LayerKind::Dense) {
+      j["weight_norm"] = or_null(l.weight_norm);
+      j["grad_norm"] = or_null(l.grad_norm);
+      j["update_ratio"] = or_null(l.update_ratio);
+    }
+    if (!std::isnan(l.dead)) j["dead"] = l.dead;
+    if (!std::isnan(l.saturated)) j["saturated"] = l.saturated;
+    if (l.kind == LayerKind::BatchNorm) {
+      j["gamma_mean"] = or_null(l.gamma_mean);
+      j["beta_mean"] = or_null(l.beta_mean);
+    }
+    layers.push_back(std::move(j));
+  }
+  diagnostics_ << ordered{{"step", r.step}, {"epoch", r.epoch}, {"layers", layers}}.dump() << '\n' << std::flush;
+}
+
+void RunFolder::write_confusion(const Evaluation& ev, const std::vector<std::string>& names) const {
+  json c{{"classes", ev.classes}, {"names", names}, {"matrix", json::array()}};
+  for (std::size_t t = 0; t < ev.classes; ++t)
+    c["matrix"].push_back(std::vector<std::size_t>(ev.confusion.begin() + static_cast<std::ptrdiff_t>(t * ev.classes),
+                                                   ev.confusion.begin() + static_cast<std::ptrdiff_t>((t + 1) * ev.classes)));
+  write_file_atomic(confusion(), c.dump() + "\n");
+}
+
+void RunFolder::keep_records_up_to(std::size_t epoch, std::size_t step) const {
+  keep_records(metrics(), "epoch", epoch);
+  keep_records(diagnostics(), "step", step);
+}
+
+json RunFolder::read_config() const { return read_json(config()); }
+json RunFolder::read_metrics() const { return read_jsonl(metrics(), true); }
+json RunFolder::read_diagnostics() const { return read_jsonl(diagnostics(), false); }
+json RunFolder::read_confusion() const { return read_json(confusion()); }
+
+void keep_records(const std::string& path, const std::string& key, std::size_t last) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  std::string kept;
+  for (std::size_t start = 0; start < text.size();) {
+    const std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) break;  // a line cut short by an interruption
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    try {
+      const json j = detail::parse_json<json>(line, path);
+      if (j.at(key).get<std::size_t>() <= last) kept += line + "\n";
+    } catch (const std::exception&) {
+      // not a record of ours (or nested absurdly deep): dropped
+    }
+  }
+  if (kept != text) write_file_atomic(path, kept);
+}
+
+}  // namespace gradflow::app

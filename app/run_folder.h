@@ -1,0 +1,77 @@
+// RunFolder: every file of a training run — its name, its format, and how it is written and
+// read back (by train, resume, report and compare). Nothing else names a run's files.
+//
+//   config.json                  the resolved configuration (TrainConfig; `out`/`resume` cleared)
+//   metrics.jsonl                a record per epoch: epoch, train_loss, train_acc, val_loss,
+//                                val_acc, test_loss, test_acc, lr, seconds[, warnings]
+//   diagnostics.jsonl            a record per diagnostics step: step, epoch, layers[…]
+//   model.safetensors            the model (for eval, predict, --init-from)
+//   checkpoint_last.safetensors  the model and the training state (RunCheckpoints)
+//   checkpoint_best.safetensors  the best epoch's model by validation loss
+//   confusion.json               the test set's confusion matrix: classes, names, matrix
+//   report.html                  the report page
+//   .lock                        held by the process writing the folder (RunLock)
+//
+// Records are appended a whole line at a time; a line cut short by a kill is not a record.
+// Every other file is written atomically (temporary file + rename).
+#pragma once
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config.h"
+#include "gradflow/diagnostics.h"
+#include "gradflow/trainer.h"
+
+namespace gradflow::app {
+
+class RunFolder {
+ public:
+  explicit RunFolder(std::string dir) : dir_(std::move(dir)) {}
+  const std::string& dir() const { return dir_; }
+
+  std::string config() const { return file("config.json"); }
+  std::string metrics() const { return file("metrics.jsonl"); }
+  std::string diagnostics() const { return file("diagnostics.jsonl"); }
+  std::string model() const { return file("model.safetensors"); }
+  std::string checkpoint_last() const { return file("checkpoint_last.safetensors"); }
+  std::string checkpoint_best() const { return file("checkpoint_best.safetensors"); }
+  std::string confusion() const { return file("confusion.json"); }
+  std::string report() const { return file("report.html"); }
+
+  // ---- writing ----
+  void write_config(const TrainConfig& c) const;
+  // metrics.jsonl exists from the start (empty), so that a run stopped in its first epoch is
+  // still a folder report and compare can read.
+  void create_metrics() const;
+  void append_metrics(const EpochMetrics& m, double lr, const std::vector<std::string>& warnings) const;
+  // Opens diagnostics.jsonl (appending when resuming); records are flushed one by one, so a
+  // checkpoint is never ahead of the records before it.
+  void open_diagnostics(bool append);
+  void append_diagnostics(const DiagnosticsRecord& r);
+  void flush_diagnostics() { diagnostics_.flush(); }
+  void close_diagnostics() { diagnostics_.close(); }
+  void write_confusion(const Evaluation& ev, const std::vector<std::string>& names) const;
+  // Resuming: the records past the checkpoint (epochs after `epoch`, steps after `step`) belong
+  // to work that is about to be redone; a line cut short goes too.
+  void keep_records_up_to(std::size_t epoch, std::size_t step) const;
+
+  // ---- reading (JSON; a missing optional file is null / an empty list) ----
+  nlohmann::json read_config() const;
+  nlohmann::json read_metrics() const;  // throws when metrics.jsonl is missing: not a run folder
+  nlohmann::json read_diagnostics() const;
+  nlohmann::json read_confusion() const;
+
+ private:
+  std::string file(const char* name) const;
+  std::string dir_;
+  std::ofstream diagnostics_;
+};
+
+// Keeps the records of a JSON-lines file whose `key` is at most `last`; drops a last line cut short.
+void keep_records(const std::string& path, const std::string& key, std::size_t last);
+
+}  // namespace gradflow::app
