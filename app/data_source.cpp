@@ -57,6 +57,9 @@ Dataset load_data(const std::string& spec, bool train, const DataOptions& o) {
     co.class_names = o.class_names;
     co.feature_names = o.feature_names;
     co.allow_missing = o.allow_missing;
+    co.hints = {.impute = "let training fill it (--impute mean|median)",
+                .max_classes = "--max-classes raises it",
+                .regression = "train a regression (--task regression or --loss mse)"};
     d = csv::read(spec, co);
   } else if (!std::filesystem::exists(spec)) {
     throw std::runtime_error(fmt::format(

@@ -128,11 +128,4 @@ void gemv_rows(std::size_t rows, std::size_t k, const float* a, std::size_t lda,
 }
 }  // namespace blas
 
-void set_num_threads(int n) {
-  if (n <= 0) n = parallel::default_threads();
-  parallel::set_threads(n);
-}
-
-int num_threads() { return parallel::threads(); }
-
 }  // namespace gradflow

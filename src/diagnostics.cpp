@@ -143,14 +143,14 @@ void Diagnostics::check(Trainer& t, const DiagnosticsRecord& r) {
       warn("vanishing", first.index, r,
            fmt::format("vanishing gradients: layer {} ({}) gets a gradient norm of {:.2g}, {:.1e} of the last layer's "
                        "{:.2g} — the lower layers barely learn; try ReLU-family activations with He initialization, "
-                       "batch normalization (--batchnorm), or fewer layers",
+                       "batch normalization, or fewer layers",
                        first.index, first.name, first.grad_norm, ratio, last.grad_norm));
     if (growing_count_ >= 2)
       warn("exploding", first.index, r,
            fmt::format("exploding gradients: layer {} ({}) gets a gradient norm of {:.2g}, {:.1e}× the last layer's "
                        "{:.2g} — the gradient grows as it flows back through the layers; try Glorot/LeCun "
-                       "initialization instead of N(0,1), batch normalization (--batchnorm), gradient clipping "
-                       "(--clip-norm 1) or a lower learning rate",
+                       "initialization instead of N(0,1), batch normalization, gradient clipping (norm 1) "
+                       "or a lower learning rate",
                        first.index, first.name, first.grad_norm, ratio, last.grad_norm));
   }
   // Exploding: a layer's gradient norm grows by more than the factor per interval, twice in a
@@ -163,7 +163,7 @@ void Diagnostics::check(Trainer& t, const DiagnosticsRecord& r) {
       if (before2 > 0 && before > o_.exploding_factor * before2 && l->grad_norm > o_.exploding_factor * before)
         warn("exploding", l->index, r,
              fmt::format("exploding gradients: layer {} ({}) gradient norm grew {:.0f}× in {} steps (to {:.3g}) — "
-                         "lower the learning rate ({:.3g}), clip gradients (--clip-norm 1) or add batch normalization",
+                         "lower the learning rate ({:.3g}), clip gradients (norm 1) or add batch normalization",
                          l->index, l->name, l->grad_norm / before2, 2 * o_.every, l->grad_norm, lr));
     }
   }

@@ -1,5 +1,7 @@
 #include "parallel.h"
 
+#include "gradflow/threads.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -238,3 +240,13 @@ void run(void (*fn)(void*, int, int), void* ctx, int parts) { pool().run(fn, ctx
 }  // namespace detail
 
 }  // namespace gradflow::parallel
+
+namespace gradflow {
+// The public face of the pool (gradflow/threads.h).
+void set_num_threads(int n) {
+  if (n <= 0) n = parallel::default_threads();
+  parallel::set_threads(n);
+}
+
+int num_threads() { return parallel::threads(); }
+}  // namespace gradflow

@@ -76,7 +76,7 @@ T number(const std::string& text, const std::string& whole) {
   T v{};
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || p != text.data() + text.size() || !(v >= T{}))
-    throw std::invalid_argument(fmt::format("--schedule '{}': '{}' is not a non-negative number", whole, text));
+    throw std::invalid_argument(fmt::format("schedule '{}': '{}' is not a non-negative number", whole, text));
   return v;
 }
 }  // namespace
@@ -93,13 +93,13 @@ ScheduleOptions parse_schedule(const std::string& text, std::size_t epochs, std:
     o.kind = K::Constant;
   } else if (kind == "step") {
     o.kind = K::Step;
-    if (!arg(1)) throw std::invalid_argument("--schedule step needs a step size: step:STEP_SIZE[:GAMMA]");
+    if (!arg(1)) throw std::invalid_argument("schedule step needs a step size: step:STEP_SIZE[:GAMMA]");
     o.step_size = number<std::size_t>(*arg(1), text);
     if (arg(2)) o.gamma = number<double>(*arg(2), text);
     max_args = 2;
   } else if (kind == "exponential") {
     o.kind = K::Exponential;
-    if (!arg(1)) throw std::invalid_argument("--schedule exponential needs a factor: exponential:GAMMA");
+    if (!arg(1)) throw std::invalid_argument("schedule exponential needs a factor: exponential:GAMMA");
     o.gamma = number<double>(*arg(1), text);
     max_args = 1;
   } else if (kind == "cosine") {
@@ -118,7 +118,7 @@ ScheduleOptions parse_schedule(const std::string& text, std::size_t epochs, std:
         "or plateau[:PATIENCE[:FACTOR]])",
         text));
   }
-  if (parts.size() > max_args + 1) throw std::invalid_argument(fmt::format("--schedule '{}': too many parts", text));
+  if (parts.size() > max_args + 1) throw std::invalid_argument(fmt::format("schedule '{}': too many parts", text));
   return o;
 }
 

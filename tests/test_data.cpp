@@ -135,8 +135,7 @@ TEST(Csv, TextLabelsBecomeClassesInSortedOrder) {
 TEST(Csv, ANumericTargetIsNotMadeIntoClasses) {
   const std::string frac = write_csv("frac.csv", "x,price\n1,2.5\n2,3.75\n");
   EXPECT_NE(error_of(frac).find("frac.csv:2: label '2.5' out of range"), std::string::npos) << error_of(frac);
-  EXPECT_NE(error_of(frac).find("a label column with fractions is a numeric target: train a regression (--task "
-                                "regression or --loss mse)"),
+  EXPECT_NE(error_of(frac).find("a label column with fractions is a numeric target: train a regression"),
             std::string::npos);
   std::string many = "x,year\n";
   for (int i = 0; i < 300; ++i) many += std::to_string(i) + "," + std::to_string(1800 + i) + "\n";
@@ -149,8 +148,8 @@ TEST(Csv, ANumericTargetIsNotMadeIntoClasses) {
 
 TEST(Csv, MissingValuesAreAnErrorOrNaNToImpute) {
   const std::string f = write_csv("miss.csv", "a,b,label\n1,2,0\n3,NA,1\n,4,0\n5,nan,1\n6,?,0\n");
-  EXPECT_NE(error_of(f).find("miss.csv:3: column 2 ('b'): missing value ('NA'); fill it in, or let training fill it "
-                             "(--impute mean|median)"),
+  EXPECT_NE(error_of(f).find("miss.csv:3: column 2 ('b'): missing value ('NA'); fill it in, or impute them (mean or "
+                             "median)"),
             std::string::npos)
       << error_of(f);
   csv::Options o;

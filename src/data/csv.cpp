@@ -170,9 +170,8 @@ Dataset read(const std::string& path, const Options& o) {
       float v;
       if (is_missing(f[j])) {
         if (!o.allow_missing)
-          throw std::runtime_error(fmt::format("{}:{}: {}: missing value ('{}'); fill it in, or let training fill "
-                                               "it (--impute mean|median)",
-                                               path, line_no, column(j), f[j]));
+          throw std::runtime_error(fmt::format("{}:{}: {}: missing value ('{}'); fill it in, or {}", path, line_no,
+                                               column(j), f[j], o.hints.impute));
         v = std::numeric_limits<float>::quiet_NaN();
       } else if (!parse_float(f[j], v) || !std::isfinite(v)) {
         throw std::runtime_error(fmt::format("{}:{}: {}: '{}' is not a finite number", path, line_no, column(j), f[j]));
@@ -225,10 +224,10 @@ Dataset read(const std::string& path, const Options& o) {
             "{}:{}: label '{}' out of range (expected a class index 0..{}){}", path, label_line[i], labels[i],
             limit - 1,
             o.num_classes ? ""
-                          : fmt::format("; labels are class indices below {} (--max-classes raises it) — {} is a "
-                                        "numeric target: train a regression (--task regression or --loss mse)",
-                                        o.max_classes,
-                                        fraction ? "a label column with fractions" : "a label column of large numbers")));
+                          : fmt::format("; labels are class indices below {} ({}) — {} is a numeric target: {}",
+                                        o.max_classes, o.hints.max_classes,
+                                        fraction ? "a label column with fractions" : "a label column of large numbers",
+                                        o.hints.regression)));
       }
       y[i] = v;
       mx = std::max(mx, v);
@@ -241,10 +240,8 @@ Dataset read(const std::string& path, const Options& o) {
   std::map<std::string, std::size_t, std::less<>> index;
   for (const auto& l : labels) index.emplace(l, 0);
   if (index.size() > limit)
-    throw std::runtime_error(fmt::format("{}: the label column has {} distinct values, more than {} classes "
-                                         "(--max-classes raises it){}",
-                                         path, index.size(), limit,
-                                         o.num_classes ? "" : "; a numeric target needs numbers (--task regression)"));
+    throw std::runtime_error(fmt::format("{}: the label column has {} distinct values, more than {} classes ({})", path,
+                                         index.size(), limit, o.hints.max_classes));
   for (auto& [name, c] : index) {
     c = d.class_names.size();
     d.class_names.push_back(name);

@@ -41,6 +41,12 @@ struct Options {
   std::vector<std::string> feature_names;
   std::vector<std::string> ignore_columns;  // dropped when the header has them (a label column at predict time)
   bool allow_missing = false;               // missing features read as NaN instead of an error
+  // What the error messages suggest, in the caller's words (the CLI names its options).
+  struct Hints {
+    std::string impute = "impute them (mean or median)";
+    std::string max_classes = "raise max_classes";
+    std::string regression = "train a regression";
+  } hints;
 };
 
 // Whether a field is one of the spellings of a missing value.
