@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "gradflow/checkpoint.h"
+#include "gradflow/model_file.h"
 
 namespace gradflow::app {
 

@@ -9,7 +9,7 @@
 #include "gradflow/detail/json_depth.h"
 #include <nlohmann/json.hpp>
 
-#include "gradflow/checkpoint.h"
+#include "gradflow/model_file.h"
 #include "run_folder.h"
 #include "gradflow/layer_kinds.h"
 

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "gradflow/callbacks.h"
-#include "gradflow/checkpoint.h"
+#include "gradflow/model_file.h"
 #include "config.h"
 #include "run_folder.h"
 

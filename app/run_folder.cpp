@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "gradflow/checkpoint.h"
+#include "gradflow/model_file.h"
 #include "gradflow/detail/json_depth.h"
 
 namespace gradflow::app {

@@ -13,8 +13,8 @@
 #include <chrono>
 #include <cstddef>
 
-#include "../src/blas.h"
-#include "../src/parallel.h"
+#include "../src/core/blas.h"
+#include "../src/core/parallel.h"
 
 namespace gradflow::bench {
 

@@ -5,7 +5,7 @@
 
 #include "../app/config.h"
 #include "../app/config.h"
-#include "gradflow/checkpoint.h"
+#include "gradflow/model_file.h"
 #include "gradflow/schedule.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

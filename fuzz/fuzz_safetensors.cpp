@@ -2,7 +2,7 @@
 #include <exception>
 
 #include "fuzz_input.h"
-#include "gradflow/checkpoint.h"
+#include "gradflow/model_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string path = gradflow::fuzz::input_file(data, size, ".safetensors");

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "gradflow/gradflow.h"
-#include "parallel.h"
+#include "core/parallel.h"
 
 namespace gradflow {
 namespace {

@@ -17,7 +17,7 @@
 #include "gradflow/tensor.h"
 #include "gradflow/threads.h"
 #include "gradflow/trainer.h"
-#include "gradflow/checkpoint.h"
+#include "gradflow/model_file.h"
 #include "gradflow/data/csv.h"
 #include "gradflow/data/idx.h"
 #include "gradflow/data/impute.h"

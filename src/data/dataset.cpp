@@ -9,7 +9,7 @@
 
 #include "gradflow/rng.h"
 
-#include "../parallel.h"
+#include "core/parallel.h"
 
 namespace gradflow {
 

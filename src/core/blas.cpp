@@ -1,4 +1,4 @@
-#include "blas.h"
+#include "core/blas.h"
 
 #include <cblas.h>
 
@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "gradflow/threads.h"
-#include "parallel.h"
+#include "core/parallel.h"
 
 // OpenBLAS internals present in DYNAMIC_ARCH builds (Debian's); weak so that another build
 // of OpenBLAS still links, and the kernel choice below is then skipped.

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "layer_registry.h"
+#include "nn/layer_registry.h"
 
 namespace gradflow {
 

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "parallel.h"
+#include "core/parallel.h"
 
 namespace gradflow {
 

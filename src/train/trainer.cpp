@@ -14,7 +14,7 @@
 
 #include "gradflow/detail/json_depth.h"
 
-#include "param_slices.h"
+#include "train/param_slices.h"
 
 namespace gradflow {
 

@@ -2,8 +2,8 @@
 
 #include "gradflow/dense.h"
 
-#include "layer_registry.h"
-#include "pointwise.h"
+#include "nn/layer_registry.h"
+#include "nn/pointwise.h"
 
 #include <algorithm>
 #include <stdexcept>

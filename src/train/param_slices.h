@@ -6,7 +6,7 @@
 #include <cstddef>
 
 #include "gradflow/sequential.h"
-#include "parallel.h"
+#include "core/parallel.h"
 
 namespace gradflow {
 

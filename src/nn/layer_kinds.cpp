@@ -9,8 +9,8 @@
 #include "gradflow/dense.h"
 #include "gradflow/dropout.h"
 
-#include "layer_registry.h"
-#include "pointwise.h"
+#include "nn/layer_registry.h"
+#include "nn/pointwise.h"
 
 namespace gradflow {
 

@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "blas.h"
-#include "parallel.h"
-#include "pointwise.h"
+#include "core/blas.h"
+#include "core/parallel.h"
+#include "nn/pointwise.h"
 
 namespace gradflow {
 

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "parallel.h"
-#include "pointwise.h"
+#include "core/parallel.h"
+#include "nn/pointwise.h"
 
 namespace gradflow {
 
