@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data_source.h"
+#include "run_folder.h"
 #include "gradflow/gradflow.h"
 
 namespace gradflow::app {
@@ -18,7 +19,7 @@ namespace gradflow::app {
 namespace fs = std::filesystem;
 
 std::string model_path(const std::string& m) {
-  return fs::is_directory(m) ? (fs::path(m) / "model.safetensors").string() : m;
+  return fs::is_directory(m) ? RunFolder(m).model() : m;
 }
 
 namespace {

@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "config.h"
 #include "report.h"
+#include "run_folder.h"
 
 namespace {
 
@@ -181,7 +182,7 @@ TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, std::string config_
   // Resuming reads the run's own resolved configuration; flags given now override it.
   if (!flags.resume.empty()) {
     if (!config_file.empty()) throw std::runtime_error("--resume takes the run's config.json; do not pass --config too");
-    config_file = flags.resume + "/config.json";
+    config_file = gradflow::app::RunFolder(flags.resume).config();
     if (!std::ifstream(config_file)) throw std::runtime_error(fmt::format("cannot resume: no {}", config_file));
   }
   if (config_file.empty()) return flags;
@@ -264,7 +265,7 @@ int main(int argc, char** argv) {
     if (*eval) return gradflow::app::eval(eval_args);
     if (*pred) return gradflow::app::predict(pred_args);
     if (*report) {
-      const std::string out = report_out.empty() ? report_run + "/report.html" : report_out;
+      const std::string out = report_out.empty() ? gradflow::app::RunFolder(report_run).report() : report_out;
       gradflow::app::write_report({report_run}, out);
       std::printf("report written to %s\n", out.c_str());
       return 0;
