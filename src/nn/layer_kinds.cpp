@@ -62,12 +62,6 @@ constexpr KindRegistration pointwise(LayerKind kind, std::string_view name, std:
           pointwise::backward_cols<Op>};
 }
 
-LayerSpec identity_spec() { return nn::identity(); }
-LayerSpec sigmoid_spec() { return nn::sigmoid(); }
-LayerSpec tanh_spec() { return nn::tanh(); }
-LayerSpec relu_spec() { return nn::relu(); }
-LayerSpec selu_spec() { return nn::selu(); }
-
 // In LayerKind order.
 constexpr std::array<KindRegistration, 13> kKinds = {{
     {{LayerKind::Dense, "dense", "Linear", 0},
@@ -88,12 +82,12 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
                         a.args.value("bias", true));
      },
      [](const LayerSpec& s, std::uint64_t width) -> std::uint64_t { return width * s.units + (s.bias ? s.units : 0); }},
-    pointwise<pointwise::IdentityOp, identity_spec>(LayerKind::Identity, "identity", "Identity", 0,
+    pointwise<pointwise::IdentityOp, nn::identity>(LayerKind::Identity, "identity", "Identity", 0,
                                                     InitPairing::Transparent),
-    pointwise<pointwise::SigmoidOp, sigmoid_spec>(LayerKind::Sigmoid, "sigmoid", "Sigmoid", kSaturating,
+    pointwise<pointwise::SigmoidOp, nn::sigmoid>(LayerKind::Sigmoid, "sigmoid", "Sigmoid", kSaturating,
                                                   InitPairing::Glorot, 0, 1),
-    pointwise<pointwise::TanhOp, tanh_spec>(LayerKind::Tanh, "tanh", "Tanh", kSaturating, InitPairing::Glorot, -1, 1),
-    pointwise<pointwise::ReluOp, relu_spec>(LayerKind::ReLU, "relu", "ReLU", kReluFamily, InitPairing::He),
+    pointwise<pointwise::TanhOp, nn::tanh>(LayerKind::Tanh, "tanh", "Tanh", kSaturating, InitPairing::Glorot, -1, 1),
+    pointwise<pointwise::ReluOp, nn::relu>(LayerKind::ReLU, "relu", "ReLU", kReluFamily, InitPairing::He),
     {{LayerKind::LeakyReLU, "leaky_relu", "LeakyReLU", kActivation | kReluFamily | kPointwise},
      InitPairing::He,
      "in_features",
@@ -136,7 +130,7 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
      stateless,
      pointwise::forward_cols<pointwise::EluOp>,
      pointwise::backward_cols<pointwise::EluOp>},
-    pointwise<pointwise::SeluOp, selu_spec>(LayerKind::SELU, "selu", "SELU", 0, InitPairing::LeCun),
+    pointwise<pointwise::SeluOp, nn::selu>(LayerKind::SELU, "selu", "SELU", 0, InitPairing::LeCun),
     {{LayerKind::Softmax, "softmax", "Softmax", kActivation},
      InitPairing::Glorot,
      "in_features",
