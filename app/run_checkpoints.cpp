@@ -1,10 +1,6 @@
 #include "run_checkpoints.h"
 
-#include <charconv>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <stdexcept>
 
@@ -118,15 +114,16 @@ std::size_t RunCheckpoints::resume(const ModelFile& last) {
     model_.restore(last.model->snapshot());
     for (const auto& [name, part] : parts_) {
       if (!t.contains(name)) throw std::invalid_argument(fmt::format("no state for the {}", name));
-      part->load_state_json(t[name].dump());
+      part->load_state_json(t.at(name).dump());
     }
     for (auto& [name, tensor] : optimizer_.state()) {
       const auto found = last.tensors.find("optimizer." + name);
       if (found != last.tensors.end()) *tensor = found->second;
     }
-    best_loss_ = t["best"]["val_loss"].is_null() ? std::numeric_limits<double>::infinity()
-                                                 : t["best"]["val_loss"].get<double>();
-    best_epoch_ = t["best"]["epoch"];
+    const json& best = t.at("best");
+    best_loss_ = best.at("val_loss").is_null() ? std::numeric_limits<double>::infinity()
+                                               : best.at("val_loss").get<double>();
+    best_epoch_ = best.at("epoch").get<std::size_t>();
     // Early stopping's best epoch ends the run as its model: checkpoint_best holds it.
     if (early_ && early_->best_epoch() > 0)
       early_->set_best_state(load_model(folder_.checkpoint_best()).model->snapshot());

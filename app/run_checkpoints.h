@@ -7,11 +7,12 @@
 // written is always a completed epoch. Every write is atomic (temporary file + rename).
 //
 //   model.safetensors            the model (for eval, predict, --init-from)
-//   checkpoint_last.safetensors  the model + optimizer state + "gradflow.training" metadata:
-//                                epoch, steps, RNG states, schedule, early-stopping and
-//                                unfreezing state — everything `train --resume` needs to end
-//                                with the same weights as an uninterrupted run; after an
-//                                interruption also the position inside the epoch ("within")
+//   checkpoint_last.safetensors  the model + the optimizer's buffers + "gradflow.training":
+//                                the state of every Stateful part by name (trainer: epoch,
+//                                steps, RNGs and the position inside an interrupted epoch;
+//                                optimizer; schedule; early stopping; unfreezing) — what
+//                                `train --resume` needs to end with the same weights as an
+//                                uninterrupted run
 //   checkpoint_best.safetensors  the model of the epoch with the lowest validation loss so far
 //                                (only with a validation set: selection never looks at the test set)
 #pragma once
@@ -21,12 +22,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "config.h"
 #include "gradflow/callbacks.h"
 #include "gradflow/model_file.h"
-#include "config.h"
 #include "run_folder.h"
-
-#include <nlohmann/json.hpp>
 
 namespace gradflow::app {
 
