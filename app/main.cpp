@@ -20,6 +20,7 @@
 #include "config.h"
 #include "report.h"
 #include "run_folder.h"
+#include "studies/study.h"
 
 namespace {
 
@@ -252,6 +253,17 @@ int main(int argc, char** argv) {
   compare->add_option("runs", compare_runs, "run folders")->required()->expected(2, -1);
   compare->add_option("--out", compare_out, "output file");
 
+  gradflow::app::StudyOptions study_opts;
+  std::string study_name;
+  bool study_list = false;
+  CLI::App* study = app.add_subcommand("study", "run the experiment behind one of the lecture's claims (--list: which)");
+  study->add_option("name", study_name, "the study (see --list)");
+  add_switch(*study, "--list", study_list, "list the studies and the claim each one tests");
+  add_switch(*study, "--quick", study_opts.quick, "the seconds-long form (smaller data and budgets; what the tests run)");
+  study->add_option("--out", study_opts.out, "folder for results.json and report.html (default: studies/NAME)");
+  study->add_option("--threads", study_opts.threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)");
+  check_numbers(*study);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -263,6 +275,13 @@ int main(int argc, char** argv) {
   try {
     if (*train) return gradflow::app::train(resolve(*train, flags, config_file));
     if (*eval) return gradflow::app::eval(eval_args);
+    if (*study) {
+      if (study_list || study_name.empty()) {
+        gradflow::app::list_studies();
+        return study_list ? 0 : 2;
+      }
+      return gradflow::app::run_study(study_name, study_opts);
+    }
     if (*pred) return gradflow::app::predict(pred_args);
     if (*report) {
       const std::string out = report_out.empty() ? gradflow::app::RunFolder(report_run).report() : report_out;

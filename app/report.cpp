@@ -23,17 +23,19 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// The page's script: draws every chart with uPlot from the embedded data, then marks the body
-// with data-charts (how many were drawn) — or data-errors when something failed.
-constexpr const char* kScript = R"JS(
-(function () {
-  const errors = [];
-  const fail = (m) => { errors.push(String(m)); document.body.setAttribute('data-errors', errors.join(' | ')); };
-  window.addEventListener('error', (e) => fail(e.message));
-  const D = JSON.parse(document.getElementById('gradflow-data').textContent);
+// The chart library every page shares: gradflowCharts(container) returns chart() (a uPlot line
+// chart, empty panels saying why), regions() (a 2-D map of a classifier's decisions, on a
+// canvas) and drawn(). A page marks its body with data-charts (how many were drawn) or
+// data-errors when something failed.
+constexpr const char* kChartLib = R"JS(
+window.gradflowErrors = [];
+window.addEventListener('error', (e) => {
+  window.gradflowErrors.push(String(e.message));
+  document.body.setAttribute('data-errors', window.gradflowErrors.join(' | '));
+});
+window.gradflowCharts = function (grid) {
   const palette = ['#1f77b4','#d62728','#2ca02c','#ff7f0e','#9467bd','#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf'];
   let drawn = 0;
-  const grid = document.getElementById('charts');
   // Tick labels with just enough digits to tell the ticks apart (a nearly constant series, such
   // as a learning rate without schedule, would otherwise show the same label on every tick).
   // The labels drawn are kept in the chart's data-yticks.
@@ -46,16 +48,26 @@ constexpr const char* kScript = R"JS(
     box.dataset.yticks = JSON.stringify(labels);
     return labels;
   };
-  // An empty panel says why it is empty (opts.why), not just "no data".
-  function chart(title, xlabel, xs, series, opts) {
-    opts = opts || {};
+  const panel = (title, caption) => {
     const box = document.createElement('div');
     box.className = 'chart';
     grid.appendChild(box);
+    if (caption) {
+      const p = document.createElement('p');
+      p.className = 'caption';
+      p.textContent = caption;
+      box.appendChild(p);
+    }
+    return box;
+  };
+  // An empty panel says why it is empty (opts.why), not just "no data".
+  function chart(title, xlabel, xs, series, opts) {
+    opts = opts || {};
+    const box = panel(title, opts.caption);
     const usable = series.filter(s => s.values.some(v => v !== null && isFinite(v) && (!opts.log || v > 0)));
     if (!xs.length || !usable.length) {
       const why = !xs.length && opts.xwhy ? opts.xwhy : (opts.why || 'no finite values were recorded');
-      box.innerHTML = '<h3>' + title + '</h3><p class="none">no data: ' + why + '</p>';
+      box.insertAdjacentHTML('afterbegin', '<h3>' + title + '</h3><p class="none">no data: ' + why + '</p>');
       box.dataset.empty = why;
       return;
     }
@@ -63,7 +75,7 @@ constexpr const char* kScript = R"JS(
     const data = [xs].concat(usable.map(s => s.values.map(clean)));
     new uPlot({
       title: title, width: 560, height: 300,
-      scales: { x: { time: false }, y: opts.log ? { distr: 3 } : (opts.range ? { range: opts.range } : {}) },
+      scales: { x: { time: false, distr: opts.xlog ? 3 : 1 }, y: opts.log ? { distr: 3 } : (opts.range ? { range: opts.range } : {}) },
       axes: [{ label: xlabel }, { label: opts.ylabel || '', size: 60,
                values: opts.log ? (u, vs) => vs.map(v => v == null ? '' : (v >= 0.01 && v < 1000 ? String(+v.toPrecision(2))
                                                                                                   : v.toExponential(0)))
@@ -71,9 +83,45 @@ constexpr const char* kScript = R"JS(
       series: [{ label: xlabel }].concat(usable.map((s, i) => ({
         label: s.label, stroke: palette[(s.color !== undefined ? s.color : i) % palette.length], width: 1.5, dash: s.dash,
         spanGaps: true, points: { show: xs.length < 40 } })))
-    }, data, box);
+    }, data, (u, init) => { box.insertBefore(u.root, box.firstChild); init(); });
     drawn++;
   }
+  // cells: nx·ny predicted classes over [x0, x1] × [y0, y1], row by row from y0; points: [x, y, class].
+  function regions(title, r, caption) {
+    const box = panel(title, caption);
+    const size = 240;
+    const h = document.createElement('h3');
+    h.textContent = title;
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = size;
+    box.insertBefore(canvas, box.firstChild);
+    box.insertBefore(h, canvas);
+    const g = canvas.getContext('2d');
+    const fill = ['#c6dbef', '#fcbba1', '#c7e9c0', '#fdd0a2'];
+    const cw = size / r.nx, ch = size / r.ny;
+    for (let j = 0; j < r.ny; j++)
+      for (let i = 0; i < r.nx; i++) {
+        g.fillStyle = fill[r.cells[j * r.nx + i] % fill.length];
+        g.fillRect(i * cw, size - (j + 1) * ch, cw + 0.5, ch + 0.5);
+      }
+    for (const [x, y, c] of r.points) {
+      g.fillStyle = palette[c % palette.length];
+      g.beginPath();
+      g.arc((x - r.x0) / (r.x1 - r.x0) * size, size - (y - r.y0) / (r.y1 - r.y0) * size, 5, 0, 2 * Math.PI);
+      g.fill();
+    }
+    drawn++;
+  }
+  return { chart, regions, drawn: () => drawn };
+};
+)JS";
+
+// A run page (report and compare): curves per epoch and per-layer diagnostics.
+constexpr const char* kScript = R"JS(
+(function () {
+  const D = JSON.parse(document.getElementById('gradflow-data').textContent);
+  const C = gradflowCharts(document.getElementById('charts'));
+  const chart = C.chart;
   const epochs = (run) => run.metrics.map(m => m.epoch);
   const col = (rows, key) => rows.map(r => (r[key] === undefined ? null : r[key]));
   const runs = D.runs;
@@ -134,8 +182,8 @@ constexpr const char* kScript = R"JS(
     layerChart('BatchNorm γ (mean)', 'gamma_mean', ['batchnorm'], { what: 'BatchNorm' });
     layerChart('BatchNorm β (mean)', 'beta_mean', ['batchnorm'], { what: 'BatchNorm' });
   }
-  document.body.setAttribute('data-charts', String(drawn));
-  document.getElementById('status').textContent = drawn + ' charts drawn';
+  document.body.setAttribute('data-charts', String(C.drawn()));
+  document.getElementById('status').textContent = C.drawn() + ' charts drawn';
 })();
 )JS";
 
@@ -177,7 +225,70 @@ std::string confusion_table(const json& c) {
   return h + fmt::format("</table><p>{} test samples</p>", total);
 }
 
+// A whole page: the shared style, `body` (with a #charts element), the data and the page's script.
+std::string page(const std::string& title, const std::string& body, const json& data, const char* script) {
+  std::string payload = data.dump();
+  // Inside <script>, "</" would end the element early.
+  for (std::size_t p = 0; (p = payload.find("</", p)) != std::string::npos; p += 3) payload.replace(p, 2, "<\\/");
+  return "<!doctype html><html><head><meta charset=\"utf-8\"><title>" + title + "</title><style>" + kUplotCss +
+         R"CSS(
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
+h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; border-bottom: 1px solid #ddd; }
+#charts { display: flex; flex-wrap: wrap; gap: 12px; }
+.chart { border: 1px solid #eee; padding: 4px; max-width: 568px; }
+.caption { font-size: 13px; color: #444; margin: 4px 6px; }
+.none { color: #888; } .warnings li { color: #a33; margin: 4px 0; }
+.held { color: #2a7d2a; } .failed { color: #b02020; }
+table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+table.config td, table.config th { text-align: left; }
+)CSS" + "</style></head><body><h1>" + title + "</h1><p id=\"status\">drawing…</p>" + body +
+         "<script type=\"application/json\" id=\"gradflow-data\">" + payload + "</script><script>" + kUplotJs +
+         "</script><script>" + kChartLib + "</script><script>" + script + "</script></body></html>\n";
+}
+
+// A study page: every chart of the study with the sentence that says what it shows.
+constexpr const char* kStudyScript = R"JS(
+(function () {
+  const D = JSON.parse(document.getElementById('gradflow-data').textContent);
+  const C = gradflowCharts(document.getElementById('charts'));
+  for (const c of D.charts) {
+    if (c.type === 'regions') C.regions(c.title, c, c.caption);
+    else C.chart(c.title, c.xlabel, c.x, c.series, { ylabel: c.ylabel, log: c.log, xlog: c.xlog, caption: c.caption });
+  }
+  document.body.setAttribute('data-charts', String(C.drawn()));
+  document.getElementById('status').textContent = C.drawn() + ' charts drawn';
+})();
+)JS";
+
 }  // namespace
+
+void write_study_page(const nlohmann::json& study, const std::string& out) {
+  std::string claims;
+  for (const auto& c : study.at("claims"))
+    claims += fmt::format("<li class=\"{}\">{} — {}</li>", c.at("held").get<bool>() ? "held" : "failed",
+                          escape(c.at("text").get<std::string>()),
+                          c.at("held").get<bool>() ? "held" : "did not hold");
+  std::string table = "<table><tr>";
+  for (const auto& h : study.at("table").at("columns")) table += "<th>" + escape(h.get<std::string>()) + "</th>";
+  table += "</tr>";
+  for (const auto& row : study.at("table").at("rows")) {
+    table += "<tr>";
+    for (const auto& v : row) table += "<td>" + escape(v.get<std::string>()) + "</td>";
+    table += "</tr>";
+  }
+  table += "</table>";
+  std::string settings = "<table class=\"config\">";
+  for (auto& [k, v] : study.at("settings").items())
+    settings += "<tr><th>" + escape(k) + "</th><td>" + escape(v.dump()) + "</td></tr>";
+  settings += "</table>";
+  const std::string title = fmt::format("gradflow study {}{}", study.at("study").get<std::string>(),
+                                        study.at("quick").get<bool>() ? " (quick)" : "");
+  const std::string body = "<p>" + escape(study.at("question").get<std::string>()) + "</p><h2>What was claimed, and "
+                           "what happened</h2><ul>" + claims + "</ul><p>" + escape(study.at("finding").get<std::string>()) +
+                           "</p><h2>Table</h2>" + table + "<h2>Plots</h2><div id=\"charts\"></div><h2>Settings</h2>" +
+                           settings;
+  write_file_atomic(out, page(title, body, study, kStudyScript));
+}
 
 void write_report(const std::vector<std::string>& runs, const std::string& out) {
   if (runs.empty()) throw std::invalid_argument("no run folders given");
@@ -219,25 +330,12 @@ void write_report(const std::vector<std::string>& runs, const std::string& out) 
     confusion_html += title + confusion_table(r["confusion"]);
     data["runs"].push_back(std::move(r));
   }
-  std::string payload = data.dump();
-  // Inside <script>, "</" would end the element early.
-  for (std::size_t p = 0; (p = payload.find("</", p)) != std::string::npos; p += 3) payload.replace(p, 2, "<\\/");
   const std::string title = runs.size() > 1 ? fmt::format("gradflow: {} runs compared", runs.size())
                                             : "gradflow run " + escape(data["runs"][0]["name"].get<std::string>());
-  std::string html = "<!doctype html><html><head><meta charset=\"utf-8\"><title>" + title + "</title><style>" +
-                     kUplotCss + R"CSS(
-body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
-h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; border-bottom: 1px solid #ddd; }
-#charts { display: flex; flex-wrap: wrap; gap: 12px; }
-.chart { border: 1px solid #eee; padding: 4px; }
-.none { color: #888; } .warnings li { color: #a33; margin: 4px 0; }
-table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
-table.config td, table.config th { text-align: left; }
-)CSS" + "</style></head><body><h1>" + title + "</h1><p id=\"status\">drawing…</p><h2>Curves and layers</h2>" +
-                     "<div id=\"charts\"></div><h2>Warnings</h2>" + warnings_html + "<h2>Confusion matrix</h2>" +
-                     confusion_html + "<h2>Configuration</h2>" + config_html +
-                     "<script type=\"application/json\" id=\"gradflow-data\">" + payload + "</script><script>" +
-                     kUplotJs + "</script><script>" + kScript + "</script></body></html>\n";
+  const std::string html = page(title, "<h2>Curves and layers</h2><div id=\"charts\"></div><h2>Warnings</h2>" +
+                                           warnings_html + "<h2>Confusion matrix</h2>" + confusion_html +
+                                           "<h2>Configuration</h2>" + config_html,
+                                data, kScript);
   write_file_atomic(out, html);
 }
 

@@ -8,10 +8,17 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace gradflow::app {
 
 // Reads each run folder (config.json, metrics.jsonl, diagnostics.jsonl, confusion.json) and
 // writes the page atomically to out. Throws std::runtime_error naming a missing or bad file.
 void write_report(const std::vector<std::string>& runs, const std::string& out);
+
+// A study's page (gradflow study): its question, its claims and whether each held, the table,
+// every chart with the sentence that says what it shows, and the settings. `study` is the
+// study's results.json.
+void write_study_page(const nlohmann::json& study, const std::string& out);
 
 }  // namespace gradflow::app

@@ -164,4 +164,11 @@ inline std::string render(const std::string& page, const fs::path& profile) {
   return dom;
 }
 
+// Occurrences of `what` in `text`.
+inline std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t c = 0;
+  for (std::size_t p = 0; (p = text.find(what, p)) != std::string::npos; p += what.size()) ++c;
+  return c;
+}
+
 }  // namespace gradflow_cli_test

@@ -322,11 +322,6 @@ TEST_F(Cli, ModelsMoveToPyTorchAndBack) {
   }
 }
 
-std::size_t count(const std::string& text, const std::string& what) {
-  std::size_t c = 0;
-  for (std::size_t p = 0; (p = text.find(what, p)) != std::string::npos; p += what.size()) ++c;
-  return c;
-}
 
 TEST_F(Cli, WarningsAreCalledOutAndRecorded) {
   // The lecture's failing deep net: 20 sigmoid layers with N(0, 1) weights.

@@ -1,0 +1,97 @@
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "studies.h"
+
+namespace gradflow::app::study {
+
+Dataset fashion(std::size_t n, bool train) {
+  if (!std::filesystem::is_directory(idx::kFashionMnistDir))
+    throw std::runtime_error(fmt::format("this study needs Fashion-MNIST in {} (Debian's dataset-fashion-mnist)",
+                                         idx::kFashionMnistDir));
+  Dataset d = idx::fashion_mnist(idx::kFashionMnistDir, train);
+  if (n == 0 || n >= d.size()) return d;
+  std::vector<std::uint32_t> first(n);
+  std::iota(first.begin(), first.end(), 0u);
+  return d.subset(first);
+}
+
+LayerStats probe(Sequential& m, const Loss& loss, const Dataset& data, std::size_t n) {
+  n = std::min(n, data.size());
+  const Tensor x = Tensor::view(const_cast<float*>(data.x.row(0)), n, data.x.cols());
+  const Tensor y = Tensor::view(const_cast<float*>(data.y.row(0)), n, data.y.cols());
+  const std::size_t head = loss_input_layers(m, loss);
+  const Tensor& z = m.forward(x, Mode::Train, head);
+  Tensor dz;
+  loss.forward_backward(z, y, &dz);
+  m.backward(dz, head);
+  LayerStats s;
+  for (std::size_t i = 0; i < head; ++i) {
+    const Layer& l = m.layer(i);
+    const Tensor& out = m.output(i);
+    double sum = 0, sq = 0;
+    std::size_t sat = 0;
+    const LayerKindInfo& k = layer_kind(l.kind());
+    for (float v : out.span()) {
+      sum += v;
+      sq += static_cast<double>(v) * v;
+      sat += (k.traits & kSaturating) && (v < k.low + 0.01f || v > k.high - 0.01f);
+    }
+    const double cnt = static_cast<double>(out.size());
+    s.out_mean.push_back(sum / cnt);
+    s.out_std.push_back(std::sqrt(std::max(0.0, sq / cnt - (sum / cnt) * (sum / cnt))));
+    s.saturated.push_back((k.traits & kSaturating) ? static_cast<double>(sat) / cnt : NAN);
+    if (k.traits & kActivation) {
+      std::size_t dead = 0;
+      for (std::size_t c = 0; c < out.cols(); ++c) {
+        bool alive = false;
+        for (std::size_t r = 0; r < out.rows() && !alive; ++r) alive = out(r, c) != 0.0f;
+        dead += !alive;
+      }
+      s.dead.push_back(static_cast<double>(dead) / static_cast<double>(out.cols()));
+    } else {
+      s.dead.push_back(NAN);
+    }
+    if (l.kind() == LayerKind::Dense) {
+      const Tensor& g = const_cast<Layer&>(l).grads()[0];
+      double gn = 0;
+      for (float v : g.span()) gn += static_cast<double>(v) * v;
+      s.grad_norm.push_back(std::sqrt(gn));
+      s.dense.push_back(i);
+    }
+  }
+  return s;
+}
+
+std::vector<EpochMetrics> fit(Sequential& model, LossKind loss_kind, Optimizer& optimizer, const Dataset& train,
+                              const Dataset* test, std::size_t epochs, std::size_t batch, std::uint64_t seed,
+                              std::vector<Callback*> callbacks) {
+  const Loss loss(loss_kind);
+  TrainOptions o;
+  o.epochs = epochs;
+  o.batch_size = batch;
+  o.seed = seed;
+  Trainer t(model, loss, optimizer, o);
+  for (Callback* c : callbacks) t.add_callback(*c);
+  return t.fit(train, test);
+}
+
+std::string num(double v, int digits) {
+  if (!std::isfinite(v)) return std::isnan(v) ? "-" : "inf";
+  if (v != 0 && (std::fabs(v) < 1e-3 || std::fabs(v) >= 1e5)) return fmt::format("{:.{}e}", v, digits - 1);
+  return fmt::format("{:.{}g}", v, digits);
+}
+
+std::string pct(double v) { return std::isnan(v) ? "-" : fmt::format("{:.2f}%", 100 * v); }
+
+std::vector<double> range(std::size_t n, double first) {
+  std::vector<double> r(n);
+  for (std::size_t i = 0; i < n; ++i) r[i] = first + static_cast<double>(i);
+  return r;
+}
+
+}  // namespace gradflow::app::study
