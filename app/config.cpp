@@ -13,7 +13,7 @@ namespace gradflow::app {
 using nlohmann::json;
 
 // One list of fields for both directions (nlohmann's to_json/from_json for TrainConfig).
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TrainConfig, data, test, test_split, val, val_split, label_column, task, max_classes, impute, standardize, limit, test_limit, layers, batchnorm, dropout, output, loss, init, optimizer, lr, momentum, weight_decay, beta1, beta2, eps, amsgrad, centered, schedule, warmup, clip_norm, clip_value, early_stop, batch_size, drop_last, epochs, seed, threads, shuffle, classes, per_class, init_from, freeze, unfreeze_every, stages, unfrozen_lr_scale, diagnostics_every, report, save_every, out, resume)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TrainConfig, data, test, test_split, val, val_split, label_column, task, max_classes, impute, standardize, limit, test_limit, layers, batchnorm, dropout, output, loss, init, optimizer, lr, momentum, weight_decay, beta1, beta2, eps, amsgrad, centered, schedule, warmup, clip_norm, clip_value, early_stop, batch_size, drop_last, epochs, seed, threads, shuffle, sync_batchnorm, classes, per_class, init_from, freeze, unfreeze_every, stages, unfrozen_lr_scale, diagnostics_every, report, save_every, out, resume)
 
 json to_json(const TrainConfig& c) {
   json j;

@@ -58,6 +58,7 @@ struct TrainConfig {
   std::uint64_t seed = 42;
   int threads = 0;  // 0: all cores
   bool shuffle = true;
+  bool sync_batchnorm = false;  // under mpirun: BatchNorm statistics over every rank's slice
   // transfer learning
   std::string classes;          // keep only these classes ("0,1,2"), relabelled in this order
   std::size_t per_class = 0;    // use only the first N training samples of each class (0: all)

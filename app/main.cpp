@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "config.h"
 #include "report.h"
+#include "mpi.h"
 #include "run_folder.h"
 #include "studies/study.h"
 
@@ -158,6 +159,9 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
   cmd.add_option("--seed", c.seed, "seed for initialization, shuffling and noise");
   cmd.add_option("--threads", c.threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)");
   add_switch(cmd, "--shuffle,!--no-shuffle", c.shuffle, "reshuffle the training data every epoch (--no-shuffle: in order)");
+  add_switch(cmd, "--sync-batchnorm", c.sync_batchnorm,
+             "under mpirun: BatchNorm statistics over the whole batch (every rank's slice; SyncBatchNorm) instead of "
+             "each rank's own slice");
   cmd.add_option("--classes", c.classes, "keep only these classes, e.g. 5,7,8,9 (relabelled 0.. in this order)");
   cmd.add_option("--per-class", c.per_class, "use only the first N training samples of each class (0: all)");
   cmd.add_option("--init-from", c.init_from,
@@ -205,6 +209,8 @@ TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, std::string config_
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Under mpirun: MPI for the whole process (a plain start runs without it).
+  const gradflow::app::mpi::Session mpi_session(argc, argv);
   CLI::App app{"gradflow: train deep feed-forward networks on the CPU, and see into them"};
   app.option_defaults()->always_capture_default();
   app.formatter(std::make_shared<HelpFormatter>());

@@ -10,6 +10,9 @@
 //   plan      what is about to run, printed
 //   fit       training, with interruption and divergence handled
 //   outputs   the model, the confusion matrix, the summary line and the report
+//
+// Under mpirun every rank runs these steps on its slice of each batch (app/mpi.h); rank 0
+// alone prints and writes the run folder.
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +30,7 @@
 
 #include "commands.h"
 #include "data_source.h"
+#include "mpi.h"
 #include "gradflow/gradflow.h"
 #include "progress.h"
 #include "report.h"
@@ -264,6 +268,7 @@ class TrainRun {
     load_inputs();
     build_model();
     prepare_training();
+    if (!root_) return fit();  // the other ranks compute; rank 0 writes
     open_folder();
     // Outside the clean-up below: a run that finds the folder locked must not touch it.
     const RunLock lock(folder_->dir());
@@ -374,10 +379,13 @@ class TrainRun {
 
   // ---- training: the trainer, the callbacks that shape it, and a resumed run's state ----
   void prepare_training() {
-    trainer_.emplace(*model_, *loss_, *settings_.optimizer,
-                     TrainOptions{.epochs = cfg_.epochs, .batch_size = cfg_.batch_size, .shuffle = cfg_.shuffle,
-                                  .seed = cfg_.seed, .drop_last = cfg_.drop_last});
+    reducer_ = mpi::make_reducer();
+    TrainOptions topt{.epochs = cfg_.epochs, .batch_size = cfg_.batch_size, .shuffle = cfg_.shuffle,
+                      .seed = cfg_.seed, .drop_last = cfg_.drop_last};
+    topt.reducer = reducer_.get();
+    trainer_.emplace(*model_, *loss_, *settings_.optimizer, topt);
     trainer_->check(data_.train);
+    if (reducer_) check_slices();
     trainer_->add_callback(*settings_.scheduler);
     if (cfg_.clip_norm > 0 || cfg_.clip_value > 0) {
       clipping_.emplace(cfg_.clip_norm > 0 ? std::optional<double>(cfg_.clip_norm) : std::nullopt,
@@ -392,7 +400,8 @@ class TrainRun {
       unfreezing_.emplace(settings_.stages, cfg_.unfrozen_lr_scale);
       trainer_->add_callback(*unfreezing_);
     }
-    if (cfg_.out.empty()) cfg_.out = default_run_folder();
+    if (cfg_.out.empty() && root_) cfg_.out = default_run_folder();
+    cfg_.out = mpi::broadcast(cfg_.out);  // rank 0's choice of folder, on every rank
     folder_.emplace(cfg_.out);
     const Dataset& train = data_.train;
     checkpoints_.emplace(*folder_, *model_, *settings_.optimizer, *trainer_, *settings_.scheduler,
@@ -411,6 +420,26 @@ class TrainRun {
                                                 "to train it further",
                                                 cfg_.out, epochs_done_, epochs_done_));
     }
+  }
+
+  // Under mpirun: BatchNorm either over the whole batch (--sync-batchnorm) or, per rank, over
+  // slices that must hold 2 samples or more.
+  void check_slices() {
+    bool has_bn = false;
+    for (std::size_t i = 0; i < model_->size(); ++i) {
+      if (model_->layer(i).kind() != LayerKind::BatchNorm) continue;
+      has_bn = true;
+      if (cfg_.sync_batchnorm) model_->layer(i).synchronize_across(reducer_.get());
+    }
+    if (!has_bn || cfg_.sync_batchnorm) return;
+    const std::size_t ranks = reducer_->size(), n = data_.train.size(), b = cfg_.batch_size;
+    std::size_t smallest = std::min(b, n);
+    if (!cfg_.drop_last && n % b != 0 && n > b) smallest = trainer_->folds_last_batch(n) ? b + 1 : n % b;
+    if (smallest / ranks < 2)
+      throw std::invalid_argument(fmt::format(
+          "{} ranks split a batch of {} into slices of {} sample(s): per-rank BatchNorm needs 2 or more (use "
+          "--sync-batchnorm, a larger --batch-size{})",
+          ranks, smallest, smallest / ranks, n % b != 0 ? " or --drop-last" : ""));
   }
 
   // ---- run folder ----
@@ -458,6 +487,9 @@ class TrainRun {
         plan += fmt::format("{}from epoch {}: first {} block(s) frozen", plan.empty() ? "" : "; ", st.epoch, st.frozen);
       fmt::print("freeze: {}\n", plan);
     }
+    if (mpi::size() > 1)
+      fmt::print("ranks:  {} processes (MPI), each {} thread(s) on its slice of every batch of {}\n", mpi::size(),
+                 num_threads(), cfg_.batch_size);
     fmt::print("run:    {}{}\n", folder_->dir(), resuming_ ? fmt::format(" (resuming after epoch {})", epochs_done_) : "");
   }
 
@@ -465,12 +497,12 @@ class TrainRun {
   // Returns the exit code: 0, or 128 + the signal that interrupted it.
   int fit() {
     // Records past the checkpoint belong to work that is about to be redone.
-    if (resuming_) folder_->keep_records_up_to(epochs_done_, checkpoint_ ? checkpoints_->resumed_steps() : 0);
-    folder_->create_metrics();
+    if (root_ && resuming_) folder_->keep_records_up_to(epochs_done_, checkpoint_ ? checkpoints_->resumed_steps() : 0);
+    if (root_) folder_->create_metrics();
     Progress progress(cfg_.epochs, data_.train.size(), &*folder_, data_.val.has_value());
-    trainer_->add_callback(progress);
+    if (root_) trainer_->add_callback(progress);
     std::optional<Diagnostics> diagnostics;
-    if (settings_.diagnostics_every > 0) {
+    if (root_ && settings_.diagnostics_every > 0) {
       // auto: every 50 steps, but at least ~20 records in a short run (and always the last step).
       const std::size_t steps = cfg_.epochs * trainer_->steps_per_epoch(data_.train.size());
       const std::size_t every = settings_.diagnostics_every != kAuto ? settings_.diagnostics_every
@@ -481,7 +513,7 @@ class TrainRun {
       diagnostics->on_warning = [&](const DiagnosticWarning& w) { progress.warn(w.message); };
       trainer_->add_callback(*diagnostics);
     }
-    trainer_->add_callback(*checkpoints_);
+    if (root_) trainer_->add_callback(*checkpoints_);
     InterruptGuard interrupts;
     trainer_->add_callback(interrupts);
     const auto t0 = std::chrono::steady_clock::now();
@@ -489,6 +521,7 @@ class TrainRun {
       history_ = trainer_->fit(data_.train, data_.test ? &*data_.test : nullptr, data_.val ? &*data_.val : nullptr);
     } catch (const TrainingDiverged& e) {
       diverged_ = true;
+      if (!root_) throw;
       std::fflush(stdout);
       folder_->flush_diagnostics();
       const bool kept = checkpoints_->save_last_good() || fs::exists(folder_->model());
@@ -508,16 +541,19 @@ class TrainRun {
     }
     seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (trainer_->interrupted()) {
+      // Under MPI a rank may stop because another one was signalled.
+      const int sig = interrupts.signal() ? interrupts.signal() : SIGINT;
+      if (!root_) return 128 + sig;
       checkpoints_->save_interrupted();
       folder_->flush_diagnostics();
       const EpochPosition& p = trainer_->position();
       fmt::print("interrupted by {} after step {} of epoch {}: saved {}; continue with: gradflow train --resume {}\n",
-                 interrupts.signal() == SIGTERM ? "SIGTERM" : "SIGINT", p.steps_done, p.epoch,
-                 folder_->checkpoint_last(), folder_->dir());
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT", p.steps_done, p.epoch, folder_->checkpoint_last(),
+                 folder_->dir());
       std::fflush(stdout);
-      return 128 + interrupts.signal();
+      return 128 + sig;
     }
-    folder_->close_diagnostics();
+    if (root_) folder_->close_diagnostics();
     return 0;
   }
 
@@ -550,6 +586,8 @@ class TrainRun {
 
   TrainConfig cfg_;
   Settings settings_;
+  bool root_ = mpi::root();
+  std::unique_ptr<GradientReducer> reducer_;
   bool resuming_ = false, created_ = false, diverged_ = false;
   std::optional<ModelFile> source_, checkpoint_;  // --init-from, --resume
   TrainingData data_;

@@ -13,6 +13,9 @@
 //   backward (evaluation): dx = dy·γ / √(running_var + ε)
 //
 // Training on a batch of one sample throws (its variance is undefined), as in PyTorch.
+// Synchronized (synchronize_across, PyTorch's SyncBatchNorm): in data-parallel training μ, σ²
+// and the sums of the backward pass are taken over every process's slice of the batch (B: the
+// whole batch), so N processes compute what one computes on the whole batch.
 // A frozen BatchNorm (set_trainable(false)) behaves as in evaluation even in training mode and
 // leaves its running statistics alone — Keras' rule, so that a frozen layer stays as it was;
 // PyTorch's requires_grad=False would keep updating the statistics.
@@ -37,6 +40,7 @@ class BatchNorm final : public Layer {
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }
   std::int64_t& num_batches_tracked() { return num_batches_; }
+  void synchronize_across(CrossProcessSum* sum) override { sync_ = sum; }
 
  protected:
   void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
@@ -44,10 +48,13 @@ class BatchNorm final : public Layer {
                      bool param_grads) override;
 
  private:
-  // The work of forward_impl / backward_impl on features [j0, j1).
-  void forward_features(const Tensor& x, Tensor& y, std::size_t j0, std::size_t j1);
-  void backward_features(const Tensor& x, const Tensor& dy, Tensor* dx, bool param_grads,
-                         std::size_t j0, std::size_t j1);
+  // The phases of forward_impl / backward_impl on features [j0, j1).
+  void sum_x(const Tensor& x, std::size_t j0, std::size_t j1);
+  void sum_squares(const Tensor& x, std::size_t j0, std::size_t j1);
+  void finish_statistics(std::size_t j0, std::size_t j1);
+  void normalize(const Tensor& x, Tensor& y, std::size_t j0, std::size_t j1);
+  void gradient_sums(const Tensor& x, const Tensor& dy, bool param_grads, std::size_t j0, std::size_t j1);
+  void input_gradient(const Tensor& x, const Tensor& dy, Tensor& dx, std::size_t j0, std::size_t j1);
   Tensor running_mean_, running_var_;  // [1, F]
   std::int64_t num_batches_ = 0;
   // Of the last forward: the mean and 1/√(σ² + ε) it normalized with ([1, F]), and whether
@@ -58,6 +65,9 @@ class BatchNorm final : public Layer {
   float* acc_alpha() { return scratch_.data(); }
   float* acc_shift() { return scratch_.data() + in_; }
   bool last_training_ = false;
+  CrossProcessSum* sync_ = nullptr;
+  double batch_rows_ = 0;          // B of the last training forward (the whole batch's when synchronized)
+  std::vector<double> sync_buf_;   // [2F + 1]: the sums exchanged with the other processes
 };
 
 }  // namespace gradflow

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "gradflow/cross_process.h"
 #include "gradflow/init.h"
 #include "gradflow/layer_kinds.h"
 #include "gradflow/rng.h"
@@ -109,6 +110,13 @@ class Layer {
 
   bool trainable() const { return trainable_; }
   void set_trainable(bool on) { trainable_ = on; }
+  // The position of the next forward's first row in the whole batch (data-parallel training
+  // gives each process a slice): training noise that depends on a sample's place in the batch
+  // (Dropout's mask) is then the same whichever process computes the sample.
+  void set_first_row(std::size_t row) { first_row_ = row; }
+  // Data-parallel training: a layer whose training statistics span the batch (BatchNorm)
+  // computes them over every process's slice through `sum` (nullptr: over its own rows).
+  virtual void synchronize_across(CrossProcessSum* sum) { (void)sum; }
 
   // y = f(x). x: [B, I]; y is resized to [B, O]. Throws std::invalid_argument naming the layer
   // and both shapes when x has the wrong number of features. rng supplies training noise.
@@ -132,6 +140,7 @@ class Layer {
   std::vector<Tensor> params_, grads_;  // views into the owner's buffers
   bool trainable_ = true;
   bool bound_ = false;
+  std::size_t first_row_ = 0;
   std::size_t bound_params_ = 0;
 };
 

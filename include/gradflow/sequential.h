@@ -69,6 +69,11 @@ class Sequential {
   // Offset of layer i's first parameter in the flat buffers.
   std::size_t param_offset(std::size_t i) const { return offsets_.at(i); }
 
+  // Every layer's Layer::set_first_row (data-parallel slices of a batch).
+  void set_first_row(std::size_t row) {
+    for (auto& l : layers_) l->set_first_row(row);
+  }
+
   // Rng for training noise; part of the model's state.
   Rng& rng() { return rng_; }
 

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "gradflow/cross_process.h"
 #include "gradflow/data/dataset.h"
 #include "gradflow/loss.h"
 #include "gradflow/optimizer.h"
@@ -30,6 +31,8 @@
 #include "gradflow/stateful.h"
 
 namespace gradflow {
+
+class GradientReducer;
 
 struct TrainOptions {
   std::size_t epochs = 10;
@@ -51,6 +54,25 @@ struct TrainOptions {
   // with Adam at lr 1e6 (loss 4e11 and 10% accuracy).
   bool stop_on_non_finite = true;
   double divergence_factor = 1e4;
+  // Data-parallel training: this process computes its slice of every batch and the reducer
+  // combines the slices (nullptr: one process computes whole batches).
+  GradientReducer* reducer = nullptr;
+};
+
+// Data-parallel training (for example an MPI allreduce): every process holds the whole model,
+// visits the batches in the same order, and computes rows [B·rank/size, B·(rank+1)/size) of
+// each batch of B. After the backward pass the reducer turns each process's results into the
+// whole batch's, so that every process applies the same update.
+class GradientReducer : public CrossProcessSum {
+ public:
+  virtual std::size_t rank() const = 0;
+  virtual std::size_t size() const = 0;
+  // In place: the gradients of the slice's mean loss over `rows` samples become those of the
+  // batch's mean loss over `batch_rows`; `loss` (the slice's mean) becomes the batch's,
+  // `correct` the batch's count, `stop` whether any process asked to stop. The gradients of
+  // frozen layers may be anything (no one reads them).
+  virtual void reduce(Sequential& model, std::size_t rows, std::size_t batch_rows, double& loss,
+                      std::size_t& correct, bool& stop) = 0;
 };
 
 // Thrown by Trainer::step when training diverges; says where and what to try.
@@ -181,6 +203,8 @@ class Trainer : public Stateful {
 
  private:
   void check_finite(double loss) const;
+  // One step on `x`, this process's rows of a batch of batch_rows (data parallel: a slice).
+  double step_rows(const Tensor& x, const Tensor& y, std::size_t batch_rows);
   void check_state() const;
   [[noreturn]] void diverged(const std::string& what, std::size_t layer) const;
   double first_loss_ = -1;             // of this fit(), for the blow-up check

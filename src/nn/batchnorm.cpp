@@ -40,48 +40,83 @@ std::vector<std::pair<std::string, Tensor*>> BatchNorm::buffers() {
 }
 
 // Every statistic here is per feature, so the work splits over threads by features (the same
-// split as the Dense product before it), and each feature's sums keep their order.
+// split as the Dense product before it), and each feature's sums keep their order. Synchronized,
+// the phases run one after the other with the sums exchanged in between; alone, each thread
+// runs all phases on its features.
 void BatchNorm::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng&) {
   const std::size_t B = x.rows();
   // A frozen BatchNorm normalizes with its running statistics and keeps them (Keras' rule for
   // fine-tuning): freezing means the layer computes exactly what it did.
   last_training_ = mode == Mode::Train && trainable_;
   if (last_training_) {
-    if (B < 2)
+    if (B < 2 && !sync_)
       throw std::invalid_argument(fmt::format(
           "{}: training needs more than 1 sample per batch, got {} (the batch variance is undefined)", name(), B));
     ++num_batches_;
   }
-  parallel::for_range(in_, 3 * parallel::kElementCost * static_cast<double>(B), [&](parallel::Range f) {
-    forward_features(x, y, f.begin, f.end);
+  const double cost = 3 * parallel::kElementCost * static_cast<double>(B);
+  batch_rows_ = static_cast<double>(B);
+  if (last_training_ && sync_) {
+    parallel::for_range(in_, cost, [&](parallel::Range f) { sum_x(x, f.begin, f.end); });
+    sync_buf_.assign(acc_a_.begin(), acc_a_.end());
+    sync_buf_.push_back(static_cast<double>(B));
+    sync_->sum(sync_buf_.data(), in_ + 1);
+    batch_rows_ = sync_buf_[in_];
+    if (batch_rows_ < 2)
+      throw std::invalid_argument(fmt::format("{}: training needs more than 1 sample per batch, got {}", name(),
+                                              batch_rows_));
+    for (std::size_t j = 0; j < in_; ++j) acc_a_[j] = sync_buf_[j] / batch_rows_;
+    parallel::for_range(in_, cost, [&](parallel::Range f) { sum_squares(x, f.begin, f.end); });
+    sync_->sum(acc_b_.data(), in_);
+    parallel::for_range(in_, cost, [&](parallel::Range f) {
+      finish_statistics(f.begin, f.end);
+      normalize(x, y, f.begin, f.end);
+    });
+    return;
+  }
+  parallel::for_range(in_, cost, [&](parallel::Range f) {
+    if (last_training_) {
+      sum_x(x, f.begin, f.end);
+      for (std::size_t j = f.begin; j < f.end; ++j) acc_a_[j] /= batch_rows_;
+      sum_squares(x, f.begin, f.end);
+    }
+    finish_statistics(f.begin, f.end);
+    normalize(x, y, f.begin, f.end);
   });
 }
 
-void BatchNorm::forward_features(const Tensor& x, Tensor& y, std::size_t j0, std::size_t j1) {
-  const std::size_t B = x.rows();
-  if (last_training_) {
-    // Two passes in double: mean, then Σ (x − μ)².
-    std::fill(acc_a_.begin() + j0, acc_a_.begin() + j1, 0.0);
-    std::fill(acc_b_.begin() + j0, acc_b_.begin() + j1, 0.0);
-    for (std::size_t r = 0; r < B; ++r) {
-      const float* xr = x.row(r);
-      for (std::size_t j = j0; j < j1; ++j) acc_a_[j] += xr[j];
-    }
-    for (std::size_t j = j0; j < j1; ++j) acc_a_[j] /= static_cast<double>(B);
-    for (std::size_t r = 0; r < B; ++r) {
-      const float* xr = x.row(r);
-      for (std::size_t j = j0; j < j1; ++j) {
-        const double d = xr[j] - acc_a_[j];
-        acc_b_[j] += d * d;
-      }
-    }
-    const float m = spec_.momentum;
+// acc_a_ ← Σ_b x (two passes in double: the sum, then Σ (x − μ)²).
+void BatchNorm::sum_x(const Tensor& x, std::size_t j0, std::size_t j1) {
+  std::fill(acc_a_.begin() + j0, acc_a_.begin() + j1, 0.0);
+  for (std::size_t r = 0; r < x.rows(); ++r) {
+    const float* xr = x.row(r);
+    for (std::size_t j = j0; j < j1; ++j) acc_a_[j] += xr[j];
+  }
+}
+
+// acc_b_ ← Σ_b (x − μ)², μ in acc_a_.
+void BatchNorm::sum_squares(const Tensor& x, std::size_t j0, std::size_t j1) {
+  std::fill(acc_b_.begin() + j0, acc_b_.begin() + j1, 0.0);
+  for (std::size_t r = 0; r < x.rows(); ++r) {
+    const float* xr = x.row(r);
     for (std::size_t j = j0; j < j1; ++j) {
-      const double var = acc_b_[j] / static_cast<double>(B);
+      const double d = xr[j] - acc_a_[j];
+      acc_b_[j] += d * d;
+    }
+  }
+}
+
+// μ and 1/√(σ² + ε) to normalize with (and the running statistics, in training).
+void BatchNorm::finish_statistics(std::size_t j0, std::size_t j1) {
+  if (last_training_) {
+    const float m = spec_.momentum;
+    const double B = batch_rows_;
+    for (std::size_t j = j0; j < j1; ++j) {
+      const double var = acc_b_[j] / B;
       mean_[j] = static_cast<float>(acc_a_[j]);
       invstd_[j] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(spec_.eps)));
       running_mean_[j] = (1 - m) * running_mean_[j] + m * static_cast<float>(acc_a_[j]);
-      running_var_[j] = (1 - m) * running_var_[j] + m * static_cast<float>(acc_b_[j] / static_cast<double>(B - 1));
+      running_var_[j] = (1 - m) * running_var_[j] + m * static_cast<float>(acc_b_[j] / (B - 1));
     }
   } else {
     for (std::size_t j = j0; j < j1; ++j) {
@@ -89,7 +124,10 @@ void BatchNorm::forward_features(const Tensor& x, Tensor& y, std::size_t j0, std
       invstd_[j] = 1.0f / std::sqrt(running_var_[j] + spec_.eps);
     }
   }
-  // y = x·α + β' with α = γ·invstd, β' = β − μ·α: one multiply-add per element.
+}
+
+// y = x·α + β' with α = γ·invstd, β' = β − μ·α: one multiply-add per element.
+void BatchNorm::normalize(const Tensor& x, Tensor& y, std::size_t j0, std::size_t j1) {
   const float* g = params_[0].data();
   const float* b = params_[1].data();
   float* alpha = acc_alpha();
@@ -98,7 +136,7 @@ void BatchNorm::forward_features(const Tensor& x, Tensor& y, std::size_t j0, std
     alpha[j] = g[j] * invstd_[j];
     shift[j] = b[j] - mean_[j] * alpha[j];
   }
-  for (std::size_t r = 0; r < B; ++r) {
+  for (std::size_t r = 0; r < x.rows(); ++r) {
     const float* xr = x.row(r);
     float* yr = y.row(r);
     for (std::size_t j = j0; j < j1; ++j) yr[j] = xr[j] * alpha[j] + shift[j];
@@ -106,18 +144,34 @@ void BatchNorm::forward_features(const Tensor& x, Tensor& y, std::size_t j0, std
 }
 
 void BatchNorm::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, bool param_grads) {
-  parallel::for_range(in_, 3 * parallel::kElementCost * static_cast<double>(x.rows()), [&](parallel::Range f) {
-    backward_features(x, dy, dx, param_grads, f.begin, f.end);
-  });
+  const double cost = 3 * parallel::kElementCost * static_cast<double>(x.rows());
+  if (!(sync_ && last_training_)) {
+    parallel::for_range(in_, cost, [&](parallel::Range f) {
+      gradient_sums(x, dy, param_grads, f.begin, f.end);
+      if (dx) input_gradient(x, dy, *dx, f.begin, f.end);
+    });
+    return;
+  }
+  // Synchronized: dy on each process is the gradient of its slice's mean loss; the whole
+  // batch's sums are Σ over processes of (rows/B)·(the slice's sums), and dividing them by the
+  // slice's rows in input_gradient gives dx in the same units as dy.
+  parallel::for_range(in_, cost, [&](parallel::Range f) { gradient_sums(x, dy, param_grads, f.begin, f.end); });
+  if (!dx) return;
+  const double share = static_cast<double>(x.rows()) / batch_rows_;
+  sync_buf_.resize(2 * in_);
+  for (std::size_t j = 0; j < in_; ++j) sync_buf_[j] = acc_a_[j] * share, sync_buf_[in_ + j] = acc_b_[j] * share;
+  sync_->sum(sync_buf_.data(), 2 * in_);
+  std::copy(sync_buf_.begin(), sync_buf_.begin() + static_cast<std::ptrdiff_t>(in_), acc_a_.begin());
+  std::copy(sync_buf_.begin() + static_cast<std::ptrdiff_t>(in_), sync_buf_.end(), acc_b_.begin());
+  parallel::for_range(in_, cost, [&](parallel::Range f) { input_gradient(x, dy, *dx, f.begin, f.end); });
 }
 
-void BatchNorm::backward_features(const Tensor& x, const Tensor& dy, Tensor* dx, bool param_grads,
-                                  std::size_t j0, std::size_t j1) {
-  const std::size_t B = x.rows();
-  // Σ dy and Σ dy·x̂ per feature (x̂ recomputed from x, μ and invstd).
+// Σ dy and Σ dy·x̂ per feature into acc_a_, acc_b_ (x̂ recomputed from x, μ and invstd); they
+// are dβ and dγ.
+void BatchNorm::gradient_sums(const Tensor& x, const Tensor& dy, bool param_grads, std::size_t j0, std::size_t j1) {
   std::fill(acc_a_.begin() + j0, acc_a_.begin() + j1, 0.0);
   std::fill(acc_b_.begin() + j0, acc_b_.begin() + j1, 0.0);
-  for (std::size_t r = 0; r < B; ++r) {
+  for (std::size_t r = 0; r < x.rows(); ++r) {
     const float* xr = x.row(r);
     const float* dr = dy.row(r);
     for (std::size_t j = j0; j < j1; ++j) {
@@ -131,12 +185,15 @@ void BatchNorm::backward_features(const Tensor& x, const Tensor& dy, Tensor* dx,
       grads_[1][j] = static_cast<float>(acc_a_[j]);
     }
   }
-  if (!dx) return;
+}
+
+void BatchNorm::input_gradient(const Tensor& x, const Tensor& dy, Tensor& dx, std::size_t j0, std::size_t j1) {
+  const std::size_t B = x.rows();
   const float* g = params_[0].data();
   if (!last_training_) {
     for (std::size_t r = 0; r < B; ++r) {
       const float* dr = dy.row(r);
-      float* out = dx->row(r);
+      float* out = dx.row(r);
       for (std::size_t j = j0; j < j1; ++j) out[j] = dr[j] * g[j] * invstd_[j];
     }
     return;
@@ -151,7 +208,7 @@ void BatchNorm::backward_features(const Tensor& x, const Tensor& dy, Tensor* dx,
   for (std::size_t r = 0; r < B; ++r) {
     const float* xr = x.row(r);
     const float* dr = dy.row(r);
-    float* out = dx->row(r);
+    float* out = dx.row(r);
     for (std::size_t j = j0; j < j1; ++j) {
       const float xhat = (xr[j] - mean_[j]) * invstd_[j];
       out[j] = (dr[j] - mean_dy[j] - xhat * proj[j]) * g[j] * invstd_[j];

@@ -32,7 +32,9 @@ inline std::uint32_t mix32(std::uint32_t h) {
 }  // namespace
 
 // The mask is counter-based: element i of this call is dropped when the top 24 bits of
-// hash(i, key) fall below p·2²⁴, with one 64-bit key per call from the model's Rng. Unlike a
+// hash(i, key) fall below p·2²⁴, with one 64-bit key per call from the model's Rng; i counts
+// from the whole batch's first row (set_first_row), so a slice of the batch gets its part of
+// the same mask. Unlike a
 // stream of draws, every element's bit is independent of the others, so the mask is the same
 // whichever thread computes it, and the loop vectorizes.
 void Dropout::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
@@ -53,7 +55,7 @@ void Dropout::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
       const float* a = x.row(r);
       float* b = y.row(r);
       float* s = scale_.row(r);
-      const auto base = static_cast<std::uint32_t>(r * F);
+      const auto base = static_cast<std::uint32_t>((first_row_ + r) * F);
       for (std::size_t j = c.begin; j < c.end; ++j) {
         const std::uint32_t h = mix32(mix32((base + static_cast<std::uint32_t>(j)) ^ k1) + k2);
         s[j] = (h >> 8) < threshold ? 0.0f : keep;

@@ -162,11 +162,27 @@ void Trainer::check_state() const {
         diverged(fmt::format("layer {} ({}) has a non-finite {}", b.layer, model_.layer(b.layer).name(), b.name), b.layer);
 }
 
-double Trainer::step(const Tensor& x, const Tensor& y) {
-  const Tensor& z = model_.forward(x, Mode::Train, head_);
-  const double l = loss_.forward_backward(z, y, &dz_);
-  last_correct_ = loss_.has_accuracy(z.cols(), y.cols()) ? loss_.count_correct(z, y) : 0;
-  model_.backward(dz_, head_);
+double Trainer::step(const Tensor& x, const Tensor& y) { return step_rows(x, y, x.rows()); }
+
+double Trainer::step_rows(const Tensor& x, const Tensor& y, std::size_t batch_rows) {
+  double l = 0;
+  std::size_t correct = 0;
+  if (x.rows() > 0) {
+    const Tensor& z = model_.forward(x, Mode::Train, head_);
+    l = loss_.forward_backward(z, y, &dz_);
+    correct = loss_.has_accuracy(z.cols(), y.cols()) ? loss_.count_correct(z, y) : 0;
+    model_.backward(dz_, head_);
+  } else {
+    model_.gradients().zero();  // a slice with no rows adds nothing to the batch's gradients
+  }
+  if (opts_.reducer) {
+    // Every process takes the same decisions from here on: the batch's loss, its gradients,
+    // and a stop that any process asked for.
+    bool stop = interrupt_.load(std::memory_order_relaxed);
+    opts_.reducer->reduce(model_, x.rows(), batch_rows, l, correct, stop);
+    if (stop) interrupt_.store(true, std::memory_order_relaxed);
+  }
+  last_correct_ = correct;
   if (opts_.stop_on_non_finite) check_finite(l);
   if (first_loss_ < 0) first_loss_ = l;
   info_.batch_size = x.rows();
@@ -291,14 +307,21 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
       const std::size_t begin = s * bs;
       const std::size_t n = fold && s + 1 == info_.steps_per_epoch ? N - begin : std::min(bs, N - begin);
       info_.step = s;
+      // This process's rows of the batch: all of them, or its slice in data-parallel training.
+      std::size_t lo = 0, hi = n;
+      if (GradientReducer* r = opts_.reducer) {
+        lo = n * r->rank() / r->size();
+        hi = n * (r->rank() + 1) / r->size();
+      }
+      model_.set_first_row(lo);
       double l;
       if (opts_.shuffle) {
-        const std::span<const std::uint32_t> idx(order_.data() + begin, n);
+        const std::span<const std::uint32_t> idx(order_.data() + begin + lo, hi - lo);
         gather_rows(train.x, idx, batch_x_);
         gather_rows(train.y, idx, batch_y_);
-        l = step(batch_x_, batch_y_);
+        l = step_rows(batch_x_, batch_y_, n);
       } else {
-        l = step(row_view(train.x, begin, n), row_view(train.y, begin, n));
+        l = step_rows(row_view(train.x, begin + lo, hi - lo), row_view(train.y, begin + lo, hi - lo), n);
       }
       loss_sum += l * static_cast<double>(n);
       correct += last_correct_;

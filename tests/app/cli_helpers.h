@@ -164,6 +164,12 @@ inline std::string render(const std::string& page, const fs::path& profile) {
   return dom;
 }
 
+// Whole lines in a JSON-lines file being written (a last line without its newline is not one).
+inline std::size_t read_jsonl_lines(const std::string& p) {
+  const std::string t = slurp(p);
+  return static_cast<std::size_t>(std::count(t.begin(), t.end(), '\n'));
+}
+
 // Occurrences of `what` in `text`.
 inline std::size_t count(const std::string& text, const std::string& what) {
   std::size_t c = 0;
