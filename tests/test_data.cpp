@@ -75,6 +75,14 @@ TEST(Split, HoldsOutTheSameFractionOfEveryClass) {
   EXPECT_EQ(split_stratified(d, 0.2, 7).second.x.span()[0], held.x.span()[0]);
   const auto other = split_stratified(d, 0.2, 8).second;
   EXPECT_FALSE(std::equal(other.x.span().begin(), other.x.span().end(), held.x.span().begin()));
+  // A class of one sample keeps it for training.
+  Dataset rare = imbalanced(9, 0);
+  rare.y(0, 0) = 1.0f;
+  const auto [rk, rh] = split_stratified(rare, 0.5, 7);
+  std::size_t rare_kept = 0;
+  for (std::size_t i = 0; i < rk.size(); ++i) rare_kept += rk.y[i] == 1.0f;
+  EXPECT_EQ(rare_kept, 1u);
+  EXPECT_EQ(rh.size(), 5u);  // round(0.5 · 9), all from the class of 8
   EXPECT_THROW(split_stratified(d, 0.001, 7), std::invalid_argument);  // nothing held out
   EXPECT_THROW(split_stratified(d, 0.999, 7), std::invalid_argument);  // nothing left to train on
 }

@@ -64,7 +64,8 @@ std::pair<Dataset, Dataset> split_stratified(const Dataset& d, double fraction, 
   std::vector<std::vector<std::uint32_t>> members(groups);
   for (std::size_t i = 0; i < n; ++i)
     members[d.classification() ? static_cast<std::size_t>(d.y[i]) : 0].push_back(static_cast<std::uint32_t>(i));
-  // Each class's share, rounded down; what is left goes to the largest remainders.
+  // Each class's share, rounded down; what is left goes to the largest remainders (never a
+  // class's last sample: every class keeps one to train on).
   std::vector<std::size_t> take(groups);
   std::vector<std::pair<double, std::size_t>> rest;
   std::size_t taken = 0;
@@ -76,7 +77,11 @@ std::pair<Dataset, Dataset> split_stratified(const Dataset& d, double fraction, 
   }
   std::stable_sort(rest.begin(), rest.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   for (std::size_t k = 0; taken < total && k < rest.size(); ++k)
-    if (take[rest[k].second] < members[rest[k].second].size()) ++take[rest[k].second], ++taken;
+    if (take[rest[k].second] + 1 < members[rest[k].second].size()) ++take[rest[k].second], ++taken;  // keep one to train on
+  if (taken == 0)
+    throw std::invalid_argument(fmt::format("holding out {} of {} samples leaves none held out (every class would "
+                                            "lose its only samples)",
+                                            fraction, n));
   Rng rng(seed);
   std::vector<bool> held(n, false);
   for (std::size_t c = 0; c < groups; ++c) {

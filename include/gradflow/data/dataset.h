@@ -38,8 +38,9 @@ struct Dataset {
 
 // Splits d into (kept, held out): round(fraction · N) samples held out, drawn with `seed`; for
 // classification each class contributes its share, the remainders going to the classes with
-// the largest (stratified, as scikit-learn's train_test_split(stratify=y)); both parts keep
-// the samples' order. Throws std::invalid_argument when either part would be empty.
+// the largest (stratified, as scikit-learn's train_test_split(stratify=y)) but never a class's
+// last sample; both parts keep the samples' order. Throws std::invalid_argument when either
+// part would be empty.
 std::pair<Dataset, Dataset> split_stratified(const Dataset& d, double fraction, std::uint64_t seed);
 
 // dst[i, :] = src[indices[i], :]; dst is resized to [indices.size(), src.cols()].
