@@ -1,6 +1,7 @@
 // `gradflow eval` and `gradflow predict` (train: train_command.cpp).
 #include "commands.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -29,23 +30,6 @@ ModelFile open_model(const std::string& m, int threads) {
 }
 
 
-// Whether the first line of a CSV file has a field `name` (a header naming that column).
-bool header_names(const std::string& path, const std::string& name) {
-  std::ifstream in(path);
-  std::string line;
-  if (name.empty() || !std::getline(in, line)) return false;
-  for (std::size_t a = 0;;) {
-    const std::size_t b = line.find(',', a);
-    std::string f = line.substr(a, b == std::string::npos ? std::string::npos : b - a);
-    while (!f.empty() && (f.back() == '\r' || f.back() == ' ')) f.pop_back();
-    while (!f.empty() && f.front() == ' ') f.erase(0, 1);
-    if (f.size() >= 2 && f.front() == '"' && f.back() == '"') f = f.substr(1, f.size() - 2);
-    if (f == name) return true;
-    if (b == std::string::npos) return false;
-    a = b + 1;
-  }
-}
-
 // Missing values filled and inputs standardized as in training.
 void prepare_inputs(const ModelInfo& info, Tensor& x) {
   info.impute.apply(x);
@@ -57,7 +41,12 @@ int eval(const EvalArgs& a) {
   ModelFile mf = open_model(a.model, a.threads);
   const Loss loss(parse_loss(mf.info.loss.empty() ? "cross_entropy" : mf.info.loss));
   std::string label = a.label_column;
-  if (label.empty()) label = header_names(a.data, mf.info.label_name) ? mf.info.label_name : "-1";
+  if (label.empty()) {
+    const auto header = csv::first_line(a.data);
+    const bool named = !mf.info.label_name.empty() &&
+                       std::find(header.begin(), header.end(), mf.info.label_name) != header.end();
+    label = named ? mf.info.label_name : "-1";
+  }
   DataOptions dopt{.label_column = label,
                    .regression = loss.kind() == LossKind::MeanSquaredError,
                    .class_names = mf.info.class_names,

@@ -60,6 +60,18 @@ constexpr long kLabel = -1, kIgnored = -2;
 
 }  // namespace
 
+std::vector<std::string> first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const auto f = split(line);
+    return {f.begin(), f.end()};
+  }
+  return {};
+}
+
 bool is_missing(std::string_view f) {
   static constexpr std::string_view kMissing[] = {"",     "NA",   "N/A",  "n/a",  "NaN", "nan", "-nan",
                                                   "-NaN", "null", "NULL", "None", "?",   "#N/A", "<NA>"};

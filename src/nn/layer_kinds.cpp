@@ -47,19 +47,27 @@ void no_args(const Layer&, json&) {}
 std::uint64_t stateless(const LayerSpec&, std::uint64_t) { return 0; }
 float as_float(double v) { return static_cast<float>(v); }
 
-// An activation without arguments, point-wise with Op, built by `builder`.
-template <class Op, LayerSpec (*builder)()>
+// A point-wise activation computed by Op, with its PyTorch arguments written and read.
+template <class Op>
 constexpr KindRegistration pointwise(LayerKind kind, std::string_view name, std::string_view torch_class,
-                                     unsigned traits, InitPairing pairing, float low = 0, float high = 0) {
+                                     unsigned traits, InitPairing pairing, void (*write_args)(const Layer&, json&),
+                                     LayerSpec (*read_args)(const ArchLayer&), float low = 0, float high = 0) {
   return {{kind, name, torch_class, traits | kActivation | kPointwise, low, high},
           pairing,
           "in_features",
           make_pointwise,
-          no_args,
-          [](const ArchLayer&) { return builder(); },
+          write_args,
+          read_args,
           stateless,
           pointwise::forward_cols<Op>,
           pointwise::backward_cols<Op>};
+}
+// …and one without arguments, built by `builder`.
+template <class Op, LayerSpec (*builder)()>
+constexpr KindRegistration pointwise(LayerKind kind, std::string_view name, std::string_view torch_class,
+                                     unsigned traits, InitPairing pairing, float low = 0, float high = 0) {
+  return pointwise<Op>(kind, name, torch_class, traits, pairing, no_args,
+                       [](const ArchLayer&) { return builder(); }, low, high);
 }
 
 // In LayerKind order.
@@ -88,15 +96,10 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
                                                   InitPairing::Glorot, 0, 1),
     pointwise<pointwise::TanhOp, nn::tanh>(LayerKind::Tanh, "tanh", "Tanh", kSaturating, InitPairing::Glorot, -1, 1),
     pointwise<pointwise::ReluOp, nn::relu>(LayerKind::ReLU, "relu", "ReLU", kReluFamily, InitPairing::He),
-    {{LayerKind::LeakyReLU, "leaky_relu", "LeakyReLU", kActivation | kReluFamily | kPointwise},
-     InitPairing::He,
-     "in_features",
-     make_pointwise,
-     [](const Layer& l, json& j) { j["negative_slope"] = l.spec().negative_slope; },
-     [](const ArchLayer& a) { return nn::leaky_relu(as_float(a.number("negative_slope"))); },
-     stateless,
-     pointwise::forward_cols<pointwise::LeakyReluOp>,
-     pointwise::backward_cols<pointwise::LeakyReluOp>},
+    pointwise<pointwise::LeakyReluOp>(
+        LayerKind::LeakyReLU, "leaky_relu", "LeakyReLU", kReluFamily, InitPairing::He,
+        [](const Layer& l, json& j) { j["negative_slope"] = l.spec().negative_slope; },
+        [](const ArchLayer& a) { return nn::leaky_relu(as_float(a.number("negative_slope"))); }),
     {{LayerKind::RReLU, "rrelu", "RReLU", kActivation | kReluFamily},
      InitPairing::He,
      "in_features",
@@ -121,15 +124,10 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
        return nn::prelu(n != 1, as_float(a.args.value("init", 0.25)));
      },
      [](const LayerSpec& s, std::uint64_t width) -> std::uint64_t { return s.per_unit ? width : 1; }},
-    {{LayerKind::ELU, "elu", "ELU", kActivation | kReluFamily | kPointwise},
-     InitPairing::He,
-     "in_features",
-     make_pointwise,
-     [](const Layer& l, json& j) { j["alpha"] = l.spec().alpha; },
-     [](const ArchLayer& a) { return nn::elu(as_float(a.number("alpha"))); },
-     stateless,
-     pointwise::forward_cols<pointwise::EluOp>,
-     pointwise::backward_cols<pointwise::EluOp>},
+    pointwise<pointwise::EluOp>(
+        LayerKind::ELU, "elu", "ELU", kReluFamily, InitPairing::He,
+        [](const Layer& l, json& j) { j["alpha"] = l.spec().alpha; },
+        [](const ArchLayer& a) { return nn::elu(as_float(a.number("alpha"))); }),
     pointwise<pointwise::SeluOp, nn::selu>(LayerKind::SELU, "selu", "SELU", 0, InitPairing::LeCun),
     {{LayerKind::Softmax, "softmax", "Softmax", kActivation},
      InitPairing::Glorot,

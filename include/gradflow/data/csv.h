@@ -49,6 +49,10 @@ struct Options {
   } hints;
 };
 
+// The fields of the file's first non-blank line, as read() splits them (empty when the file
+// cannot be read): whether it has a header naming some column.
+std::vector<std::string> first_line(const std::string& path);
+
 // Whether a field is one of the spellings of a missing value.
 bool is_missing(std::string_view field);
 
