@@ -21,11 +21,19 @@
 namespace gradflow {
 namespace {
 
-// Restores the thread count a test changed.
+// Restores the thread count a test changed. The tests count a region's parts, so the pool's
+// stall policy (solo regions while workers stall) is off unless a test turns it on: a loaded
+// test machine could otherwise stall a worker.
 struct Threads {
   int saved = num_threads();
-  explicit Threads(int n) { set_num_threads(n); }
-  ~Threads() { set_num_threads(saved); }
+  explicit Threads(int n) {
+    set_num_threads(n);
+    parallel::set_stall_policy(false);
+  }
+  ~Threads() {
+    set_num_threads(saved);
+    parallel::set_stall_policy(true);
+  }
 };
 
 TEST(Split, CoversTheRangeOnceOnAlignedCuts) {
@@ -142,6 +150,29 @@ TEST(Region, WorkersWakeAfterSleeping) {
     parallel::run([&](int, int) { ++calls; }, 2);
     EXPECT_EQ(calls.load(), 2);
   }
+}
+
+TEST(Region, StallingWorkersSendRegionsToTheCallerAloneForAWhile) {
+  using namespace std::chrono_literals;
+  Threads two(2);
+  parallel::set_stall_policy(true);
+  // A worker that needs 2 ms where the caller needs nothing: what a worker whose core another
+  // process holds looks like to the caller.
+  int solo_after = -1;
+  for (int i = 0; i < 200 && solo_after < 0; ++i) {
+    std::atomic<int> parts{0};
+    parallel::run([&](int t, int T) {
+      parts = T;
+      if (t == 1) std::this_thread::sleep_for(2ms);
+    }, 2);
+    if (parts == 1) solo_after = i;
+  }
+  ASSERT_GE(solo_after, 1) << "no solo region after 200 stalls";
+  // The first back-off is 10 ms; after it, regions use every thread again.
+  std::this_thread::sleep_for(30ms);
+  std::atomic<int> parts{0};
+  parallel::run([&](int, int T) { parts = T; }, 2);
+  EXPECT_EQ(parts.load(), 2);
 }
 
 // A model big enough that, at batch 256, every product, batch norm, dropout and optimizer

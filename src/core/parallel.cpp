@@ -33,6 +33,21 @@ namespace {
 // threads than cores (tests run side by side) still makes progress.
 constexpr auto kSpin = std::chrono::microseconds(200);
 
+// A busy machine. When another process holds a core, one of our threads is off the CPU for a
+// scheduler slice (milliseconds) now and then; a region waits for its part, so the whole
+// program runs at that thread's pace — 0.8× of one thread's speed with two threads on 2 cores
+// and one core busy (bench/busy). So the caller waits for the workers by spinning only
+// kCallerSpin, then sleeps (freeing its core for the late worker), and counts the time lost in
+// stalls (waits longer than kCallerSpin and than its own part). When stalls cost more than a
+// tenth of a kWindow, the pool goes solo: regions run on the caller alone for a back-off
+// period, 10 ms, doubling up to 1 s while the stalls go on as soon as it tries again. A quiet
+// (virtual) machine has stalls too — 60–160 µs a few times per second, which must not send it
+// solo. Results do not change: every region gives the same bits on any number of threads.
+constexpr auto kCallerSpin = std::chrono::microseconds(50);
+constexpr auto kFirstBackoff = std::chrono::milliseconds(10);
+constexpr auto kLastBackoff = std::chrono::seconds(1);
+constexpr auto kWindow = std::chrono::milliseconds(50);
+
 inline void relax(unsigned& spins) {
   if (++spins % 1024 == 0)
     std::this_thread::yield();
@@ -73,15 +88,25 @@ class Pool {
     workers_.clear();
     busy_.store(false);
     sleepers_.store(0);
+    caller_sleeping_.store(false);
     new (&sleep_) std::mutex;
     new (&wake_) std::condition_variable;
+    new (&caller_sleep_) std::mutex;
+    new (&caller_wake_) std::condition_variable;
     new (&config_) std::mutex;
   }
 
   int threads() const { return threads_; }
 
+  void set_stall_policy(bool on) {
+    std::lock_guard config(config_);
+    stall_policy_ = on;
+    solo_until_.store(0, std::memory_order_relaxed);
+  }
+
   void resize(int n) {
     std::lock_guard config(config_);
+    solo_until_.store(0, std::memory_order_relaxed);
     if (n == threads_ && static_cast<int>(workers_.size()) == n - 1) return;
     stop_workers();
     threads_ = n;
@@ -93,6 +118,12 @@ class Pool {
       fn(ctx, 0, 1);
       return;
     }
+    const auto start = Clock::now();
+    if (start.time_since_epoch().count() < solo_until_.load(std::memory_order_relaxed)) {
+      busy_.store(false, std::memory_order_release);
+      fn(ctx, 0, 1);
+      return;
+    }
     if (static_cast<int>(workers_.size()) != threads_ - 1) start_workers();
     fn_ = fn;
     ctx_ = ctx;
@@ -101,7 +132,8 @@ class Pool {
     const std::uint64_t word = generation_.load(std::memory_order_relaxed);
     const std::uint64_t gen = (word >> kPartBits) + 1;
     generation_.store(gen << kPartBits | static_cast<std::uint64_t>(parts), std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+    const bool woke = sleepers_.load(std::memory_order_seq_cst) > 0;
+    if (woke) {
       std::lock_guard lock(sleep_);
       wake_.notify_all();
     }
@@ -112,8 +144,7 @@ class Pool {
     } catch (...) {
       error = std::current_exception();
     }
-    for (int t = 1; t < parts; ++t)
-      for (unsigned spins = 0; done_[t].gen.load(std::memory_order_acquire) != gen;) relax(spins);
+    wait_for_workers(gen, parts, start, woke);
     busy_.store(false, std::memory_order_release);
     if (error) std::rethrow_exception(error);
   }
@@ -140,6 +171,48 @@ class Pool {
     workers_.clear();
   }
 
+  using Clock = std::chrono::steady_clock;
+
+  bool all_done(std::uint64_t gen, int parts) const {
+    for (int t = 1; t < parts; ++t)
+      if (done_[t].gen.load(std::memory_order_seq_cst) != gen) return false;
+    return true;
+  }
+
+  // `woke`: a worker was asleep when the region began; waking it takes the scheduler tens of
+  // microseconds even on a quiet machine, so such a wait is not a stall.
+  void wait_for_workers(std::uint64_t gen, int parts, Clock::time_point start, bool woke) {
+    const auto mine = Clock::now();
+    const auto until = mine + kCallerSpin;
+    for (unsigned spins = 0; !all_done(gen, parts);) {
+      relax(spins);
+      if (spins % 64 == 0 && Clock::now() > until) {
+        std::unique_lock lock(caller_sleep_);
+        // The same handshake as the workers' sleep: we announce the sleep, then look at the
+        // parts; a worker stores its part's generation, then looks for a sleeping caller.
+        caller_sleeping_.store(true, std::memory_order_seq_cst);
+        caller_wake_.wait(lock, [&] { return all_done(gen, parts); });
+        caller_sleeping_.store(false, std::memory_order_relaxed);
+        break;
+      }
+    }
+    const auto end = Clock::now();
+    if (!stall_policy_ || woke || end - mine <= std::max<Clock::duration>(kCallerSpin, mine - start)) return;
+    if (end - window_ > kWindow) {
+      window_ = end;
+      lost_ = {};
+    }
+    lost_ += end - mine;
+    if (lost_ * 10 < kWindow) return;
+    // Back to the first back-off when the last solo period ended long before.
+    const Clock::time_point last_solo{Clock::duration(solo_until_.load(std::memory_order_relaxed))};
+    backoff_ = end - last_solo > kLastBackoff ? Clock::duration(kFirstBackoff)
+                                              : std::min<Clock::duration>(2 * backoff_, kLastBackoff);
+    window_ = end + backoff_;
+    solo_until_.store(window_.time_since_epoch().count(), std::memory_order_relaxed);
+    lost_ = {};
+  }
+
   void work(int t, std::uint64_t seen) {
     for (;;) {
       // Wait for the next region: spin first, then sleep until run() wakes us.
@@ -162,7 +235,11 @@ class Pool {
       if (t >= parts) continue;  // not needed in this region; the caller does not wait for us
       // fn_ and ctx_ stay put until we report done: the caller waits for every part.
       fn_(ctx_, t, parts);
-      done_[t].gen.store(seen >> kPartBits, std::memory_order_release);
+      done_[t].gen.store(seen >> kPartBits, std::memory_order_seq_cst);
+      if (caller_sleeping_.load(std::memory_order_seq_cst)) {
+        std::lock_guard lock(caller_sleep_);
+        caller_wake_.notify_one();
+      }
     }
   }
 
@@ -186,6 +263,15 @@ class Pool {
   alignas(64) std::atomic<int> sleepers_{0};
   std::mutex sleep_;
   std::condition_variable wake_;
+  alignas(64) std::atomic<bool> caller_sleeping_{false};
+  std::mutex caller_sleep_;
+  std::condition_variable caller_wake_;
+  // The stall policy; only the thread in a region touches these.
+  Clock::time_point window_{};
+  // When the current solo period ends, in Clock ticks; set_threads may end it from any thread.
+  std::atomic<Clock::rep> solo_until_{0};
+  Clock::duration backoff_{kFirstBackoff}, lost_{};
+  std::atomic<bool> stall_policy_{true};
   std::vector<std::thread> workers_;
   std::mutex config_;
 };
@@ -207,6 +293,8 @@ int parts_for(double work) {
 }
 
 void set_threads(int n) { pool().resize(std::max(1, n)); }
+
+void set_stall_policy(bool on) { pool().set_stall_policy(on); }
 
 Range split(std::size_t n, int t, int T, std::size_t align) {
   auto cut = [&](int i) -> std::size_t {

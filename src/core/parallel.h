@@ -27,6 +27,11 @@ int threads();
 int default_threads();
 void set_threads(int n);
 
+// Whether a pool that sees its workers stall (another process holds their core) sends regions
+// to the caller alone for a while (parallel.cpp, kCallerSpin). On by default; tests that count
+// a region's parts turn it off. Setting it, or the thread count, ends a solo period.
+void set_stall_policy(bool on);
+
 struct Range {
   std::size_t begin, end;
   std::size_t size() const { return end - begin; }
