@@ -72,6 +72,9 @@ void RunFolder::append_metrics(const EpochMetrics& m, double lr, const std::vect
   ordered row{{"epoch", m.epoch},           {"train_loss", or_null(m.train_loss)}, {"train_acc", or_null(m.train_acc)},
               {"val_loss", or_null(m.val_loss)}, {"val_acc", or_null(m.val_acc)},     {"test_loss", or_null(m.test_loss)},
               {"test_acc", or_null(m.test_acc)}, {"lr", lr},                          {"seconds", m.seconds}};
+  const EpochMetrics::Times& t = m.times;
+  row["times"] = ordered{{"gather", t.gather},       {"forward", t.forward},     {"backward", t.backward},
+                         {"update", t.update},       {"callbacks", t.callbacks}, {"evaluate", t.evaluate}};
   if (!warnings.empty()) row["warnings"] = warnings;
   // One write of the whole line: a reader (or a kill) never sees half a record.
   std::ofstream f(metrics(), std::ios::app);

@@ -95,6 +95,16 @@ struct EpochMetrics {
   double test_loss = std::numeric_limits<double>::quiet_NaN();
   double test_acc = std::numeric_limits<double>::quiet_NaN();
   double seconds = 0;  // wall time of the epoch, evaluations included
+  // Where the epoch's time went, in seconds (wall time on the calling thread; they add up to
+  // `seconds` but for the shuffle and the bookkeeping between phases):
+  struct Times {
+    double gather = 0;     // copying each batch's shuffled rows together
+    double forward = 0;    // the model's forward pass, the loss and the accuracy count
+    double backward = 0;   // the backward pass (and a data-parallel gradient exchange)
+    double update = 0;     // the optimizer's step and the non-finite checks
+    double callbacks = 0;  // the callbacks' per-step hooks (diagnostics, progress)
+    double evaluate = 0;   // the validation and test evaluations after the epoch
+  } times;
   // The loss that selection watches: validation, else training — never the test loss, which
   // would leak the test set into the choice of model.
   double monitored_loss() const { return std::isnan(val_loss) ? train_loss : val_loss; }
@@ -208,6 +218,7 @@ class Trainer : public Stateful {
   void check_state() const;
   [[noreturn]] void diverged(const std::string& what, std::size_t layer) const;
   double first_loss_ = -1;             // of this fit(), for the blow-up check
+  EpochMetrics::Times times_;          // of the current epoch
   struct Buffer {  // a running statistic, checked after each step
     std::size_t layer;
     std::string name;

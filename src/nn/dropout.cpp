@@ -51,15 +51,22 @@ void Dropout::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
   const auto k1 = static_cast<std::uint32_t>(key), k2 = static_cast<std::uint32_t>(key >> 32);
   const std::size_t F = x.cols();
   parallel::for_range(F, 2 * parallel::kElementCost * static_cast<double>(x.rows()), [&](parallel::Range c) {
+    // The captured values copied to locals: a store through s or b could change what a
+    // captured reference points to, so the compiler reloaded them each element and did not
+    // vectorize the hash (one element at a time: 8% of the default job's time).
+    const std::size_t w = c.size();
+    const float kept = keep;
+    const std::uint32_t cut = threshold, key1 = k1, key2 = k2;
     for (std::size_t r = 0; r < x.rows(); ++r) {
-      const float* a = x.row(r);
-      float* b = y.row(r);
-      float* s = scale_.row(r);
-      const auto base = static_cast<std::uint32_t>((first_row_ + r) * F);
-      for (std::size_t j = c.begin; j < c.end; ++j) {
-        const std::uint32_t h = mix32(mix32((base + static_cast<std::uint32_t>(j)) ^ k1) + k2);
-        s[j] = (h >> 8) < threshold ? 0.0f : keep;
-        b[j] = a[j] * s[j];
+      const float* a = x.row(r) + c.begin;
+      float* b = y.row(r) + c.begin;
+      float* s = scale_.row(r) + c.begin;
+      const auto first = static_cast<std::uint32_t>((first_row_ + r) * F + c.begin);
+      for (std::size_t j = 0; j < w; ++j) {
+        const std::uint32_t h = mix32(mix32((first + static_cast<std::uint32_t>(j)) ^ key1) + key2);
+        const float m = (h >> 8) < cut ? 0.0f : kept;
+        s[j] = m;
+        b[j] = a[j] * m;
       }
     }
   });

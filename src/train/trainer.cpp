@@ -92,6 +92,20 @@ namespace {
 // gradient buffer) is NaN or infinite. A float is non-finite exactly when its exponent bits are
 // all ones; an integer max over the exponent fields (which vectorizes, unlike a float sum)
 // finds any. Frozen layers are skipped: they have no gradients and do not change.
+// Seconds between laps, for EpochMetrics::times.
+class Stopwatch {
+ public:
+  double lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double s = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    return s;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
 bool any_non_finite(const Sequential& model, const float* values) {
   std::atomic<bool> non_finite{false};
   parallel::run([&](int t, int T) {
@@ -167,10 +181,12 @@ double Trainer::step(const Tensor& x, const Tensor& y) { return step_rows(x, y, 
 double Trainer::step_rows(const Tensor& x, const Tensor& y, std::size_t batch_rows) {
   double l = 0;
   std::size_t correct = 0;
+  Stopwatch clock;
   if (x.rows() > 0) {
     const Tensor& z = model_.forward(x, Mode::Train, head_);
     l = loss_.forward_backward(z, y, &dz_);
     correct = loss_.has_accuracy(z.cols(), y.cols()) ? loss_.count_correct(z, y) : 0;
+    times_.forward += clock.lap();
     model_.backward(dz_, head_);
   } else {
     model_.gradients().zero();  // a slice with no rows adds nothing to the batch's gradients
@@ -182,15 +198,20 @@ double Trainer::step_rows(const Tensor& x, const Tensor& y, std::size_t batch_ro
     opts_.reducer->reduce(model_, x.rows(), batch_rows, l, correct, stop);
     if (stop) interrupt_.store(true, std::memory_order_relaxed);
   }
+  times_.backward += clock.lap();
   last_correct_ = correct;
   if (opts_.stop_on_non_finite) check_finite(l);
   if (first_loss_ < 0) first_loss_ = l;
   info_.batch_size = x.rows();
   info_.loss = l;
+  times_.update += clock.lap();
   for (Callback* cb : callbacks_) cb->on_after_backward(*this, info_);
+  times_.callbacks += clock.lap();
   opt_.step(model_);
   if (opts_.stop_on_non_finite) check_state();
+  times_.update += clock.lap();
   for (Callback* cb : callbacks_) cb->on_step_end(*this, info_);
+  times_.callbacks += clock.lap();
   ++info_.global_step;
   return l;
 }
@@ -293,6 +314,7 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
       std::iota(order_.begin(), order_.end(), 0u);
       rng_.shuffle(order_);
     }
+    times_ = {};
     double loss_sum = 0;
     std::size_t correct = 0, first_step = 0;
     if (within_.epoch == epoch) {  // an interrupted epoch, continued
@@ -317,8 +339,10 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
       double l;
       if (opts_.shuffle) {
         const std::span<const std::uint32_t> idx(order_.data() + begin + lo, hi - lo);
+        Stopwatch clock;
         gather_rows(train.x, idx, batch_x_);
         gather_rows(train.y, idx, batch_y_);
+        times_.gather += clock.lap();
         l = step_rows(batch_x_, batch_y_, n);
       } else {
         l = step_rows(row_view(train.x, begin + lo, hi - lo), row_view(train.y, begin + lo, hi - lo), n);
@@ -336,6 +360,7 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
     const double seen = static_cast<double>(opts_.drop_last ? info_.steps_per_epoch * bs : N);
     m.train_loss = loss_sum / seen;
     if (has_acc) m.train_acc = static_cast<double>(correct) / seen;
+    Stopwatch clock;
     if (val) {
       const Evaluation ev = evaluate(model_, loss_, *val, opts_.eval_batch_size);
       m.val_loss = ev.loss;
@@ -346,6 +371,8 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
       m.test_loss = ev.loss;
       m.test_acc = ev.accuracy;
     }
+    times_.evaluate = clock.lap();
+    m.times = times_;
     m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     history.push_back(m);
     for (Callback* cb : callbacks_) cb->on_epoch_end(*this, m);
