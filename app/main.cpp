@@ -95,7 +95,7 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file) 
   cmd.add_option("--data", c.data,
                  "training data: fashion-mnist | DIR of MNIST files | IMAGES,LABELS (IDX, .gz or not) | "
                  "FILE.csv | xor | spirals | moons | sine");
-  cmd.add_option("--test", c.test, "test data, same forms as --data (default: the data set's test split)");
+  cmd.add_option("--test", c.test, "test data, same forms as --data (default: the data set's test split), or none (while choosing a recipe on a validation split, the test set stays unseen)");
   cmd.add_option("--test-split", c.test_split,
                  "hold out this fraction of the data (stratified) as the test set, for data without a test split");
   cmd.add_option("--val", c.val, "validation data, same forms as --data: early stopping, the plateau schedule and "

@@ -172,7 +172,9 @@ TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
   other.class_names = d.train.class_names;
   other.feature_names = d.train.feature_names;
   const auto held_out = [&](double f) { return fmt::format("{} ({:g}% held out)", cfg.data, 100 * f); };
-  if (!cfg.test.empty()) {
+  if (cfg.test == "none") {
+    if (cfg.test_split > 0) throw std::invalid_argument("--test none and --test-split: choose one");
+  } else if (!cfg.test.empty()) {
     if (cfg.test_split > 0) throw std::invalid_argument("--test and --test-split both name a test set: choose one");
     d.test = load_data(cfg.test, false, other);
     d.test_name = cfg.test;

@@ -395,10 +395,28 @@ TEST_F(Cli, SameSeedAndThreadsGiveTheSameModelBitForBit) {
   EXPECT_NE(slurp(path("a") + "/model.safetensors"), slurp(path("c") + "/model.safetensors"));
 }
 
+TEST_F(Cli, TestNoneKeepsTheTestSetUnseen) {
+  // Choosing a recipe on a validation split: the data set's own test split is not even loaded.
+  const Result r = run("train --data spirals --test none --val-split 0.2 --epochs 2 --no-report --out " + path("a"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("no test set"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("test acc"), std::string::npos) << r.out;
+  std::istringstream metrics(slurp(path("a") + "/metrics.jsonl"));
+  int rows = 0;
+  for (std::string line; std::getline(metrics, line); ++rows) {
+    const auto row = nlohmann::json::parse(line);
+    EXPECT_TRUE(row.at("test_acc").is_null());
+    EXPECT_FALSE(row.at("val_acc").is_null());
+  }
+  EXPECT_EQ(rows, 2);
+  EXPECT_FALSE(std::filesystem::exists(path("a") + "/confusion.json"));
+  expect_clean_error(run("train --data xor --test none --test-split 0.2 --out " + path("b")), "--test none", path("b"));
+}
+
 TEST_F(Cli, HelpListsEveryOptionWithItsDefault) {
   Result r = run("train --help");
   EXPECT_EQ(r.code, 0);
-  for (const char* s : {"--layers", "512:relu:bn:dropout=0.2,256:relu:bn:dropout=0.2", "--lr", "0.002", "--optimizer", "adam", "--schedule", "cosine", "--batch-size", "128", "--epochs", "--seed",
+  for (const char* s : {"--layers", "512:relu:bn:dropout=0.1,256:relu:bn:dropout=0.1", "--lr", "0.004", "--optimizer", "adam", "--schedule", "cosine", "--batch-size", "128", "--epochs", "--seed",
                         "--threads", "--init", "--loss", "--output", "--standardize", "--val-split", "--out"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   EXPECT_EQ(run("--help").code, 0);
