@@ -40,7 +40,18 @@ static void gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda,
   bli_sgemm(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, m, n, k, &one,
             const_cast<float*>(a), lda, 1, const_cast<float*>(b), ldb, 1, &beta, c, ldc, 1);
 }
-static void init() {}
+// BLIS_ARCH_TYPE takes an arch_t number, not a name (a name reads as 0: skx); BENCH_BLIS_ARCH
+// names the kernel set and is turned into its number here, before BLIS reads the variable.
+static void init() {
+  const std::pair<const char*, arch_t> known[] = {{"skx", BLIS_ARCH_SKX},   {"haswell", BLIS_ARCH_HASWELL},
+                                                  {"zen3", BLIS_ARCH_ZEN3}, {"zen2", BLIS_ARCH_ZEN2},
+                                                  {"zen", BLIS_ARCH_ZEN}};
+  if (const char* want = std::getenv("BENCH_BLIS_ARCH"))
+    for (const auto& [name, id] : known)
+      if (std::string(name) == want) setenv("BLIS_ARCH_TYPE", std::to_string(static_cast<int>(id)).c_str(), 1);
+  bli_init();
+  std::printf("BLIS kernels: %s\n", bli_arch_string(bli_arch_query_id()));
+}
 #elif defined(BENCH_DNNL)
 #include <oneapi/dnnl/dnnl.h>
 static const char* kLib = "oneDNN";
