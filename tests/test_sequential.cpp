@@ -136,5 +136,22 @@ TEST(Trainer, CallbackCanStopTraining) {
   EXPECT_EQ(t.fit(small_spirals()).size(), 2u);
 }
 
+TEST(Trainer, EpochTimesAccountForTheEpoch) {
+  Sequential net(2, {nn::dense(16), nn::relu(), nn::dense(2)}, 1);
+  Loss ce(LossKind::CrossEntropy);
+  SGD sgd(0.1);
+  Trainer t(net, ce, sgd, TrainOptions{.epochs = 2, .batch_size = 8});
+  const Dataset d = small_spirals();
+  for (const EpochMetrics& m : t.fit(d, &d)) {
+    const EpochMetrics::Times& s = m.times;
+    for (double v : {s.gather, s.forward, s.backward, s.update, s.callbacks, s.evaluate}) EXPECT_GE(v, 0.0);
+    EXPECT_GT(s.forward, 0.0);
+    EXPECT_GT(s.backward, 0.0);
+    EXPECT_GT(s.evaluate, 0.0);  // the test set
+    const double sum = s.gather + s.forward + s.backward + s.update + s.callbacks + s.evaluate;
+    EXPECT_LE(sum, m.seconds * 1.0001);
+  }
+}
+
 }  // namespace
 }  // namespace gradflow

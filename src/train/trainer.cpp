@@ -88,10 +88,6 @@ Trainer::Trainer(Sequential& model, const Loss& loss, Optimizer& optimizer, Trai
 }
 
 namespace {
-// Whether any of the trained layers' slices of `values` (the model's flat parameter or
-// gradient buffer) is NaN or infinite. A float is non-finite exactly when its exponent bits are
-// all ones; an integer max over the exponent fields (which vectorizes, unlike a float sum)
-// finds any. Frozen layers are skipped: they have no gradients and do not change.
 // Seconds between laps, for EpochMetrics::times.
 class Stopwatch {
  public:
@@ -106,6 +102,10 @@ class Stopwatch {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
+// Whether any of the trained layers' slices of `values` (the model's flat parameter or
+// gradient buffer) is NaN or infinite. A float is non-finite exactly when its exponent bits are
+// all ones; an integer max over the exponent fields (which vectorizes, unlike a float sum)
+// finds any. Frozen layers are skipped: they have no gradients and do not change.
 bool any_non_finite(const Sequential& model, const float* values) {
   std::atomic<bool> non_finite{false};
   parallel::run([&](int t, int T) {
