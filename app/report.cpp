@@ -142,6 +142,15 @@ constexpr const char* kScript = R"JS(
         { ylabel: 'accuracy', xwhy: noEpoch, why: 'accuracy is defined for classification only (this is a regression)' });
   chart('Learning rate', 'epoch', epochs(runs[0]), runs.map(r => ({ label: name(r, 'lr'), values: col(r.metrics, 'lr') })),
         { ylabel: 'lr', xwhy: noEpoch });
+  // Where each epoch's time went (EpochMetrics::times); a comparison shows each run's whole epoch.
+  const parts = ['forward', 'backward', 'update', 'evaluate', 'gather', 'callbacks'];
+  chart('Time per epoch', 'epoch', epochs(runs[0]),
+        multi ? runs.map((r, k) => ({ label: name(r, 'epoch'), values: col(r.metrics, 'seconds'), color: k }))
+              : [{ label: 'whole epoch', values: col(runs[0].metrics, 'seconds') }].concat(parts.map(p => ({
+                  label: p, values: runs[0].metrics.map(m => (m.times ? m.times[p] : null)), dash: [4, 2] }))),
+        { ylabel: 'seconds', xwhy: noEpoch,
+          caption: multi ? '' : 'the epoch and its parts: forward (with the loss), backward, the update, ' +
+                                'the evaluations after the epoch, gathering the batches, the per-step callbacks' });
 
   // ---- per-layer diagnostics ----
   // opts.what names the layers the panel is about, for the reason an empty panel gives.
