@@ -31,36 +31,26 @@ LayerStats probe(Sequential& m, const Loss& loss, const Dataset& data, std::size
   m.backward(dz, head);
   LayerStats s;
   for (std::size_t i = 0; i < head; ++i) {
-    const Layer& l = m.layer(i);
+    const LayerRecord r = layer_record(m, i);
+    s.out_mean.push_back(r.out_mean);
+    s.out_std.push_back(r.out_std);
+    s.saturated.push_back(r.saturated);
+    // Dead within this one batch, for every activation (Diagnostics counts over many steps, and
+    // for the ReLU family only): the studies compare ReLU with the kinds that cannot die.
     const Tensor& out = m.output(i);
-    double sum = 0, sq = 0;
-    std::size_t sat = 0;
-    const LayerKindInfo& k = layer_kind(l.kind());
-    for (float v : out.span()) {
-      sum += v;
-      sq += static_cast<double>(v) * v;
-      sat += (k.traits & kSaturating) && (v < k.low + 0.01f || v > k.high - 0.01f);
-    }
-    const double cnt = static_cast<double>(out.size());
-    s.out_mean.push_back(sum / cnt);
-    s.out_std.push_back(std::sqrt(std::max(0.0, sq / cnt - (sum / cnt) * (sum / cnt))));
-    s.saturated.push_back((k.traits & kSaturating) ? static_cast<double>(sat) / cnt : NAN);
-    if (k.traits & kActivation) {
+    if (layer_kind(r.kind).traits & kActivation) {
       std::size_t dead = 0;
       for (std::size_t c = 0; c < out.cols(); ++c) {
         bool alive = false;
-        for (std::size_t r = 0; r < out.rows() && !alive; ++r) alive = out(r, c) != 0.0f;
+        for (std::size_t row = 0; row < out.rows() && !alive; ++row) alive = out(row, c) != 0.0f;
         dead += !alive;
       }
       s.dead.push_back(static_cast<double>(dead) / static_cast<double>(out.cols()));
     } else {
       s.dead.push_back(NAN);
     }
-    if (l.kind() == LayerKind::Dense) {
-      const Tensor& g = const_cast<Layer&>(l).grads()[0];
-      double gn = 0;
-      for (float v : g.span()) gn += static_cast<double>(v) * v;
-      s.grad_norm.push_back(std::sqrt(gn));
+    if (r.kind == LayerKind::Dense) {
+      s.grad_norm.push_back(r.grad_norm);
       s.dense.push_back(i);
     }
   }

@@ -42,6 +42,13 @@ struct LayerRecord {
   double gamma_mean = kNone, beta_mean = kNone;
 };
 
+// What Diagnostics records of layer i of `model`, from the model's last forward and backward
+// pass (Mode::Train): the output's mean, std and, for saturating kinds, the fraction within 0.01
+// of a bound; Dense: ‖W‖ and ‖∂L/∂W‖ (0 when frozen); BatchNorm: mean γ and β. `dead` and
+// `update_ratio` need more than one pass (Diagnostics adds them) and stay kNone. The studies
+// measure with it outside training.
+LayerRecord layer_record(Sequential& model, std::size_t i);
+
 struct DiagnosticsRecord {
   std::size_t step = 0;   // 1-based global step the record was taken at
   std::size_t epoch = 0;  // 1-based

@@ -22,6 +22,40 @@ bool is_saturating(LayerKind k) { return has_trait(k, kSaturating); }
 std::string pct(double f) { return fmt::format("{:.0f}%", 100 * f); }
 }  // namespace
 
+LayerRecord layer_record(Sequential& m, std::size_t i) {
+  Layer& l = m.layer(i);
+  LayerRecord r;
+  r.index = i;
+  r.name = l.name();
+  r.kind = l.kind();
+  const Tensor& y = m.output(i);
+  double sum = 0, sq = 0;
+  std::size_t sat = 0;
+  // Saturated: within 0.01 of one of the kind's bounds (sigmoid: 0 and 1; tanh: ±1).
+  const bool bounded = is_saturating(l.kind());
+  const float low = layer_kind(l.kind()).low + 0.01f, high = layer_kind(l.kind()).high - 0.01f;
+  for (std::size_t k = 0; k < y.size(); ++k) {
+    sum += y[k];
+    sq += static_cast<double>(y[k]) * y[k];
+    if (bounded) sat += y[k] < low || y[k] > high;
+  }
+  const double n = static_cast<double>(y.size());
+  r.out_mean = sum / n;
+  r.out_std = std::sqrt(std::max(0.0, sq / n - r.out_mean * r.out_mean));
+  if (bounded) r.saturated = static_cast<double>(sat) / n;
+  if (l.kind() == LayerKind::Dense) {
+    r.weight_norm = norm(l.params()[0].data(), l.params()[0].size());
+    r.grad_norm = l.trainable() ? norm(l.grads()[0].data(), l.grads()[0].size()) : 0.0;
+  }
+  if (l.kind() == LayerKind::BatchNorm) {
+    const Tensor& g = l.params()[0];
+    const Tensor& b = l.params()[1];
+    r.gamma_mean = std::accumulate(g.span().begin(), g.span().end(), 0.0) / static_cast<double>(g.size());
+    r.beta_mean = std::accumulate(b.span().begin(), b.span().end(), 0.0) / static_cast<double>(b.size());
+  }
+  return r;
+}
+
 Diagnostics::Diagnostics(DiagnosticsOptions options) : o_(options) {
   if (o_.every == 0) o_.every = 1;
 }
@@ -44,39 +78,7 @@ void Diagnostics::on_after_backward(Trainer& t, const StepInfo& s) {
   Sequential& m = t.model();
   std::memcpy(before_.data(), m.parameters().data(), m.num_params() * sizeof(float));
   pending_ = DiagnosticsRecord{s.global_step + 1, s.epoch, {}};
-  for (std::size_t i = 0; i < layers_; ++i) {
-    Layer& l = m.layer(i);
-    LayerRecord r;
-    r.index = i;
-    r.name = l.name();
-    r.kind = l.kind();
-    const Tensor& y = m.output(i);
-    double sum = 0, sq = 0;
-    std::size_t sat = 0;
-    // Saturated: within 0.01 of one of the kind's bounds (sigmoid: 0 and 1; tanh: ±1).
-    const bool bounded = is_saturating(l.kind());
-    const float low = layer_kind(l.kind()).low + 0.01f, high = layer_kind(l.kind()).high - 0.01f;
-    for (std::size_t k = 0; k < y.size(); ++k) {
-      sum += y[k];
-      sq += static_cast<double>(y[k]) * y[k];
-      if (bounded) sat += y[k] < low || y[k] > high;
-    }
-    const double n = static_cast<double>(y.size());
-    r.out_mean = sum / n;
-    r.out_std = std::sqrt(std::max(0.0, sq / n - r.out_mean * r.out_mean));
-    if (is_saturating(l.kind())) r.saturated = static_cast<double>(sat) / n;
-    if (l.kind() == LayerKind::Dense) {
-      r.weight_norm = norm(l.params()[0].data(), l.params()[0].size());
-      r.grad_norm = l.trainable() ? norm(l.grads()[0].data(), l.grads()[0].size()) : 0.0;
-    }
-    if (l.kind() == LayerKind::BatchNorm) {
-      const Tensor& g = l.params()[0];
-      const Tensor& b = l.params()[1];
-      r.gamma_mean = std::accumulate(g.span().begin(), g.span().end(), 0.0) / static_cast<double>(g.size());
-      r.beta_mean = std::accumulate(b.span().begin(), b.span().end(), 0.0) / static_cast<double>(b.size());
-    }
-    pending_.layers.push_back(std::move(r));
-  }
+  for (std::size_t i = 0; i < layers_; ++i) pending_.layers.push_back(layer_record(m, i));
 }
 
 void Diagnostics::on_step_end(Trainer& t, const StepInfo& s) {
