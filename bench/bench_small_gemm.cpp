@@ -117,13 +117,11 @@ double time_of(F&& f) {
   return best;
 }
 
-// What Dense does: threads take contiguous runs of the fixed blocks.
+// What Dense does: parallel::for_blocks over the product's fixed column blocks, with Dense's
+// cost per column (2·B·K FLOPs), so a small product uses as many threads as in training.
 template <class F>
-void blocks(std::size_t n, F&& body) {
-  parallel::run([&](int t, int T) {
-    const parallel::Range mine = parallel::split(parallel::block_count(n), t, T, 1);
-    for (std::size_t i = mine.begin; i < mine.end; ++i) body(parallel::block(n, i));
-  }, parallel::threads());
+void blocks(std::size_t n, int B, int k, F&& body) {
+  parallel::for_blocks(n, 2.0 * parallel::kProductFlop * B * k, body);
 }
 }  // namespace
 
@@ -146,17 +144,17 @@ int main(int argc, char** argv) {
     std::vector<float> z(static_cast<std::size_t>(B) * out), dw(w.size()), dx(x.size());
     const double flop = 2.0 * B * in * out;
     const double fwd = time_of([&] {
-      blocks(out, [&](parallel::Range u) {
+      blocks(out, B, in, [&](parallel::Range u) {
         gemm(false, true, B, int(u.size()), in, x.data(), in, w.data() + u.begin * in, in, 1.0f, z.data() + u.begin, out);
       });
     });
     const double dW = time_of([&] {
-      blocks(out, [&](parallel::Range u) {
+      blocks(out, B, in, [&](parallel::Range u) {
         gemm(true, false, int(u.size()), in, B, g.data() + u.begin, out, x.data(), in, 0.0f, dw.data() + u.begin * in, in);
       });
     });
     const double dX = l == 0 ? 0 : time_of([&] {
-      blocks(in, [&](parallel::Range f) {
+      blocks(in, B, out, [&](parallel::Range f) {
         gemm(false, false, B, int(f.size()), out, g.data(), out, w.data() + f.begin, in, 0.0f, dx.data() + f.begin, in);
       });
     });
@@ -177,7 +175,7 @@ int main(int argc, char** argv) {
     for (int r : {0, B - 1})
       for (int c : {0, out - 1}) {
         std::fill(z.begin(), z.end(), 0.0f);
-        blocks(out, [&](parallel::Range u) {
+        blocks(out, B, in, [&](parallel::Range u) {
           gemm(false, true, B, int(u.size()), in, x.data(), in, w.data() + u.begin * in, in, 1.0f, z.data() + u.begin, out);
         });
         check("forward", z[r * out + c], [&](int i) {
