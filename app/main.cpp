@@ -9,6 +9,7 @@
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
@@ -211,13 +212,19 @@ TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, std::string config_
 int main(int argc, char** argv) {
   // Under mpirun: MPI for the whole process (a plain start runs without it).
   const gradflow::app::mpi::Session mpi_session(argc, argv);
+  try {
+    gradflow::blas_kernels();  // an unusable GRADFLOW_SGEMM stops every command
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "gradflow: error: %s\n", e.what());
+    return 2;
+  }
   CLI::App app{"gradflow: train deep feed-forward networks on the CPU, and see into them"};
   app.option_defaults()->always_capture_default();
   app.formatter(std::make_shared<HelpFormatter>());
   app.require_subcommand(1);
-  // Where a run's numbers come from: the kernels OpenBLAS picked and the thread count.
+  // Where a run's numbers come from: the sgemm library, its code path and the thread count.
   app.set_version_flag("--version", std::function<std::string()>([] {
-    return fmt::format("gradflow 0.1.0 (OpenBLAS {} kernels, {} compute thread(s))", gradflow::blas_kernels(),
+    return fmt::format("gradflow 0.1.0 (sgemm: {}, {} compute thread(s))", gradflow::blas_kernels(),
                        gradflow::num_threads());
   }));
 

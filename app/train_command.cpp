@@ -471,7 +471,7 @@ class TrainRun {
     fmt::print("model:  {}, {} parameters, init {}\n", describe(*model_), model_->num_params(),
                settings_.init == Init::Default ? "default (He/LeCun/Glorot by activation)"
                                                : std::string(to_string(settings_.init)));
-    fmt::print("recipe: {} lr {}{}{}, batch {}, {} epochs, loss {}{}{}, seed {}, {} thread(s), OpenBLAS {} kernels\n",
+    fmt::print("recipe: {} lr {}{}{}, batch {}, {} epochs, loss {}{}{}, seed {}, {} thread(s), sgemm {}\n",
                settings_.optimizer->name(), cfg_.lr,
                cfg_.schedule == "none" ? "" : fmt::format(" ({} schedule)", cfg_.schedule),
                cfg_.warmup ? fmt::format(" after {} warm-up epochs", cfg_.warmup) : "", cfg_.batch_size, cfg_.epochs,

@@ -1,5 +1,5 @@
-// The machine's sgemm rate through gradflow's OpenBLAS setup (kernel choice included), for
-// judging how close training gets to it:  bench_sgemm [threads=1] [n=1024]
+// The machine's sgemm rate through OpenBLAS and through gradflow's sgemm (oneDNN where built
+// with it), for judging how close training gets to it:  bench_sgemm [threads=1] [n=1024]
 #include <cstdio>
 #include <cstdlib>
 
@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
   const std::size_t n = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1024;
   set_num_threads(threads);
   const bench::SgemmRate r = bench::sgemm_rate(threads, n);
-  std::printf("sgemm %zux%zux%zu, %d thread(s), OpenBLAS %s kernels: OpenBLAS threads %.1f GFLOP/s, "
-              "gradflow split %.1f GFLOP/s; best %.1f GFLOP/s\n",
-              n, n, n, threads, blas_kernels(), r.openblas_threads, r.gradflow_split, r.best());
+  std::printf("sgemm %zux%zux%zu, %d thread(s): OpenBLAS threads %.1f GFLOP/s, OpenBLAS split %.1f, "
+              "%s split %.1f; best %.1f GFLOP/s\n",
+              n, n, n, threads, r.openblas_threads, r.openblas_split, blas_kernels(), r.gradflow_split, r.best());
 }

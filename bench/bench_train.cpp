@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
                 rate * flops_per_sample * 1e-9);
   }
   const double gflops = best * flops_per_sample * 1e-9;
-  std::printf("gradflow 784-%zu-%zu-10 %s%s, batch %zu, %d thread(s), OpenBLAS %s kernels: best %.0f samples/s, %.1f GFLOP/s\n",
+  std::printf("gradflow 784-%zu-%zu-10 %s%s, batch %zu, %d thread(s), sgemm %s: best %.0f samples/s, %.1f GFLOP/s\n",
               h1, h2, bn ? "BN+ReLU+dropout" : "ReLU", diag ? " with diagnostics" : "", batch, threads, blas_kernels(), best, gflops);
   const double peak = std::max(peak_before, bench::sgemm_rate(threads).best());
   std::printf("= %.0f%% of this machine's 1024³ sgemm rate with %d thread(s), best measured before and after: %.1f GFLOP/s\n",

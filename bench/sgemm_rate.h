@@ -1,6 +1,7 @@
 // The machine's sgemm rate (GFLOP/s of an n×n×n product, best of 10) with `threads` threads:
-// the better of OpenBLAS's own threading and gradflow's split of C's columns over its compute
-// threads (one single-threaded sgemm each, as the Dense layers run). Used by bench_sgemm, and
+// the best of OpenBLAS's own threading, and of a split of C's columns over gradflow's compute
+// threads (one single-threaded sgemm each, as the Dense layers run) through OpenBLAS and through
+// the library gradflow uses (blas_kernels(): oneDNN where built with it). Used by bench_sgemm, and
 // by bench_train to relate training to a rate measured in the same process, moments apart
 // (this VM's speed drifts by tens of percent over minutes).
 #pragma once
@@ -19,8 +20,8 @@
 namespace gradflow::bench {
 
 struct SgemmRate {
-  double openblas_threads, gradflow_split;
-  double best() const { return std::max(openblas_threads, gradflow_split); }
+  double openblas_threads, openblas_split, gradflow_split;
+  double best() const { return std::max({openblas_threads, openblas_split, gradflow_split}); }
 };
 
 inline SgemmRate sgemm_rate(int threads, std::size_t n = 1024) {
@@ -41,16 +42,23 @@ inline SgemmRate sgemm_rate(int threads, std::size_t n = 1024) {
     return best;
   };
   SgemmRate rate{};
-  openblas_set_num_threads(threads);
-  rate.openblas_threads = best_gflops([&] {
-    blas::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
-  });
-  openblas_set_num_threads(1);
-  rate.gradflow_split = best_gflops([&] {
-    parallel::for_range(n, 2.0 * static_cast<double>(n * n), [&](parallel::Range cols) {
-      blas::gemm(false, false, n, cols.size(), n, 1.0f, a.data(), n, b.data() + cols.begin, n, 0.0f,
-                 c.data() + cols.begin, n);
+  auto openblas = [&](std::size_t cols, std::size_t first) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(n), static_cast<blasint>(cols),
+                static_cast<blasint>(n), 1.0f, a.data(), static_cast<blasint>(n), b.data() + first,
+                static_cast<blasint>(n), 0.0f, c.data() + first, static_cast<blasint>(n));
+  };
+  auto split = [&](auto product) {
+    return best_gflops([&] {
+      parallel::for_range(n, 2.0 * static_cast<double>(n * n), [&](parallel::Range cols) { product(cols); });
     });
+  };
+  openblas_set_num_threads(threads);
+  rate.openblas_threads = best_gflops([&] { openblas(n, 0); });
+  openblas_set_num_threads(1);
+  rate.openblas_split = split([&](parallel::Range cols) { openblas(cols.size(), cols.begin); });
+  rate.gradflow_split = split([&](parallel::Range cols) {
+    blas::gemm(false, false, n, cols.size(), n, 1.0f, a.data(), n, b.data() + cols.begin, n, 0.0f,
+               c.data() + cols.begin, n);
   });
   return rate;
 }

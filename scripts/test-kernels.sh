@@ -1,33 +1,50 @@
 #!/usr/bin/env bash
-# The whole test suite under every OpenBLAS kernel set this CPU can run, each with 1, 2 and 3
-# compute threads: a test must hold on any x86-64 CPU, and CI's may pick other kernels than
-# yours. Usage: bash scripts/test-kernels.sh [CORETYPE...]   (default: all that apply here)
+# The whole test suite under every sgemm code path this CPU can run — oneDNN's instruction sets
+# (ONEDNN_MAX_CPU_ISA) and OpenBLAS's kernel sets (GRADFLOW_SGEMM=openblas OPENBLAS_CORETYPE) —
+# each with 1, 2 and 3 compute threads: a test must hold on any x86-64 CPU, and CI's may take
+# another code path than yours.
+# Usage: bash scripts/test-kernels.sh [onednn:ISA|openblas:CORETYPE ...]   (default: all that apply here)
 # Builds like scripts/test.sh; prints one line per run and exits non-zero if any run failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh python3-torch chromium openmpi-bin libopenmpi-dev
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null && cmake --build build -j"$(nproc)" > /dev/null || exit 1
 
-cores=("$@")
-if [ ${#cores[@]} -eq 0 ]; then
-  # OpenBLAS's kernels need these instruction sets; a CPU without them would crash (SIGILL).
-  cores=(Prescott)
-  grep -qw avx /proc/cpuinfo && cores+=(Sandybridge)
-  grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && cores+=(Haswell Zen)
-  grep -qw avx512bw /proc/cpuinfo && grep -qw avx512vl /proc/cpuinfo && cores+=(SkylakeX)
+paths=("$@")
+if [ ${#paths[@]} -eq 0 ]; then
+  # Each code path needs these instruction sets; a CPU without them would crash (SIGILL).
+  has() { grep -qw "$1" /proc/cpuinfo; }
+  avx512=false; has avx512bw && has avx512vl && avx512=true
+  avx2=false; has avx2 && has fma && avx2=true
+  if GRADFLOW_SGEMM=onednn ./build/app/gradflow --version > /dev/null 2>&1; then
+    has sse4_1 && paths+=(onednn:SSE41)
+    has avx && paths+=(onednn:AVX)
+    $avx2 && paths+=(onednn:AVX2)
+    $avx512 && paths+=(onednn:AVX512_CORE)
+  fi
+  paths+=(openblas:Prescott)
+  has avx && paths+=(openblas:Sandybridge)
+  $avx2 && paths+=(openblas:Haswell openblas:Zen)
+  $avx512 && paths+=(openblas:SkylakeX)
 fi
 echo "CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1) ($(nproc) cores)"
 failed=0
-for core in "${cores[@]}"; do
+for p in "${paths[@]}"; do
+  lib=${p%%:*} set=${p#*:}
+  case $lib in
+    onednn) env=(GRADFLOW_SGEMM=onednn ONEDNN_MAX_CPU_ISA="$set") ;;
+    openblas) env=(GRADFLOW_SGEMM=openblas OPENBLAS_CORETYPE="$set") ;;
+    *) echo "unknown code path '$p' (expected onednn:ISA or openblas:CORETYPE)"; exit 2 ;;
+  esac
   for threads in 1 2 3; do
-    log="build/test-kernels-$core-$threads.log"
+    log="build/test-kernels-$lib-$set-$threads.log"
     start=$SECONDS
-    if (cd build && OPENBLAS_CORETYPE=$core GRADFLOW_NUM_THREADS=$threads ctest -j"$(nproc)" > "../$log" 2>&1); then
+    if (cd build && env "${env[@]}" GRADFLOW_NUM_THREADS=$threads ctest -j"$(nproc)" > "../$log" 2>&1); then
       status=ok
     else
       status=FAILED; failed=1
     fi
-    echo "$(OPENBLAS_CORETYPE=$core GRADFLOW_NUM_THREADS=$threads ./build/app/gradflow --version):" \
+    echo "$(env "${env[@]}" GRADFLOW_NUM_THREADS=$threads ./build/app/gradflow --version):" \
          "$(grep -E 'tests passed|tests failed' "$log" | tail -1) [$status, $((SECONDS - start)) s, $log]"
     [ $status = ok ] || grep -E '^\s+[0-9]+ - ' "$log"
   done

@@ -19,9 +19,14 @@ namespace gradflow {
 // when it is a positive number, else one per core. Call it while no computation runs.
 void set_num_threads(int n);
 int num_threads();
-// The OpenBLAS kernel family in use ("SkylakeX", "Haswell", "Zen", ...). Where OpenBLAS
-// 0.3.21 does not recognize the CPU and falls back to its SSE3 kernels, gradflow selects the
-// AVX-512 or AVX2 kernels the CPU has (unless OPENBLAS_CORETYPE is set).
+// The library that runs the matrix products and its code path: "oneDNN 2.6.3 avx512_core"
+// (the ISA oneDNN's JIT targets; ONEDNN_MAX_CPU_ISA caps it) or "OpenBLAS Haswell" (its kernel
+// family; OPENBLAS_CORETYPE chooses it). oneDNN where the build has it, else OpenBLAS; the
+// environment variable GRADFLOW_SGEMM=onednn|openblas chooses. One library per process: the two
+// round differently. Where OpenBLAS 0.3.21 does not recognize the CPU and falls back to its SSE3
+// kernels, gradflow selects the AVX-512 or AVX2 kernels the CPU has (unless OPENBLAS_CORETYPE
+// is set). Throws std::invalid_argument when GRADFLOW_SGEMM names no library this build has
+// (the products then run on the default one).
 const char* blas_kernels();
 
 }  // namespace gradflow

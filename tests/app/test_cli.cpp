@@ -396,6 +396,34 @@ TEST_F(Cli, SameSeedAndThreadsGiveTheSameModelBitForBit) {
   EXPECT_NE(slurp(path("a") + "/model.safetensors"), slurp(path("c") + "/model.safetensors"));
 }
 
+// oneDNN (where the build has it) and OpenBLAS round products differently, so the two give
+// different bits — but the same training up to float rounding. GRADFLOW_SGEMM chooses.
+TEST_F(Cli, EitherSgemmLibraryTrainsTheSameModelUpToRounding) {
+  const auto with = [](const std::string& library, const std::string& args) {
+    return run_in_shell("GRADFLOW_SGEMM=" + library + " " + GRADFLOW_CLI + " " + args);
+  };
+  EXPECT_NE(with("openblas", "--version").out.find("sgemm: OpenBLAS "), std::string::npos);
+  expect_clean_error(with("mkl", "train --data xor --out " + path("x")), "GRADFLOW_SGEMM=mkl: expected onednn or openblas",
+                     path("x"));
+  const Result onednn = with("onednn", "--version");
+  if (onednn.code != 0) {  // a build without libdnnl-dev says so
+    EXPECT_NE(onednn.err.find("no oneDNN"), std::string::npos) << onednn.err;
+    GTEST_SKIP() << "this build has no oneDNN";
+  }
+  EXPECT_NE(onednn.out.find("sgemm: oneDNN "), std::string::npos) << onednn.out;
+  const std::string recipe = " --data spirals --layers 64:relu,64:tanh --epochs 3 --seed 3 --no-report --out ";
+  ASSERT_EQ(with("openblas", "train" + recipe + path("a")).code, 0);
+  ASSERT_EQ(with("onednn", "train" + recipe + path("b")).code, 0);
+  const auto last_loss = [&](const std::string& run) {
+    std::istringstream metrics(slurp(path(run) + "/metrics.jsonl"));
+    double loss = 0;
+    for (std::string line; std::getline(metrics, line);) loss = nlohmann::json::parse(line).at("train_loss");
+    return loss;
+  };
+  EXPECT_GT(last_loss("a"), 0);
+  EXPECT_NEAR(last_loss("a"), last_loss("b"), 1e-4 * last_loss("a"));
+}
+
 TEST_F(Cli, TestNoneKeepsTheTestSetUnseen) {
   // Choosing a recipe on a validation split: the data set's own test split is not even loaded.
   const Result r = run("train --data spirals --test none --val-split 0.2 --epochs 2 --no-report --out " + path("a"));
