@@ -2,12 +2,13 @@
 //
 // gradflow runs every matrix product and every large element-wise pass (activations, batch
 // norm, optimizer updates) split over a process-wide pool of compute threads, the calling
-// thread included; OpenBLAS itself runs on one thread. The pool is process-wide like OpenBLAS's
-// own (a machine has one set of cores). Results are bit-identical for a given seed and thread
-// count, and the same for any thread count: element-wise work gives the same bits however it is
-// split, and matrix products run in blocks fixed by their shapes alone (one sgemm call per
-// block, whichever thread runs it). Checked on OpenBLAS's SkylakeX, Haswell, Zen, Sandybridge
-// and Prescott kernels with 1, 2 and 3 threads (scripts/test-kernels.sh).
+// thread included; the sgemm library (oneDNN or OpenBLAS) runs on one thread per call. The pool
+// is process-wide like a BLAS's own (a machine has one set of cores). Results are bit-identical
+// for a given seed and thread count, and the same for any thread count: element-wise work gives
+// the same bits however it is split, and matrix products run in blocks fixed by their shapes
+// alone (one sgemm call per block, whichever thread runs it). Checked on oneDNN's SSE4.1, AVX,
+// AVX2 and AVX-512 code and OpenBLAS's SkylakeX, Haswell, Zen, Sandybridge and Prescott kernels
+// with 1, 2 and 3 threads (scripts/test-kernels.sh).
 //
 // Calls from several threads of a program at once are safe: while one call is using the pool,
 // the others run on their own thread.

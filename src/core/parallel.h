@@ -1,10 +1,11 @@
 // Internal: gradflow's compute threads, and the static work split every parallel loop uses.
 //
-// Why our own pool instead of OpenBLAS's threads: an MLP's products are small (a batch of 64
-// times a 256-unit layer), and OpenBLAS parallelizes each one separately, with a hand-off and a
-// wait per call. Splitting the work ourselves lets one parallel region hold a whole product
+// Why our own pool instead of the BLAS's threads: an MLP's products are small (a batch of 64
+// times a 256-unit layer), and OpenBLAS (or oneDNN's OpenMP) parallelizes each one separately,
+// with a hand-off and a wait per call. Splitting the work ourselves lets one parallel region hold a whole product
 // plus the element-wise work on its slice (bias, activation, their gradients), so each thread
-// keeps its slice of the weights and activations in its own cache. OpenBLAS runs on one thread.
+// keeps its slice of the weights and activations in its own cache. The sgemm library runs on
+// one thread per call (core/blas.cpp).
 //
 // Determinism: every output element is written by exactly one thread with a fixed order of
 // summation. Element-wise passes give the same bits under any split. A matrix product does not:
@@ -12,7 +13,7 @@
 // the call it sits in (a 64×256 product computed as two 64×128 halves differs from the whole
 // in 431 of its 16384 values), so products run in fixed blocks of columns (for_blocks) that
 // depend on the shapes only — one sgemm call per block, whichever thread runs it. Results are
-// therefore bit-identical for any thread count, on every kernel set.
+// therefore bit-identical for any thread count, on every kernel set and with either library.
 #pragma once
 
 #include <algorithm>
