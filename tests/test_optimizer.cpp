@@ -253,6 +253,24 @@ TEST(Divergence, EveryUpdateRuleStops) {
   }
 }
 
+TEST(Divergence, StepReportsAnUpdateThatOverflowsTheWeights) {
+  // Finite gradients, finite weights, an update beyond float's range: step() says so (the
+  // trainer then stops with "the update made the weights of layer … non-finite").
+  const int saved = num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    Sequential net(64, {nn::dense(64), nn::relu(), nn::dense(4)}, 1);
+    SGD sgd(SGDOptions{.lr = 1e10});
+    net.gradients().fill(1e-12f);
+    EXPECT_TRUE(sgd.step(net));
+    const std::size_t last = net.param_offset(2) + net.layer(2).num_params() - 1;
+    net.gradients()[last] = 1e30f;  // the last bias: in the last thread's slice
+    EXPECT_FALSE(sgd.step(net));
+    EXPECT_TRUE(std::isinf(net.parameters()[last]));
+  }
+  set_num_threads(saved);
+}
+
 TEST(Divergence, NonFiniteRunningStatisticsStopTraining) {
   // Inputs of 1e20 overflow BatchNorm's batch variance to inf, while its normalized output,
   // the loss and every gradient stay finite: only the running variance shows it.

@@ -30,8 +30,9 @@ namespace gradflow {
 class Optimizer : public Stateful {
  public:
   explicit Optimizer(double lr);
-  // One update of every trainable layer's parameters.
-  void step(Sequential& model);
+  // One update of every trainable layer's parameters. Returns false when an updated value is
+  // NaN or infinite (checked while the thread that wrote it still has it in cache).
+  bool step(Sequential& model);
   double learning_rate() const { return lr_; }
   // The rate it was built with: what schedules start from (torch's "initial_lr").
   double initial_learning_rate() const { return initial_lr_; }

@@ -215,7 +215,7 @@ class Trainer : public Stateful {
   void check_finite(double loss) const;
   // One step on `x`, this process's rows of a batch of batch_rows (data parallel: a slice).
   double step_rows(const Tensor& x, const Tensor& y, std::size_t batch_rows);
-  void check_state() const;
+  void check_state(bool weights_finite) const;  // weights_finite: what Optimizer::step saw
   [[noreturn]] void diverged(const std::string& what, std::size_t layer) const;
   double first_loss_ = -1;             // of this fit(), for the blow-up check
   EpochMetrics::Times times_;          // of the current epoch

@@ -1,6 +1,7 @@
 #include "gradflow/optimizer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <stdexcept>
 
@@ -52,7 +53,7 @@ void Optimizer::set_layer_lr_scale(std::size_t layer, double scale) {
   layer_scale_[layer] = scale;
 }
 
-void Optimizer::step(Sequential& model) {
+bool Optimizer::step(Sequential& model) {
   prepare(model.num_params());
   layer_steps_.resize(model.size(), 0);
   layer_lr_.resize(model.size());
@@ -65,11 +66,16 @@ void Optimizer::step(Sequential& model) {
   const float* g = model.gradients().data();
   // Each thread updates the units whose gradients it computed (param_slices.h); every value's
   // update depends on that value alone, so the split does not change the result.
+  std::atomic<bool> finite{true};
   parallel::run([&](int t, int T) {
+    bool mine = true;
     for_param_slices(model, t, T, has_gradients, [&](std::size_t i, std::size_t off, std::size_t n) {
       update(p + off, g + off, n, off, layer_lr_[i], layer_steps_[i]);
+      mine = mine && all_finite(p + off, n);
     });
+    if (!mine) finite.store(false, std::memory_order_relaxed);
   }, gradient_parts(model));
+  return finite.load();
 }
 
 // ---- SGD ----

@@ -102,19 +102,15 @@ class Stopwatch {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-// Whether any of the trained layers' slices of `values` (the model's flat parameter or
-// gradient buffer) is NaN or infinite. A float is non-finite exactly when its exponent bits are
-// all ones; an integer max over the exponent fields (which vectorizes, unlike a float sum)
-// finds any. Frozen layers are skipped: they have no gradients and do not change.
-bool any_non_finite(const Sequential& model, const float* values) {
+// Whether any of the trained layers' gradients is NaN or infinite (frozen layers have none).
+bool any_non_finite_gradient(const Sequential& model, const float* grads) {
   std::atomic<bool> non_finite{false};
   parallel::run([&](int t, int T) {
-    std::uint32_t e = 0;
+    bool finite = true;
     for_param_slices(model, t, T, has_gradients, [&](std::size_t, std::size_t off, std::size_t n) {
-      const float* v = values + off;
-      for (std::size_t k = 0; k < n; ++k) e = std::max(e, std::bit_cast<std::uint32_t>(v[k]) & 0x7f800000u);
+      finite = finite && all_finite(grads + off, n);
     });
-    if (e == 0x7f800000u) non_finite.store(true, std::memory_order_relaxed);
+    if (!finite) non_finite.store(true, std::memory_order_relaxed);
   }, gradient_parts(model));
   return non_finite.load();
 }
@@ -141,7 +137,7 @@ void Trainer::diverged(const std::string& what, std::size_t layer) const {
 
 void Trainer::check_finite(double loss) const {
   const float* grads = const_cast<Sequential&>(model_).gradients().data();
-  if (std::isfinite(loss) && !any_non_finite(model_, grads)) {
+  if (std::isfinite(loss) && !any_non_finite_gradient(model_, grads)) {
     if (first_loss_ >= 0 && loss > opts_.divergence_factor * std::max(first_loss_, 0.01))
       diverged(fmt::format("the loss is {:.3g}, more than {:.0e} times the first step's {:.3g}", loss, opts_.divergence_factor,
                            first_loss_),
@@ -163,9 +159,9 @@ void Trainer::check_finite(double loss) const {
 // After the update: the weights, and the running statistics the forward pass updated (a
 // BatchNorm's variance overflows to inf while its normalized output stays finite). A model
 // saved from this state would not load.
-void Trainer::check_state() const {
+void Trainer::check_state(bool weights_finite) const {
   const float* weights = model_.parameters().data();
-  if (any_non_finite(model_, weights)) {
+  if (!weights_finite) {
     const std::size_t bad = highest_non_finite(model_, weights);
     diverged(fmt::format("the update made the weights of layer {} ({}) non-finite", bad, model_.layer(bad).name()),
              bad);
@@ -207,8 +203,8 @@ double Trainer::step_rows(const Tensor& x, const Tensor& y, std::size_t batch_ro
   times_.update += clock.lap();
   for (Callback* cb : callbacks_) cb->on_after_backward(*this, info_);
   times_.callbacks += clock.lap();
-  opt_.step(model_);
-  if (opts_.stop_on_non_finite) check_state();
+  const bool weights_finite = opt_.step(model_);
+  if (opts_.stop_on_non_finite) check_state(weights_finite);
   times_.update += clock.lap();
   for (Callback* cb : callbacks_) cb->on_step_end(*this, info_);
   times_.callbacks += clock.lap();
