@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -36,34 +35,29 @@ namespace {
 // OpenBLAS before 0.3.25 falls back to its slowest x86-64 kernels ("Prescott", SSE3) on Intel
 // CPUs it does not know, such as Sapphire Rapids (OpenBLAS issue #4267) — a 3× loss for
 // sgemm. When that happened and the user did not choose a core type, pick the AVX-512 or AVX2
-// kernels the CPU supports, before the first product.
-void choose_kernels_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    // gradflow splits the work between its own threads (src/parallel.h); OpenBLAS's threads
-    // would only compete with them.
-    openblas_set_num_threads(1);
-    if (std::getenv("OPENBLAS_CORETYPE") || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
-    if (std::string_view(openblas_get_corename()) != "Prescott") return;
-    const char* core = nullptr;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-      core = "SkylakeX";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      core = "Haswell";
-    if (!core) return;
-    setenv("OPENBLAS_CORETYPE", core, 1);
-    gotoblas_dynamic_quit();
-    gotoblas_dynamic_init();
-    unsetenv("OPENBLAS_CORETYPE");
-  });
+// kernels the CPU supports. Called once, before the first product (choose_sgemm).
+void choose_openblas_kernels() {
+  // gradflow splits the work between its own threads (src/parallel.h); OpenBLAS's threads
+  // would only compete with them.
+  openblas_set_num_threads(1);
+  if (std::getenv("OPENBLAS_CORETYPE") || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
+  if (std::string_view(openblas_get_corename()) != "Prescott") return;
+  const char* core = nullptr;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    core = "SkylakeX";
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    core = "Haswell";
+  if (!core) return;
+  setenv("OPENBLAS_CORETYPE", core, 1);
+  gotoblas_dynamic_quit();
+  gotoblas_dynamic_init();
+  unsetenv("OPENBLAS_CORETYPE");
 }
-}  // namespace
 
-namespace {
 // Which library runs sgemm: oneDNN where the build has it (its JIT kernels run the products of
-// a training batch 6–20% faster than OpenBLAS's: bench/small_gemm), else OpenBLAS;
-// GRADFLOW_SGEMM=openblas|onednn overrides. Chosen once per process, so that a run's products
+// a training batch up to 1.17× as fast as OpenBLAS's, never slower: bench/small_gemm), else
+// OpenBLAS; GRADFLOW_SGEMM=openblas|onednn overrides. Chosen once per process, so that a run's products
 // all come from one library (the two round differently).
 struct Sgemm {
   bool onednn = false;
@@ -94,7 +88,7 @@ std::string onednn_name() {
 #endif
 
 Sgemm choose_sgemm() {
-  choose_kernels_once();
+  choose_openblas_kernels();
   Sgemm s;
 #if defined(GRADFLOW_ONEDNN)
   constexpr bool have_onednn = true;
@@ -146,8 +140,8 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
     thread_local const bool one_thread = (s.omp_set_num_threads && (s.omp_set_num_threads(1), true));
     (void)one_thread;
     const auto d = [](std::size_t v) { return static_cast<dnnl_dim_t>(v); };
-    const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', d(m), d(n), d(k), alpha, a,
-                                            d(lda), b, d(ldb), beta, c, d(ldc));  // row-major
+    const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', d(m), d(n), d(k),
+                                            alpha, a, d(lda), b, d(ldb), beta, c, d(ldc));  // row-major
     if (status != dnnl_success) {
       // Only invalid arguments make it fail, which the callers' shape checks rule out.
       std::fprintf(stderr, "gradflow: oneDNN sgemm failed (status %d) for %zux%zux%zu\n",

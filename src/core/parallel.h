@@ -2,8 +2,9 @@
 //
 // Why our own pool instead of the BLAS's threads: an MLP's products are small (a batch of 64
 // times a 256-unit layer), and OpenBLAS (or oneDNN's OpenMP) parallelizes each one separately,
-// with a hand-off and a wait per call. Splitting the work ourselves lets one parallel region hold a whole product
-// plus the element-wise work on its slice (bias, activation, their gradients), so each thread
+// with a hand-off and a wait per call. Splitting the work ourselves lets one parallel region
+// hold a whole product plus the element-wise work on its slice (bias, activation, their
+// gradients), so each thread
 // keeps its slice of the weights and activations in its own cache. The sgemm library runs on
 // one thread per call (core/blas.cpp).
 //
