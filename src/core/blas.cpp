@@ -57,8 +57,8 @@ void choose_openblas_kernels() {
 
 // Which library runs sgemm: oneDNN where the build has it (its JIT kernels run the products of
 // a training batch up to 1.17× as fast as OpenBLAS's, never slower: bench/small_gemm), else
-// OpenBLAS; GRADFLOW_SGEMM=openblas|onednn overrides. Chosen once per process, so that a run's products
-// all come from one library (the two round differently).
+// OpenBLAS; GRADFLOW_SGEMM=openblas|onednn overrides. Chosen once per process, so that a run's
+// products all come from one library (the two round differently).
 struct Sgemm {
   bool onednn = false;
   std::string name;   // "oneDNN 2.6.3 avx512_core", "OpenBLAS Haswell"

@@ -41,9 +41,9 @@ constexpr auto kSpin = std::chrono::microseconds(200);
 // stalls (waits longer than kCallerSpin and than its own part). When stalls cost more than a
 // tenth of a kWindow, the pool goes solo: regions run on the caller alone for a back-off
 // period — 10 ms, doubled (up to 1 s) each time the stalls are back within a second of the
-// last solo period, 10 ms again after a quiet second. A quiet
-// (virtual) machine has stalls too — 60–160 µs a few times per second, which must not send it
-// solo. Results do not change: every region gives the same bits on any number of threads.
+// last solo period, 10 ms again after a quiet second. A quiet (virtual) machine has stalls
+// too — 60–160 µs a few times per second, which must not send it solo. Results do not change:
+// every region gives the same bits on any number of threads.
 constexpr auto kCallerSpin = std::chrono::microseconds(50);
 constexpr auto kFirstBackoff = std::chrono::milliseconds(10);
 constexpr auto kLastBackoff = std::chrono::seconds(1);

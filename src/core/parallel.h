@@ -4,9 +4,8 @@
 // times a 256-unit layer), and OpenBLAS (or oneDNN's OpenMP) parallelizes each one separately,
 // with a hand-off and a wait per call. Splitting the work ourselves lets one parallel region
 // hold a whole product plus the element-wise work on its slice (bias, activation, their
-// gradients), so each thread
-// keeps its slice of the weights and activations in its own cache. The sgemm library runs on
-// one thread per call (core/blas.cpp).
+// gradients), so each thread keeps its slice of the weights and activations in its own cache.
+// The sgemm library runs on one thread per call (core/blas.cpp).
 //
 // Determinism: every output element is written by exactly one thread with a fixed order of
 // summation. Element-wise passes give the same bits under any split. A matrix product does not:
