@@ -61,14 +61,18 @@ int main(int argc, char** argv) {
   const double flops_per_sample =
       2.0 * 2 * (784.0 * h1 + h1 * h2 + h2 * 10) + 2.0 * (h1 * h2 + h2 * 10);
   double best = 0;
+  const double steps = static_cast<double>(trainer.steps_per_epoch(n));
   for (std::size_t e = 0; e < epochs; ++e) {
     const auto t0 = std::chrono::steady_clock::now();
-    trainer.fit(d);
+    const EpochMetrics::Times t = trainer.fit(d).back().times;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double rate = static_cast<double>(n) / s;
     best = std::max(best, rate);
-    std::printf("epoch %zu: %.0f samples/s, %.1f GFLOP/s\n", e + 1, rate,
-                rate * flops_per_sample * 1e-9);
+    const auto us = [&](double seconds) { return seconds / steps * 1e6; };
+    std::printf("epoch %zu: %.0f samples/s, %.1f GFLOP/s; per step %.1f µs: gather %.1f, forward %.1f, "
+                "backward %.1f, update %.1f\n",
+                e + 1, rate, rate * flops_per_sample * 1e-9, us(s), us(t.gather), us(t.forward),
+                us(t.backward), us(t.update));
   }
   const double gflops = best * flops_per_sample * 1e-9;
   std::printf("gradflow 784-%zu-%zu-10 %s%s, batch %zu, %d thread(s), sgemm %s: best %.0f samples/s, %.1f GFLOP/s\n",
