@@ -58,13 +58,19 @@ double Loss::forward_backward(const Tensor& z, const Tensor& target, Tensor* dz)
       const std::size_t y = label_at(target, r, K);
       const float m = *std::max_element(zr, zr + K);
       float sum = 0.0f;
-      for (std::size_t j = 0; j < K; ++j) sum += std::exp(zr[j] - m);
+      // With a gradient to write, each exp(z − m) is kept there and scaled afterwards: one exp
+      // per element instead of two (the same values, so the same bits).
+      float* g = dz ? dz->row(r) : nullptr;
+      for (std::size_t j = 0; j < K; ++j) {
+        const float e = std::exp(zr[j] - m);
+        sum += e;
+        if (g) g[j] = e;
+      }
       const float lse = m + std::log(sum);
       total += static_cast<double>(lse - zr[y]);
-      if (dz) {
-        float* g = dz->row(r);
+      if (g) {
         const float inv_sum = inv_b / sum;
-        for (std::size_t j = 0; j < K; ++j) g[j] = std::exp(zr[j] - m) * inv_sum;
+        for (std::size_t j = 0; j < K; ++j) g[j] *= inv_sum;
         g[y] -= inv_b;
       }
     }
