@@ -81,6 +81,42 @@ static void gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda,
   f(b, a, c);
 }
 static void init() { libxsmm_init(); }
+// libxsmm 1.17 has no JIT kernel for the forward's Z = X·Wᵀ (both operands contiguous along the
+// sum: a transposed A in its column-major terms). What gradflow would have to do instead, timed
+// as a whole: transpose X once per layer (libxsmm_otrans, a region over blocks of features),
+// then per block compute Z_uᵀ = W_u·Xᵀ (a plain NN kernel) and add it, transposed back, into Z.
+#define BENCH_FORWARD_VIA_TRANSPOSE 1
+static std::vector<float> xt;
+static thread_local std::vector<float> zt, zb;
+template <class Blocks>
+static void forward(int B, int in, int out, const float* x, const float* w, float* z, Blocks&& blocks) {
+  xt.resize(static_cast<std::size_t>(B) * in);
+  gradflow::parallel::for_range(in, 16.0 * B, [&](gradflow::parallel::Range k) {
+    libxsmm_otrans(xt.data() + k.begin * B, x + k.begin, 4, k.size(), B, in, B);
+  });
+  blocks([&](gradflow::parallel::Range u) {
+    const std::size_t n = u.size();
+    zt.resize(n * B);
+    zb.resize(n * B);
+    const float alpha = 1.0f, beta = 0.0f;
+    const int flags = 0;
+    const libxsmm_blasint M = B, N = n, K = in, LDA = B, LDB = in, LDC = B;
+    const libxsmm_smmfunction f = libxsmm_smmdispatch(M, N, K, &LDA, &LDB, &LDC, &alpha, &beta, &flags, nullptr);
+    f(xt.data(), w + u.begin * in, zt.data());
+    libxsmm_otrans(zb.data(), zt.data(), 4, B, n, B, n);
+    for (int r = 0; r < B; ++r)
+      for (std::size_t j = 0; j < n; ++j) z[r * out + u.begin + j] += zb[r * n + j];
+  });
+}
+#endif
+#if !defined(BENCH_FORWARD_VIA_TRANSPOSE)
+// Z[B×out] += X·Wᵀ, one call per block.
+template <class Blocks>
+static void forward(int B, int in, int out, const float* x, const float* w, float* z, Blocks&& blocks) {
+  blocks([&](gradflow::parallel::Range u) {
+    gemm(false, true, B, int(u.size()), in, x, in, w + u.begin * in, in, 1.0f, z + u.begin, out);
+  });
+}
 #endif
 
 namespace {
@@ -143,11 +179,8 @@ int main(int argc, char** argv) {
                g = random(static_cast<std::size_t>(B) * out, 3);
     std::vector<float> z(static_cast<std::size_t>(B) * out), dw(w.size()), dx(x.size());
     const double flop = 2.0 * B * in * out;
-    const double fwd = time_of([&] {
-      blocks(out, B, in, [&](parallel::Range u) {
-        gemm(false, true, B, int(u.size()), in, x.data(), in, w.data() + u.begin * in, in, 1.0f, z.data() + u.begin, out);
-      });
-    });
+    const auto out_blocks = [&](auto&& body) { blocks(out, B, in, body); };
+    const double fwd = time_of([&] { forward(B, in, out, x.data(), w.data(), z.data(), out_blocks); });
     const double dW = time_of([&] {
       blocks(out, B, in, [&](parallel::Range u) {
         gemm(true, false, int(u.size()), in, B, g.data() + u.begin, out, x.data(), in, 0.0f, dw.data() + u.begin * in, in);
@@ -175,9 +208,7 @@ int main(int argc, char** argv) {
     for (int r : {0, B - 1})
       for (int c : {0, out - 1}) {
         std::fill(z.begin(), z.end(), 0.0f);
-        blocks(out, B, in, [&](parallel::Range u) {
-          gemm(false, true, B, int(u.size()), in, x.data(), in, w.data() + u.begin * in, in, 1.0f, z.data() + u.begin, out);
-        });
+        forward(B, in, out, x.data(), w.data(), z.data(), out_blocks);
         check("forward", z[r * out + c], [&](int i) {
           return i < in ? std::pair{x[r * in + i], w[c * in + i]} : std::pair{0.0f, 0.0f};
         });
