@@ -254,6 +254,27 @@ TEST(Fused, DenseWithActivationEqualsTheLayersOneByOne) {
   }
 }
 
+TEST(Fused, TransposedActivationsPassedBetweenDenseLayersGiveTheSameBits) {
+  // A batch of 64: with AVX-512 the Dense forward runs transposed (blas::transposed_forward), and
+  // Sequential hands each Dense's aᵀ to the next (Dense::forward_fused's at); called one at a
+  // time, every Dense transposes its input itself. Elsewhere both run the plain product.
+  Threads two(2);
+  Sequential net(300, {nn::dense(200), nn::relu(), nn::dense(96), nn::tanh(), nn::dense(10), nn::dense(7)}, 4);
+  const Dataset d = big_data();
+  Tensor x(64, 300);
+  std::copy(d.x.row(0), d.x.row(64), x.data());
+  const Tensor& y = net.forward(x, Mode::Train);
+  Rng rng;
+  Tensor h[6];
+  const Tensor* cur = &x;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    net.layer(i).forward(*cur, h[i], Mode::Train, rng);
+    cur = &h[i];
+  }
+  expect_identical(y, h[5]);
+  expect_identical(net.output(2), h[2]);  // z of the second Dense, before its tanh
+}
+
 TEST(Fused, BatchOfOneMatchesTheBatchedProduct) {
   Threads two(2);
   Sequential net(784, {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(10)}, 2);

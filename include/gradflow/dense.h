@@ -5,7 +5,9 @@
 //
 // Each product is split over the compute threads by output units (dx: by input features), one
 // single-threaded sgemm per thread; dx is skipped when not asked for (the first layer in
-// training), which saves a third of the layer's work.
+// training), which saves a third of the layer's work. With AVX-512 the forward of a batch of
+// 2–64 runs transposed, zᵀ = W xᵀ + b (blas::transposed_forward): xᵀ comes from the Dense before
+// (forward_fused's at) or is transposed here.
 #pragma once
 
 #include "gradflow/layer.h"
@@ -27,7 +29,12 @@ class Dense final : public Layer {
   // This layer followed by a point-wise activation `act` (pointwise::is_pointwise), in one
   // pass: z = x Wᵀ + b and a = act(z), each thread applying the activation to the slice of z it
   // has just computed. z, a: resized to [B, O]. Same values as forward() then act's forward.
-  void forward_fused(const Tensor& x, Tensor& z, const LayerSpec& act, Tensor& a);
+  // Without act, z alone (a is not touched). For a Dense that follows: when the forward runs
+  // transposed (blas::transposed_forward(B)) and `at` is given, also at = aᵀ (zᵀ without act)
+  // [O, B], else `at` is resized to [0, 0]; `xt`, when not null, must be xᵀ [I, B] (as written
+  // by the Dense before into its `at`).
+  void forward_fused(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a,
+                     const Tensor* xt = nullptr, Tensor* at = nullptr);
   // The backward of that pair, given da = ∂L/∂a: dz = ∂L/∂z (resized to [B, O]; kept for
   // diagnostics), then the parameter gradients (if trainable) and dx (if not null), with the
   // activation's gradient, db and dW of a slice of units done by the same thread.
@@ -40,7 +47,10 @@ class Dense final : public Layer {
                      bool param_grads) override;
 
  private:
-  void forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a);
+  void forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt,
+                    Tensor* at);
+  // Scratch of the transposed forward: xᵀ when no layer wrote it, and zᵀ.
+  Tensor xt_, zt_;
   void backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act, const Tensor* a,
                      const Tensor& dy, Tensor* dz, Tensor* dx, bool param_grads);
 };

@@ -98,6 +98,9 @@ class Sequential {
   Tensor params_, grads_;
   std::vector<Tensor> outputs_;  // outputs_[i]: output of layer i
   std::vector<Tensor> doutputs_;  // doutputs_[i]: ∂L/∂(output of layer i), i < top
+  // toutputs_[i]: output of layer i transposed, when it feeds a Dense whose forward runs
+  // transposed (Dense::forward_fused's at).
+  std::vector<Tensor> toutputs_;
   const Tensor* input_ = nullptr;
   Rng rng_;
 };

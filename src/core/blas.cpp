@@ -7,6 +7,9 @@
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
+#if defined(GRADFLOW_LIBXSMM)
+#include <libxsmm.h>
+#endif
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -63,6 +66,7 @@ struct Sgemm {
   bool onednn = false;
   std::string name;   // "oneDNN 2.6.3 avx512_core", "OpenBLAS Haswell"
   std::string error;  // an unusable GRADFLOW_SGEMM (the default library runs instead)
+  bool xsmm_forward = false;  // blas::transposed_forward's setup half
   // oneDNN's OpenMP runtime: without a limit, every sgemm call would start a team of one thread
   // per core inside each of our compute threads. Looked up, not linked: it is oneDNN's.
   void (*omp_set_num_threads)(int) = nullptr;
@@ -111,6 +115,19 @@ Sgemm choose_sgemm() {
     s.name = onednn_name();
     s.omp_set_num_threads =
         reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+#if defined(GRADFLOW_LIBXSMM)
+    // Only beside oneDNN's AVX-512 code: with AVX2 libxsmm's kernels gain nothing over
+    // oneDNN's, and the transposes would be a loss (bench/small_gemm). GRADFLOW_XSMM=0 turns it
+    // off (comparisons, and capping one library's instruction set caps both).
+    const char* want = std::getenv("GRADFLOW_XSMM");
+    if (dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core && !(want && std::string_view(want) == "0")) {
+      libxsmm_init();
+      if (libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CORE) {
+        s.xsmm_forward = true;
+        s.name += fmt::format(", libxsmm {} {} (Dense forward)", LIBXSMM_VERSION, libxsmm_get_target_arch());
+      }
+    }
+#endif
     return s;
   }
 #endif
@@ -157,6 +174,39 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
               static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
               static_cast<blasint>(ldc));
+}
+
+bool transposed_forward(std::size_t batch) {
+  return sgemm().xsmm_forward && batch >= 2 && batch <= 64;
+}
+
+void gemm_nn_acc(std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
+                 const float* b, std::size_t ldb, float* c, std::size_t ldc) {
+#if defined(GRADFLOW_LIBXSMM)
+  // Column-major, as libxsmm is: cᵀ[n×m] += bᵀ[n×k] aᵀ[k×m]. The dispatch looks the kernel up
+  // (JIT-compiled on its first use); null when libxsmm has none for the shape.
+  const float alpha = 1.0f, beta = 1.0f;
+  const int flags = LIBXSMM_GEMM_FLAG_NONE;
+  const auto d = [](std::size_t v) { return static_cast<libxsmm_blasint>(v); };
+  const libxsmm_blasint M = d(n), N = d(m), K = d(k), LDA = d(ldb), LDB = d(lda), LDC = d(ldc);
+  if (const libxsmm_smmfunction f = libxsmm_smmdispatch(M, N, K, &LDA, &LDB, &LDC, &alpha, &beta, &flags, nullptr)) {
+    f(b, a, c);
+    return;
+  }
+#endif
+  gemm(false, false, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c, ldc);
+}
+
+void transpose(std::size_t rows, std::size_t cols, const float* in, std::size_t ldi, float* out,
+               std::size_t ldo) {
+#if defined(GRADFLOW_LIBXSMM)
+  // libxsmm's m×n is column-major: our rows×cols row-major matrix is its cols×rows.
+  libxsmm_otrans(out, in, sizeof(float), static_cast<libxsmm_blasint>(cols), static_cast<libxsmm_blasint>(rows),
+                 static_cast<libxsmm_blasint>(ldi), static_cast<libxsmm_blasint>(ldo));
+#else
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) out[c * ldo + r] = in[r * ldi + c];
+#endif
 }
 
 namespace {

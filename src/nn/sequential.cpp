@@ -53,6 +53,7 @@ Sequential::Sequential(std::size_t in_features, std::vector<LayerSpec> specs, st
   }
   outputs_.resize(layers_.size());
   doutputs_.resize(layers_.size());
+  toutputs_.resize(layers_.size());
 }
 
 std::size_t Sequential::out_features() const { return layers_.back()->out_features(); }
@@ -92,14 +93,27 @@ const Tensor& Sequential::forward(const Tensor& x, Mode mode, std::size_t upto) 
   if (x.rows() == 0) throw std::invalid_argument("Sequential::forward: empty batch");
   input_ = &x;
   const Tensor* cur = &x;
+  const Tensor* cur_t = nullptr;  // cur transposed, when the Dense that wrote it wrote that too
+  // Whether layer i is a Dense, which then takes (and may write) transposed activations.
+  const auto dense = [&](std::size_t i) {
+    return i < upto && layers_[i]->kind() == LayerKind::Dense ? static_cast<Dense*>(layers_[i].get()) : nullptr;
+  };
   for (std::size_t i = 0; i < upto; ++i) {
-    if (Dense* d = fused_dense(i, upto)) {
-      d->forward_fused(*cur, outputs_[i], layers_[i + 1]->spec(), outputs_[i + 1]);
-      cur = &outputs_[++i];
+    Dense* d = dense(i);
+    if (!d) {
+      layers_[i]->forward(*cur, outputs_[i], mode, rng_);
+      cur = &outputs_[i];
+      cur_t = nullptr;
       continue;
     }
-    layers_[i]->forward(*cur, outputs_[i], mode, rng_);
-    cur = &outputs_[i];
+    const bool fused = fused_dense(i, upto) != nullptr;
+    const std::size_t out = fused ? i + 1 : i;  // the pair's (or the layer's) output
+    Tensor* out_t = dense(out + 1) ? &toutputs_[out] : nullptr;
+    d->forward_fused(*cur, outputs_[i], fused ? &layers_[i + 1]->spec() : nullptr,
+                     fused ? &outputs_[i + 1] : nullptr, cur_t, out_t);
+    cur = &outputs_[out];
+    cur_t = out_t && out_t->rows() > 0 ? out_t : nullptr;
+    i = out;
   }
   return *cur;
 }
