@@ -3,7 +3,7 @@
 # (ONEDNN_MAX_CPU_ISA) and OpenBLAS's kernel sets (GRADFLOW_SGEMM=openblas OPENBLAS_CORETYPE) —
 # each with 1, 2 and 3 compute threads: a test must hold on any x86-64 CPU, and CI's may take
 # another code path than yours.
-# Usage: bash scripts/test-kernels.sh [onednn:ISA|openblas:CORETYPE ...]   (default: all that apply here)
+# Usage: bash scripts/test-kernels.sh [onednn:ISA|onednn-only:ISA|openblas:CORETYPE ...]   (default: all that apply here)
 # Builds like scripts/test.sh; prints one line per run and exits non-zero if any run failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,9 @@ if [ ${#paths[@]} -eq 0 ]; then
     has sse4_1 && paths+=(onednn:SSE41)
     has avx && paths+=(onednn:AVX)
     $avx2 && paths+=(onednn:AVX2)
-    $avx512 && paths+=(onednn:AVX512_CORE)
+    # With AVX-512 the small-batch Dense forward runs through libxsmm where the build has it;
+    # onednn-only runs the same code path without it (GRADFLOW_XSMM=0).
+    $avx512 && paths+=(onednn:AVX512_CORE onednn-only:AVX512_CORE)
   fi
   paths+=(openblas:Prescott)
   has avx && paths+=(openblas:Sandybridge)
@@ -33,8 +35,9 @@ for p in "${paths[@]}"; do
   lib=${p%%:*} set=${p#*:}
   case $lib in
     onednn) env=(GRADFLOW_SGEMM=onednn ONEDNN_MAX_CPU_ISA="$set") ;;
+    onednn-only) env=(GRADFLOW_SGEMM=onednn ONEDNN_MAX_CPU_ISA="$set" GRADFLOW_XSMM=0) ;;
     openblas) env=(GRADFLOW_SGEMM=openblas OPENBLAS_CORETYPE="$set") ;;
-    *) echo "unknown code path '$p' (expected onednn:ISA or openblas:CORETYPE)"; exit 2 ;;
+    *) echo "unknown code path '$p' (expected onednn:ISA, onednn-only:ISA or openblas:CORETYPE)"; exit 2 ;;
   esac
   for threads in 1 2 3; do
     log="build/test-kernels-$lib-$set-$threads.log"
