@@ -100,6 +100,12 @@ Sgemm choose_sgemm() {
   constexpr bool have_onednn = false;
 #endif
   s.onednn = have_onednn;
+  // Whether libxsmm may run the small-batch forward (blas::transposed_forward); checked in every
+  // build, so that a typo is never silently ignored.
+  const char* xsmm_env = std::getenv("GRADFLOW_XSMM");
+  const std::string_view xsmm = xsmm_env ? xsmm_env : "";
+  if (!xsmm.empty() && xsmm != "0" && xsmm != "1")
+    s.error = fmt::format("GRADFLOW_XSMM={}: expected 0 (off) or 1 (where it helps: the default)", xsmm);
   if (const char* env = std::getenv("GRADFLOW_SGEMM"); env && *env) {
     const std::string_view want(env);
     if (want == "openblas")
@@ -119,8 +125,7 @@ Sgemm choose_sgemm() {
     // Only beside oneDNN's AVX-512 code: with AVX2 libxsmm's kernels gain nothing over
     // oneDNN's, and the transposes would be a loss (bench/small_gemm). GRADFLOW_XSMM=0 turns it
     // off (comparisons, and capping one library's instruction set caps both).
-    const char* want = std::getenv("GRADFLOW_XSMM");
-    if (dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core && !(want && std::string_view(want) == "0")) {
+    if (dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core && xsmm != "0") {
       libxsmm_init();
       if (libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CORE) {
         s.xsmm_forward = true;
