@@ -49,8 +49,9 @@ class Dense final : public Layer {
  private:
   void forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt,
                     Tensor* at);
-  // Scratch of the transposed forward: xᵀ when no layer wrote it, and zᵀ.
-  Tensor xt_, zt_;
+  // Scratch of the transposed forward: zᵀ, and each compute thread's xᵀ when no layer wrote it.
+  Tensor zt_;
+  std::vector<Tensor> xts_;
   void backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act, const Tensor* a,
                      const Tensor& dy, Tensor* dz, Tensor* dx, bool param_grads);
 };

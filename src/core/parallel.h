@@ -88,6 +88,10 @@ Range blocks_of(std::size_t n, int t, int T);
 // with): then the result is the same for any thread count.
 template <class F>
 void for_blocks(std::size_t n, double cost_per_item, F&& body);
+// The same split, one call per part: body(t, run) with run the part's blocks [run.begin,
+// run.end) — for a part that first prepares something of its own (Dense's xᵀ).
+template <class F>
+void for_block_runs(std::size_t n, double cost_per_item, F&& body);
 
 namespace detail {
 void run(void (*fn)(void*, int, int), void* ctx, int parts);
@@ -110,13 +114,20 @@ void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align)
 }
 
 template <class F>
-void for_blocks(std::size_t n, double cost_per_item, F&& body) {
+void for_block_runs(std::size_t n, double cost_per_item, F&& body) {
   const std::size_t blocks = block_count(n);
   const int parts = parts_for(static_cast<double>(n) * cost_per_item);
   run([&](int t, int T) {
     const Range mine = split(blocks, t, T, 1);
-    for (std::size_t i = mine.begin; i < mine.end; ++i) body(block(n, i));
+    if (mine.size()) body(t, mine);
   }, static_cast<int>(std::min<std::size_t>(blocks, static_cast<std::size_t>(parts))));
+}
+
+template <class F>
+void for_blocks(std::size_t n, double cost_per_item, F&& body) {
+  for_block_runs(n, cost_per_item, [&](int, Range mine) {
+    for (std::size_t i = mine.begin; i < mine.end; ++i) body(block(n, i));
+  });
 }
 
 }  // namespace gradflow::parallel
