@@ -53,9 +53,11 @@ inline Result run_in_shell(const std::string& command) {
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("gradflow_cli_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    // A parameterized test's name has a '/' in it ("QuickFormReproducesItsClaims/xor"): one
+    // folder, not a folder in a folder that TearDown would leave behind.
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '_');
+    dir = fs::temp_directory_path() / ("gradflow_cli_" + std::to_string(::getpid()) + "_" + name);
     fs::remove_all(dir);
     fs::create_directories(dir);
   }
