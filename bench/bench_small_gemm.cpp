@@ -82,38 +82,50 @@ static void gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda,
 }
 static void init() { libxsmm_init(); }
 // libxsmm 1.17 has no JIT kernel for the forward's Z = X·Wᵀ (both operands contiguous along the
-// sum: a transposed A in its column-major terms). What gradflow would have to do instead, timed
-// as a whole: transpose X once per layer (libxsmm_otrans, a region over blocks of features),
-// then per block compute Z_uᵀ = W_u·Xᵀ (a plain NN kernel) and add it, transposed back, into Z.
+// sum: a transposed A in its column-major terms). Timed as gradflow runs it (Dense::forward_with,
+// blas::transposed_forward): per part of the blocks, the first layer's thread transposes all of X
+// for itself (the layers above get Xᵀ from the layer below); per block Z_uᵀ = W_u·Xᵀ (a plain NN
+// kernel), transposed back into Z, and — below the last layer — once more into the next layer's
+// Xᵀ (here from Z; training transposes the activation).
 #define BENCH_FORWARD_VIA_TRANSPOSE 1
-static std::vector<float> xt;
-static thread_local std::vector<float> zt, zb;
-template <class Blocks>
-static void forward(int B, int in, int out, const float* x, const float* w, float* z, Blocks&& blocks) {
-  xt.resize(static_cast<std::size_t>(B) * in);
-  gradflow::parallel::for_range(in, 16.0 * B, [&](gradflow::parallel::Range k) {
-    libxsmm_otrans(xt.data() + k.begin * B, x + k.begin, 4, k.size(), B, in, B);
-  });
-  blocks([&](gradflow::parallel::Range u) {
-    const std::size_t n = u.size();
-    zt.resize(n * B);
-    zb.resize(n * B);
-    const float alpha = 1.0f, beta = 0.0f;
-    const int flags = 0;
-    const libxsmm_blasint M = B, N = n, K = in, LDA = B, LDB = in, LDC = B;
-    const libxsmm_smmfunction f = libxsmm_smmdispatch(M, N, K, &LDA, &LDB, &LDC, &alpha, &beta, &flags, nullptr);
-    f(xt.data(), w + u.begin * in, zt.data());
-    libxsmm_otrans(zb.data(), zt.data(), 4, B, n, B, n);
-    for (int r = 0; r < B; ++r)
-      for (std::size_t j = 0; j < n; ++j) z[r * out + u.begin + j] += zb[r * n + j];
+static std::vector<std::vector<float>> xts(8);
+static std::vector<float> xt_given, zt, at;
+// Xᵀ as the layer below hands it over, made once per layer, outside the timing.
+static void prepare_layer(int B, int in, const float* x) {
+  xt_given.resize(static_cast<std::size_t>(B) * in);
+  libxsmm_otrans(xt_given.data(), x, 4, in, B, in, B);
+}
+static void forward(int B, int in, int out, const float* x, const float* w, float* z, bool first, bool last) {
+  zt.resize(static_cast<std::size_t>(out) * B);
+  at.resize(static_cast<std::size_t>(out) * B);
+  gradflow::parallel::for_block_runs(out, 2.0 * gradflow::parallel::kProductFlop * B * in, [&](int t, gradflow::parallel::Range run) {
+    const float* xt = xt_given.data();
+    if (first) {
+      std::vector<float>& mine = xts[static_cast<std::size_t>(t)];
+      mine.resize(static_cast<std::size_t>(B) * in);
+      libxsmm_otrans(mine.data(), x, 4, in, B, in, B);
+      xt = mine.data();
+    }
+    for (std::size_t i = run.begin; i < run.end; ++i) {
+      const gradflow::parallel::Range u = gradflow::parallel::block(out, i);
+      float* ztu = zt.data() + u.begin * B;
+      std::fill(ztu, ztu + u.size() * B, 0.0f);
+      const float alpha = 1.0f, beta = 1.0f;
+      const int flags = 0;
+      const libxsmm_blasint M = B, N = static_cast<libxsmm_blasint>(u.size()), K = in, LDA = B, LDB = in, LDC = B;
+      const libxsmm_smmfunction f = libxsmm_smmdispatch(M, N, K, &LDA, &LDB, &LDC, &alpha, &beta, &flags, nullptr);
+      f(xt, w + u.begin * in, ztu);
+      libxsmm_otrans(z + u.begin, ztu, 4, B, u.size(), B, out);
+      if (!last) libxsmm_otrans(at.data() + u.begin * B, z + u.begin, 4, u.size(), B, out, B);
+    }
   });
 }
 #endif
 #if !defined(BENCH_FORWARD_VIA_TRANSPOSE)
+static void prepare_layer(int, int, const float*) {}
 // Z[B×out] += X·Wᵀ, one call per block.
-template <class Blocks>
-static void forward(int B, int in, int out, const float* x, const float* w, float* z, Blocks&& blocks) {
-  blocks([&](gradflow::parallel::Range u) {
+static void forward(int B, int in, int out, const float* x, const float* w, float* z, bool, bool) {
+  gradflow::parallel::for_blocks(out, 2.0 * gradflow::parallel::kProductFlop * B * in, [&](gradflow::parallel::Range u) {
     gemm(false, true, B, int(u.size()), in, x, in, w + u.begin * in, in, 1.0f, z + u.begin, out);
   });
 }
@@ -179,8 +191,9 @@ int main(int argc, char** argv) {
                g = random(static_cast<std::size_t>(B) * out, 3);
     std::vector<float> z(static_cast<std::size_t>(B) * out), dw(w.size()), dx(x.size());
     const double flop = 2.0 * B * in * out;
-    const auto out_blocks = [&](auto&& body) { blocks(out, B, in, body); };
-    const double fwd = time_of([&] { forward(B, in, out, x.data(), w.data(), z.data(), out_blocks); });
+    const bool first = l == 0, last = l + 1 == layers.size();
+    prepare_layer(B, in, x.data());
+    const double fwd = time_of([&] { forward(B, in, out, x.data(), w.data(), z.data(), first, last); });
     const double dW = time_of([&] {
       blocks(out, B, in, [&](parallel::Range u) {
         gemm(true, false, int(u.size()), in, B, g.data() + u.begin, out, x.data(), in, 0.0f, dw.data() + u.begin * in, in);
@@ -208,7 +221,7 @@ int main(int argc, char** argv) {
     for (int r : {0, B - 1})
       for (int c : {0, out - 1}) {
         std::fill(z.begin(), z.end(), 0.0f);
-        forward(B, in, out, x.data(), w.data(), z.data(), out_blocks);
+        forward(B, in, out, x.data(), w.data(), z.data(), first, last);
         check("forward", z[r * out + c], [&](int i) {
           return i < in ? std::pair{x[r * in + i], w[c * in + i]} : std::pair{0.0f, 0.0f};
         });
