@@ -2,7 +2,7 @@
 # Install the Debian packages gradflow builds and tests with, if any is missing (as root).
 set -euo pipefail
 pkgs=(cmake g++ make pkg-config libopenblas-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-      zlib1g-dev libgtest-dev libgmock-dev libdnnl-dev libxsmm-dev dataset-fashion-mnist "$@")
+      zlib1g-dev libgtest-dev libgmock-dev libdnnl-dev libxsmm-dev libsleef-dev dataset-fashion-mnist "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

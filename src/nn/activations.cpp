@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "core/parallel.h"
+#include "core/vmath.h"
 #include "nn/pointwise.h"
 
 namespace gradflow {
@@ -120,8 +121,10 @@ void Softmax::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
     const float* xr = x.row(r);
     float* yr = y.row(r);
     const float m = *std::max_element(xr, xr + in_);
+    for (std::size_t j = 0; j < in_; ++j) yr[j] = xr[j] - m;
+    vmath::exp(yr, yr, in_);
     float sum = 0.0f;
-    for (std::size_t j = 0; j < in_; ++j) sum += (yr[j] = std::exp(xr[j] - m));
+    for (std::size_t j = 0; j < in_; ++j) sum += yr[j];
     const float inv = 1.0f / sum;
     for (std::size_t j = 0; j < in_; ++j) yr[j] *= inv;
   }

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
 #include <fmt/format.h>
+
+#include "core/vmath.h"
 
 namespace gradflow {
 
@@ -53,19 +56,25 @@ double Loss::forward_backward(const Tensor& z, const Tensor& target, Tensor* dz)
   double total = 0.0;
   if (kind_ == LossKind::CrossEntropy) {
     const float inv_b = 1.0f / static_cast<float>(B);
+    // exp(z − m) (m: the row's max) of the whole batch in one vector pass, written where the
+    // gradient goes and scaled there afterwards (one exp per element), or into scratch when
+    // there is no gradient to write.
+    std::vector<float> scratch(dz ? 0 : B * K);
+    float* exps = dz ? dz->data() : scratch.data();
+    for (std::size_t r = 0; r < B; ++r) {
+      const float* zr = z.row(r);
+      const float m = *std::max_element(zr, zr + K);
+      for (std::size_t j = 0; j < K; ++j) exps[r * K + j] = zr[j] - m;
+    }
+    vmath::exp(exps, exps, B * K);
     for (std::size_t r = 0; r < B; ++r) {
       const float* zr = z.row(r);
       const std::size_t y = label_at(target, r, K);
       const float m = *std::max_element(zr, zr + K);
-      float sum = 0.0f;
-      // With a gradient to write, each exp(z − m) is kept there and scaled afterwards: one exp
-      // per element instead of two (the same values, so the same bits).
+      const float* e = exps + r * K;
       float* g = dz ? dz->row(r) : nullptr;
-      for (std::size_t j = 0; j < K; ++j) {
-        const float e = std::exp(zr[j] - m);
-        sum += e;
-        if (g) g[j] = e;
-      }
+      float sum = 0.0f;
+      for (std::size_t j = 0; j < K; ++j) sum += e[j];
       const float lse = m + std::log(sum);
       total += static_cast<double>(lse - zr[y]);
       if (g) {

@@ -5,65 +5,105 @@
 // with its kind in layer_kinds.cpp.
 #pragma once
 
-#include <cmath>
+#include <algorithm>
 #include <cstddef>
 
 #include "gradflow/activations.h"
 #include "gradflow/layer.h"
 #include "gradflow/tensor.h"
 
+#include "core/vmath.h"
+
 namespace gradflow::pointwise {
 
-// The point-wise activations as pairs f(x) and dx = g(dy, x, y), built from their spec.
+// What an activation needs of a transcendental function, computed for a whole run of values at
+// once (core/vmath.h: SLEEF's vector functions, as PyTorch's kernels use) before f combines it.
+enum class Pre { None, NegExp, Expm1, Tanh };  // t = —, e^−x, e^x − 1, tanh x
+
+// The point-wise activations as pairs y = f(x, t) (t = the op's Pre of x) and dx = g(dy, x, y),
+// built from their spec.
 struct IdentityOp {
+  static constexpr Pre kPre = Pre::None;
   explicit IdentityOp(const LayerSpec&) {}
-  float f(float v) const { return v; }
+  float f(float v, float) const { return v; }
   float g(float d, float, float) const { return d; }
 };
 struct SigmoidOp {
+  // 1 / (1 + e^−x), as PyTorch's sigmoid kernel computes it.
+  static constexpr Pre kPre = Pre::NegExp;
   explicit SigmoidOp(const LayerSpec&) {}
-  float f(float v) const { return 1.0f / (1.0f + std::exp(-v)); }
+  float f(float, float t) const { return 1.0f / (1.0f + t); }
   float g(float d, float, float s) const { return d * s * (1.0f - s); }
 };
 struct TanhOp {
+  static constexpr Pre kPre = Pre::Tanh;
   explicit TanhOp(const LayerSpec&) {}
-  float f(float v) const { return std::tanh(v); }
+  float f(float, float t) const { return t; }
   float g(float d, float, float t) const { return d * (1.0f - t * t); }
 };
 struct ReluOp {
+  static constexpr Pre kPre = Pre::None;
   explicit ReluOp(const LayerSpec&) {}
-  float f(float v) const { return v > 0.0f ? v : 0.0f; }
+  float f(float v, float) const { return v > 0.0f ? v : 0.0f; }
   // Gate on the output, as PyTorch's threshold_backward does: y > 0 exactly when x > 0.
   float g(float d, float, float r) const { return r > 0.0f ? d : 0.0f; }
 };
 struct LeakyReluOp {
+  static constexpr Pre kPre = Pre::None;
   float s;
   explicit LeakyReluOp(const LayerSpec& spec) : s(spec.negative_slope) {}
-  float f(float v) const { return v > 0.0f ? v : v * s; }
+  float f(float v, float) const { return v > 0.0f ? v : v * s; }
   float g(float d, float v, float) const { return v > 0.0f ? d : d * s; }
 };
 struct EluOp {
+  static constexpr Pre kPre = Pre::Expm1;
   float alpha;
   explicit EluOp(const LayerSpec& spec) : alpha(spec.alpha) {}
-  float f(float v) const { return v > 0.0f ? v : alpha * std::expm1(v); }
+  float f(float v, float t) const { return v > 0.0f ? v : alpha * t; }
   float g(float d, float v, float e) const { return v > 0.0f ? d : d * (e + alpha); }
 };
 struct SeluOp {
+  static constexpr Pre kPre = Pre::Expm1;
   float scale = static_cast<float>(kSeluScale);
   float sa = static_cast<float>(kSeluScale * kSeluAlpha);
   explicit SeluOp(const LayerSpec&) {}
-  float f(float v) const { return v > 0.0f ? scale * v : sa * std::expm1(v); }
+  float f(float v, float t) const { return v > 0.0f ? scale * v : sa * t; }
   float g(float d, float v, float s) const { return v > 0.0f ? d * scale : d * (s + sa); }
 };
 
-// y[r, c] = f(x[r, c]) for every row r and c in [c0, c1): plain loops the compiler vectorizes.
+// t[i] = P(x[i]) for i < n.
+template <Pre P>
+void pre(const float* x, float* t, std::size_t n) {
+  if constexpr (P == Pre::NegExp) {
+    for (std::size_t i = 0; i < n; ++i) t[i] = -x[i];
+    vmath::exp(t, t, n);
+  } else if constexpr (P == Pre::Expm1) {
+    vmath::expm1(x, t, n);
+  } else if constexpr (P == Pre::Tanh) {
+    vmath::tanh(x, t, n);
+  }
+}
+
+// y[r, c] = f(x[r, c]) for every row r and c in [c0, c1): the transcendental part a run of up
+// to kRun values at a time into a buffer on the stack (in L1; y may be x), then a plain loop the
+// compiler vectorizes.
 template <class Op>
 void forward_cols(const LayerSpec& spec, const Tensor& x, Tensor& y, std::size_t c0, std::size_t c1) {
   const Op op(spec);
   for (std::size_t r = 0; r < x.rows(); ++r) {
     const float* a = x.row(r);
     float* b = y.row(r);
-    for (std::size_t c = c0; c < c1; ++c) b[c] = op.f(a[c]);
+    if constexpr (Op::kPre == Pre::None) {
+      for (std::size_t c = c0; c < c1; ++c) b[c] = op.f(a[c], 0.0f);
+    } else {
+      constexpr std::size_t kRun = 256;
+      float t[kRun];
+      for (std::size_t c = c0; c < c1; c += kRun) {
+        const std::size_t n = std::min(kRun, c1 - c);
+        pre<Op::kPre>(a + c, t, n);
+        for (std::size_t i = 0; i < n; ++i) b[c + i] = op.f(a[c + i], t[i]);
+      }
+    }
   }
 }
 // dx[r, c] = dy[r, c] · f'(x[r, c]) (from x or y, as PyTorch does) for c in [c0, c1).
