@@ -3,6 +3,7 @@
 // in an array — the promise that keeps element-wise passes independent of the thread split.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
