@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include "random_data.h"
+
 using namespace gradflow;
 
 int main(int argc, char** argv) {
@@ -21,14 +23,7 @@ int main(int argc, char** argv) {
   const std::size_t epochs = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 2;
   set_num_threads(threads);
   const std::size_t n = 20000;
-  Dataset d;
-  d.name = "synthetic";
-  d.x = Tensor(n, 784);
-  d.y = Tensor(n, 1);
-  d.num_classes = 10;
-  Rng rng(1);
-  for (float& v : d.x.span()) v = rng.uniform();
-  for (float& v : d.y.span()) v = static_cast<float>(rng.below(10));
+  const Dataset d = bench::random_fashion_shaped(n);
 
   std::string json = fmt::format(R"({{"kernels": "{}", "threads": {})", blas_kernels(), threads);
   for (const char* name : {"relu", "tanh", "sigmoid", "elu", "selu"}) {

@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "random_data.h"
+
 using namespace gradflow;
 using Clock = std::chrono::steady_clock;
 
@@ -23,15 +25,7 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 Dataset data() {
   if (std::filesystem::exists(std::string(idx::kFashionMnistDir) + "/train-images-idx3-ubyte.gz"))
     return idx::fashion_mnist(idx::kFashionMnistDir, true);
-  Dataset d;
-  d.name = "synthetic";
-  d.x = Tensor(60000, 784);
-  d.y = Tensor(60000, 1);
-  d.num_classes = 10;
-  Rng rng(1);
-  for (float& v : d.x.span()) v = rng.uniform();
-  for (float& v : d.y.span()) v = static_cast<float>(rng.below(10));
-  return d;
+  return bench::random_fashion_shaped(60000);
 }
 
 double train_rate(Sequential& net, Optimizer& opt, const Dataset& d, std::size_t batch, std::size_t epochs) {

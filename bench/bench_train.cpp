@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "random_data.h"
 #include "sgemm_rate.h"
 
 int main(int argc, char** argv) {
@@ -35,14 +36,7 @@ int main(int argc, char** argv) {
   const std::size_t h1 = bn ? 512 : 256, h2 = bn ? 256 : 128;
   set_num_threads(threads);
 
-  Dataset d;
-  d.name = "synthetic";
-  d.x = Tensor(n, 784);
-  d.y = Tensor(n, 1);
-  d.num_classes = 10;
-  Rng rng(1);
-  for (float& v : d.x.span()) v = rng.uniform();
-  for (std::size_t i = 0; i < n; ++i) d.y[i] = static_cast<float>(rng.below(10));
+  const Dataset d = bench::random_fashion_shaped(n);
 
   std::vector<LayerSpec> layers = {nn::dense(h1), nn::relu(), nn::dense(h2), nn::relu(), nn::dense(10)};
   if (bn) layers = {nn::dense(h1), nn::batch_norm(), nn::relu(), nn::dropout(0.2f),
