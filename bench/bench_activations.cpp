@@ -1,7 +1,8 @@
 // gradflow's side of bench/compare_activations: the ReLU recipe's network (784-256-128-10, SGD
-// momentum 0.9, batch 64) with each point-wise activation in turn, on synthetic data of
+// momentum 0.9, batch 64) with each activation in turn, on synthetic data of
 // Fashion-MNIST's shape (the data do not change the work). Prints one JSON object:
-//   {"kernels": …, "threads": T, "relu": samples/s, "tanh": …, "sigmoid": …, "elu": …, "selu": …}
+//   {"kernels": …, "threads": T, "relu": samples/s, "tanh": …, "sigmoid": …, "elu": …, "selu": …, "rrelu": …,
+//    "prelu": … (one shared slope, as nn.PReLU())}
 //   bench_activations THREADS [EPOCHS=2]
 #include <gradflow/gradflow.h>
 
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
   const Dataset d = bench::random_fashion_shaped(n);
 
   std::string json = fmt::format(R"({{"kernels": "{}", "threads": {})", blas_kernels(), threads);
-  for (const char* name : {"relu", "tanh", "sigmoid", "elu", "selu"}) {
+  for (const char* name : {"relu", "tanh", "sigmoid", "elu", "selu", "rrelu", "prelu"}) {
     const LayerSpec act = parse_activation(name);
     Sequential net(784, {nn::dense(256), act, nn::dense(128), act, nn::dense(10)}, 1);
     Loss ce(LossKind::CrossEntropy);

@@ -29,7 +29,8 @@ def epoch(model, opt, xs, ys):
 
 
 out = {"torch": torch.__version__, "threads": threads}
-for name, act in [("relu", nn.ReLU), ("tanh", nn.Tanh), ("sigmoid", nn.Sigmoid), ("elu", nn.ELU), ("selu", nn.SELU)]:
+for name, act in [("relu", nn.ReLU), ("tanh", nn.Tanh), ("sigmoid", nn.Sigmoid), ("elu", nn.ELU), ("selu", nn.SELU),
+                  ("rrelu", nn.RReLU), ("prelu", nn.PReLU)]:
     model = nn.Sequential(nn.Linear(784, 256), act(), nn.Linear(256, 128), act(), nn.Linear(128, 10))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     epoch(model, opt, x[:2048], y[:2048])  # warm-up

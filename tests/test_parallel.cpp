@@ -225,6 +225,25 @@ TEST(Determinism, AnyThreadCountGivesBitIdenticalTraining) {
   expect_identical(one, train_params(3));
 }
 
+TEST(Determinism, ActivationsOutsideADenseGiveTheSameBitsOnAnyThreadCount) {
+  // Each splits its columns over the threads by its own cost: a tanh after BatchNorm (SLEEF's
+  // tanh, costed as ≈16 passes), PReLU's slope gradients summed per column, RReLU's hashed slopes.
+  const auto train = [](int threads) {
+    Threads t(threads);
+    Sequential net(300, {nn::dense(384), nn::batch_norm(), nn::tanh(), nn::dense(256), nn::prelu(false),
+                         nn::dense(256), nn::prelu(true), nn::dense(256), nn::rrelu(), nn::dense(10)},
+                   9);
+    SGD sgd(SGDOptions{.lr = 0.01, .momentum = 0.9});
+    Loss ce(LossKind::CrossEntropy);
+    Trainer trainer(net, ce, sgd, TrainOptions{.epochs = 1, .batch_size = 256, .seed = 4});
+    trainer.fit(big_data());
+    return net.parameters();
+  };
+  const Tensor one = train(1);
+  expect_identical(one, train(2));
+  expect_identical(one, train(3));
+}
+
 TEST(Fused, DenseWithActivationEqualsTheLayersOneByOne) {
   Threads two(2);
   for (LayerSpec act : {nn::relu(), nn::sigmoid(), nn::tanh(), nn::leaky_relu(0.1f), nn::elu(), nn::selu(),

@@ -79,6 +79,9 @@ class PReLU final : public Activation {
   void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
   void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                      bool param_grads) override;
+
+ private:
+  Tensor column_sums_;  // [1, I]: a shared slope's gradient, per column, before the columns are added
 };
 
 inline constexpr double kSeluScale = 1.0507009873554805;

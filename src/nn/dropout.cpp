@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/hash.h"
 #include "core/parallel.h"
 
 namespace gradflow {
@@ -18,25 +19,9 @@ Dropout::Dropout(const LayerSpec& spec, std::size_t features) : Layer(spec, feat
     throw std::invalid_argument(fmt::format("Dropout: p must be in [0, 1], got {}", spec.p));
 }
 
-namespace {
-// Chris Wellons' "lowbias32" integer hash (bias ≈ 0.17 of a perfect hash): cheap, 16 lanes per
-// AVX-512 multiply.
-inline std::uint32_t mix32(std::uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x7feb352du;
-  h ^= h >> 15;
-  h *= 0x846ca68bu;
-  h ^= h >> 16;
-  return h;
-}
-}  // namespace
-
-// The mask is counter-based: element i of this call is dropped when the top 24 bits of
-// hash(i, key) fall below p·2²⁴, with one 64-bit key per call from the model's Rng; i counts
-// from the whole batch's first row (set_first_row), so a slice of the batch gets its part of
-// the same mask. Unlike a
-// stream of draws, every element's bit is independent of the others, so the mask is the same
-// whichever thread computes it, and the loop vectorizes.
+// The mask is counter-based (core/hash.h): element i of this call is dropped when its 24 hash
+// bits fall below p·2²⁴; i counts from the whole batch's first row (set_first_row), so a slice
+// of the batch gets its part of the same mask.
 void Dropout::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
   last_training_ = mode == Mode::Train && spec_.p > 0.0f;
   if (!last_training_) {
@@ -63,8 +48,7 @@ void Dropout::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
       float* s = scale_.row(r) + c.begin;
       const auto first = static_cast<std::uint32_t>((first_row_ + r) * F + c.begin);
       for (std::size_t j = 0; j < w; ++j) {
-        const std::uint32_t h = mix32(mix32((first + static_cast<std::uint32_t>(j)) ^ key1) + key2);
-        const float m = (h >> 8) < cut ? 0.0f : kept;
+        const float m = hash::bits24(first + static_cast<std::uint32_t>(j), key1, key2) < cut ? 0.0f : kept;
         s[j] = m;
         b[j] = a[j] * m;
       }

@@ -60,7 +60,8 @@ constexpr KindRegistration pointwise(LayerKind kind, std::string_view name, std:
           read_args,
           stateless,
           pointwise::forward_cols<Op>,
-          pointwise::backward_cols<Op>};
+          pointwise::backward_cols<Op>,
+          pointwise::element_cost<Op>()};
 }
 // …and one without arguments, built by `builder`.
 template <class Op, LayerSpec (*builder)()>
@@ -209,6 +210,7 @@ void forward(const LayerSpec& act, const Tensor& x, Tensor& y, std::size_t c0, s
   if (!f) throw std::logic_error("pointwise::forward: not a point-wise activation");
   f(act, x, y, c0, c1);
 }
+double forward_cost(const LayerSpec& act) { return detail::registration(act.kind).forward_cost; }
 void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, std::size_t c0,
               std::size_t c1) {
   const detail::PointwiseBackward g = detail::registration(act.kind).backward;

@@ -47,6 +47,8 @@ struct KindRegistration {
   // kPointwise kinds: y = f(x) and dx = dy·f'(x) over columns [c0, c1) of every row.
   PointwiseForward forward = nullptr;
   PointwiseBackward backward = nullptr;
+  // kPointwise kinds: the forward's cost per element in parallel.h's units (pointwise.h).
+  double forward_cost = 0;
 };
 
 const KindRegistration& registration(LayerKind kind);
