@@ -7,7 +7,8 @@
 //   ReLU        y = max(x, 0)                          dx = dy · [y > 0]
 //   LeakyReLU   y = x > 0 ? x : s·x   (s = 0.01)       dx = dy · (x > 0 ? 1 : s)
 //   RReLU       y = x ≥ 0 ? x : r·x                    dx = dy · (x ≥ 0 ? 1 : r)
-//               training: r ~ U(lower, upper) per element, drawn from the model's Rng;
+//               training: r ~ U(lower, upper) per element, a hash of the element's index
+//               under one key per call from the model's Rng (as Dropout's mask);
 //               evaluation: r = (lower + upper) / 2
 //   PReLU       y = x > 0 ? x : a·x   a learned ("weight", [1] or [I], initial 0.25)
 //               dx = dy · (x > 0 ? 1 : a)     da = Σ dy · (x > 0 ? 0 : x)
