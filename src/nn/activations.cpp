@@ -85,15 +85,7 @@ void RReLU::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
 void RReLU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
   if (!dx) return;
   if (slope_.size() == x.size()) {
-    // After a training forward: the per-element slopes that were used.
-    parallel::for_range(x.cols(), parallel::kElementCost * static_cast<double>(x.rows()), [&](parallel::Range c) {
-      for (std::size_t r = 0; r < x.rows(); ++r) {
-        const float* s = slope_.row(r);
-        const float* d = dy.row(r);
-        float* out = dx->row(r);
-        for (std::size_t j = c.begin; j < c.end; ++j) out[j] = d[j] * s[j];
-      }
-    });
+    pointwise::multiply(dy, slope_, *dx);  // the per-element slopes of the training forward
   } else {
     const float s = 0.5f * (spec_.lower + spec_.upper);
     map_grad(x, y, dy, *dx, [s](float d, float v, float) { return v >= 0.0f ? d : d * s; });

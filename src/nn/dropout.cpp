@@ -9,6 +9,7 @@
 
 #include "core/hash.h"
 #include "core/parallel.h"
+#include "nn/pointwise.h"
 
 namespace gradflow {
 
@@ -62,14 +63,7 @@ void Dropout::backward_impl(const Tensor&, const Tensor&, const Tensor& dy, Tens
     std::memcpy(dx->data(), dy.data(), dy.size() * sizeof(float));
     return;
   }
-  parallel::for_range(dy.cols(), parallel::kElementCost * static_cast<double>(dy.rows()), [&](parallel::Range c) {
-    for (std::size_t r = 0; r < dy.rows(); ++r) {
-      const float* s = scale_.row(r);
-      const float* d = dy.row(r);
-      float* out = dx->row(r);
-      for (std::size_t j = c.begin; j < c.end; ++j) out[j] = d[j] * s[j];
-    }
-  });
+  pointwise::multiply(dy, scale_, *dx);
 }
 
 }  // namespace gradflow
