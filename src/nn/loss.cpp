@@ -56,31 +56,29 @@ double Loss::forward_backward(const Tensor& z, const Tensor& target, Tensor* dz)
   double total = 0.0;
   if (kind_ == LossKind::CrossEntropy) {
     const float inv_b = 1.0f / static_cast<float>(B);
-    // exp(z − m) (m: the row's max) of the whole batch in one vector pass, written where the
-    // gradient goes and scaled there afterwards (one exp per element), or into scratch when
-    // there is no gradient to write.
+    // As PyTorch's log_softmax: loss_r = log Σ_j e^(z_j − m) − (z_y − m), m the row's max. The
+    // first pass takes each row's max, its z_y − m and the labels' checks; then exp of the whole
+    // batch in one vector pass, written where the gradient goes and scaled there afterwards
+    // (one exp per element), or into scratch when there is no gradient to write.
     std::vector<float> scratch(dz ? 0 : B * K);
     float* exps = dz ? dz->data() : scratch.data();
     for (std::size_t r = 0; r < B; ++r) {
       const float* zr = z.row(r);
       const float m = *std::max_element(zr, zr + K);
       for (std::size_t j = 0; j < K; ++j) exps[r * K + j] = zr[j] - m;
+      total -= static_cast<double>(exps[r * K + label_at(target, r, K)]);
     }
     vmath::exp(exps, exps, B * K);
     for (std::size_t r = 0; r < B; ++r) {
-      const float* zr = z.row(r);
-      const std::size_t y = label_at(target, r, K);
-      const float m = *std::max_element(zr, zr + K);
       const float* e = exps + r * K;
-      float* g = dz ? dz->row(r) : nullptr;
       float sum = 0.0f;
       for (std::size_t j = 0; j < K; ++j) sum += e[j];
-      const float lse = m + std::log(sum);
-      total += static_cast<double>(lse - zr[y]);
-      if (g) {
+      total += static_cast<double>(std::log(sum));
+      if (dz) {
+        float* g = dz->row(r);
         const float inv_sum = inv_b / sum;
         for (std::size_t j = 0; j < K; ++j) g[j] *= inv_sum;
-        g[y] -= inv_b;
+        g[static_cast<std::size_t>(target(r, 0))] -= inv_b;  // a label checked in the first pass
       }
     }
     return total / static_cast<double>(B);
