@@ -62,6 +62,8 @@ static void gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda,
 static void init() {}
 #elif defined(BENCH_XSMM)
 #include <libxsmm.h>
+
+#include "core/transpose.h"
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -93,7 +95,7 @@ static std::vector<float> xt_given, zt, at;
 // Xᵀ as the layer below hands it over, made once per layer, outside the timing.
 static void prepare_layer(int B, int in, const float* x) {
   xt_given.resize(static_cast<std::size_t>(B) * in);
-  libxsmm_otrans(xt_given.data(), x, 4, in, B, in, B);
+  gradflow::blas::transpose(B, in, x, in, xt_given.data(), B);
 }
 static void forward(int B, int in, int out, const float* x, const float* w, float* z, bool first, bool last) {
   zt.resize(static_cast<std::size_t>(out) * B);
@@ -103,7 +105,7 @@ static void forward(int B, int in, int out, const float* x, const float* w, floa
     if (first) {
       std::vector<float>& mine = xts[static_cast<std::size_t>(t)];
       mine.resize(static_cast<std::size_t>(B) * in);
-      libxsmm_otrans(mine.data(), x, 4, in, B, in, B);
+      gradflow::blas::transpose(B, in, x, in, mine.data(), B);
       xt = mine.data();
     }
     for (std::size_t i = run.begin; i < run.end; ++i) {
@@ -115,8 +117,8 @@ static void forward(int B, int in, int out, const float* x, const float* w, floa
       const libxsmm_blasint M = B, N = static_cast<libxsmm_blasint>(u.size()), K = in, LDA = B, LDB = in, LDC = B;
       const libxsmm_smmfunction f = libxsmm_smmdispatch(M, N, K, &LDA, &LDB, &LDC, &alpha, &beta, &flags, nullptr);
       f(xt, w + u.begin * in, ztu);
-      libxsmm_otrans(z + u.begin, ztu, 4, B, u.size(), B, out);
-      if (!last) libxsmm_otrans(at.data() + u.begin * B, z + u.begin, 4, u.size(), B, out, B);
+      gradflow::blas::transpose(u.size(), B, ztu, B, z + u.begin, out);
+      if (!last) gradflow::blas::transpose(B, u.size(), z + u.begin, out, at.data() + u.begin * B, B);
     }
   });
 }

@@ -28,11 +28,6 @@ bool transposed_forward(std::size_t batch);
 void gemm_nn_acc(std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
                  const float* b, std::size_t ldb, float* c, std::size_t ldc);
 
-// out[c, r] = in[r, c] for r < rows, c < cols (ldi, ldo: row strides): 16×16 blocks in AVX-512
-// registers in a build for it, else libxsmm's transpose, else a plain loop.
-void transpose(std::size_t rows, std::size_t cols, const float* in, std::size_t ldi, float* out,
-               std::size_t ldo);
-
 // y[r] += Σ_k a[r, k] x[k] for r < rows: a matrix times one vector, for a batch of one, where
 // sgemm's packing and call overhead cost more than the product. Each row is summed in one
 // vector of partial sums, added up in a fixed order: deterministic, and within float rounding

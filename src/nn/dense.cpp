@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/blas.h"
+#include "core/transpose.h"
 #include "core/parallel.h"
 #include "nn/pointwise.h"
 

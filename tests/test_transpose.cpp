@@ -1,4 +1,4 @@
-// blas::transpose (src/core/blas.h): every shape the 16×16 register blocks meet — whole blocks,
+// blas::transpose (src/core/transpose.h): every shape the 16×16 register blocks meet — whole blocks,
 // partial ones at either edge, strides wider than the matrix — moves each value to its place
 // and writes nothing outside the cols × rows it was given.
 #include <gtest/gtest.h>
@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "core/blas.h"
+#include "core/transpose.h"
 
 namespace gradflow {
 namespace {
