@@ -69,18 +69,21 @@ static void init() {}
 #include <tuple>
 static const char* kLib = "libxsmm";
 // libxsmm is column-major: row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so the
-// operands swap. Kernels are JIT-compiled once per shape (dispatch caches them).
+// operands swap. Kernels are JIT-compiled once per shape (dispatch caches them). As gradflow
+// runs them (blas::gemm_small), 64 columns of C at a time.
 static void gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta,
                  float* c, int ldc) {
   const int flags = (tb ? LIBXSMM_GEMM_FLAG_TRANS_A : 0) | (ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0);
   const float alpha = 1.0f;
-  const libxsmm_blasint M = n, N = m, K = k, LDA = ldb, LDB = lda, LDC = ldc;
-  const libxsmm_smmfunction f = libxsmm_smmdispatch(M, N, K, &LDA, &LDB, &LDC, &alpha, &beta, &flags, nullptr);
-  if (!f) {
-    std::fprintf(stderr, "libxsmm: no JIT kernel for %s%s m=%d n=%d k=%d\n", ta ? "T" : "N", tb ? "T" : "N", m, n, k);
-    std::exit(3);
+  for (int j = 0; j < n; j += 64) {
+    const libxsmm_blasint M = std::min(64, n - j), N = m, K = k, LDA = ldb, LDB = lda, LDC = ldc;
+    const libxsmm_smmfunction f = libxsmm_smmdispatch(M, N, K, &LDA, &LDB, &LDC, &alpha, &beta, &flags, nullptr);
+    if (!f) {
+      std::fprintf(stderr, "libxsmm: no JIT kernel for %s%s m=%d n=%d k=%d\n", ta ? "T" : "N", tb ? "T" : "N", m, n, k);
+      std::exit(3);
+    }
+    f(tb ? b + static_cast<std::ptrdiff_t>(j) * ldb : b + j, a, c + j);
   }
-  f(b, a, c);
 }
 static void init() { libxsmm_init(); }
 // libxsmm 1.17 has no JIT kernel for the forward's Z = X·Wᵀ (both operands contiguous along the

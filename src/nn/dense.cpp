@@ -103,7 +103,7 @@ void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tenso
         const parallel::Range u = parallel::block(out_, i);
         // zᵀ's rows start as the bias, and the product accumulates onto them (as below).
         for (std::size_t j = u.begin; j < u.end; ++j) std::fill(zt_.row(j), zt_.row(j) + B, b ? b[j] : 0.0f);
-        blas::gemm_nn_acc(u.size(), B, in_, w + u.begin * in_, in_, xtd, B, zt_.row(u.begin), B);
+        blas::gemm_small(false, u.size(), B, in_, w + u.begin * in_, in_, xtd, B, 1.0f, zt_.row(u.begin), B);
         blas::transpose(u.size(), B, zt_.row(u.begin), B, z.data() + u.begin, out_);
         if (act) pointwise::forward(*act, z, *a, u.begin, u.end);
         if (at) blas::transpose(B, u.size(), y.data() + u.begin, out_, at->row(u.begin), B);
@@ -134,14 +134,23 @@ void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act
                           const Tensor& dy, Tensor* dz, Tensor* dx, bool param_grads) {
   const std::size_t B = x.rows();
   const Tensor& g = act ? *dz : dy;  // ∂L/∂z
+  // C = op(A)·B for dW and dx: libxsmm's kernels for the batches whose forward they run, so
+  // that the step makes no oneDNN call (blas::gemm_small), else sgemm.
+  const auto product = [small = blas::transposed_forward(B)](bool trans_a, std::size_t m, std::size_t n, std::size_t k,
+                                                             const float* a, std::size_t lda, const float* b,
+                                                             std::size_t ldb, float* c, std::size_t ldc) {
+    if (small)
+      blas::gemm_small(trans_a, m, n, k, a, lda, b, ldb, 0.0f, c, ldc);
+    else
+      blas::gemm(trans_a, false, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+  };
   if (act || param_grads) {
     const double cost = param_grads ? 2.0 * parallel::kProductFlop * static_cast<double>(B * in_)
                                     : parallel::kElementCost * static_cast<double>(B);
     parallel::for_blocks(out_, cost, [&](parallel::Range u) {
       if (act) pointwise::backward(*act, z, *a, dy, *dz, u.begin, u.end);
       if (!param_grads) return;
-      blas::gemm(true, false, u.size(), in_, B, 1.0f, g.data() + u.begin, out_, x.data(), in_,
-                 0.0f, grads_[0].data() + u.begin * in_, in_);
+      product(true, u.size(), in_, B, g.data() + u.begin, out_, x.data(), in_, grads_[0].data() + u.begin * in_, in_);
       if (spec_.bias) {
         float* db = grads_[1].data();
         std::memcpy(db + u.begin, g.row(0) + u.begin, u.size() * sizeof(float));
@@ -154,8 +163,7 @@ void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act
   }
   if (dx)
     parallel::for_blocks(in_, 2.0 * parallel::kProductFlop * static_cast<double>(B * out_), [&](parallel::Range f) {
-      blas::gemm(false, false, B, f.size(), out_, 1.0f, g.data(), out_, params_[0].data() + f.begin,
-                 in_, 0.0f, dx->data() + f.begin, in_);
+      product(false, B, f.size(), out_, g.data(), out_, params_[0].data() + f.begin, in_, dx->data() + f.begin, in_);
     });
 }
 
