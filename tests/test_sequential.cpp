@@ -104,6 +104,26 @@ TEST(Modes, RReLUIsRandomInTrainingAndFixedInEvaluation) {
   for (float v : e.span()) EXPECT_FLOAT_EQ(v, -(1.0f / 8 + 1.0f / 3) / 2);
 }
 
+TEST(Modes, RReLUAtZeroHasPyTorchsGradient) {
+  // PyTorch's rrelu_with_noise draws a slope for x <= 0, and its evaluation mode (leaky_relu
+  // with the mean slope) passes the slope at 0: the output is 0 either way, the gradient is not.
+  Sequential net(4, {nn::rrelu()}, 2);
+  Tensor x(2, 4), dy(2, 4), dx;
+  x.fill(0.0f);
+  dy.fill(1.0f);
+  for (Mode mode : {Mode::Train, Mode::Eval}) {
+    for (float v : net.forward(x, mode).span()) EXPECT_EQ(v, 0.0f);
+    net.backward(dy, Sequential::kAll, &dx);
+    for (float g : dx.span()) {
+      if (mode == Mode::Eval) {
+        EXPECT_FLOAT_EQ(g, (1.0f / 8 + 1.0f / 3) / 2);
+      }
+      EXPECT_GE(g, 1.0f / 8);
+      EXPECT_LE(g, 1.0f / 3);
+    }
+  }
+}
+
 TEST(Trainer, InOrderVisitAndLastPartialBatch) {
   // 10 samples at batch 4: steps of 4, 4 and 2.
   struct Sizes : Callback {

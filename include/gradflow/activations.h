@@ -6,7 +6,7 @@
 //   Tanh        y = tanh x                             dx = dy · (1 − y²)
 //   ReLU        y = max(x, 0)                          dx = dy · [y > 0]
 //   LeakyReLU   y = x > 0 ? x : s·x   (s = 0.01)       dx = dy · (x > 0 ? 1 : s)
-//   RReLU       y = x ≥ 0 ? x : r·x                    dx = dy · (x ≥ 0 ? 1 : r)
+//   RReLU       y = x > 0 ? x : r·x                    dx = dy · (x > 0 ? 1 : r)   (as PyTorch, r at 0 too)
 //               training: r ~ U(lower, upper) per element, a hash of the element's index
 //               under one key per call from the model's Rng (as Dropout's mask);
 //               evaluation: r = (lower + upper) / 2

@@ -32,8 +32,9 @@ void map_grad(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, G 
   for (std::size_t i = 0; i < n; ++i) out[i] = g(d[i], a[i], b[i]);
 }
 
-// One row's run of w elements of RReLU's training forward: slope s = 1 for x ≥ 0, else
-// lo + width·u with u the element's 24 hash bits / 2²⁴; y = x·s. Two loops, the draws and then
+// One row's run of w elements of RReLU's training forward: slope s = 1 for x > 0, else
+// lo + width·u with u the element's 24 hash bits / 2²⁴; y = x·s. As PyTorch's rrelu_with_noise,
+// x = 0 draws a slope too (y is 0 either way; the gradient there is the slope's). Two loops, the draws and then
 // the choice: as one, GCC did not vectorize it.
 void rrelu_row(const float* x, float* y, float* s, std::size_t w, std::uint32_t first, std::uint32_t key1,
                std::uint32_t key2, float lo, float width) {
@@ -41,7 +42,7 @@ void rrelu_row(const float* x, float* y, float* s, std::size_t w, std::uint32_t 
     s[j] = lo + width * static_cast<float>(static_cast<std::int32_t>(
                             hash::bits24(first + static_cast<std::uint32_t>(j), key1, key2))) * 0x1p-24f;
   for (std::size_t j = 0; j < w; ++j) {
-    s[j] = x[j] >= 0.0f ? 1.0f : s[j];
+    s[j] = x[j] > 0.0f ? 1.0f : s[j];
     y[j] = x[j] * s[j];
   }
 }
@@ -62,8 +63,9 @@ void PointwiseActivation::backward_impl(const Tensor& x, const Tensor& y, const 
 // ---- RReLU ----
 void RReLU::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
   if (mode == Mode::Eval) {
+    // PyTorch's evaluation mode: leaky_relu with the mean slope (whose gradient at 0 is the slope).
     const float s = 0.5f * (spec_.lower + spec_.upper);
-    map(x, y, [s](float v) { return v >= 0.0f ? v : v * s; });
+    map(x, y, [s](float v) { return v > 0.0f ? v : v * s; });
     slope_.resize(0, 0);  // backward then uses the fixed slope
     return;
   }
@@ -88,7 +90,7 @@ void RReLU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Te
     pointwise::multiply(dy, slope_, *dx);  // the per-element slopes of the training forward
   } else {
     const float s = 0.5f * (spec_.lower + spec_.upper);
-    map_grad(x, y, dy, *dx, [s](float d, float v, float) { return v >= 0.0f ? d : d * s; });
+    map_grad(x, y, dy, *dx, [s](float d, float v, float) { return v > 0.0f ? d : d * s; });
   }
 }
 
