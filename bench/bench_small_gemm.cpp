@@ -62,11 +62,11 @@ static void gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda,
 static void init() {}
 #elif defined(BENCH_XSMM)
 #include <libxsmm.h>
-
-#include "core/transpose.h"
 #include <map>
 #include <mutex>
 #include <tuple>
+
+#include "core/transpose.h"
 static const char* kLib = "libxsmm";
 // libxsmm is column-major: row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so the
 // operands swap. Kernels are JIT-compiled once per shape (dispatch caches them). As gradflow

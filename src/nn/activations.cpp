@@ -33,9 +33,9 @@ void map_grad(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, G 
 }
 
 // One row's run of w elements of RReLU's training forward: slope s = 1 for x > 0, else
-// lo + width·u with u the element's 24 hash bits / 2²⁴; y = x·s. As PyTorch's rrelu_with_noise,
-// x = 0 draws a slope too (y is 0 either way; the gradient there is the slope's). Two loops, the draws and then
-// the choice: as one, GCC did not vectorize it.
+// lo + width·u with u the element's 24 hash bits / 2²⁴; y = x·s. As in PyTorch's
+// rrelu_with_noise, x = 0 takes a slope too (y is 0 either way; the gradient there is the
+// slope). Two loops, the draws and then the choice: as one, GCC did not vectorize it.
 void rrelu_row(const float* x, float* y, float* s, std::size_t w, std::uint32_t first, std::uint32_t key1,
                std::uint32_t key2, float lo, float width) {
   for (std::size_t j = 0; j < w; ++j)  // through int32 (24 bits fit): int-to-float vectorizes
