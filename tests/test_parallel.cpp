@@ -225,6 +225,24 @@ TEST(Determinism, AnyThreadCountGivesBitIdenticalTraining) {
   expect_identical(one, train_params(3));
 }
 
+TEST(Determinism, SmallBatchesGiveTheSameBitsOnAnyThreadCount) {
+  // Batches of 64: with AVX-512 and libxsmm every product — the transposed forward, dW and dx —
+  // runs through libxsmm in blocks fixed by the shapes (blas::gemm_small); elsewhere through
+  // sgemm. Either way the split between threads must not change a bit.
+  const auto train = [](int threads) {
+    Threads t(threads);
+    Sequential net(300, {nn::dense(256), nn::relu(), nn::dense(128), nn::leaky_relu(), nn::dense(10)}, 5);
+    SGD sgd(SGDOptions{.lr = 0.01, .momentum = 0.9});
+    Loss ce(LossKind::CrossEntropy);
+    Trainer trainer(net, ce, sgd, TrainOptions{.epochs = 1, .batch_size = 64, .seed = 6});
+    trainer.fit(big_data());
+    return net.parameters();
+  };
+  const Tensor one = train(1);
+  expect_identical(one, train(2));
+  expect_identical(one, train(3));
+}
+
 TEST(Determinism, ActivationsOutsideADenseGiveTheSameBitsOnAnyThreadCount) {
   // Each splits its columns over the threads by its own cost: a tanh after BatchNorm (SLEEF's
   // tanh, costed as ≈16 passes), PReLU's slope gradients summed per column, RReLU's hashed slopes.

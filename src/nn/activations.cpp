@@ -69,7 +69,7 @@ void RReLU::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
     slope_.resize(0, 0);  // backward then uses the fixed slope
     return;
   }
-  // A negative element's slope is lower + (upper − lower)·u, u from its 24 hash bits under one
+  // A non-positive element's slope is lower + (upper − lower)·u, u from its 24 hash bits under one
   // key per call (core/hash.h; elements counted from the whole batch's first row, as Dropout
   // does) — PyTorch's rrelu_with_noise draws the same distribution from a stream, which would
   // tie every element to the ones before it (one at a time, one thread). Kept for backward.
