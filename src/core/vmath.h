@@ -8,9 +8,9 @@
 
 namespace gradflow::vmath {
 
-// y[i] = e^x[i], e^x[i] − 1, tanh(x[i]), log(1 + x[i]) for i < n (y may be x). Every element goes through the
-// same vector function wherever it sits (the tail through a padded vector), so a result never
-// depends on how an array was split between threads or blocks.
+// y[i] = e^x[i], e^x[i] − 1, tanh(x[i]), log(1 + x[i]) for i < n (y may be x). Every element
+// goes through the same vector function wherever it sits (the tail through a padded vector), so
+// a result never depends on how an array was split between threads or blocks.
 void exp(const float* x, float* y, std::size_t n);
 void expm1(const float* x, float* y, std::size_t n);
 void tanh(const float* x, float* y, std::size_t n);

@@ -65,25 +65,27 @@ double Loss::forward_backward(const Tensor& z, const Tensor& target, Tensor* dz)
         target.shape_str(), B, kind_ == LossKind::CrossEntropy ? "" : fmt::format(" or [{}, {}]", B, K)));
   if (B == 0) throw std::invalid_argument(fmt::format("{} loss: empty batch", name()));
   if (dz) dz->resize(B, K);
+  // Every loss computes its per-element terms in vector passes over w: dz's storage when there
+  // is a gradient to write (overwritten by it afterwards), else scratch.
+  const std::size_t n = B * K;
+  std::vector<float> scratch(dz ? 0 : n);
+  float* w = dz ? dz->data() : scratch.data();
 
   double total = 0.0;
   if (kind_ == LossKind::CrossEntropy) {
     const float inv_b = 1.0f / static_cast<float>(B);
     // As PyTorch's log_softmax: loss_r = log Σ_j e^(z_j − m) − (z_y − m), m the row's max. The
     // first pass takes each row's max, its z_y − m and the labels' checks; then exp of the whole
-    // batch in one vector pass, written where the gradient goes and scaled there afterwards
-    // (one exp per element), or into scratch when there is no gradient to write.
-    std::vector<float> scratch(dz ? 0 : B * K);
-    float* exps = dz ? dz->data() : scratch.data();
+    // batch in one vector pass, into w and scaled there into the gradient (one exp per element).
     for (std::size_t r = 0; r < B; ++r) {
       const float* zr = z.row(r);
       const float m = *std::max_element(zr, zr + K);
-      for (std::size_t j = 0; j < K; ++j) exps[r * K + j] = zr[j] - m;
-      total -= static_cast<double>(exps[r * K + label_at(target, r, K)]);
+      for (std::size_t j = 0; j < K; ++j) w[r * K + j] = zr[j] - m;
+      total -= static_cast<double>(w[r * K + label_at(target, r, K)]);
     }
-    vmath::exp(exps, exps, B * K);
+    vmath::exp(w, w, n);
     for (std::size_t r = 0; r < B; ++r) {
-      const float* e = exps + r * K;
+      const float* e = w + r * K;
       float sum = 0.0f;
       for (std::size_t j = 0; j < K; ++j) sum += e[j];
       total += static_cast<double>(std::log(sum));
@@ -98,11 +100,7 @@ double Loss::forward_backward(const Tensor& z, const Tensor& target, Tensor* dz)
   }
 
   // BCE and MSE: element-wise over [B, K]; targets are values, or one-hot of the labels.
-  // w holds the terms: dz's storage when there is a gradient to write, else scratch.
-  const std::size_t n = B * K;
   const float inv_n = 1.0f / static_cast<float>(n);
-  std::vector<float> scratch(dz ? 0 : n);
-  float* w = dz ? dz->data() : scratch.data();
   const float* zd = z.data();
   // Row r's target for output j: the value given, or one-hot of the row's label.
   struct RowTarget {
@@ -122,9 +120,10 @@ double Loss::forward_backward(const Tensor& z, const Tensor& target, Tensor* dz)
     vmath::log1p(w, w, n);
     for (std::size_t r = 0; r < B; ++r) {
       const RowTarget t = row_target(r);
-      float* wr = w + r * K;
-      const float* zr = zd + r * K;
-      for (std::size_t j = 0; j < K; ++j) wr[j] += std::max(zr[j], 0.0f) - zr[j] * t[j];
+      for (std::size_t j = 0; j < K; ++j) {
+        const float v = zd[r * K + j];
+        w[r * K + j] += std::max(v, 0.0f) - v * t[j];
+      }
     }
     total = sum_in_double(w, n, [](double v) { return v; });
     if (dz) {
