@@ -1,6 +1,8 @@
 #include "config.h"
 
+#include <algorithm>
 #include <charconv>
+#include <type_traits>
 #include <cmath>
 #include <stdexcept>
 
@@ -12,39 +14,251 @@ namespace gradflow::app {
 
 using nlohmann::json;
 
-// One list of fields for both directions (nlohmann's to_json/from_json for TrainConfig).
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TrainConfig, data, test, test_split, val, val_split, label_column, task, max_classes, impute, standardize, limit, test_limit, layers, batchnorm, dropout, output, loss, init, optimizer, lr, momentum, weight_decay, beta1, beta2, eps, amsgrad, centered, schedule, warmup, clip_norm, clip_value, early_stop, batch_size, drop_last, epochs, seed, threads, shuffle, sync_batchnorm, classes, per_class, init_from, freeze, unfreeze_every, stages, unfrozen_lr_scale, diagnostics_every, report, save_every, out, resume)
+namespace {
 
-json to_json(const TrainConfig& c) {
-  json j;
-  to_json(j, c);
+using C = TrainConfig;
+
+std::vector<TrainOption> data_options() {
+  return {
+      {"data", "--data", &C::data,
+       "training data: fashion-mnist | DIR of MNIST files | IMAGES,LABELS (IDX, .gz or not) | FILE.csv | xor | "
+       "spirals | moons | sine"},
+      {"test", "--test", &C::test,
+       "test data, same forms as --data (default: the data set's test split), or none (while choosing a recipe on a "
+       "validation split, the test set stays unseen)"},
+      {"test_split", "--test-split", &C::test_split,
+       "hold out this fraction of the data (stratified) as the test set, for data without a test split"},
+      {"val", "--val", &C::val,
+       "validation data, same forms as --data: early stopping, the plateau schedule and checkpoint_best select on it "
+       "(never on the test set)"},
+      {"val_split", "--val-split", &C::val_split,
+       "hold out this fraction of the training data (stratified) as the validation set (0: none, but 0.1 when "
+       "--early-stop or a plateau schedule needs one)"},
+      {"label_column", "--label-column", &C::label_column,
+       "CSV label column: header name or index (negative counts from the end)"},
+      {"task", "--task", &C::task,
+       "auto (regression for sine or --loss mse, else classification) | classification | regression",
+       "auto|classification|regression"},
+      {"max_classes", "--max-classes", &C::max_classes,
+       "at most this many classes: a CSV label that is a number is a class index below it (more distinct numbers "
+       "than this are taken for a numeric target: an error that suggests --task regression)"},
+      {"impute", "--impute", &C::impute,
+       "CSV missing values (empty, NA, nan, ?, …): none (an error naming row and column) | mean | median (of the "
+       "training set, kept with the model)",
+       "none|mean|median"},
+      {"standardize", "--standardize,!--no-standardize", &C::standardize,
+       "standardize features with the training set's mean/std (kept with the model)"},
+      {"limit", "--limit", &C::limit, "use only the first N training samples (0: all)"},
+      {"test_limit", "--test-limit", &C::test_limit, "use only the first N test samples (0: all)"},
+  };
+}
+
+std::vector<TrainOption> model_options() {
+  return {
+      {"layers", "--layers", &C::layers,
+       "hidden layers, exactly as written: comma-separated UNITS[:ACTIVATION][:bn][:dropout=P], or bn (BatchNorm, "
+       "first: on the input) or dropout=P; activations: " + activation_names(" ")},
+      {"batchnorm", "--batchnorm,!--no-batchnorm", &C::batchnorm,
+       "batch normalization after every hidden Dense, before its activation (per layer: 256:relu:bn)"},
+      {"dropout", "--dropout", &C::dropout, "dropout rate after every hidden activation (per layer: 256:relu:dropout=0.2)"},
+      {"output", "--output", &C::output,
+       "output activation: auto (softmax for cross_entropy, sigmoid for bce, else identity) | " +
+           activation_names(" | ")},
+      {"loss", "--loss", &C::loss, "auto (mse for regression data, else cross_entropy) | " + loss_names(" | ")},
+      {"init", "--init", &C::init,
+       "weight initializer: default (He for ReLU family, LeCun for SELU, else Glorot) | normal | glorot_normal | "
+       "glorot_uniform | lecun_normal | lecun_uniform | he_normal | he_uniform"},
+  };
+}
+
+std::vector<TrainOption> recipe_options() {
+  std::string optimizers;
+  for (const OptimizerKind& k : optimizer_kinds()) optimizers += fmt::format("{}{}", optimizers.empty() ? "" : " | ", k.name);
+  return {
+      {"optimizer", "--optimizer", &C::optimizer,
+       "update rule: " + optimizers + " (its hyper-parameters: the options below; each takes the optimizer's own "
+       "default, PyTorch's, unless given)"},
+      {"lr", "--lr,--learning-rate", &C::lr, "learning rate (the schedule's starting rate), for any optimizer"},
+      {"schedule", "--schedule", &C::schedule,
+       "learning-rate schedule per epoch: " + schedule_forms(" | ") +
+           " (cosine's T_MAX: the epochs after the warm-up; plateau: on the validation loss)"},
+      {"warmup", "--warmup", &C::warmup, "linear learning-rate warm-up over this many epochs, from lr/3"},
+      {"clip_norm", "--clip-norm", &C::clip_norm, "clip the gradients' global L2 norm to this (0: off)"},
+      {"clip_value", "--clip-value", &C::clip_value, "clip every gradient element to [-v, v] (0: off)"},
+      {"early_stop", "--early-stop", &C::early_stop,
+       "stop after this many epochs without a better validation loss, keeping the best epoch's model (0: off)"},
+      {"batch_size", "--batch-size", &C::batch_size, "minibatch size"},
+      {"drop_last", "--drop-last,!--no-drop-last", &C::drop_last,
+       "skip each epoch's last partial batch (without it, a last batch of 1 sample joins the one before when the "
+       "model has BatchNorm)"},
+      {"epochs", "--epochs", &C::epochs, "passes over the training data"},
+      {"seed", "--seed", &C::seed, "seed for initialization, shuffling and noise"},
+      {"threads", "--threads", &C::threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)"},
+      {"shuffle", "--shuffle,!--no-shuffle", &C::shuffle,
+       "reshuffle the training data every epoch (--no-shuffle: in order)"},
+      {"sync_batchnorm", "--sync-batchnorm", &C::sync_batchnorm,
+       "under mpirun: BatchNorm statistics over the whole batch (every rank's slice; SyncBatchNorm) instead of each "
+       "rank's own slice"},
+  };
+}
+
+// Transfer learning, diagnostics and the run folder.
+std::vector<TrainOption> run_options() {
+  return {
+      {"classes", "--classes", &C::classes, "keep only these classes, e.g. 5,7,8,9 (relabelled 0.. in this order)"},
+      {"per_class", "--per-class", &C::per_class, "use only the first N training samples of each class (0: all)"},
+      {"init_from", "--init-from", &C::init_from,
+       "start from a checkpoint (.safetensors or run folder): its lower layers that match by shape"},
+      {"freeze", "--freeze", &C::freeze, "keep the first N blocks (a Dense with its BN/activation/dropout) frozen"},
+      {"unfreeze_every", "--unfreeze-every", &C::unfreeze_every,
+       "unfreeze one more frozen block, top down, every E epochs (0: never)"},
+      {"stages", "--stages", &C::stages, "explicit unfreezing stages EPOCH:FROZEN_BLOCKS,… e.g. 1:3,5:2,9:0"},
+      {"unfrozen_lr_scale", "--unfrozen-lr-scale", &C::unfrozen_lr_scale,
+       "learning-rate factor for blocks once unfrozen"},
+      {"diagnostics_every", "--diagnostics-every", &C::diagnostics_every,
+       "record per-layer diagnostics every N steps into diagnostics.jsonl, with warnings (0: off; auto: every 50 "
+       "steps, more often in short runs to get 20 records or more; always the last step)"},
+      {"report", "--report,!--no-report", &C::report, "write report.html into the run folder at the end"},
+      {"save_every", "--save-every", &C::save_every,
+       "checkpoint cadence: Ns (at most every N seconds) or N (every N epochs); always at the end, on early "
+       "stopping, divergence and interruption"},
+      {"out", "--out", &C::out, "run folder (default: runs/<date>-<time>)"},
+      {"resume", "--resume", &C::resume,
+       "continue the run in this folder from its last checkpoint (its config.json; flags such as --epochs override)"},
+  };
+}
+
+// Every `gradflow train` option but the optimizers' hyper-parameters (main.cpp adds those from
+// optimizer_kinds()), in the order --help lists them.
+std::vector<TrainOption> make_train_options() {
+  std::vector<TrainOption> all;
+  for (auto part : {data_options, model_options, recipe_options, run_options}) {
+    std::vector<TrainOption> o = part();
+    all.insert(all.end(), std::make_move_iterator(o.begin()), std::make_move_iterator(o.end()));
+  }
+  return all;
+}
+
+// The keys of config.json version 1 that were the optimizers' settings.
+constexpr const char* kVersion1OptimizerKeys[] = {"momentum", "weight_decay", "beta1", "beta2",
+                                                  "eps",      "amsgrad",      "centered"};
+
+// A version-1 file as the run it describes used it: its optimizer settings move into
+// optimizer_options where the optimizer took them (momentum 0 meant 0.9 for momentum and
+// nesterov), and a number of diagnostics steps becomes that number as text.
+json migrate(json j) {
+  if (j.contains("version")) return j;
+  json options = json::object();
+  const std::string optimizer = j.value("optimizer", TrainConfig{}.optimizer);
+  const auto kind = std::find_if(optimizer_kinds().begin(), optimizer_kinds().end(),
+                                  [&](const OptimizerKind& k) { return k.name == optimizer; });
+  for (const char* key : kVersion1OptimizerKeys) {
+    if (!j.contains(key)) continue;
+    json v = j[key];
+    j.erase(key);
+    if (kind == optimizer_kinds().end()) continue;  // an unknown name is reported later
+    const bool takes = std::any_of(kind->params.begin(), kind->params.end(),
+                                   [&](const Hyperparameter& p) { return p.name == key; });
+    const bool implied = std::string_view(key) == "momentum" && (optimizer == "momentum" || optimizer == "nesterov") &&
+                         v.is_number() && v.get<double>() == 0;
+    if (takes && !implied) options[key] = v;
+  }
+  if (!options.empty()) j["optimizer_options"] = options;
+  if (j.contains("diagnostics_every") && j["diagnostics_every"].is_number_unsigned())
+    j["diagnostics_every"] = std::to_string(j["diagnostics_every"].get<std::size_t>());
+  j["version"] = kConfigVersion;
   return j;
 }
 
-TrainConfig from_json(const json& j, const std::string& source) {
-  if (!j.is_object()) throw std::runtime_error(fmt::format("{}: expected a JSON object", source));
-  json merged = to_json(TrainConfig{});
-  for (auto& [k, v] : j.items()) {
-    if (!merged.contains(k))
-      throw std::runtime_error(fmt::format("{}: unknown key '{}'", source, k));
-    if (merged[k].is_number() != v.is_number() || merged[k].is_string() != v.is_string() ||
-        merged[k].is_boolean() != v.is_boolean())
-      throw std::runtime_error(fmt::format("{}: '{}' should be a {} like {}, got {}", source, k,
-                                           merged[k].type_name(), merged[k].dump(), v.dump()));
-    // JSON has no NaN; negative or fractional values for a count would wrap or truncate.
-    if (merged[k].is_number_unsigned() && !v.is_number_unsigned())
-      throw std::runtime_error(fmt::format("{}: '{}' should be a whole number ≥ 0, got {}", source, k, v.dump()));
-    if (merged[k].is_number_integer() && !v.is_number_integer())
-      throw std::runtime_error(fmt::format("{}: '{}' should be a whole number, got {}", source, k, v.dump()));
-    merged[k] = v;
+// v as the member's type; throws naming the key and what was expected.
+template <class M>
+void read_member(TrainConfig& c, M TrainConfig::*member, const char* key, const json& v, const std::string& source) {
+  const json example = TrainConfig{}.*member;
+  const bool fits = std::is_same_v<M, bool> ? v.is_boolean()
+                    : std::is_same_v<M, std::string> ? v.is_string()
+                    : std::is_unsigned_v<M> ? v.is_number_unsigned()
+                    : std::is_integral_v<M> ? v.is_number_integer()
+                                            : v.is_number();
+  if (!fits) {
+    const char* what = std::is_unsigned_v<M> && !std::is_same_v<M, bool> ? "a whole number ≥ 0"
+                       : std::is_integral_v<M> && !std::is_same_v<M, bool> ? "a whole number"
+                                                                             : example.type_name();
+    throw std::runtime_error(fmt::format("{}: '{}' should be {} like {}, got {}", source, key,
+                                         std::string_view(what).starts_with("a ") ? what : fmt::format("a {}", what),
+                                         example.dump(), v.dump()));
   }
+  c.*member = v.get<M>();
+}
+}  // namespace
+
+std::span<const TrainOption> train_options() {
+  static const std::vector<TrainOption> options = make_train_options();
+  return options;
+}
+
+json to_json(const TrainConfig& c) {
+  json j{{"version", c.version}};
+  for (const TrainOption& o : train_options()) std::visit([&](auto m) { j[o.key] = c.*m; }, o.member);
+  j["optimizer_options"] = c.optimizer_options;
+  return j;
+}
+
+TrainConfig from_json(const json& given, const std::string& source) {
+  if (!given.is_object()) throw std::runtime_error(fmt::format("{}: expected a JSON object", source));
+  const json j = migrate(given);
   TrainConfig c;
-  try {
-    c = merged.get<TrainConfig>();
-  } catch (const json::exception& e) {
-    throw std::runtime_error(fmt::format("{}: {}", source, e.what()));
+  for (auto& [k, v] : j.items()) {
+    if (k == "version") {
+      if (!v.is_number_integer() || v.get<int>() < 1 || v.get<int>() > kConfigVersion)
+        throw std::runtime_error(fmt::format("{}: version {} is not one this gradflow reads (1 to {}); a newer "
+                                             "gradflow wrote it",
+                                             source, v.dump(), kConfigVersion));
+      continue;
+    }
+    if (k == "optimizer_options") {
+      if (!v.is_object()) throw std::runtime_error(fmt::format("{}: 'optimizer_options' should be an object", source));
+      c.optimizer_options = v;
+      continue;
+    }
+    const auto& options = train_options();
+    const auto o = std::find_if(options.begin(), options.end(), [&](const TrainOption& t) { return t.key == k; });
+    if (o == options.end()) throw std::runtime_error(fmt::format("{}: unknown key '{}'", source, k));
+    std::visit([&](auto m) { read_member(c, m, o->key, v, source); }, o->member);
+    if (o->choices && !is_choice(o->choices, v.get<std::string>()))
+      throw std::runtime_error(fmt::format("{}: '{}' should be one of {}, got {}", source, k, o->choices, v.dump()));
   }
   return c;
+}
+
+bool is_choice(std::string_view choices, std::string_view value) {
+  for (std::size_t a = 0;;) {
+    const std::size_t b = choices.find('|', a);
+    if (choices.substr(a, b == std::string_view::npos ? b : b - a) == value) return true;
+    if (b == std::string_view::npos) return false;
+    a = b + 1;
+  }
+}
+
+std::unique_ptr<Optimizer> resolve_optimizer(TrainConfig& c) {
+  const OptimizerKind& kind = optimizer_kind(c.optimizer);
+  HyperparameterValues given{{"lr", c.lr}};
+  for (auto& [name, v] : c.optimizer_options.items()) {
+    if (name == "lr") throw std::invalid_argument("optimizer_options: the learning rate is 'lr', outside it");
+    if (!v.is_number() && !v.is_boolean())
+      throw std::invalid_argument(fmt::format("optimizer_options: '{}' should be a number or true/false, got {}",
+                                              name, v.dump()));
+    given[name] = v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>();
+  }
+  const HyperparameterValues values =
+      resolve_hyperparameters(fmt::format("optimizer {}", kind.name), kind.params, given);
+  json used = json::object();
+  for (const Hyperparameter& p : kind.params)
+    if (p.name != "lr") {
+      const double v = values.find(p.name)->second;
+      used[std::string(p.name)] = p.type == Hyperparameter::Type::Flag ? json(v != 0) : json(v);
+    }
+  c.optimizer_options = used;
+  return kind.make(values);
 }
 
 namespace {
@@ -109,25 +323,6 @@ std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, b
     start = comma + 1;
   }
   return specs;
-}
-
-std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c) {
-  const std::string& o = c.optimizer;
-  if (o == "sgd") return std::make_unique<SGD>(SGDOptions{.lr = c.lr, .momentum = c.momentum, .weight_decay = c.weight_decay});
-  if (o == "momentum" || o == "nesterov")
-    return std::make_unique<SGD>(SGDOptions{.lr = c.lr, .momentum = c.momentum > 0 ? c.momentum : 0.9,
-                                            .weight_decay = c.weight_decay, .nesterov = o == "nesterov"});
-  if (o == "adagrad") return std::make_unique<Adagrad>(AdagradOptions{.lr = c.lr, .weight_decay = c.weight_decay});
-  if (o == "rmsprop")
-    return std::make_unique<RMSprop>(RMSpropOptions{.lr = c.lr, .eps = c.eps, .weight_decay = c.weight_decay,
-                                                    .momentum = c.momentum, .centered = c.centered});
-  if (o == "adam" || o == "adamw") {
-    AdamOptions a{.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2, .eps = c.eps, .weight_decay = c.weight_decay,
-                  .amsgrad = c.amsgrad, .decoupled = o == "adamw"};
-    return std::make_unique<Adam>(a);
-  }
-  throw std::invalid_argument(fmt::format(
-      "unknown optimizer '{}' (expected sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw)", o));
 }
 
 SaveCadence parse_save_every(const std::string& text) {

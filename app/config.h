@@ -4,7 +4,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +19,11 @@
 
 namespace gradflow::app {
 
+// config.json's version. 1 (no "version" key): the optimizer's settings were top-level keys
+// (momentum, weight_decay, beta1, beta2, eps, amsgrad, centered) and diagnostics_every could be
+// a number; from_json migrates such a file to what that run used.
+inline constexpr int kConfigVersion = 2;
+
 // The defaults are the main job, spelled out in them (what --help shows is what runs):
 // 784-512-256-10, BatchNorm before each ReLU and dropout 0.1 after it (written into the
 // default --layers), He init, Adam at 4e-3 with cosine annealing, batch 128, 15 epochs — the
@@ -23,6 +31,7 @@ namespace gradflow::app {
 // recipe's compute (bench/recipe_search, bench/results/recipe_search.md).
 // A user's --layers means exactly the layers written.
 struct TrainConfig {
+  int version = kConfigVersion;
   // data
   std::string data = "fashion-mnist";
   std::string test;                 // "" : the data set's own test split, if it has one
@@ -43,12 +52,12 @@ struct TrainConfig {
   std::string loss = "auto";    // cross_entropy | bce | mse | auto (mse for regression data)
   std::string init = "default";
   // recipe
-  std::string optimizer = "adam";  // sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw
-  double lr = 4e-3;
-  double momentum = 0;       // momentum/nesterov: 0 means 0.9; rmsprop: as given
-  double weight_decay = 0;
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam(w); eps also rmsprop
-  bool amsgrad = false, centered = false;
+  std::string optimizer = "adam";  // a name of optimizer_kinds()
+  double lr = 4e-3;                // the default job's rate, whichever optimizer runs
+  // The optimizer's other hyper-parameters by name; resolve_optimizer fills in the ones not
+  // given with the optimizer's defaults (the library's: PyTorch's), so config.json records
+  // every value used.
+  nlohmann::json optimizer_options = nlohmann::json::object();
   std::string schedule = "cosine";  // none | step:S[:G] | exponential:G | cosine[:T[:MIN]] | plateau[:P[:F]]
   std::size_t warmup = 0;          // linear warm-up epochs
   double clip_norm = 0, clip_value = 0;  // 0: off
@@ -77,17 +86,33 @@ struct TrainConfig {
   std::string resume;  // continue the run in this folder from its last checkpoint
 };
 
+// One option of `gradflow train`: its config.json key, its TrainConfig member, its names on the
+// command line and its help. The command line's options, config.json's keys and their types
+// come from this table (app/config.cpp); the optimizers' hyper-parameters from their registry.
+// (std::uint64_t is std::size_t on the 64-bit targets gradflow builds for.)
+static_assert(std::is_same_v<std::uint64_t, std::size_t>);
+using TrainMember = std::variant<std::string TrainConfig::*, double TrainConfig::*, std::size_t TrainConfig::*,
+                                 int TrainConfig::*, bool TrainConfig::*>;
+struct TrainOption {
+  const char* key;      // "batch_size"
+  const char* names;    // CLI11's: "--batch-size", "--lr,--learning-rate", "--shuffle,!--no-shuffle"
+  TrainMember member;
+  std::string help;
+  const char* choices = nullptr;  // "auto|classification|regression": the only values accepted
+};
+std::span<const TrainOption> train_options();
+// Whether `value` is one of "a|b|c".
+bool is_choice(std::string_view choices, std::string_view value);
+
 nlohmann::json to_json(const TrainConfig& c);
-// Keys not in TrainConfig are an error (a misspelt key must not be silently ignored).
+// Keys not in TrainConfig are an error (a misspelt key must not be silently ignored); a file of
+// an earlier version is migrated (kConfigVersion).
 TrainConfig from_json(const nlohmann::json& j, const std::string& source);
 
-// Hidden layers from "256:relu:bn,128:tanh:dropout=0.2": each item UNITS[:ACTIVATION][:bn]
-// [:dropout=P] (activation defaults to relu) gives Dense [→ BatchNorm] → activation
-// [→ Dropout]; an item "bn" is a BatchNorm layer on its own (first: on the input), "dropout=P"
-// a Dropout layer. batchnorm / dropout > 0 apply to every Dense item that does not say.
-// The optimizer the configuration names, with its settings (throws on an unknown name or a
-// bad setting).
-std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c);
+// The optimizer the configuration names, with its hyper-parameters checked against its
+// registration and completed with its defaults into c.optimizer_options (throws on an unknown
+// name, a hyper-parameter it does not take or a value out of range).
+std::unique_ptr<Optimizer> resolve_optimizer(TrainConfig& c);
 
 // How often checkpoints are written: every `epochs` epochs, or at most every `seconds`.
 struct SaveCadence {
@@ -100,6 +125,10 @@ SaveCadence parse_save_every(const std::string& text);
 // "1:3,5:2,9:0" → unfreezing stages (epoch, frozen blocks).
 std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text);
 
+// Hidden layers from "256:relu:bn,128:tanh:dropout=0.2": each item UNITS[:ACTIVATION][:bn]
+// [:dropout=P] (activation defaults to relu) gives Dense [→ BatchNorm] → activation
+// [→ Dropout]; an item "bn" is a BatchNorm layer on its own (first: on the input), "dropout=P"
+// a Dropout layer. batchnorm / dropout > 0 apply to every Dense item that does not say.
 std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, bool batchnorm = false,
                                            float dropout = 0);
 

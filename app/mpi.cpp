@@ -1,5 +1,7 @@
 #include "mpi.h"
 
+#include "gradflow/runtime.h"
+
 #include <cstdlib>
 #include <stdexcept>
 
@@ -18,8 +20,7 @@ bool g_active = false;
 
 // Started by mpirun (Open MPI's launcher, or a PMI-based one)?
 bool launched_by_mpirun() {
-  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMI_SIZE") != nullptr ||
-         std::getenv("PMIX_RANK") != nullptr;
+  return gradflow::runtime().mpi_launcher;
 }
 
 void check(int code, const char* call) {

@@ -84,8 +84,6 @@ Settings parse_settings(TrainConfig& cfg) {
   Settings s;
   if (cfg.batch_size == 0) throw std::invalid_argument("--batch-size must be at least 1");
   if (cfg.epochs == 0) throw std::invalid_argument("--epochs must be at least 1");
-  if (!(cfg.lr > 0) || !std::isfinite(cfg.lr))
-    throw std::invalid_argument(fmt::format("--lr must be a positive number, got {}", cfg.lr));
   check_fraction("--val-split", cfg.val_split);
   check_fraction("--test-split", cfg.test_split);
   if (cfg.clip_norm < 0 || cfg.clip_value < 0) throw std::invalid_argument("--clip-norm and --clip-value must be >= 0");
@@ -93,7 +91,7 @@ Settings parse_settings(TrainConfig& cfg) {
     throw std::invalid_argument(fmt::format("--threads {}: expected 0 (the default count) to {}", cfg.threads, kMaxThreads));
   s.cadence = parse_save_every(cfg.save_every);
   s.diagnostics_every = parse_diagnostics_every(cfg.diagnostics_every);
-  s.optimizer = make_optimizer(cfg);
+  s.optimizer = resolve_optimizer(cfg);  // and cfg.optimizer_options: what it uses
   s.scheduler = std::make_unique<LrScheduler>(parse_schedule(cfg.schedule, cfg.epochs, cfg.warmup));
   // Selection needs data to select on that is neither trained on nor the test set.
   const bool selects = cfg.early_stop > 0 || s.scheduler->options().kind == ScheduleOptions::Kind::Plateau;
@@ -106,12 +104,8 @@ Settings parse_settings(TrainConfig& cfg) {
   s.init = parse_init(cfg.init);
   // The task decides how a CSV label column is read (classes or a numeric target) and the
   // automatic loss; the saved configuration keeps "auto" as the user left it.
-  if (cfg.task != "auto" && cfg.task != "classification" && cfg.task != "regression")
-    throw std::invalid_argument(fmt::format("--task '{}': expected auto, classification or regression", cfg.task));
   if (cfg.task == "classification" && is_regression(cfg.data))
     throw std::invalid_argument(fmt::format("--task classification: {} is a regression data set", cfg.data));
-  if (cfg.impute != "none" && cfg.impute != "mean" && cfg.impute != "median")
-    throw std::invalid_argument(fmt::format("--impute '{}': expected none, mean or median", cfg.impute));
   s.regression = cfg.task == "regression" ||
                  (cfg.task == "auto" && (is_regression(cfg.data) || (cfg.loss == "mse" && !has_own_test_split(cfg.data))));
   s.loss = parse_loss(cfg.loss != "auto" ? cfg.loss : s.regression ? "mse" : "cross_entropy");
@@ -220,15 +214,13 @@ TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
 // training batch, or the outputs over an evaluation batch of 1000. (784-300000-10 with
 // BatchNorm and dropout: estimated 10.5 GB, measured peak 9.2 GB.)
 void check_memory(std::size_t in_features, const std::vector<LayerSpec>& layers, std::size_t batch) {
-  double params = 0, units = static_cast<double>(in_features), width = units;
+  double params = 0, units = static_cast<double>(in_features);
+  std::size_t width = in_features;
   for (const LayerSpec& s : layers) {
-    if (s.kind == LayerKind::Dense) {
-      params += width * static_cast<double>(s.units) + static_cast<double>(s.units);
-      width = static_cast<double>(s.units);
-    } else if (s.kind == LayerKind::BatchNorm) {
-      params += 2 * width;
-    }
-    units += width;
+    // Parameters and running statistics alike (an overestimate by BatchNorm's 2 floats a unit).
+    params += static_cast<double>(state_floats(s, width));
+    width = output_width(s, width);
+    units += static_cast<double>(width);
   }
   const double need = 4.0 * (6 * params + std::max(2.0 * static_cast<double>(batch), 1000.0) * units);
   const double have = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
@@ -260,358 +252,402 @@ std::string default_run_folder() {
   return out;
 }
 
-// One training run, step by step (see the top of this file). Members are filled in step order.
-class TrainRun {
- public:
-  explicit TrainRun(TrainConfig cfg) : cfg_(std::move(cfg)), settings_(parse_settings(cfg_)) {}
+// ---- inputs: everything is read and checked before anything is written ----
 
-  int run() {
-    set_num_threads(cfg_.threads);
-    load_inputs();
-    build_model();
-    prepare_training();
-    if (!root_) return fit();  // the other ranks compute; rank 0 writes
-    open_folder();
-    // Outside the clean-up below: a run that finds the folder locked must not touch it.
-    const RunLock lock(folder_->dir());
-    remove_temporaries(folder_->dir());
-    try {
-      // model, checkpoint_last (weights and up to two optimizer moments), checkpoint_best, each
-      // briefly twice while it is replaced; plus the logs.
-      check_free_space(folder_->dir(), 4.0 * 8 * static_cast<double>(model_->num_params()) + 1e7);
-      folder_->write_config(cfg_);
-      print_plan();
-      const int code = fit();
-      if (code == 0) write_outputs();
-      return code;
-    } catch (const std::exception& e) {
-      // A failure before the first checkpoint leaves nothing behind; after it, what was saved
-      // stays (a diverged run's message already says so).
-      if (created_ && !diverged_ && !checkpoints_->saved()) {
-        std::error_code ec;
-        fs::remove_all(folder_->dir(), ec);
-      }
-      if (checkpoints_->saved() && !diverged_)
-        throw std::runtime_error(fmt::format("{}. {} keeps the checkpoint of epoch {}; continue with: gradflow train "
-                                             "--resume {}",
-                                             e.what(), folder_->dir(), checkpoints_->saved_epoch(), folder_->dir()));
-      throw;
-    }
-  }
-
- private:
-  // ---- inputs: everything is read and checked before anything is written ----
-  void load_inputs() {
-    resuming_ = !cfg_.resume.empty();
-    if (resuming_) cfg_.out = cfg_.resume;
-    if (!cfg_.init_from.empty()) source_ = load_model(model_path(cfg_.init_from));
-    if (resuming_) {
-      // A run killed before its first checkpoint has nothing to continue from: it starts over,
-      // in its own folder, with its own configuration.
-      const std::string ck = RunFolder(cfg_.out).checkpoint_last();
-      if (fs::exists(ck)) checkpoint_ = load_model(ck);
-    }
-    data_ = load_training_data(cfg_, settings_.regression);
-    Dataset& train = data_.train;
-    // Reused or resumed layers must see their inputs as they were trained on them. Missing
-    // values are filled first (from the training part only), then standardized.
-    if (checkpoint_) impute_ = checkpoint_->info.impute;
-    else if (source_ && !source_->info.impute.empty()) impute_ = source_->info.impute;
-    else if (cfg_.impute != "none") impute_ = Imputer::fit(train.x, cfg_.impute, train.feature_names);
-    if (checkpoint_) input_ = checkpoint_->info.input;
-    else if (source_ && !source_->info.input.empty()) input_ = source_->info.input;
-    for (Dataset* d : {&train, data_.val ? &*data_.val : nullptr, data_.test ? &*data_.test : nullptr}) {
-      if (!d) continue;
-      if (!impute_.empty()) {
-        if (impute_.fill.size() != d->features())
-          throw std::invalid_argument(fmt::format("the checkpoint's fill values have {} features, the data {}",
-                                                  impute_.fill.size(), d->features()));
-        filled_ += impute_.apply(d->x);
-      }
-      if (d == &train && input_.empty() && cfg_.standardize) input_ = Standardizer::fit(train.x);
-      if (!input_.empty()) {
-        if (input_.mean.size() != d->features())
-          throw std::invalid_argument(fmt::format("the checkpoint's input statistics have {} features, the data {}",
-                                                  input_.mean.size(), d->features()));
-        input_.apply(d->x);
-      }
-    }
-    train.validate(cfg_.data);
-    if (data_.val) {
-      data_.val->validate(data_.val_name);
-      check_compatible(train, *data_.val, data_.val_name);
-    }
-    if (data_.test) {
-      data_.test->validate(data_.test_name);
-      check_compatible(train, *data_.test, data_.test_name);
-    }
-  }
-
-  // ---- model ----
-  void build_model() {
-    const Dataset& train = data_.train;
-    loss_.emplace(settings_.loss);
-    std::size_t outputs = train.y.cols();
-    if (train.classification())
-      outputs = settings_.loss == LossKind::BinaryCrossEntropy && train.num_classes == 2 ? 1 : train.num_classes;
-    if (settings_.loss == LossKind::CrossEntropy && !train.classification())
-      throw std::invalid_argument("cross_entropy needs class labels; use --loss mse for a regression target");
-    std::vector<LayerSpec> layers = settings_.hidden;
-    layers.push_back(nn::dense(outputs, settings_.init));
-    if (settings_.output) layers.push_back(*settings_.output);
-    check_memory(train.features(), layers, cfg_.batch_size);
-    model_.emplace(train.features(), layers, cfg_.seed);
-    if (source_) {
-      if (source_->model->in_features() != model_->in_features())
-        throw std::invalid_argument(fmt::format("--init-from {}: the model takes {} features, the data has {}",
-                                                cfg_.init_from, source_->model->in_features(), model_->in_features()));
-      const std::size_t copied = copy_matching_layers(*model_, *source_->model);
-      if (copied == 0)
-        throw std::invalid_argument(fmt::format("--init-from {}: its first layer ({}) does not match this model's ({})",
-                                                cfg_.init_from, source_->model->layer(0).name(),
-                                                model_->layer(0).name()));
-      reuse_note_ = fmt::format("layers 0..{} from {}, the rest initialized fresh", copied - 1, cfg_.init_from);
-    }
-    for (const auto& st : settings_.stages)
-      if (st.frozen >= count_blocks(*model_))
-        throw std::invalid_argument(fmt::format("cannot freeze {} blocks: the model has {} Dense layers (the output's "
-                                                "must stay trainable)",
-                                                st.frozen, count_blocks(*model_)));
-  }
-
-  // ---- training: the trainer, the callbacks that shape it, and a resumed run's state ----
-  void prepare_training() {
-    reducer_ = mpi::make_reducer();
-    TrainOptions topt{.epochs = cfg_.epochs, .batch_size = cfg_.batch_size, .shuffle = cfg_.shuffle,
-                      .seed = cfg_.seed, .drop_last = cfg_.drop_last};
-    topt.reducer = reducer_.get();
-    trainer_.emplace(*model_, *loss_, *settings_.optimizer, topt);
-    trainer_->check(data_.train);
-    if (reducer_) check_slices();
-    trainer_->add_callback(*settings_.scheduler);
-    if (cfg_.clip_norm > 0 || cfg_.clip_value > 0) {
-      clipping_.emplace(cfg_.clip_norm > 0 ? std::optional<double>(cfg_.clip_norm) : std::nullopt,
-                        cfg_.clip_value > 0 ? std::optional<double>(cfg_.clip_value) : std::nullopt);
-      trainer_->add_callback(*clipping_);
-    }
-    if (cfg_.early_stop > 0) {
-      early_.emplace(cfg_.early_stop);
-      trainer_->add_callback(*early_);
-    }
-    if (!settings_.stages.empty()) {
-      unfreezing_.emplace(settings_.stages, cfg_.unfrozen_lr_scale);
-      trainer_->add_callback(*unfreezing_);
-    }
-    if (cfg_.out.empty() && root_) cfg_.out = default_run_folder();
-    cfg_.out = mpi::broadcast(cfg_.out);  // rank 0's choice of folder, on every rank
-    folder_.emplace(cfg_.out);
-    const Dataset& train = data_.train;
-    checkpoints_.emplace(*folder_, *model_, *settings_.optimizer, *trainer_, *settings_.scheduler,
-                         early_ ? &*early_ : nullptr, unfreezing_ ? &*unfreezing_ : nullptr,
-                         ModelInfo{.input = input_,
-                                   .impute = impute_,
-                                   .feature_names = train.feature_names,
-                                   .label_name = train.label_name,
-                                   .class_names = train.class_names,
-                                   .loss = std::string(loss_->name())},
-                         settings_.cadence);
-    if (checkpoint_) {
-      epochs_done_ = checkpoints_->resume(*checkpoint_);
-      if (epochs_done_ >= cfg_.epochs)
-        throw std::invalid_argument(fmt::format("the run in {} has finished its {} epochs; pass --epochs N with N > {} "
-                                                "to train it further",
-                                                cfg_.out, epochs_done_, epochs_done_));
-    }
-  }
-
-  // Under mpirun: BatchNorm either over the whole batch (--sync-batchnorm) or, per rank, over
-  // slices that must hold 2 samples or more.
-  void check_slices() {
-    bool has_bn = false;
-    for (std::size_t i = 0; i < model_->size(); ++i) {
-      if (model_->layer(i).kind() != LayerKind::BatchNorm) continue;
-      has_bn = true;
-      if (cfg_.sync_batchnorm) model_->layer(i).synchronize_across(reducer_.get());
-    }
-    if (!has_bn || cfg_.sync_batchnorm) return;
-    const std::size_t ranks = reducer_->size(), n = data_.train.size(), b = cfg_.batch_size;
-    std::size_t smallest = std::min(b, n);
-    if (!cfg_.drop_last && n % b != 0 && n > b) smallest = trainer_->folds_last_batch(n) ? b + 1 : n % b;
-    if (smallest / ranks < 2)
-      throw std::invalid_argument(fmt::format(
-          "{} ranks split a batch of {} into slices of {} sample(s): per-rank BatchNorm needs 2 or more (use "
-          "--sync-batchnorm, a larger --batch-size{})",
-          ranks, smallest, smallest / ranks, n % b != 0 ? " or --drop-last" : ""));
-  }
-
-  // ---- run folder ----
-  void open_folder() {
-    const std::string& out = folder_->dir();
-    if (!resuming_ && fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)))
-      throw std::runtime_error(fmt::format("run folder '{}' already exists and is not empty (choose another --out{})",
-                                           out, fs::exists(folder_->config())
-                                                    ? fmt::format(", or continue it with --resume {}", out)
-                                                    : ""));
-    created_ = !fs::exists(out);
-    fs::create_directories(out);
-  }
-
-  // ---- plan ----
-  void print_plan() const {
-    const Dataset& train = data_.train;
-    const auto& val = data_.val;
-    const auto& test = data_.test;
-    fmt::print("data:   {}: {} training samples{}{}, {} features{}{}{}\n", cfg_.data, train.size(),
-               val ? fmt::format(", {} validation samples ({})", val->size(), data_.val_name) : "",
-               test ? fmt::format(", {} test samples ({})", test->size(), data_.test_name) : ", no test set",
-               train.features(), train.classification() ? fmt::format(", {} classes", train.num_classes) : ", regression",
-               filled_ ? fmt::format(", {} missing values filled ({})", filled_, impute_.strategy) : "",
-               input_.empty() ? "" : ", standardized");
-    if (!settings_.val_note.empty()) fmt::print("note:   {}\n", settings_.val_note);
-    fmt::print("model:  {}, {} parameters, init {}\n", describe(*model_), model_->num_params(),
-               settings_.init == Init::Default ? "default (He/LeCun/Glorot by activation)"
-                                               : std::string(to_string(settings_.init)));
-    fmt::print("recipe: {} lr {}{}{}, batch {}, {} epochs, loss {}{}{}, seed {}, {} thread(s), sgemm {}\n",
-               settings_.optimizer->name(), cfg_.lr,
-               cfg_.schedule == "none" ? "" : fmt::format(" ({} schedule)", cfg_.schedule),
-               cfg_.warmup ? fmt::format(" after {} warm-up epochs", cfg_.warmup) : "", cfg_.batch_size, cfg_.epochs,
-               loss_->name(), cfg_.clip_norm > 0 || cfg_.clip_value > 0 ? ", gradient clipping" : "",
-               cfg_.early_stop ? fmt::format(", early stopping after {} epochs", cfg_.early_stop) : "", cfg_.seed,
-               num_threads(), blas_kernels());
-    if (!reuse_note_.empty()) fmt::print("reuse:  {}\n", reuse_note_);
-    if (trainer_->folds_last_batch(train.size()))
-      fmt::print("note:   {} samples at batch {}: the last batch of 1 sample joins the batch before it (BatchNorm "
-                 "cannot normalize one sample; --drop-last drops it instead)\n",
-                 train.size(), cfg_.batch_size);
-    if (!settings_.stages.empty()) {
-      std::string plan;
-      for (const auto& st : settings_.stages)
-        plan += fmt::format("{}from epoch {}: first {} block(s) frozen", plan.empty() ? "" : "; ", st.epoch, st.frozen);
-      fmt::print("freeze: {}\n", plan);
-    }
-    if (mpi::size() > 1)
-      fmt::print("ranks:  {} processes (MPI), each {} thread(s) on its slice of every batch of {}\n", mpi::size(),
-                 num_threads(), cfg_.batch_size);
-    fmt::print("run:    {}{}\n", folder_->dir(), resuming_ ? fmt::format(" (resuming after epoch {})", epochs_done_) : "");
-  }
-
-  // ---- fit ----
-  // Returns the exit code: 0, or 128 + the signal that interrupted it.
-  int fit() {
-    // Records past the checkpoint belong to work that is about to be redone.
-    if (root_ && resuming_) folder_->keep_records_up_to(epochs_done_, checkpoint_ ? checkpoints_->resumed_steps() : 0);
-    if (root_) folder_->create_metrics();
-    Progress progress(cfg_.epochs, data_.train.size(), &*folder_, data_.val.has_value());
-    if (root_) trainer_->add_callback(progress);
-    std::optional<Diagnostics> diagnostics;
-    if (root_ && settings_.diagnostics_every > 0) {
-      // auto: every 50 steps, but at least ~20 records in a short run (and always the last step).
-      const std::size_t steps = cfg_.epochs * trainer_->steps_per_epoch(data_.train.size());
-      const std::size_t every = settings_.diagnostics_every != kAuto ? settings_.diagnostics_every
-                                                                     : std::clamp<std::size_t>(steps / 20, 1, 50);
-      diagnostics.emplace(DiagnosticsOptions{.every = every});
-      folder_->open_diagnostics(resuming_);
-      diagnostics->on_record = [&](const DiagnosticsRecord& r) { folder_->append_diagnostics(r); };
-      diagnostics->on_warning = [&](const DiagnosticWarning& w) { progress.warn(w.message); };
-      trainer_->add_callback(*diagnostics);
-    }
-    if (root_) trainer_->add_callback(*checkpoints_);
-    InterruptGuard interrupts;
-    trainer_->add_callback(interrupts);
-    const auto t0 = std::chrono::steady_clock::now();
-    try {
-      history_ = trainer_->fit(data_.train, data_.test ? &*data_.test : nullptr, data_.val ? &*data_.val : nullptr);
-    } catch (const TrainingDiverged& e) {
-      diverged_ = true;
-      if (!root_) throw;
-      std::fflush(stdout);
-      folder_->flush_diagnostics();
-      const bool kept = checkpoints_->save_last_good() || fs::exists(folder_->model());
-      // A diverged run is still a run: its page shows the epochs and records up to the stop
-      // (comparing --init normal with --init he_normal is exactly when one diverges).
-      if (cfg_.report) {
-        try {
-          write_report({folder_->dir()}, folder_->report());
-        } catch (const std::exception&) {
-          // the divergence is the error to report
-        }
-      }
-      throw std::runtime_error(fmt::format(
-          "{}. {}", e.what(),
-          kept ? fmt::format("The last good epoch's model is kept in {}", folder_->model())
-               : fmt::format("No epoch finished, so no model was saved in {}", folder_->dir())));
-    }
-    seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (trainer_->interrupted()) {
-      // Under MPI a rank may stop because another one was signalled.
-      const int sig = interrupts.signal() ? interrupts.signal() : SIGINT;
-      if (!root_) return 128 + sig;
-      checkpoints_->save_interrupted();
-      folder_->flush_diagnostics();
-      const EpochPosition& p = trainer_->position();
-      fmt::print("interrupted by {} after step {} of epoch {}: saved {}; continue with: gradflow train --resume {}\n",
-                 sig == SIGTERM ? "SIGTERM" : "SIGINT", p.steps_done, p.epoch, folder_->checkpoint_last(),
-                 folder_->dir());
-      std::fflush(stdout);
-      return 128 + sig;
-    }
-    if (root_) folder_->close_diagnostics();
-    return 0;
-  }
-
-  // ---- outputs ----
-  void write_outputs() {
-    checkpoints_->save_model_file();  // the final weights (with early stopping: the best epoch's)
-    const auto& test = data_.test;
-    if (test && test->classification())
-      folder_->write_confusion(evaluate(*model_, *loss_, *test), data_.train.class_names);
-    if (early_ && early_->stopped_early())
-      fmt::print("early stopping: no better validation loss for {} epochs; keeping epoch {} (validation loss {:.4f})\n",
-                 cfg_.early_stop, early_->best_epoch(), early_->best_loss());
-    if (history_.empty()) throw std::runtime_error("no epoch was trained");
-    EpochMetrics last = history_.back();
-    for (const auto& m : history_)
-      if (early_ && m.epoch == early_->best_epoch()) last = m;
-    const std::string where = fmt::format("after {} epochs in {:.1f} s; model saved to {}", last.epoch, seconds_,
-                                          folder_->model());
-    if (test && !std::isnan(last.test_acc))
-      fmt::print("test accuracy {:.2f}% (loss {:.4f}) {}\n", 100 * last.test_acc, last.test_loss, where);
-    else if (test)
-      fmt::print("test loss {:.6f} {}\n", last.test_loss, where);
-    else
-      fmt::print("train loss {:.6f} {}\n", last.train_loss, where);
-    if (cfg_.report) {
-      write_report({folder_->dir()}, folder_->report());
-      fmt::print("report: {}\n", folder_->report());
-    }
-  }
-
-  TrainConfig cfg_;
-  Settings settings_;
-  bool root_ = mpi::root();
-  std::unique_ptr<GradientReducer> reducer_;
-  bool resuming_ = false, created_ = false, diverged_ = false;
-  std::optional<ModelFile> source_, checkpoint_;  // --init-from, --resume
-  TrainingData data_;
-  Imputer impute_;
-  Standardizer input_;
-  std::size_t filled_ = 0;
-  std::optional<Loss> loss_;
-  std::optional<Sequential> model_;
-  std::string reuse_note_;
-  std::optional<Trainer> trainer_;
-  std::optional<GradientClipping> clipping_;
-  std::optional<EarlyStopping> early_;
-  std::optional<StagedUnfreezing> unfreezing_;
-  std::optional<RunFolder> folder_;
-  std::optional<RunCheckpoints> checkpoints_;
-  std::size_t epochs_done_ = 0;
-  std::vector<EpochMetrics> history_;
-  double seconds_ = 0;
+struct Inputs {
+  bool resuming = false;
+  std::optional<ModelFile> source, checkpoint;  // --init-from, --resume
+  TrainingData data;
+  Imputer impute;
+  Standardizer input;
+  std::size_t filled = 0;  // missing values filled
 };
+
+// Reused or resumed layers must see their inputs as they were trained on them. Missing values
+// are filled first (from the training part only), then standardized.
+void prepare_features(const TrainConfig& cfg, Inputs& in) {
+  Dataset& train = in.data.train;
+  if (in.checkpoint) in.impute = in.checkpoint->info.impute;
+  else if (in.source && !in.source->info.impute.empty()) in.impute = in.source->info.impute;
+  else if (cfg.impute != "none") in.impute = Imputer::fit(train.x, cfg.impute, train.feature_names);
+  if (in.checkpoint) in.input = in.checkpoint->info.input;
+  else if (in.source && !in.source->info.input.empty()) in.input = in.source->info.input;
+  for (Dataset* d : {&train, in.data.val ? &*in.data.val : nullptr, in.data.test ? &*in.data.test : nullptr}) {
+    if (!d) continue;
+    if (!in.impute.empty()) {
+      if (in.impute.fill.size() != d->features())
+        throw std::invalid_argument(fmt::format("the checkpoint's fill values have {} features, the data {}",
+                                                in.impute.fill.size(), d->features()));
+      in.filled += in.impute.apply(d->x);
+    }
+    if (d == &train && in.input.empty() && cfg.standardize) in.input = Standardizer::fit(train.x);
+    if (!in.input.empty()) {
+      if (in.input.mean.size() != d->features())
+        throw std::invalid_argument(fmt::format("the checkpoint's input statistics have {} features, the data {}",
+                                                in.input.mean.size(), d->features()));
+      in.input.apply(d->x);
+    }
+  }
+}
+
+Inputs load_inputs(TrainConfig& cfg, const Settings& s) {
+  Inputs in;
+  in.resuming = !cfg.resume.empty();
+  if (in.resuming) cfg.out = cfg.resume;
+  if (!cfg.init_from.empty()) in.source = load_model(model_path(cfg.init_from));
+  if (in.resuming) {
+    // A run killed before its first checkpoint has nothing to continue from: it starts over,
+    // in its own folder, with its own configuration.
+    const std::string ck = RunFolder(cfg.out).checkpoint_last();
+    if (fs::exists(ck)) in.checkpoint = load_model(ck);
+  }
+  in.data = load_training_data(cfg, s.regression);
+  prepare_features(cfg, in);
+  TrainingData& d = in.data;
+  d.train.validate(cfg.data);
+  if (d.val) {
+    d.val->validate(d.val_name);
+    check_compatible(d.train, *d.val, d.val_name);
+  }
+  if (d.test) {
+    d.test->validate(d.test_name);
+    check_compatible(d.train, *d.test, d.test_name);
+  }
+  return in;
+}
+
+// ---- model ----
+
+struct Model {
+  Loss loss;
+  std::unique_ptr<Sequential> net;
+  std::string reuse_note;  // which layers came from --init-from
+};
+
+Model build_model(const TrainConfig& cfg, const Settings& s, const Inputs& in) {
+  const Dataset& train = in.data.train;
+  Model m{Loss(s.loss), nullptr, ""};
+  std::size_t outputs = train.y.cols();
+  if (train.classification())
+    outputs = s.loss == LossKind::BinaryCrossEntropy && train.num_classes == 2 ? 1 : train.num_classes;
+  if (s.loss == LossKind::CrossEntropy && !train.classification())
+    throw std::invalid_argument("cross_entropy needs class labels; use --loss mse for a regression target");
+  std::vector<LayerSpec> layers = s.hidden;
+  layers.push_back(nn::dense(outputs, s.init));
+  if (s.output) layers.push_back(*s.output);
+  check_memory(train.features(), layers, cfg.batch_size);
+  m.net = std::make_unique<Sequential>(train.features(), layers, cfg.seed);
+  if (in.source) {
+    Sequential& from = *in.source->model;
+    if (from.in_features() != m.net->in_features())
+      throw std::invalid_argument(fmt::format("--init-from {}: the model takes {} features, the data has {}",
+                                              cfg.init_from, from.in_features(), m.net->in_features()));
+    const std::size_t copied = copy_matching_layers(*m.net, from);
+    if (copied == 0)
+      throw std::invalid_argument(fmt::format("--init-from {}: its first layer ({}) does not match this model's ({})",
+                                              cfg.init_from, from.layer(0).name(), m.net->layer(0).name()));
+    m.reuse_note = fmt::format("layers 0..{} from {}, the rest initialized fresh", copied - 1, cfg.init_from);
+  }
+  for (const auto& st : s.stages)
+    if (st.frozen >= count_blocks(*m.net))
+      throw std::invalid_argument(fmt::format("cannot freeze {} blocks: the model has {} Dense layers (the output's "
+                                              "must stay trainable)",
+                                              st.frozen, count_blocks(*m.net)));
+  return m;
+}
+
+// ---- training: the trainer, the callbacks that shape it, the checkpoints and a resumed run's state ----
+
+struct Training {
+  std::unique_ptr<GradientReducer> reducer;  // under mpirun
+  std::unique_ptr<Trainer> trainer;
+  std::unique_ptr<GradientClipping> clipping;
+  std::unique_ptr<EarlyStopping> early;
+  std::unique_ptr<StagedUnfreezing> unfreezing;
+  std::unique_ptr<RunFolder> folder;
+  std::unique_ptr<RunCheckpoints> checkpoints;
+  std::size_t epochs_done = 0;  // resuming: the epochs the checkpoint holds
+};
+
+// Under mpirun: BatchNorm either over the whole batch (--sync-batchnorm) or, per rank, over
+// slices that must hold 2 samples or more.
+void check_slices(const TrainConfig& cfg, const Dataset& train, Sequential& net, const Training& t) {
+  bool has_bn = false;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    if (net.layer(i).kind() != LayerKind::BatchNorm) continue;
+    has_bn = true;
+    if (cfg.sync_batchnorm) net.layer(i).synchronize_across(t.reducer.get());
+  }
+  if (!has_bn || cfg.sync_batchnorm) return;
+  const std::size_t ranks = t.reducer->size(), n = train.size(), b = cfg.batch_size;
+  std::size_t smallest = std::min(b, n);
+  if (!cfg.drop_last && n % b != 0 && n > b) smallest = t.trainer->folds_last_batch(n) ? b + 1 : n % b;
+  if (smallest / ranks < 2)
+    throw std::invalid_argument(fmt::format(
+        "{} ranks split a batch of {} into slices of {} sample(s): per-rank BatchNorm needs 2 or more (use "
+        "--sync-batchnorm, a larger --batch-size{})",
+        ranks, smallest, smallest / ranks, n % b != 0 ? " or --drop-last" : ""));
+}
+
+void add_callbacks(const TrainConfig& cfg, const Settings& s, Training& t) {
+  t.trainer->add_callback(*s.scheduler);
+  if (cfg.clip_norm > 0 || cfg.clip_value > 0) {
+    t.clipping = std::make_unique<GradientClipping>(
+        cfg.clip_norm > 0 ? std::optional<double>(cfg.clip_norm) : std::nullopt,
+        cfg.clip_value > 0 ? std::optional<double>(cfg.clip_value) : std::nullopt);
+    t.trainer->add_callback(*t.clipping);
+  }
+  if (cfg.early_stop > 0) {
+    t.early = std::make_unique<EarlyStopping>(cfg.early_stop);
+    t.trainer->add_callback(*t.early);
+  }
+  if (!s.stages.empty()) {
+    t.unfreezing = std::make_unique<StagedUnfreezing>(s.stages, cfg.unfrozen_lr_scale);
+    t.trainer->add_callback(*t.unfreezing);
+  }
+}
+
+Training prepare_training(TrainConfig& cfg, const Settings& s, const Inputs& in, Model& m) {
+  Training t;
+  t.reducer = mpi::make_reducer();
+  TrainOptions topt{.epochs = cfg.epochs, .batch_size = cfg.batch_size, .shuffle = cfg.shuffle, .seed = cfg.seed,
+                    .drop_last = cfg.drop_last};
+  topt.reducer = t.reducer.get();
+  t.trainer = std::make_unique<Trainer>(*m.net, m.loss, *s.optimizer, topt);
+  const Dataset& train = in.data.train;
+  t.trainer->check(train);
+  if (t.reducer) check_slices(cfg, train, *m.net, t);
+  add_callbacks(cfg, s, t);
+  if (cfg.out.empty() && mpi::root()) cfg.out = default_run_folder();
+  cfg.out = mpi::broadcast(cfg.out);  // rank 0's choice of folder, on every rank
+  t.folder = std::make_unique<RunFolder>(cfg.out);
+  t.checkpoints = std::make_unique<RunCheckpoints>(
+      *t.folder, *m.net, *s.optimizer, *t.trainer, *s.scheduler, t.early.get(), t.unfreezing.get(),
+      ModelInfo{.input = in.input, .impute = in.impute, .feature_names = train.feature_names,
+                .label_name = train.label_name, .class_names = train.class_names,
+                .loss = std::string(m.loss.name())},
+      s.cadence);
+  if (in.checkpoint) {
+    t.epochs_done = t.checkpoints->resume(*in.checkpoint);
+    if (t.epochs_done >= cfg.epochs)
+      throw std::invalid_argument(fmt::format("the run in {} has finished its {} epochs; pass --epochs N with N > {} "
+                                              "to train it further",
+                                              cfg.out, t.epochs_done, t.epochs_done));
+  }
+  return t;
+}
+
+// ---- run folder ----
+// Returns whether this run created it.
+bool open_folder(const RunFolder& folder, bool resuming) {
+  const std::string& out = folder.dir();
+  if (!resuming && fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)))
+    throw std::runtime_error(fmt::format("run folder '{}' already exists and is not empty (choose another --out{})",
+                                         out, fs::exists(folder.config())
+                                                  ? fmt::format(", or continue it with --resume {}", out)
+                                                  : ""));
+  const bool created = !fs::exists(out);
+  fs::create_directories(out);
+  return created;
+}
+
+// ---- plan ----
+void print_plan(const TrainConfig& cfg, const Settings& s, const Inputs& in, const Model& m, const Training& t) {
+  const Dataset& train = in.data.train;
+  const auto& val = in.data.val;
+  const auto& test = in.data.test;
+  fmt::print("data:   {}: {} training samples{}{}, {} features{}{}{}\n", cfg.data, train.size(),
+             val ? fmt::format(", {} validation samples ({})", val->size(), in.data.val_name) : "",
+             test ? fmt::format(", {} test samples ({})", test->size(), in.data.test_name) : ", no test set",
+             train.features(), train.classification() ? fmt::format(", {} classes", train.num_classes) : ", regression",
+             in.filled ? fmt::format(", {} missing values filled ({})", in.filled, in.impute.strategy) : "",
+             in.input.empty() ? "" : ", standardized");
+  if (!s.val_note.empty()) fmt::print("note:   {}\n", s.val_note);
+  fmt::print("model:  {}, {} parameters, init {}\n", describe(*m.net), m.net->num_params(),
+             s.init == Init::Default ? "default (He/LeCun/Glorot by activation)" : std::string(to_string(s.init)));
+  fmt::print("recipe: {} lr {}{}{}, batch {}, {} epochs, loss {}{}{}, seed {}, {} thread(s), sgemm {}\n",
+             s.optimizer->name(), cfg.lr, cfg.schedule == "none" ? "" : fmt::format(" ({} schedule)", cfg.schedule),
+             cfg.warmup ? fmt::format(" after {} warm-up epochs", cfg.warmup) : "", cfg.batch_size, cfg.epochs,
+             m.loss.name(), cfg.clip_norm > 0 || cfg.clip_value > 0 ? ", gradient clipping" : "",
+             cfg.early_stop ? fmt::format(", early stopping after {} epochs", cfg.early_stop) : "", cfg.seed,
+             num_threads(), blas_kernels());
+  if (!m.reuse_note.empty()) fmt::print("reuse:  {}\n", m.reuse_note);
+  if (t.trainer->folds_last_batch(train.size()))
+    fmt::print("note:   {} samples at batch {}: the last batch of 1 sample joins the batch before it (BatchNorm "
+               "cannot normalize one sample; --drop-last drops it instead)\n",
+               train.size(), cfg.batch_size);
+  if (!s.stages.empty()) {
+    std::string plan;
+    for (const auto& st : s.stages)
+      plan += fmt::format("{}from epoch {}: first {} block(s) frozen", plan.empty() ? "" : "; ", st.epoch, st.frozen);
+    fmt::print("freeze: {}\n", plan);
+  }
+  if (mpi::size() > 1)
+    fmt::print("ranks:  {} processes (MPI), each {} thread(s) on its slice of every batch of {}\n", mpi::size(),
+               num_threads(), cfg.batch_size);
+  fmt::print("run:    {}{}\n", t.folder->dir(),
+             in.resuming ? fmt::format(" (resuming after epoch {})", t.epochs_done) : "");
+}
+
+// ---- fit ----
+
+struct Result {
+  std::vector<EpochMetrics> history;
+  double seconds = 0;
+  int code = 0;  // 0, or 128 + the signal that interrupted it
+};
+
+// Training stopped on a non-finite loss or update: its message says what was kept.
+struct RunDiverged : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Records every N steps (auto: every 50, but at least ~20 records in a short run; always the
+// last step) into the run folder, its warnings into the progress lines.
+std::optional<Diagnostics> make_diagnostics(const TrainConfig& cfg, const Settings& s, const Inputs& in,
+                                            Training& t) {
+  if (!mpi::root() || s.diagnostics_every == 0) return std::nullopt;
+  const std::size_t steps = cfg.epochs * t.trainer->steps_per_epoch(in.data.train.size());
+  const std::size_t every =
+      s.diagnostics_every != kAuto ? s.diagnostics_every : std::clamp<std::size_t>(steps / 20, 1, 50);
+  std::optional<Diagnostics> d(std::in_place, DiagnosticsOptions{.every = every});
+  t.folder->open_diagnostics(in.resuming);
+  return d;
+}
+
+// A diverged run is still a run: its page shows the epochs and records up to the stop
+// (comparing --init normal with --init he_normal is exactly when one diverges).
+[[noreturn]] void diverged(const TrainConfig& cfg, Training& t, const TrainingDiverged& e) {
+  std::fflush(stdout);
+  t.folder->flush_diagnostics();
+  const bool kept = t.checkpoints->save_last_good() || fs::exists(t.folder->model());
+  if (cfg.report) {
+    try {
+      write_report({t.folder->dir()}, t.folder->report());
+    } catch (const std::exception&) {
+      // the divergence is the error to report
+    }
+  }
+  throw RunDiverged(fmt::format("{}. {}", e.what(),
+                                kept ? fmt::format("The last good epoch's model is kept in {}", t.folder->model())
+                                     : fmt::format("No epoch finished, so no model was saved in {}", t.folder->dir())));
+}
+
+int interrupted(Training& t, const InterruptGuard& interrupts) {
+  // Under MPI a rank may stop because another one was signalled.
+  const int sig = interrupts.signal() ? interrupts.signal() : SIGINT;
+  if (!mpi::root()) return 128 + sig;
+  t.checkpoints->save_interrupted();
+  t.folder->flush_diagnostics();
+  const EpochPosition& p = t.trainer->position();
+  fmt::print("interrupted by {} after step {} of epoch {}: saved {}; continue with: gradflow train --resume {}\n",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT", p.steps_done, p.epoch, t.folder->checkpoint_last(),
+             t.folder->dir());
+  std::fflush(stdout);
+  return 128 + sig;
+}
+
+Result fit(const TrainConfig& cfg, const Settings& s, const Inputs& in, Training& t) {
+  const bool root = mpi::root();
+  RunFolder& folder = *t.folder;
+  // Records past the checkpoint belong to work that is about to be redone.
+  if (root && in.resuming)
+    folder.keep_records_up_to(t.epochs_done, in.checkpoint ? t.checkpoints->resumed_steps() : 0);
+  if (root) folder.create_metrics();
+  Progress progress(cfg.epochs, in.data.train.size(), &folder, in.data.val.has_value());
+  if (root) t.trainer->add_callback(progress);
+  std::optional<Diagnostics> diagnostics = make_diagnostics(cfg, s, in, t);
+  if (diagnostics) {
+    diagnostics->on_record = [&](const DiagnosticsRecord& r) { folder.append_diagnostics(r); };
+    diagnostics->on_warning = [&](const DiagnosticWarning& w) { progress.warn(w.message); };
+    t.trainer->add_callback(*diagnostics);
+  }
+  if (root) t.trainer->add_callback(*t.checkpoints);
+  InterruptGuard interrupts;
+  t.trainer->add_callback(interrupts);
+  Result r;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    const auto& d = in.data;
+    r.history = t.trainer->fit(d.train, d.test ? &*d.test : nullptr, d.val ? &*d.val : nullptr);
+  } catch (const TrainingDiverged& e) {
+    if (!root) throw RunDiverged(e.what());
+    diverged(cfg, t, e);
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (t.trainer->interrupted()) r.code = interrupted(t, interrupts);
+  else if (root) folder.close_diagnostics();
+  return r;
+}
+
+// ---- outputs ----
+void write_outputs(const TrainConfig& cfg, const Inputs& in, Model& m, Training& t, const Result& r) {
+  t.checkpoints->save_model_file();  // the final weights (with early stopping: the best epoch's)
+  const auto& test = in.data.test;
+  if (test && test->classification())
+    t.folder->write_confusion(evaluate(*m.net, m.loss, *test), in.data.train.class_names);
+  const EarlyStopping* early = t.early.get();
+  if (early && early->stopped_early())
+    fmt::print("early stopping: no better validation loss for {} epochs; keeping epoch {} (validation loss {:.4f})\n",
+               cfg.early_stop, early->best_epoch(), early->best_loss());
+  if (r.history.empty()) throw std::runtime_error("no epoch was trained");
+  EpochMetrics last = r.history.back();
+  for (const auto& e : r.history)
+    if (early && e.epoch == early->best_epoch()) last = e;
+  const std::string where =
+      fmt::format("after {} epochs in {:.1f} s; model saved to {}", last.epoch, r.seconds, t.folder->model());
+  if (test && !std::isnan(last.test_acc))
+    fmt::print("test accuracy {:.2f}% (loss {:.4f}) {}\n", 100 * last.test_acc, last.test_loss, where);
+  else if (test)
+    fmt::print("test loss {:.6f} {}\n", last.test_loss, where);
+  else
+    fmt::print("train loss {:.6f} {}\n", last.train_loss, where);
+  if (cfg.report) {
+    write_report({t.folder->dir()}, t.folder->report());
+    fmt::print("report: {}\n", t.folder->report());
+  }
+}
 
 }  // namespace
 
-int train(const TrainConfig& config) { return TrainRun(config).run(); }
+// Settings → Inputs → Model → Training → Result, each step a value built from the ones before.
+int train(const TrainConfig& config) {
+  TrainConfig cfg = config;
+  const Settings settings = parse_settings(cfg);
+  set_num_threads(cfg.threads);
+  Inputs inputs = load_inputs(cfg, settings);
+  Model model = build_model(cfg, settings, inputs);
+  Training training = prepare_training(cfg, settings, inputs, model);
+  if (!mpi::root()) return fit(cfg, settings, inputs, training).code;  // the other ranks compute; rank 0 writes
+  RunFolder& folder = *training.folder;
+  const bool created = open_folder(folder, inputs.resuming);
+  // Outside the clean-up below: a run that finds the folder locked must not touch it.
+  const RunLock lock(folder.dir());
+  remove_temporaries(folder.dir());
+  try {
+    // model, checkpoint_last (weights and up to two optimizer moments), checkpoint_best, each
+    // briefly twice while it is replaced; plus the logs.
+    check_free_space(folder.dir(), 4.0 * 8 * static_cast<double>(model.net->num_params()) + 1e7);
+    folder.write_config(cfg);
+    print_plan(cfg, settings, inputs, model, training);
+    const Result result = fit(cfg, settings, inputs, training);
+    if (result.code == 0) write_outputs(cfg, inputs, model, training, result);
+    return result.code;
+  } catch (const RunDiverged&) {
+    throw;  // its message says what was kept
+  } catch (const std::exception& e) {
+    // A failure before the first checkpoint leaves nothing behind; after it, what was saved stays.
+    const RunCheckpoints& saved = *training.checkpoints;
+    if (created && !saved.saved()) {
+      std::error_code ec;
+      fs::remove_all(folder.dir(), ec);
+    }
+    if (saved.saved())
+      throw std::runtime_error(fmt::format("{}. {} keeps the checkpoint of epoch {}; continue with: gradflow train "
+                                           "--resume {}",
+                                           e.what(), folder.dir(), saved.saved_epoch(), folder.dir()));
+    throw;
+  }
+}
 
 }  // namespace gradflow::app

@@ -18,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     app::parse_hidden_layers(c.layers, Init::Default, c.batchnorm, static_cast<float>(c.dropout));
     parse_schedule(c.schedule, c.epochs, c.warmup);
     if (!c.stages.empty()) app::parse_stages(c.stages);
-    app::make_optimizer(c);
+    app::TrainConfig resolved = c;
+    app::resolve_optimizer(resolved);
   } catch (const std::exception&) {
   }
   return 0;

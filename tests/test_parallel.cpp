@@ -126,20 +126,14 @@ TEST(Region, UsesOnlyThePartsItIsGiven) {
   EXPECT_EQ(parallel::parts_for(1e9), 4);
 }
 
+// GRADFLOW_NUM_THREADS is read once, at start-up (gradflow/runtime.h; a bad value is an error
+// there: tests/app/test_cli.cpp's Cli.EnvironmentIsCheckedAtStartUp).
 TEST(Region, TheDefaultCountComesFromTheEnvironment) {
   Threads restore(1);
-  const char* old = std::getenv("GRADFLOW_NUM_THREADS");
-  const std::string saved = old ? old : "";
-  setenv("GRADFLOW_NUM_THREADS", "3", 1);
   set_num_threads(0);
-  EXPECT_EQ(num_threads(), 3);
-  setenv("GRADFLOW_NUM_THREADS", "many", 1);  // ignored: one per core
-  set_num_threads(0);
-  EXPECT_EQ(num_threads(), static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  if (old)
-    setenv("GRADFLOW_NUM_THREADS", saved.c_str(), 1);
-  else
-    unsetenv("GRADFLOW_NUM_THREADS");
+  const int want = gradflow::runtime().threads > 0 ? gradflow::runtime().threads
+                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  EXPECT_EQ(num_threads(), want);
 }
 
 TEST(Region, WorkersWakeAfterSleeping) {

@@ -15,6 +15,39 @@ std::size_t epochs_to(const std::vector<EpochMetrics>& h, double target) {
     if (e.train_loss <= target) return e.epoch;
   return 0;
 }
+// BatchNorm first, as the input's standardization, against standardizing the data: the
+// chart, and each variant's test accuracy.
+std::vector<std::pair<std::string, double>> input_normalization(StudyReport& r, const Dataset& train,
+                                                                const Dataset& test, std::size_t epochs,
+                                                                std::uint64_t seed) {
+  Dataset standardized = train, standardized_test = test;
+  const Standardizer s = Standardizer::fit(train.x);
+  s.apply(standardized.x);
+  s.apply(standardized_test.x);
+  std::vector<StudyReport::Series> first;
+  std::vector<std::pair<std::string, double>> firsts;
+  for (int v = 0; v < 3; ++v) {
+    std::vector<LayerSpec> layers;
+    if (v == 2) layers.push_back(nn::batch_norm());
+    layers.insert(layers.end(), {nn::dense(128), nn::sigmoid(), nn::dense(128), nn::sigmoid(), nn::dense(10), nn::softmax()});
+    Sequential m(784, layers, seed);
+    SGD sgd(SGDOptions{.lr = 0.3});
+    const auto h = study::fit(m, LossKind::CrossEntropy, sgd, v == 1 ? standardized : train,
+                              v == 1 ? &standardized_test : &test, epochs, 64, seed);
+    std::vector<double> l;
+    for (const auto& e : h) l.push_back(e.train_loss);
+    const char* name = v == 0 ? "raw pixels" : v == 1 ? "standardized inputs" : "BatchNorm as the first layer";
+    first.push_back({name, l});
+    firsts.push_back({name, h.back().test_acc});
+    r.numbers()["input"][name] = {{"train_loss", l}, {"test_acc", h.back().test_acc}};
+  }
+  r.line_chart("Input normalization: data or BatchNorm", "epoch", "train loss", study::range(epochs), first,
+               fmt::format("784-128-128-10 sigmoid, SGD lr 0.3: raw pixels, pixels standardized with the training set's "
+                           "statistics, and a BatchNorm layer on the raw input. Test accuracy: {} {}, {} {}, {} {}.",
+                           firsts[0].first, study::pct(firsts[0].second), firsts[1].first, study::pct(firsts[1].second),
+                           firsts[2].first, study::pct(firsts[2].second)));
+  return firsts;
+}
 }  // namespace
 
 void study_batchnorm(StudyReport& r, const StudyOptions& o) {
@@ -78,33 +111,7 @@ void study_batchnorm(StudyReport& r, const StudyOptions& o) {
   r.line_chart("Training loss per epoch", "epoch", "train loss", study::range(epochs), curves,
                "The lowest and the highest rate, without BN (dashed) and with it.", {.log = true});
 
-  // BatchNorm first, as the input's standardization, against standardizing the data.
-  Dataset standardized = train, standardized_test = test;
-  const Standardizer s = Standardizer::fit(train.x);
-  s.apply(standardized.x);
-  s.apply(standardized_test.x);
-  std::vector<StudyReport::Series> first;
-  std::vector<std::pair<std::string, double>> firsts;
-  for (int v = 0; v < 3; ++v) {
-    std::vector<LayerSpec> layers;
-    if (v == 2) layers.push_back(nn::batch_norm());
-    layers.insert(layers.end(), {nn::dense(128), nn::sigmoid(), nn::dense(128), nn::sigmoid(), nn::dense(10), nn::softmax()});
-    Sequential m(784, layers, seed);
-    SGD sgd(SGDOptions{.lr = 0.3});
-    const auto h = study::fit(m, LossKind::CrossEntropy, sgd, v == 1 ? standardized : train,
-                              v == 1 ? &standardized_test : &test, epochs, 64, seed);
-    std::vector<double> l;
-    for (const auto& e : h) l.push_back(e.train_loss);
-    const char* name = v == 0 ? "raw pixels" : v == 1 ? "standardized inputs" : "BatchNorm as the first layer";
-    first.push_back({name, l});
-    firsts.push_back({name, h.back().test_acc});
-    r.numbers()["input"][name] = {{"train_loss", l}, {"test_acc", h.back().test_acc}};
-  }
-  r.line_chart("Input normalization: data or BatchNorm", "epoch", "train loss", study::range(epochs), first,
-               fmt::format("784-128-128-10 sigmoid, SGD lr 0.3: raw pixels, pixels standardized with the training set's "
-                           "statistics, and a BatchNorm layer on the raw input. Test accuracy: {} {}, {} {}, {} {}.",
-                           firsts[0].first, study::pct(firsts[0].second), firsts[1].first, study::pct(firsts[1].second),
-                           firsts[2].first, study::pct(firsts[2].second)));
+  const auto firsts = input_normalization(r, train, test, epochs, seed);
   const std::size_t i_mid = o.quick ? 0 : 1;  // lr 0.1
   r.claim(fmt::format("with BN the training loss reaches {} in fewer epochs at lr {} ({} vs {})", target, rates[i_mid],
                       bn_epochs[i_mid] ? std::to_string(static_cast<int>(bn_epochs[i_mid])) : "never",

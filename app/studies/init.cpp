@@ -39,6 +39,42 @@ Summary summarize(const study::LayerStats& s, std::size_t hidden) {
   out.ratio = s.grad_norm.front() / s.grad_norm.back();
   return out;
 }
+// What the measurements say about the lecture's claims.
+void init_claims(StudyReport& r, std::map<std::string, Summary>& at_init, std::map<std::string, double>& accuracy) {
+  const Summary& tn = at_init["tanh normal"];
+  const Summary& sn = at_init["sigmoid normal"];
+  const Summary& tg = at_init["tanh glorot_normal"];
+  const Summary& sg = at_init["sigmoid glorot_normal"];
+  r.claim(fmt::format("N(0,1) saturates tanh ({} of outputs within 0.01 of ±1) and sigmoid ({})",
+                      study::pct(tn.saturated), study::pct(sn.saturated)),
+          tn.saturated > 0.5 && sn.saturated > 0.3);
+  r.claim(fmt::format("the lecture: under N(0,1) the gradients vanish toward the input (first/last < 1e-3) — tanh: "
+                      "{}, sigmoid: {}",
+                      study::num(tn.ratio), study::num(sn.ratio)),
+          tn.ratio < 1e-3 && sn.ratio < 1e-3, false);
+  r.claim(fmt::format("measured instead: under N(0,1) the tanh net's gradients grow toward the input (first/last {} "
+                      "> 10)",
+                      study::num(tn.ratio)),
+          tn.ratio > 10);
+  r.claim(fmt::format("Glorot keeps tanh activations' spread within 10× through the depth ({} → {})",
+                      study::num(tg.std_first), study::num(tg.std_last)),
+          std::max(tg.std_first, tg.std_last) < 10 * std::min(tg.std_first, tg.std_last));
+  r.claim(fmt::format("sigmoid under Glorot is the case whose gradients vanish (first/last {} < 1e-3)",
+                      study::num(sg.ratio)),
+          sg.ratio < 1e-3);
+  r.finding(fmt::format(
+      "Where the simple story holds: N(0,1) does saturate both activations, and Glorot keeps tanh's activations in "
+      "range. Where it does not: with N(0,1) the tanh network's gradients grow toward the input ({}× from last to "
+      "first layer) rather than vanish — the large weights more than offset the small derivatives of saturated "
+      "units — and sigmoid's hardly change ({}×). The vanishing gradient appears with sigmoid under Glorot ({}×): "
+      "sigmoid's derivative is at most 1/4 and its outputs are not centred, so each layer shrinks the gradient. "
+      "Training shows the consequences: after the same SGD budget the tanh net under N(0,1) is at {} test accuracy "
+      "(chance) against {} under Glorot, and the sigmoid net learns under "
+      "N(0,1) ({}) but stays at chance under Glorot ({}).",
+      study::num(tn.ratio), study::num(sn.ratio), study::num(sg.ratio), study::pct(accuracy["tanh normal"]),
+      study::pct(accuracy["tanh glorot_normal"]), study::pct(accuracy["sigmoid normal"]),
+      study::pct(accuracy["sigmoid glorot_normal"])));
+}
 }  // namespace
 
 void study_init(StudyReport& r, const StudyOptions& o) {
@@ -103,39 +139,7 @@ void study_init(StudyReport& r, const StudyOptions& o) {
                  study::range(depth + 1), grads_after,
                  fmt::format("The same after {} epoch(s) of SGD.", epochs), {.log = true});
   }
-  const Summary& tn = at_init["tanh normal"];
-  const Summary& sn = at_init["sigmoid normal"];
-  const Summary& tg = at_init["tanh glorot_normal"];
-  const Summary& sg = at_init["sigmoid glorot_normal"];
-  r.claim(fmt::format("N(0,1) saturates tanh ({} of outputs within 0.01 of ±1) and sigmoid ({})",
-                      study::pct(tn.saturated), study::pct(sn.saturated)),
-          tn.saturated > 0.5 && sn.saturated > 0.3);
-  r.claim(fmt::format("the lecture: under N(0,1) the gradients vanish toward the input (first/last < 1e-3) — tanh: "
-                      "{}, sigmoid: {}",
-                      study::num(tn.ratio), study::num(sn.ratio)),
-          tn.ratio < 1e-3 && sn.ratio < 1e-3, false);
-  r.claim(fmt::format("measured instead: under N(0,1) the tanh net's gradients grow toward the input (first/last {} "
-                      "> 10)",
-                      study::num(tn.ratio)),
-          tn.ratio > 10);
-  r.claim(fmt::format("Glorot keeps tanh activations' spread within 10× through the depth ({} → {})",
-                      study::num(tg.std_first), study::num(tg.std_last)),
-          std::max(tg.std_first, tg.std_last) < 10 * std::min(tg.std_first, tg.std_last));
-  r.claim(fmt::format("sigmoid under Glorot is the case whose gradients vanish (first/last {} < 1e-3)",
-                      study::num(sg.ratio)),
-          sg.ratio < 1e-3);
-  r.finding(fmt::format(
-      "Where the simple story holds: N(0,1) does saturate both activations, and Glorot keeps tanh's activations in "
-      "range. Where it does not: with N(0,1) the tanh network's gradients grow toward the input ({}× from last to "
-      "first layer) rather than vanish — the large weights more than offset the small derivatives of saturated "
-      "units — and sigmoid's hardly change ({}×). The vanishing gradient appears with sigmoid under Glorot ({}×): "
-      "sigmoid's derivative is at most 1/4 and its outputs are not centred, so each layer shrinks the gradient. "
-      "Training shows the consequences: after the same SGD budget the tanh net under N(0,1) is at {} test accuracy "
-      "(chance) against {} under Glorot, and the sigmoid net learns under "
-      "N(0,1) ({}) but stays at chance under Glorot ({}).",
-      study::num(tn.ratio), study::num(sn.ratio), study::num(sg.ratio), study::pct(accuracy["tanh normal"]),
-      study::pct(accuracy["tanh glorot_normal"]), study::pct(accuracy["sigmoid normal"]),
-      study::pct(accuracy["sigmoid glorot_normal"])));
+  init_claims(r, at_init, accuracy);
 }
 
 }  // namespace gradflow::app

@@ -10,6 +10,44 @@
 
 namespace gradflow::app {
 
+namespace {
+// The reused layers frozen, trained for `epochs`: is the probe's head merely slow, or are the
+// features poor? Its test accuracy.
+double frozen_probe(Sequential& pre, const Dataset& few, const Dataset& test, std::size_t epochs,
+                    std::uint64_t seed) {
+  Sequential m(784, {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(4), nn::softmax()}, seed);
+  copy_matching_layers(m, pre);
+  StagedUnfreezing frozen(StagedUnfreezing::every(2, 0), 0.1);
+  Adam adam(AdamOptions{.lr = 1e-3});
+  return study::fit(m, LossKind::CrossEntropy, adam, few, &test, epochs, 16, seed, {&frozen}).back().test_acc;
+}
+// What the accuracies (scratch, frozen, staged per size) say about the lecture's claim.
+void transfer_claims(StudyReport& r, const std::vector<std::size_t>& sizes, const std::vector<double> (&acc)[3],
+                     double probe_long) {
+  const bool reuse_wins = std::max(acc[1][0], acc[2][0]) > acc[0][0];
+  r.claim(fmt::format("the lecture: with {} images per class, reused layers (frozen or staged) beat training from "
+                      "scratch ({} / {} vs {})",
+                      sizes.front(), study::pct(acc[1][0]), study::pct(acc[2][0]), study::pct(acc[0][0])),
+          reuse_wins, false);
+  r.claim(fmt::format("unfreezing the reused layers in stages beats keeping them frozen with {} images per class ({} vs "
+                      "{})",
+                      sizes.back(), study::pct(acc[2].back()), study::pct(acc[1].back())),
+          acc[2].back() > acc[1].back());
+  r.finding(reuse_wins
+                ? "Transfer pays when labels are scarce: the clothing features help the new classes."
+                : fmt::format(
+                      "Here the claim did not reproduce: sandals, sneakers, bags and boots are told apart from raw "
+                      "pixels so easily that a network trained from scratch on {} images per class reaches {}, while "
+                      "features learned on shirts, trousers and coats separate them poorly — a frozen probe stays at "
+                      "{}: its output layer, trained alone at the same rate and budget, has barely started (given 20× "
+                      "the epochs it reaches {}). Unfreezing in stages recovers part of the gap ({}). Transfer helps "
+                      "when the source task's features are the ones the new task needs; the lecture's "
+                      "vehicles-from-everyday-objects example assumes that.",
+                      sizes.front(), study::pct(acc[0][0]), study::pct(acc[1][0]), study::pct(probe_long),
+                      study::pct(acc[2][0])));
+}
+}  // namespace
+
 void study_transfer(StudyReport& r, const StudyOptions& o) {
   const std::vector<std::size_t> sizes = o.quick ? std::vector<std::size_t>{10, 50} : std::vector<std::size_t>{10, 50, 200};
   const std::size_t pre_epochs = o.quick ? 2 : 5, epochs = o.quick ? 10 : 20;
@@ -57,18 +95,7 @@ void study_transfer(StudyReport& r, const StudyOptions& o) {
     }
     r.row(row);
   }
-  // The frozen probe again with 20× the epochs: is its head merely slow, or are the features poor?
-  double probe_long = 0;
-  {
-    Sequential m(784, {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(4), nn::softmax()}, seed);
-    copy_matching_layers(m, pre);
-    StagedUnfreezing frozen(StagedUnfreezing::every(2, 0), 0.1);
-    Adam adam(AdamOptions{.lr = 1e-3});
-    probe_long = study::fit(m, LossKind::CrossEntropy, adam, first_per_class(target, sizes.front()), &target_test,
-                            20 * epochs, 16, seed, {&frozen})
-                     .back()
-                     .test_acc;
-  }
+  const double probe_long = frozen_probe(pre, first_per_class(target, sizes.front()), target_test, 20 * epochs, seed);
   r.numbers()["frozen_20x_epochs"] = probe_long;
   r.numbers()["pretrain_train_acc"] = pre_acc;
   r.numbers()["sizes"] = sizes;
@@ -80,27 +107,7 @@ void study_transfer(StudyReport& r, const StudyOptions& o) {
                "With few labels the reused lower layers, trained on clothing, give features the new classes can be "
                "told apart by; from scratch the network must learn them from the few images.",
                {.xlog = true});
-  const bool reuse_wins = std::max(acc[1][0], acc[2][0]) > acc[0][0];
-  r.claim(fmt::format("the lecture: with {} images per class, reused layers (frozen or staged) beat training from "
-                      "scratch ({} / {} vs {})",
-                      sizes.front(), study::pct(acc[1][0]), study::pct(acc[2][0]), study::pct(acc[0][0])),
-          reuse_wins, false);
-  r.claim(fmt::format("unfreezing the reused layers in stages beats keeping them frozen with {} images per class ({} vs "
-                      "{})",
-                      sizes.back(), study::pct(acc[2].back()), study::pct(acc[1].back())),
-          acc[2].back() > acc[1].back());
-  r.finding(reuse_wins
-                ? "Transfer pays when labels are scarce: the clothing features help the new classes."
-                : fmt::format(
-                      "Here the claim did not reproduce: sandals, sneakers, bags and boots are told apart from raw "
-                      "pixels so easily that a network trained from scratch on {} images per class reaches {}, while "
-                      "features learned on shirts, trousers and coats separate them poorly — a frozen probe stays at "
-                      "{}: its output layer, trained alone at the same rate and budget, has barely started (given 20× "
-                      "the epochs it reaches {}). Unfreezing in stages recovers part of the gap ({}). Transfer helps "
-                      "when the source task's features are the ones the new task needs; the lecture's "
-                      "vehicles-from-everyday-objects example assumes that.",
-                      sizes.front(), study::pct(acc[0][0]), study::pct(acc[1][0]), study::pct(probe_long),
-                      study::pct(acc[2][0])));
+  transfer_claims(r, sizes, acc, probe_long);
 }
 
 }  // namespace gradflow::app

@@ -15,6 +15,7 @@
 #include "gradflow/rng.h"
 #include "gradflow/sequential.h"
 #include "gradflow/tensor.h"
+#include "gradflow/runtime.h"
 #include "gradflow/threads.h"
 #include "gradflow/trainer.h"
 #include "gradflow/model_file.h"

@@ -72,6 +72,12 @@ std::string activation_names(std::string_view separator = ", ");
 inline bool is_relu_family(LayerKind kind) { return has_trait(kind, kReluFamily); }
 inline bool is_activation(LayerKind kind) { return has_trait(kind, kActivation); }
 
+// The width of a layer's output on `width` inputs (a Dense's units; every other kind keeps the
+// width), and the floats it holds in a model file (parameters and running statistics): what a
+// memory estimate or a file reader computes from specs alone.
+std::size_t output_width(const LayerSpec& spec, std::size_t width);
+std::uint64_t state_floats(const LayerSpec& spec, std::uint64_t width);
+
 struct ParamShape {
   std::string name;  // "weight", "bias": PyTorch's state_dict names
   std::size_t rows, cols;

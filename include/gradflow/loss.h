@@ -20,6 +20,8 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "gradflow/layer.h"
@@ -56,9 +58,25 @@ class Loss {
   LossKind kind_;
 };
 
-// "cross_entropy" (aliases "ce", "categorical_crossentropy"), "bce" ("binary_cross_entropy",
-// "binary_crossentropy"), "mse" ("mean_squared_error"); throws std::invalid_argument.
+// ---- The registered losses (the table: src/nn/loss.cpp) ----
+// To add a loss: its LossKind, its terms function (the loss and dz in one pass) and one entry.
+struct LossTerms;
+struct LossKindInfo {
+  LossKind kind;
+  std::string_view name;         // "cross_entropy": the CLI's --loss and the model file's
+  std::string_view aliases;      // other accepted names, comma-separated (Keras's among them)
+  std::string_view torch_class;  // "CrossEntropyLoss": torch.nn's (reduction 'mean')
+  std::optional<LayerKind> fused;  // the output activation it folds in (the model ends in it)
+  bool labels_only;                // takes class labels only
+  // The mean loss over the batch; writes dz when asked (terms.dz != nullptr).
+  double (*terms)(const LossTerms& terms);
+};
+std::span<const LossKindInfo> loss_kinds();
+const LossKindInfo& loss_kind(LossKind kind);
+// A name or alias of loss_kinds(); throws std::invalid_argument listing the names.
 LossKind parse_loss(std::string_view name);
+// "cross_entropy, bce, mse".
+std::string loss_names(std::string_view separator = ", ");
 
 // The class a row of outputs predicts: argmax (first maximum), or z > 0 for one output.
 std::size_t predicted_class(const float* z, std::size_t k);

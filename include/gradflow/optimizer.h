@@ -17,11 +17,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "gradflow/hyperparameter.h"
 #include "gradflow/sequential.h"
 #include "gradflow/stateful.h"
 
@@ -135,7 +137,7 @@ class Adam : public Optimizer {
 };
 // AdamW: Adam with decoupled weight decay, default 1e-2 as torch.optim.AdamW.
 struct AdamWOptions : AdamOptions {
-  AdamWOptions() {
+  constexpr AdamWOptions() {
     weight_decay = 1e-2;
     decoupled = true;
   }
@@ -144,5 +146,27 @@ class AdamW final : public Adam {
  public:
   explicit AdamW(const AdamWOptions& o) : Adam(o) {}
 };
+
+// ---- The registered optimizers (the table: src/train/optimizer_kinds.cpp) ----
+// Each entry names the optimizer for the command line and config.json, its torch.optim class,
+// its hyper-parameters with their defaults (the Options structs' above: PyTorch's) and ranges,
+// and its factory. To add an optimizer: its class with its update above, one entry, and its
+// golden test (tools/golden/make_optim_golden.py); the CLI's options follow from the entry.
+struct OptimizerKind {
+  std::string_view name;         // "adamw"
+  std::string_view torch_class;  // "AdamW"
+  std::string_view summary;      // one line for --help
+  std::span<const Hyperparameter> params;  // "lr" first
+  // Builds it from values that resolve_hyperparameters completed against `params`.
+  std::unique_ptr<Optimizer> (*make)(const HyperparameterValues& values);
+};
+
+std::span<const OptimizerKind> optimizer_kinds();
+// Throws std::invalid_argument naming the registered optimizers.
+const OptimizerKind& optimizer_kind(std::string_view name);
+// The optimizer `name` with the hyper-parameters given and the rest at its defaults; throws
+// std::invalid_argument for an unknown name, a hyper-parameter it does not take, or a value out
+// of range. make_optimizer("adamw") is torch.optim.AdamW with its default arguments.
+std::unique_ptr<Optimizer> make_optimizer(std::string_view name, const HyperparameterValues& given = {});
 
 }  // namespace gradflow

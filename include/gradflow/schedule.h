@@ -14,7 +14,11 @@
 
 #include <cstddef>
 #include <limits>
+#include <span>
 #include <string>
+#include <string_view>
+
+#include "gradflow/hyperparameter.h"
 
 namespace gradflow {
 
@@ -54,9 +58,26 @@ class Schedule {
   PlateauState p_;
 };
 
-// "none", "step:STEP_SIZE[:GAMMA]", "exponential:GAMMA", "cosine[:T_MAX[:ETA_MIN]]",
-// "plateau[:PATIENCE[:FACTOR]]"; T_MAX defaults to `epochs` (minus the warm-up). Throws
-// std::invalid_argument with the accepted forms.
+// ---- The registered schedules (the table: src/train/schedule.cpp) ----
+// Written NAME[:ARG[:ARG…]], the arguments in the order of `params`: "step:10:0.5". To add a
+// schedule: its Kind and its lr() formula above, and one entry.
+struct ScheduleKind {
+  std::string_view name;         // "cosine"
+  std::string_view torch_class;  // "CosineAnnealingLR"; "" for none
+  ScheduleOptions::Kind kind;
+  std::span<const Hyperparameter> params;  // in the order they are written
+  std::size_t required;                    // the first `required` must be written
+  // Sets the options from values completed with the defaults; `epochs` is the run's after the
+  // warm-up (cosine's T_max defaults to it).
+  void (*apply)(ScheduleOptions& o, const HyperparameterValues& values, std::size_t epochs);
+};
+std::span<const ScheduleKind> schedule_kinds();
+// The accepted forms, for help and messages: "none | step:STEP_SIZE[:GAMMA] | …".
+std::string schedule_forms(std::string_view separator = " | ");
+
+// "none" (or "constant"), "step:STEP_SIZE[:GAMMA]", "exponential:GAMMA",
+// "cosine[:T_MAX[:ETA_MIN]]", "plateau[:PATIENCE[:FACTOR[:THRESHOLD[:COOLDOWN[:MIN_LR]]]]]"; T_MAX
+// defaults to `epochs` minus the warm-up. Throws std::invalid_argument with the accepted forms.
 ScheduleOptions parse_schedule(const std::string& text, std::size_t epochs, std::size_t warmup);
 
 }  // namespace gradflow

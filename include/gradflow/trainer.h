@@ -215,6 +215,13 @@ class Trainer : public Stateful {
   void check_finite(double loss) const;
   // One step on `x`, this process's rows of a batch of batch_rows (data parallel: a slice).
   double step_rows(const Tensor& x, const Tensor& y, std::size_t batch_rows);
+  // fit()'s parts: the steps of one epoch from `first_step` (false when interrupted), one step
+  // on the batch of n samples from position `begin` of the epoch's order, the epoch's metrics.
+  bool train_epoch(const Dataset& train, std::size_t epoch, std::size_t first_step, double& loss_sum,
+                   std::size_t& correct);
+  double step_batch(const Dataset& train, std::size_t begin, std::size_t n);
+  EpochMetrics epoch_metrics(const Dataset& train, std::size_t epoch, double loss_sum, std::size_t correct,
+                             const Dataset* test, const Dataset* val);
   void check_state(bool weights_finite) const;  // weights_finite: what Optimizer::step saw
   [[noreturn]] void diverged(const std::string& what, std::size_t layer) const;
   double first_loss_ = -1;             // of this fit(), for the blow-up check

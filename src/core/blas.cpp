@@ -23,6 +23,7 @@
 #include <string_view>
 #include <thread>
 
+#include "gradflow/runtime.h"
 #include "gradflow/threads.h"
 #include "core/parallel.h"
 
@@ -44,7 +45,7 @@ void choose_openblas_kernels() {
   // gradflow splits the work between its own threads (src/parallel.h); OpenBLAS's threads
   // would only compete with them.
   openblas_set_num_threads(1);
-  if (std::getenv("OPENBLAS_CORETYPE") || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
+  if (runtime().openblas_coretype || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
   if (std::string_view(openblas_get_corename()) != "Prescott") return;
   const char* core = nullptr;
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -66,7 +67,6 @@ void choose_openblas_kernels() {
 struct Sgemm {
   bool onednn = false;
   std::string name;   // "oneDNN 2.6.3 avx512_core", "OpenBLAS Haswell"
-  std::string error;  // an unusable GRADFLOW_SGEMM (the default library runs instead)
   bool xsmm_small = false;  // libxsmm runs small batches' products: transposed_forward's setup half
   // oneDNN's OpenMP runtime: without a limit, every sgemm call would start a team of one thread
   // per core inside each of our compute threads. Looked up, not linked: it is oneDNN's.
@@ -101,22 +101,8 @@ Sgemm choose_sgemm() {
   constexpr bool have_onednn = false;
 #endif
   s.onednn = have_onednn;
-  // Whether libxsmm may run the small batches' products (blas::transposed_forward); checked in every
-  // build, so that a typo is never silently ignored.
-  const char* xsmm_env = std::getenv("GRADFLOW_XSMM");
-  const std::string_view xsmm = xsmm_env ? xsmm_env : "";
-  if (!xsmm.empty() && xsmm != "0" && xsmm != "1")
-    s.error = fmt::format("GRADFLOW_XSMM={}: expected 0 (off) or 1 (where it helps: the default)", xsmm);
-  if (const char* env = std::getenv("GRADFLOW_SGEMM"); env && *env) {
-    const std::string_view want(env);
-    if (want == "openblas")
-      s.onednn = false;
-    else if (want == "onednn" && !have_onednn)
-      s.error = "GRADFLOW_SGEMM=onednn: this build of gradflow has no oneDNN (libdnnl-dev was not "
-                "installed when it was configured)";
-    else if (want != "onednn")
-      s.error = fmt::format("GRADFLOW_SGEMM={}: expected onednn or openblas", want);
-  }
+  const Runtime& env = runtime();
+  if (env.sgemm == "openblas") s.onednn = false;
 #if defined(GRADFLOW_ONEDNN)
   if (s.onednn) {
     s.name = onednn_name();
@@ -126,7 +112,7 @@ Sgemm choose_sgemm() {
     // Only beside oneDNN's AVX-512 code: with AVX2 libxsmm's kernels gain nothing over
     // oneDNN's, and the transposes would be a loss (bench/small_gemm). GRADFLOW_XSMM=0 turns it
     // off (comparisons, and capping one library's instruction set caps both).
-    if (dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core && xsmm != "0") {
+    if (dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core && env.xsmm) {
       libxsmm_init();
       if (libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CORE) {
         s.xsmm_small = true;
@@ -141,17 +127,15 @@ Sgemm choose_sgemm() {
   return s;
 }
 
+// Chosen on the first product; an invalid environment throws to that caller (and to each
+// later one, as runtime() does).
 const Sgemm& sgemm() {
   static const Sgemm s = choose_sgemm();
   return s;
 }
 }  // namespace
 
-const char* blas_kernels() {
-  const Sgemm& s = sgemm();
-  if (!s.error.empty()) throw std::invalid_argument(s.error);
-  return s.name.c_str();
-}
+const char* blas_kernels() { return sgemm().name.c_str(); }
 
 namespace blas {
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
@@ -167,9 +151,8 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
                                             alpha, a, d(lda), b, d(ldb), beta, c, d(ldc));  // row-major
     if (status != dnnl_success) {
       // Only invalid arguments make it fail, which the callers' shape checks rule out.
-      std::fprintf(stderr, "gradflow: oneDNN sgemm failed (status %d) for %zux%zux%zu\n",
-                   static_cast<int>(status), m, n, k);
-      std::abort();
+      throw std::logic_error(fmt::format("oneDNN sgemm failed (status {}) for {}x{}x{}", static_cast<int>(status), m,
+                                         n, k));
     }
     return;
   }

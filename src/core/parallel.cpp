@@ -1,5 +1,7 @@
 #include "core/parallel.h"
 
+#include "gradflow/runtime.h"
+
 #include "gradflow/threads.h"
 
 #include <algorithm>
@@ -61,14 +63,7 @@ void pool_after_fork();
 }  // namespace
 
 int default_threads() {
-  // GRADFLOW_NUM_THREADS, as OMP_NUM_THREADS for OpenMP programs: how a test runner or a job
-  // script sets the count for programs it does not control. Anything but a positive number
-  // is ignored.
-  if (const char* env = std::getenv("GRADFLOW_NUM_THREADS")) {
-    char* end = nullptr;
-    const long n = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && n > 0 && n <= 1024) return static_cast<int>(n);
-  }
+  if (const int n = runtime().threads; n > 0) return n;
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 

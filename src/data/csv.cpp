@@ -78,179 +78,180 @@ bool is_missing(std::string_view f) {
   return std::find(std::begin(kMissing), std::end(kMissing), f) != std::end(kMissing);
 }
 
-Dataset read(const std::string& path, const Options& o) {
-  const bool classes = o.has_labels && !o.regression;
-  if (classes && o.num_classes == 0 && o.max_classes == 0)
-    throw std::invalid_argument("CSV classes: max_classes must be at least 1");
-  std::ifstream in(path);
-  if (!std::filesystem::exists(path) || !in)
-    throw std::runtime_error(fmt::format("cannot open '{}': no such file", path));
+namespace {
+
+// What the first line says about the file: its header (if it is one), and per column its role.
+struct Layout {
   std::vector<std::string> header;
   std::vector<long> role;  // per column: feature index, kLabel or kIgnored
-  std::vector<float> xs;
-  std::vector<std::string> labels;   // as written, one per row
-  std::vector<std::size_t> label_line;
-  std::size_t fields = 0, nf = 0, line_no = 0, rows = 0;
-  std::string line;
-  auto column = [&](std::size_t j) {
+  std::size_t fields = 0, features = 0;
+  std::string column(std::size_t j) const {
     return header.empty() ? fmt::format("column {}", j + 1) : fmt::format("column {} ('{}')", j + 1, header[j]);
-  };
-  while (std::getline(in, line)) {
-    ++line_no;
-    // A UTF-8 byte-order mark (spreadsheets write one) is not part of the first field.
-    if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
-    const auto f = split(line);
-    if (fields == 0) {
-      fields = f.size();
-      // The label column by index is known before the header question; by name it needs one.
-      long label = -1;
-      bool by_name = false;
-      if (o.has_labels) {
-        if (fields < 2)
-          throw std::runtime_error(fmt::format("{}:{}: {} column(s); expected features and a label", path, line_no, fields));
-        const std::string& c = o.label_column;
-        auto [p, ec] = std::from_chars(c.data(), c.data() + c.size(), label);
-        by_name = ec != std::errc() || p != c.data() + c.size();
-        if (!by_name) {
-          if (label < 0) label += static_cast<long>(fields);
-          if (label < 0 || label >= static_cast<long>(fields))
-            throw std::runtime_error(fmt::format("{}: label column {} does not exist (the file has {} columns)",
-                                                 path, o.label_column, fields));
-        }
-      }
-      bool is_header = false;
-      for (std::size_t j = 0; j < fields; ++j)
-        is_header |= (by_name || static_cast<long>(j) != label || !o.has_labels) && !is_number(f[j]) && !is_missing(f[j]);
-      if (is_header) header.assign(f.begin(), f.end());
-      if (by_name) {
-        auto it = std::find(header.begin(), header.end(), o.label_column);
-        if (it == header.end())
-          throw std::runtime_error(fmt::format("{}: no column named '{}' in the header{}", path, o.label_column,
-                                               header.empty() ? " (the file has no header)" : ""));
-        label = it - header.begin();
-      }
-      role.assign(fields, 0);
-      std::vector<std::string> unknown;
-      std::vector<bool> found(o.feature_names.size(), false);
-      for (std::size_t j = 0; j < fields; ++j) {
-        const bool ignored = !header.empty() && std::find(o.ignore_columns.begin(), o.ignore_columns.end(),
-                                                          header[j]) != o.ignore_columns.end();
-        if (o.has_labels && static_cast<long>(j) == label) {
-          role[j] = kLabel;
-        } else if (ignored) {
-          role[j] = kIgnored;
-        } else if (!header.empty() && !o.feature_names.empty()) {
-          const auto it = std::find(o.feature_names.begin(), o.feature_names.end(), header[j]);
-          if (it == o.feature_names.end()) {
-            unknown.push_back(header[j]);
-            continue;
-          }
-          role[j] = it - o.feature_names.begin();
-          found[static_cast<std::size_t>(role[j])] = true;
-        } else {
-          role[j] = static_cast<long>(nf);
-        }
-        if (role[j] >= 0) ++nf;
-      }
-      if (!header.empty() && !o.feature_names.empty()) {
-        std::vector<std::string> missing;
-        for (std::size_t k = 0; k < found.size(); ++k)
-          if (!found[k]) missing.push_back(o.feature_names[k]);
-        if (!missing.empty() || !unknown.empty())
-          throw std::runtime_error(fmt::format(
-              "{}: the header does not match the model's {} features:{}{} (columns are matched by name)", path,
-              o.feature_names.size(), missing.empty() ? "" : " missing " + join(missing),
-              unknown.empty() ? "" : fmt::format("{}not a feature: {}", missing.empty() ? " " : "; ", join(unknown))));
-      }
-      if (is_header) continue;
-    }
-    if (f.size() != fields)
-      throw std::runtime_error(fmt::format("{}:{}: row has {} fields, expected {}{}", path, line_no,
-                                           f.size(), fields, header.empty() ? " (as in line 1)" : " (as in the header)"));
-    xs.resize(xs.size() + nf);
-    float* row = xs.data() + xs.size() - nf;
-    for (std::size_t j = 0; j < fields; ++j) {
-      if (role[j] == kIgnored) continue;
-      if (role[j] == kLabel) {
-        if (is_missing(f[j]))
-          throw std::runtime_error(fmt::format("{}:{}: {}: the label is missing ('{}')", path, line_no, column(j), f[j]));
-        labels.emplace_back(f[j]);
-        label_line.push_back(line_no);
+  }
+};
+
+// The label column given by index (negative: from the end), or -1 with by_name set.
+long label_by_index(const std::string& path, const Options& o, std::size_t fields, std::size_t line_no,
+                    bool& by_name) {
+  by_name = false;
+  if (!o.has_labels) return -1;
+  if (fields < 2)
+    throw std::runtime_error(fmt::format("{}:{}: {} column(s); expected features and a label", path, line_no, fields));
+  const std::string& c = o.label_column;
+  long label = -1;
+  auto [p, ec] = std::from_chars(c.data(), c.data() + c.size(), label);
+  by_name = ec != std::errc() || p != c.data() + c.size();
+  if (by_name) return -1;
+  if (label < 0) label += static_cast<long>(fields);
+  if (label < 0 || label >= static_cast<long>(fields))
+    throw std::runtime_error(
+        fmt::format("{}: label column {} does not exist (the file has {} columns)", path, o.label_column, fields));
+  return label;
+}
+
+// Each column's role; with the model's feature names, header columns are matched to them by name.
+void assign_roles(Layout& l, long label, const std::string& path, const Options& o) {
+  l.role.assign(l.fields, 0);
+  std::vector<std::string> unknown;
+  std::vector<bool> found(o.feature_names.size(), false);
+  const bool by_feature_name = !l.header.empty() && !o.feature_names.empty();
+  for (std::size_t j = 0; j < l.fields; ++j) {
+    const bool ignored = !l.header.empty() && std::find(o.ignore_columns.begin(), o.ignore_columns.end(),
+                                                        l.header[j]) != o.ignore_columns.end();
+    if (o.has_labels && static_cast<long>(j) == label) {
+      l.role[j] = kLabel;
+    } else if (ignored) {
+      l.role[j] = kIgnored;
+    } else if (by_feature_name) {
+      const auto it = std::find(o.feature_names.begin(), o.feature_names.end(), l.header[j]);
+      if (it == o.feature_names.end()) {
+        unknown.push_back(l.header[j]);
         continue;
       }
-      float v;
-      if (is_missing(f[j])) {
-        if (!o.allow_missing)
-          throw std::runtime_error(fmt::format("{}:{}: {}: missing value ('{}'); fill it in, or {}", path, line_no,
-                                               column(j), f[j], o.hints.impute));
-        v = std::numeric_limits<float>::quiet_NaN();
-      } else if (!parse_float(f[j], v) || !std::isfinite(v)) {
-        throw std::runtime_error(fmt::format("{}:{}: {}: '{}' is not a finite number", path, line_no, column(j), f[j]));
-      }
-      row[role[j]] = v;
+      l.role[j] = it - o.feature_names.begin();
+      found[static_cast<std::size_t>(l.role[j])] = true;
+    } else {
+      l.role[j] = static_cast<long>(l.features);
     }
-    ++rows;
+    if (l.role[j] >= 0) ++l.features;
   }
-  if (rows == 0) throw std::runtime_error(fmt::format("{}: no data rows", path));
-  Dataset d;
-  d.name = path;
-  d.x.resize(rows, nf);
-  std::copy(xs.begin(), xs.end(), d.x.data());
-  d.y.resize(rows, 1);
-  d.y.zero();
-  if (!header.empty()) {
-    d.feature_names.resize(nf);
-    for (std::size_t j = 0; j < fields; ++j)
-      if (role[j] >= 0) d.feature_names[static_cast<std::size_t>(role[j])] = header[j];
-      else if (role[j] == kLabel) d.label_name = header[j];
+  if (!by_feature_name) return;
+  std::vector<std::string> missing;
+  for (std::size_t k = 0; k < found.size(); ++k)
+    if (!found[k]) missing.push_back(o.feature_names[k]);
+  if (!missing.empty() || !unknown.empty())
+    throw std::runtime_error(fmt::format(
+        "{}: the header does not match the model's {} features:{}{} (columns are matched by name)", path,
+        o.feature_names.size(), missing.empty() ? "" : " missing " + join(missing),
+        unknown.empty() ? "" : fmt::format("{}not a feature: {}", missing.empty() ? " " : "; ", join(unknown))));
+}
+
+// From the first non-blank line: a header when a field that must be a number is not one.
+Layout read_layout(const std::vector<std::string_view>& f, const std::string& path, const Options& o,
+                   std::size_t line_no) {
+  Layout l;
+  l.fields = f.size();
+  // The label column by index is known before the header question; by name it needs one.
+  bool by_name = false;
+  long label = label_by_index(path, o, l.fields, line_no, by_name);
+  bool is_header = false;
+  for (std::size_t j = 0; j < l.fields; ++j)
+    is_header |= (by_name || static_cast<long>(j) != label || !o.has_labels) && !is_number(f[j]) && !is_missing(f[j]);
+  if (is_header) l.header.assign(f.begin(), f.end());
+  if (by_name) {
+    auto it = std::find(l.header.begin(), l.header.end(), o.label_column);
+    if (it == l.header.end())
+      throw std::runtime_error(fmt::format("{}: no column named '{}' in the header{}", path, o.label_column,
+                                           l.header.empty() ? " (the file has no header)" : ""));
+    label = it - l.header.begin();
   }
-  if (!o.has_labels) return d;
+  assign_roles(l, label, path, o);
+  return l;
+}
+
+// The rows as read: features (NaN where missing and allowed), labels as written.
+struct Rows {
+  std::vector<float> xs;
+  std::vector<std::string> labels;
+  std::vector<std::size_t> label_line;
+  std::size_t count = 0;
+};
+
+void read_row(const std::vector<std::string_view>& f, const Layout& l, const std::string& path, const Options& o,
+              std::size_t line_no, Rows& rows) {
+  if (f.size() != l.fields)
+    throw std::runtime_error(fmt::format("{}:{}: row has {} fields, expected {}{}", path, line_no, f.size(), l.fields,
+                                         l.header.empty() ? " (as in line 1)" : " (as in the header)"));
+  rows.xs.resize(rows.xs.size() + l.features);
+  float* row = rows.xs.data() + rows.xs.size() - l.features;
+  for (std::size_t j = 0; j < l.fields; ++j) {
+    if (l.role[j] == kIgnored) continue;
+    if (l.role[j] == kLabel) {
+      if (is_missing(f[j]))
+        throw std::runtime_error(fmt::format("{}:{}: {}: the label is missing ('{}')", path, line_no, l.column(j), f[j]));
+      rows.labels.emplace_back(f[j]);
+      rows.label_line.push_back(line_no);
+      continue;
+    }
+    float v;
+    if (is_missing(f[j])) {
+      if (!o.allow_missing)
+        throw std::runtime_error(fmt::format("{}:{}: {}: missing value ('{}'); fill it in, or {}", path, line_no,
+                                             l.column(j), f[j], o.hints.impute));
+      v = std::numeric_limits<float>::quiet_NaN();
+    } else if (!parse_float(f[j], v) || !std::isfinite(v)) {
+      throw std::runtime_error(fmt::format("{}:{}: {}: '{}' is not a finite number", path, line_no, l.column(j), f[j]));
+    }
+    row[l.role[j]] = v;
+  }
+  ++rows.count;
+}
+
+void regression_targets(Dataset& d, const Rows& rows, const std::string& path) {
   float* y = d.y.data();
-  if (o.regression) {
-    for (std::size_t i = 0; i < rows; ++i)
-      if (!parse_float(labels[i], y[i]) || !std::isfinite(y[i]))
-        throw std::runtime_error(fmt::format("{}:{}: the target '{}' is not a finite number (a regression target is "
-                                             "numeric; for class names, train a classification)",
-                                             path, label_line[i], labels[i]));
-    return d;
-  }
-  // Classes: by the given names, else numbers as indices, else text as names.
-  const bool numeric = std::all_of(labels.begin(), labels.end(), [](const std::string& s) { return is_number(s); });
-  const std::size_t limit = o.num_classes ? o.num_classes : o.max_classes;
-  if (!o.class_names.empty() || numeric) {
-    std::map<std::string, std::size_t, std::less<>> by_name;
-    for (std::size_t c = 0; c < o.class_names.size(); ++c) by_name.emplace(o.class_names[c], c);
-    float mx = 0;
-    for (std::size_t i = 0; i < rows; ++i) {
-      const auto it = by_name.find(labels[i]);
-      float v = -1;
-      if (it != by_name.end()) {
-        v = static_cast<float>(it->second);
-      } else if (!parse_float(labels[i], v) || v < 0 || v != std::floor(v) || v >= static_cast<float>(limit)) {
-        if (!is_number(labels[i]))
-          throw std::runtime_error(fmt::format("{}:{}: label '{}' is not one of the {} classes ({})", path,
-                                               label_line[i], labels[i], o.class_names.size(), join(o.class_names)));
-        const bool fraction = parse_float(labels[i], v) && v >= 0 && v != std::floor(v);
-        throw std::runtime_error(fmt::format(
-            "{}:{}: label '{}' out of range (expected a class index 0..{}){}", path, label_line[i], labels[i],
-            limit - 1,
-            o.num_classes ? ""
-                          : fmt::format("; labels are class indices below {} ({}) — {} is a numeric target: {}",
-                                        o.max_classes, o.hints.max_classes,
-                                        fraction ? "a label column with fractions" : "a label column of large numbers",
-                                        o.hints.regression)));
-      }
-      y[i] = v;
-      mx = std::max(mx, v);
+  for (std::size_t i = 0; i < rows.count; ++i)
+    if (!parse_float(rows.labels[i], y[i]) || !std::isfinite(y[i]))
+      throw std::runtime_error(fmt::format("{}:{}: the target '{}' is not a finite number (a regression target is "
+                                           "numeric; for class names, train a classification)",
+                                           path, rows.label_line[i], rows.labels[i]));
+}
+
+// Labels by the given class names, else numbers as class indices below `limit`.
+void indexed_classes(Dataset& d, const Rows& rows, const std::string& path, const Options& o, std::size_t limit) {
+  std::map<std::string, std::size_t, std::less<>> by_name;
+  for (std::size_t c = 0; c < o.class_names.size(); ++c) by_name.emplace(o.class_names[c], c);
+  float mx = 0;
+  for (std::size_t i = 0; i < rows.count; ++i) {
+    const std::string& label = rows.labels[i];
+    const auto it = by_name.find(label);
+    float v = -1;
+    if (it != by_name.end()) {
+      v = static_cast<float>(it->second);
+    } else if (!parse_float(label, v) || v < 0 || v != std::floor(v) || v >= static_cast<float>(limit)) {
+      if (!is_number(label))
+        throw std::runtime_error(fmt::format("{}:{}: label '{}' is not one of the {} classes ({})", path,
+                                             rows.label_line[i], label, o.class_names.size(), join(o.class_names)));
+      const bool fraction = parse_float(label, v) && v >= 0 && v != std::floor(v);
+      throw std::runtime_error(fmt::format(
+          "{}:{}: label '{}' out of range (expected a class index 0..{}){}", path, rows.label_line[i], label,
+          limit - 1,
+          o.num_classes ? ""
+                        : fmt::format("; labels are class indices below {} ({}) — {} is a numeric target: {}",
+                                      o.max_classes, o.hints.max_classes,
+                                      fraction ? "a label column with fractions" : "a label column of large numbers",
+                                      o.hints.regression)));
     }
-    d.num_classes = o.num_classes ? o.num_classes : std::max(o.class_names.size(), static_cast<std::size_t>(mx) + 1);
-    d.class_names = o.class_names;
-    return d;
+    d.y[i] = v;
+    mx = std::max(mx, v);
   }
-  // Text labels: each distinct text a class, in sorted order (scikit-learn's LabelEncoder).
+  d.num_classes = o.num_classes ? o.num_classes : std::max(o.class_names.size(), static_cast<std::size_t>(mx) + 1);
+  d.class_names = o.class_names;
+}
+
+// Text labels: each distinct text a class, in sorted order (scikit-learn's LabelEncoder).
+void text_classes(Dataset& d, const Rows& rows, const std::string& path, const Options& o, std::size_t limit) {
   std::map<std::string, std::size_t, std::less<>> index;
-  for (const auto& l : labels) index.emplace(l, 0);
+  for (const auto& l : rows.labels) index.emplace(l, 0);
   if (index.size() > limit)
     throw std::runtime_error(fmt::format("{}: the label column has {} distinct values, more than {} classes ({})", path,
                                          index.size(), limit, o.hints.max_classes));
@@ -258,9 +259,61 @@ Dataset read(const std::string& path, const Options& o) {
     c = d.class_names.size();
     d.class_names.push_back(name);
   }
-  for (std::size_t i = 0; i < rows; ++i) y[i] = static_cast<float>(index.find(labels[i])->second);
+  for (std::size_t i = 0; i < rows.count; ++i) d.y[i] = static_cast<float>(index.find(rows.labels[i])->second);
   d.num_classes = d.class_names.size();
+}
+
+Dataset to_dataset(const std::string& path, const Layout& l, const Rows& rows, const Options& o) {
+  if (rows.count == 0) throw std::runtime_error(fmt::format("{}: no data rows", path));
+  Dataset d;
+  d.name = path;
+  d.x.resize(rows.count, l.features);
+  std::copy(rows.xs.begin(), rows.xs.end(), d.x.data());
+  d.y.resize(rows.count, 1);
+  d.y.zero();
+  if (!l.header.empty()) {
+    d.feature_names.resize(l.features);
+    for (std::size_t j = 0; j < l.fields; ++j)
+      if (l.role[j] >= 0) d.feature_names[static_cast<std::size_t>(l.role[j])] = l.header[j];
+      else if (l.role[j] == kLabel) d.label_name = l.header[j];
+  }
+  if (!o.has_labels) return d;
+  if (o.regression) {
+    regression_targets(d, rows, path);
+    return d;
+  }
+  // Classes: by the given names, else numbers as indices, else text as names.
+  const bool numeric = std::all_of(rows.labels.begin(), rows.labels.end(), [](const std::string& s) { return is_number(s); });
+  const std::size_t limit = o.num_classes ? o.num_classes : o.max_classes;
+  if (!o.class_names.empty() || numeric) indexed_classes(d, rows, path, o, limit);
+  else text_classes(d, rows, path, o, limit);
   return d;
+}
+
+}  // namespace
+
+Dataset read(const std::string& path, const Options& o) {
+  if (o.has_labels && !o.regression && o.num_classes == 0 && o.max_classes == 0)
+    throw std::invalid_argument("CSV classes: max_classes must be at least 1");
+  std::ifstream in(path);
+  if (!std::filesystem::exists(path) || !in)
+    throw std::runtime_error(fmt::format("cannot open '{}': no such file", path));
+  Layout layout;
+  Rows rows;
+  std::size_t line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    // A UTF-8 byte-order mark (spreadsheets write one) is not part of the first field.
+    if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
+    const auto f = split(line);
+    if (layout.fields == 0) {
+      layout = read_layout(f, path, o, line_no);
+      if (!layout.header.empty()) continue;
+    }
+    read_row(f, layout, path, o, line_no, rows);
+  }
+  return to_dataset(path, layout, rows, o);
 }
 
 }  // namespace gradflow::csv

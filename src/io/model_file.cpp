@@ -65,8 +65,8 @@ std::vector<StateEntry> state_entries(Layer& l, std::size_t k) {
 std::uint64_t state_floats(const std::vector<LayerSpec>& specs, std::size_t in_features) {
   std::uint64_t floats = 0, width = in_features;
   for (const LayerSpec& s : specs) {
-    floats += detail::registration(s.kind).state_floats(s, width);
-    if (s.kind == LayerKind::Dense) width = s.units;
+    floats += state_floats(s, width);
+    width = output_width(s, width);
   }
   return floats;
 }
@@ -98,7 +98,7 @@ std::vector<LayerSpec> parse_architecture(const std::string& text, std::size_t& 
       in_features = width = detail::ArchLayer{j, k, 0}.size(r->width_key);
     }
     const LayerSpec s = r->read_args(detail::ArchLayer{j, k, width});
-    if (s.kind == LayerKind::Dense) width = s.units;
+    width = output_width(s, width);
     specs.push_back(s);
   }
   return specs;

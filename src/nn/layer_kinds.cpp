@@ -219,4 +219,12 @@ void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tens
 }
 }  // namespace pointwise
 
+std::size_t output_width(const LayerSpec& spec, std::size_t width) {
+  return spec.kind == LayerKind::Dense ? spec.units : width;
+}
+
+std::uint64_t state_floats(const LayerSpec& spec, std::uint64_t width) {
+  return detail::registration(spec.kind).state_floats(spec, width);
+}
+
 }  // namespace gradflow

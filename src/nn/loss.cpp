@@ -1,6 +1,7 @@
 #include "gradflow/loss.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <vector>
@@ -35,20 +36,138 @@ double sum_in_double(const float* x, std::size_t n, F f) {
 }
 }  // namespace
 
-std::string_view Loss::name() const {
-  switch (kind_) {
-    case LossKind::CrossEntropy: return "cross_entropy";
-    case LossKind::BinaryCrossEntropy: return "bce";
-    case LossKind::MeanSquaredError: return "mse";
+// What a loss's terms function reads and writes: z [B, K], the target ([B, 1] labels or
+// [B, K] values, checked), w [B·K] scratch (dz's storage when there is a gradient).
+struct LossTerms {
+  const Tensor& z;
+  const Tensor& target;
+  Tensor* dz;
+  float* w;
+  bool labels() const { return target.cols() == 1; }
+};
+
+namespace {
+// As PyTorch's log_softmax: loss_r = log Σ_j e^(z_j − m) − (z_y − m), m the row's max. The
+// first pass takes each row's max, its z_y − m and the labels' checks; then exp of the whole
+// batch in one vector pass, into w and scaled there into the gradient (one exp per element).
+double cross_entropy_terms(const LossTerms& t) {
+  const std::size_t B = t.z.rows(), K = t.z.cols();
+  float* w = t.w;
+  double total = 0.0;
+  const float inv_b = 1.0f / static_cast<float>(B);
+  for (std::size_t r = 0; r < B; ++r) {
+    const float* zr = t.z.row(r);
+    const float m = *std::max_element(zr, zr + K);
+    for (std::size_t j = 0; j < K; ++j) w[r * K + j] = zr[j] - m;
+    total -= static_cast<double>(w[r * K + label_at(t.target, r, K)]);
   }
-  return "?";
+  vmath::exp(w, w, B * K);
+  for (std::size_t r = 0; r < B; ++r) {
+    const float* e = w + r * K;
+    float sum = 0.0f;
+    for (std::size_t j = 0; j < K; ++j) sum += e[j];
+    total += static_cast<double>(std::log(sum));
+    if (t.dz) {
+      float* g = t.dz->row(r);
+      const float inv_sum = inv_b / sum;
+      for (std::size_t j = 0; j < K; ++j) g[j] *= inv_sum;
+      g[static_cast<std::size_t>(t.target(r, 0))] -= inv_b;  // a label checked in the first pass
+    }
+  }
+  return total / static_cast<double>(B);
 }
 
-std::optional<LayerKind> Loss::fused_activation() const {
-  if (kind_ == LossKind::CrossEntropy) return LayerKind::Softmax;
-  if (kind_ == LossKind::BinaryCrossEntropy) return LayerKind::Sigmoid;
-  return std::nullopt;
+// Row r's target for output j in BCE and MSE: the value given, or one-hot of the row's label.
+struct RowTarget {
+  const float* values;
+  std::size_t label;
+  float operator[](std::size_t j) const { return values ? values[j] : (j == label ? 1.0f : 0.0f); }
+};
+RowTarget row_target(const LossTerms& t, std::size_t r) {
+  const std::size_t K = t.z.cols();
+  return t.labels() && K > 1 ? RowTarget{nullptr, label_at(t.target, r, K)} : RowTarget{t.target.row(r), 0};
 }
+
+// In vector passes (64×784 logits took 0.5 ms in scalar expf/log1pf calls): w = e^−|z| and
+// log1p(w) for the loss, then w = e^−z for dz = σ(z) − t with σ(z) = 1/(1 + e^−z), which is
+// how PyTorch's sigmoid (and ours, bit for bit) computes it.
+double bce_terms(const LossTerms& t) {
+  const std::size_t B = t.z.rows(), K = t.z.cols(), n = B * K;
+  const float* zd = t.z.data();
+  float* w = t.w;
+  for (std::size_t i = 0; i < n; ++i) w[i] = -std::fabs(zd[i]);
+  vmath::exp(w, w, n);
+  vmath::log1p(w, w, n);
+  for (std::size_t r = 0; r < B; ++r) {
+    const RowTarget y = row_target(t, r);
+    for (std::size_t j = 0; j < K; ++j) {
+      const float v = zd[r * K + j];
+      w[r * K + j] += std::max(v, 0.0f) - v * y[j];
+    }
+  }
+  const double total = sum_in_double(w, n, [](double v) { return v; });
+  if (t.dz) {
+    const float inv_n = 1.0f / static_cast<float>(n);
+    for (std::size_t i = 0; i < n; ++i) w[i] = -zd[i];
+    vmath::exp(w, w, n);
+    for (std::size_t r = 0; r < B; ++r) {
+      const RowTarget y = row_target(t, r);
+      for (std::size_t j = 0; j < K; ++j) w[r * K + j] = (1.0f / (1.0f + w[r * K + j]) - y[j]) * inv_n;
+    }
+  }
+  return total / static_cast<double>(n);
+}
+
+double mse_terms(const LossTerms& t) {
+  const std::size_t B = t.z.rows(), K = t.z.cols(), n = B * K;
+  const float* zd = t.z.data();
+  float* w = t.w;
+  for (std::size_t r = 0; r < B; ++r) {
+    const RowTarget y = row_target(t, r);
+    for (std::size_t j = 0; j < K; ++j) w[r * K + j] = zd[r * K + j] - y[j];
+  }
+  const double total = sum_in_double(w, n, [](double d) { return d * d; });
+  if (t.dz) {
+    const float inv_n = 1.0f / static_cast<float>(n);
+    for (std::size_t i = 0; i < n; ++i) w[i] = 2.0f * w[i] * inv_n;
+  }
+  return total / static_cast<double>(n);
+}
+
+// In LossKind order.
+constexpr std::array<LossKindInfo, 3> kLosses = {{
+    {LossKind::CrossEntropy, "cross_entropy", "ce, categorical_crossentropy, sparse_categorical_crossentropy",
+     "CrossEntropyLoss", LayerKind::Softmax, true, cross_entropy_terms},
+    {LossKind::BinaryCrossEntropy, "bce", "binary_cross_entropy, binary_crossentropy", "BCEWithLogitsLoss",
+     LayerKind::Sigmoid, false, bce_terms},
+    {LossKind::MeanSquaredError, "mse", "mean_squared_error", "MSELoss", std::nullopt, false, mse_terms},
+}};
+}  // namespace
+
+std::span<const LossKindInfo> loss_kinds() { return kLosses; }
+const LossKindInfo& loss_kind(LossKind kind) { return kLosses[static_cast<std::size_t>(kind)]; }
+
+std::string loss_names(std::string_view separator) {
+  std::string names;
+  for (const LossKindInfo& l : kLosses) names += fmt::format("{}{}", names.empty() ? "" : separator, l.name);
+  return names;
+}
+
+LossKind parse_loss(std::string_view name) {
+  for (const LossKindInfo& l : kLosses) {
+    if (l.name == name) return l.kind;
+    for (std::string_view rest = l.aliases; !rest.empty();) {
+      const std::size_t comma = rest.find(", ");
+      if (rest.substr(0, comma) == name) return l.kind;
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 2);
+    }
+  }
+  throw std::invalid_argument(fmt::format("unknown loss '{}' (expected {})", name, loss_names(", ")));
+}
+
+std::string_view Loss::name() const { return loss_kind(kind_).name; }
+
+std::optional<LayerKind> Loss::fused_activation() const { return loss_kind(kind_).fused; }
 
 std::size_t predicted_class(const float* z, std::size_t k) {
   if (k == 1) return z[0] > 0.0f ? 1 : 0;
@@ -57,93 +176,17 @@ std::size_t predicted_class(const float* z, std::size_t k) {
 
 double Loss::forward_backward(const Tensor& z, const Tensor& target, Tensor* dz) const {
   const std::size_t B = z.rows(), K = z.cols();
-  const bool labels = target.cols() == 1;
-  if (target.rows() != B || (target.cols() != K && !labels) ||
-      (kind_ == LossKind::CrossEntropy && !labels))
-    throw std::invalid_argument(fmt::format(
-        "{} loss: target has shape {}, expected [{}, 1] class labels{}", name(),
-        target.shape_str(), B, kind_ == LossKind::CrossEntropy ? "" : fmt::format(" or [{}, {}]", B, K)));
+  const bool labels = target.cols() == 1, labels_only = loss_kind(kind_).labels_only;
+  if (target.rows() != B || (target.cols() != K && !labels) || (labels_only && !labels))
+    throw std::invalid_argument(fmt::format("{} loss: target has shape {}, expected [{}, 1] class labels{}", name(),
+                                            target.shape_str(), B,
+                                            labels_only ? "" : fmt::format(" or [{}, {}]", B, K)));
   if (B == 0) throw std::invalid_argument(fmt::format("{} loss: empty batch", name()));
   if (dz) dz->resize(B, K);
   // Every loss computes its per-element terms in vector passes over w: dz's storage when there
   // is a gradient to write (overwritten by it afterwards), else scratch.
-  const std::size_t n = B * K;
-  std::vector<float> scratch(dz ? 0 : n);
-  float* w = dz ? dz->data() : scratch.data();
-
-  double total = 0.0;
-  if (kind_ == LossKind::CrossEntropy) {
-    const float inv_b = 1.0f / static_cast<float>(B);
-    // As PyTorch's log_softmax: loss_r = log Σ_j e^(z_j − m) − (z_y − m), m the row's max. The
-    // first pass takes each row's max, its z_y − m and the labels' checks; then exp of the whole
-    // batch in one vector pass, into w and scaled there into the gradient (one exp per element).
-    for (std::size_t r = 0; r < B; ++r) {
-      const float* zr = z.row(r);
-      const float m = *std::max_element(zr, zr + K);
-      for (std::size_t j = 0; j < K; ++j) w[r * K + j] = zr[j] - m;
-      total -= static_cast<double>(w[r * K + label_at(target, r, K)]);
-    }
-    vmath::exp(w, w, n);
-    for (std::size_t r = 0; r < B; ++r) {
-      const float* e = w + r * K;
-      float sum = 0.0f;
-      for (std::size_t j = 0; j < K; ++j) sum += e[j];
-      total += static_cast<double>(std::log(sum));
-      if (dz) {
-        float* g = dz->row(r);
-        const float inv_sum = inv_b / sum;
-        for (std::size_t j = 0; j < K; ++j) g[j] *= inv_sum;
-        g[static_cast<std::size_t>(target(r, 0))] -= inv_b;  // a label checked in the first pass
-      }
-    }
-    return total / static_cast<double>(B);
-  }
-
-  // BCE and MSE: element-wise over [B, K]; targets are values, or one-hot of the labels.
-  const float inv_n = 1.0f / static_cast<float>(n);
-  const float* zd = z.data();
-  // Row r's target for output j: the value given, or one-hot of the row's label.
-  struct RowTarget {
-    const float* values;
-    std::size_t label;
-    float operator[](std::size_t j) const { return values ? values[j] : (j == label ? 1.0f : 0.0f); }
-  };
-  const auto row_target = [&](std::size_t r) {
-    return labels && K > 1 ? RowTarget{nullptr, label_at(target, r, K)} : RowTarget{target.row(r), 0};
-  };
-  if (kind_ == LossKind::BinaryCrossEntropy) {
-    // In vector passes (64×784 logits took 0.5 ms in scalar expf/log1pf calls): w = e^−|z| and
-    // log1p(w) for the loss, then w = e^−z for dz = σ(z) − t with σ(z) = 1/(1 + e^−z), which is
-    // how PyTorch's sigmoid (and ours, bit for bit) computes it.
-    for (std::size_t i = 0; i < n; ++i) w[i] = -std::fabs(zd[i]);
-    vmath::exp(w, w, n);
-    vmath::log1p(w, w, n);
-    for (std::size_t r = 0; r < B; ++r) {
-      const RowTarget t = row_target(r);
-      for (std::size_t j = 0; j < K; ++j) {
-        const float v = zd[r * K + j];
-        w[r * K + j] += std::max(v, 0.0f) - v * t[j];
-      }
-    }
-    total = sum_in_double(w, n, [](double v) { return v; });
-    if (dz) {
-      for (std::size_t i = 0; i < n; ++i) w[i] = -zd[i];
-      vmath::exp(w, w, n);
-      for (std::size_t r = 0; r < B; ++r) {
-        const RowTarget t = row_target(r);
-        for (std::size_t j = 0; j < K; ++j) w[r * K + j] = (1.0f / (1.0f + w[r * K + j]) - t[j]) * inv_n;
-      }
-    }
-    return total / static_cast<double>(n);
-  }
-  for (std::size_t r = 0; r < B; ++r) {
-    const RowTarget t = row_target(r);
-    for (std::size_t j = 0; j < K; ++j) w[r * K + j] = zd[r * K + j] - t[j];
-  }
-  total = sum_in_double(w, n, [](double d) { return d * d; });
-  if (dz)
-    for (std::size_t i = 0; i < n; ++i) w[i] = 2.0f * w[i] * inv_n;
-  return total / static_cast<double>(n);
+  std::vector<float> scratch(dz ? 0 : B * K);
+  return loss_kind(kind_).terms(LossTerms{z, target, dz, dz ? dz->data() : scratch.data()});
 }
 
 bool Loss::has_accuracy(std::size_t outputs, std::size_t target_cols) const {
@@ -159,17 +202,6 @@ std::size_t Loss::count_correct(const Tensor& z, const Tensor& target) const {
     correct += predicted_class(z.row(r), z.cols()) == want;
   }
   return correct;
-}
-
-LossKind parse_loss(std::string_view name) {
-  if (name == "cross_entropy" || name == "ce" || name == "categorical_crossentropy" ||
-      name == "sparse_categorical_crossentropy")
-    return LossKind::CrossEntropy;
-  if (name == "bce" || name == "binary_cross_entropy" || name == "binary_crossentropy")
-    return LossKind::BinaryCrossEntropy;
-  if (name == "mse" || name == "mean_squared_error") return LossKind::MeanSquaredError;
-  throw std::invalid_argument(
-      fmt::format("unknown loss '{}' (expected cross_entropy, bce or mse)", name));
 }
 
 }  // namespace gradflow

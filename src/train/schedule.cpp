@@ -1,5 +1,8 @@
 #include "gradflow/schedule.h"
 
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
@@ -61,6 +64,55 @@ double Schedule::observe(double loss) {
 }
 
 namespace {
+
+using T = Hyperparameter::Type;
+using K = ScheduleOptions::Kind;
+constexpr double kInf = 1e300;
+constexpr ScheduleOptions kDefaults{};
+constexpr Hyperparameter whole(std::string_view name, std::string_view torch_name, double d, double low,
+                               std::string_view help) {
+  return {name, T::Whole, d, low, 1e8, false, false, torch_name, help};
+}
+constexpr Hyperparameter real(std::string_view name, std::string_view torch_name, double d, std::string_view help,
+                              double high = kInf) {
+  return {name, T::Real, d, 0, high, false, false, torch_name, help};
+}
+std::size_t count(const HyperparameterValues& v, const char* name) { return static_cast<std::size_t>(v.at(name)); }
+
+constexpr std::array<Hyperparameter, 0> kNoParams{};
+constexpr std::array kStepParams{whole("step_size", "step_size", 10, 1, "epochs between decays"),
+                                 real("gamma", "gamma", kDefaults.gamma, "decay factor")};
+constexpr std::array kExponentialParams{real("gamma", "gamma", kDefaults.gamma, "decay factor per epoch")};
+// torch requires T_max; here it defaults to the run's epochs (after the warm-up).
+constexpr std::array kCosineParams{whole("t_max", "", 0, 0, "epochs to reach ETA_MIN (0: the run's epochs)"),
+                                   real("eta_min", "eta_min", kDefaults.eta_min, "the last rate")};
+constexpr std::array kPlateauParams{
+    whole("patience", "patience", static_cast<double>(kDefaults.patience), 0, "epochs without improvement"),
+    real("factor", "factor", kDefaults.factor, "rate factor on a plateau", 1),
+    real("threshold", "threshold", kDefaults.threshold, "relative improvement that counts"),
+    whole("cooldown", "cooldown", static_cast<double>(kDefaults.cooldown), 0, "epochs of rest after a cut"),
+    real("min_lr", "min_lr", kDefaults.min_lr, "the rate's floor")};
+
+const std::array<ScheduleKind, 5> kSchedules = {{
+    {"none", "", K::Constant, kNoParams, 0, [](ScheduleOptions&, const HyperparameterValues&, std::size_t) {}},
+    {"step", "StepLR", K::Step, kStepParams, 1,
+     [](ScheduleOptions& o, const HyperparameterValues& v, std::size_t) {
+       o.step_size = count(v, "step_size"), o.gamma = v.at("gamma");
+     }},
+    {"exponential", "ExponentialLR", K::Exponential, kExponentialParams, 1,
+     [](ScheduleOptions& o, const HyperparameterValues& v, std::size_t) { o.gamma = v.at("gamma"); }},
+    {"cosine", "CosineAnnealingLR", K::Cosine, kCosineParams, 0,
+     [](ScheduleOptions& o, const HyperparameterValues& v, std::size_t epochs) {
+       o.t_max = v.at("t_max") > 0 ? count(v, "t_max") : std::max<std::size_t>(epochs, 1);
+       o.eta_min = v.at("eta_min");
+     }},
+    {"plateau", "ReduceLROnPlateau", K::Plateau, kPlateauParams, 0,
+     [](ScheduleOptions& o, const HyperparameterValues& v, std::size_t) {
+       o.patience = count(v, "patience"), o.factor = v.at("factor"), o.threshold = v.at("threshold");
+       o.cooldown = count(v, "cooldown"), o.min_lr = v.at("min_lr");
+     }},
+}};
+
 std::vector<std::string> split_colon(const std::string& s) {
   std::vector<std::string> out;
   std::size_t a = 0;
@@ -71,54 +123,53 @@ std::vector<std::string> split_colon(const std::string& s) {
     a = b + 1;
   }
 }
-template <class T>
-T number(const std::string& text, const std::string& whole) {
-  T v{};
+
+std::string form(const ScheduleKind& k) {
+  std::string f(k.name), closing;
+  for (std::size_t i = 0; i < k.params.size(); ++i) {
+    std::string arg(k.params[i].name);
+    for (char& c : arg) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (i >= k.required) f += "[", closing += "]";
+    f += ":" + arg;
+  }
+  return f + closing;
+}
+
+double number(const std::string& text, const std::string& whole) {
+  double v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || p != text.data() + text.size() || !(v >= T{}))
-    throw std::invalid_argument(fmt::format("schedule '{}': '{}' is not a non-negative number", whole, text));
+  if (ec != std::errc() || p != text.data() + text.size())
+    throw std::invalid_argument(fmt::format("schedule '{}': '{}' is not a number", whole, text));
   return v;
 }
 }  // namespace
 
+std::span<const ScheduleKind> schedule_kinds() { return kSchedules; }
+
+std::string schedule_forms(std::string_view separator) {
+  std::string forms;
+  for (const ScheduleKind& k : kSchedules) forms += fmt::format("{}{}", forms.empty() ? "" : separator, form(k));
+  return forms;
+}
+
 ScheduleOptions parse_schedule(const std::string& text, std::size_t epochs, std::size_t warmup) {
-  using K = ScheduleOptions::Kind;
-  ScheduleOptions o;
-  o.warmup = warmup;
   const auto parts = split_colon(text);
-  const std::string& kind = parts[0];
-  auto arg = [&](std::size_t i) -> const std::string* { return i < parts.size() ? &parts[i] : nullptr; };
-  std::size_t max_args = 0;
-  if (kind == "none" || kind == "constant") {
-    o.kind = K::Constant;
-  } else if (kind == "step") {
-    o.kind = K::Step;
-    if (!arg(1)) throw std::invalid_argument("schedule step needs a step size: step:STEP_SIZE[:GAMMA]");
-    o.step_size = number<std::size_t>(*arg(1), text);
-    if (arg(2)) o.gamma = number<double>(*arg(2), text);
-    max_args = 2;
-  } else if (kind == "exponential") {
-    o.kind = K::Exponential;
-    if (!arg(1)) throw std::invalid_argument("schedule exponential needs a factor: exponential:GAMMA");
-    o.gamma = number<double>(*arg(1), text);
-    max_args = 1;
-  } else if (kind == "cosine") {
-    o.kind = K::Cosine;
-    o.t_max = arg(1) ? number<std::size_t>(*arg(1), text) : (epochs > warmup ? epochs - warmup : 1);
-    if (arg(2)) o.eta_min = number<double>(*arg(2), text);
-    max_args = 2;
-  } else if (kind == "plateau") {
-    o.kind = K::Plateau;
-    if (arg(1)) o.patience = number<std::size_t>(*arg(1), text);
-    if (arg(2)) o.factor = number<double>(*arg(2), text);
-    max_args = 2;
-  } else {
-    throw std::invalid_argument(fmt::format(
-        "unknown schedule '{}' (expected none, step:STEP_SIZE[:GAMMA], exponential:GAMMA, cosine[:T_MAX[:ETA_MIN]] "
-        "or plateau[:PATIENCE[:FACTOR]])",
-        text));
-  }
-  if (parts.size() > max_args + 1) throw std::invalid_argument(fmt::format("schedule '{}': too many parts", text));
+  const std::string name = parts[0] == "constant" ? "none" : parts[0];
+  const auto* k = std::find_if(kSchedules.begin(), kSchedules.end(), [&](const auto& s) { return s.name == name; });
+  if (k == kSchedules.end())
+    throw std::invalid_argument(fmt::format("unknown schedule '{}' (expected {})", text, schedule_forms(", ")));
+  if (parts.size() - 1 < k->required)
+    throw std::invalid_argument(fmt::format("schedule '{}' needs {}: {}", text,
+                                            k->required == 1 ? "an argument" : "arguments", form(*k)));
+  if (parts.size() - 1 > k->params.size())
+    throw std::invalid_argument(fmt::format("schedule '{}': too many parts (expected {})", text, form(*k)));
+  HyperparameterValues given;
+  for (std::size_t i = 1; i < parts.size(); ++i) given[std::string(k->params[i - 1].name)] = number(parts[i], text);
+  ScheduleOptions o;
+  o.kind = k->kind;
+  o.warmup = warmup;
+  k->apply(o, resolve_hyperparameters(fmt::format("schedule {}", k->name), k->params, given),
+           epochs > warmup ? epochs - warmup : 1);
   return o;
 }
 

@@ -281,17 +281,77 @@ std::size_t Trainer::steps_per_epoch(std::size_t n) const {
   return opts_.drop_last ? n / bs : (n + bs - 1) / bs - (folds_last_batch(n) ? 1 : 0);
 }
 
+double Trainer::step_batch(const Dataset& train, std::size_t begin, std::size_t n) {
+  // This process's rows of the batch: all of them, or its slice in data-parallel training.
+  std::size_t lo = 0, hi = n;
+  if (GradientReducer* r = opts_.reducer) {
+    lo = n * r->rank() / r->size();
+    hi = n * (r->rank() + 1) / r->size();
+  }
+  model_.set_first_row(lo);
+  if (!opts_.shuffle)
+    return step_rows(row_view(train.x, begin + lo, hi - lo), row_view(train.y, begin + lo, hi - lo), n);
+  const std::span<const std::uint32_t> idx(order_.data() + begin + lo, hi - lo);
+  Stopwatch clock;
+  gather_rows(train.x, idx, batch_x_);
+  gather_rows(train.y, idx, batch_y_);
+  times_.gather += clock.lap();
+  return step_rows(batch_x_, batch_y_, n);
+}
+
+bool Trainer::train_epoch(const Dataset& train, std::size_t epoch, std::size_t first_step, double& loss_sum,
+                          std::size_t& correct) {
+  const std::size_t N = train.size(), bs = opts_.batch_size;
+  // The last partial batch: dropped (drop_last), folded into the one before when it would be
+  // a single sample that BatchNorm cannot normalize, else a step of its own.
+  const bool fold = folds_last_batch(N);
+  for (std::size_t s = first_step; s < info_.steps_per_epoch; ++s) {
+    const std::size_t begin = s * bs;
+    const std::size_t n = fold && s + 1 == info_.steps_per_epoch ? N - begin : std::min(bs, N - begin);
+    info_.step = s;
+    loss_sum += step_batch(train, begin, n) * static_cast<double>(n);
+    correct += last_correct_;
+    if (interrupt_.load(std::memory_order_relaxed)) {
+      interrupted_ = true;
+      position_ = {epoch, s + 1, loss_sum, correct};
+      return false;
+    }
+  }
+  return true;
+}
+
+EpochMetrics Trainer::epoch_metrics(const Dataset& train, std::size_t epoch, double loss_sum, std::size_t correct,
+                                    const Dataset* test, const Dataset* val) {
+  EpochMetrics m;
+  m.epoch = epoch;
+  const double seen =
+      static_cast<double>(opts_.drop_last ? info_.steps_per_epoch * opts_.batch_size : train.size());
+  m.train_loss = loss_sum / seen;
+  if (loss_.has_accuracy(model_.layer(head_ - 1).out_features(), train.y.cols()))
+    m.train_acc = static_cast<double>(correct) / seen;
+  Stopwatch clock;
+  if (val) {
+    const Evaluation ev = evaluate(model_, loss_, *val, opts_.eval_batch_size);
+    m.val_loss = ev.loss;
+    m.val_acc = ev.accuracy;
+  }
+  if (test) {
+    const Evaluation ev = evaluate(model_, loss_, *test, opts_.eval_batch_size);
+    m.test_loss = ev.loss;
+    m.test_acc = ev.accuracy;
+  }
+  times_.evaluate = clock.lap();
+  m.times = times_;
+  return m;
+}
+
 std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test, const Dataset* val) {
   using Clock = std::chrono::steady_clock;
   check(train);
   if (test) check_data(model_, *test, "test");
   if (val) check_data(model_, *val, "validation");
-  const std::size_t N = train.size(), bs = opts_.batch_size;
-  order_.resize(N);
-  // The last partial batch: dropped (drop_last), folded into the one before when it would be
-  // a single sample that BatchNorm cannot normalize, else a step of its own.
-  const bool fold = folds_last_batch(N);
-  info_.steps_per_epoch = steps_per_epoch(N);
+  order_.resize(train.size());
+  info_.steps_per_epoch = steps_per_epoch(train.size());
   stop_ = false;
   interrupted_ = false;
   interrupt_.store(false);
@@ -318,56 +378,8 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
       correct = within_.correct;
       within_ = {};
     }
-    const bool has_acc =
-        loss_.has_accuracy(model_.layer(head_ - 1).out_features(), train.y.cols());
-    for (std::size_t s = first_step; s < info_.steps_per_epoch; ++s) {
-      const std::size_t begin = s * bs;
-      const std::size_t n = fold && s + 1 == info_.steps_per_epoch ? N - begin : std::min(bs, N - begin);
-      info_.step = s;
-      // This process's rows of the batch: all of them, or its slice in data-parallel training.
-      std::size_t lo = 0, hi = n;
-      if (GradientReducer* r = opts_.reducer) {
-        lo = n * r->rank() / r->size();
-        hi = n * (r->rank() + 1) / r->size();
-      }
-      model_.set_first_row(lo);
-      double l;
-      if (opts_.shuffle) {
-        const std::span<const std::uint32_t> idx(order_.data() + begin + lo, hi - lo);
-        Stopwatch clock;
-        gather_rows(train.x, idx, batch_x_);
-        gather_rows(train.y, idx, batch_y_);
-        times_.gather += clock.lap();
-        l = step_rows(batch_x_, batch_y_, n);
-      } else {
-        l = step_rows(row_view(train.x, begin + lo, hi - lo), row_view(train.y, begin + lo, hi - lo), n);
-      }
-      loss_sum += l * static_cast<double>(n);
-      correct += last_correct_;
-      if (interrupt_.load(std::memory_order_relaxed)) {
-        interrupted_ = true;
-        position_ = {epoch, s + 1, loss_sum, correct};
-        return history;
-      }
-    }
-    EpochMetrics m;
-    m.epoch = epoch;
-    const double seen = static_cast<double>(opts_.drop_last ? info_.steps_per_epoch * bs : N);
-    m.train_loss = loss_sum / seen;
-    if (has_acc) m.train_acc = static_cast<double>(correct) / seen;
-    Stopwatch clock;
-    if (val) {
-      const Evaluation ev = evaluate(model_, loss_, *val, opts_.eval_batch_size);
-      m.val_loss = ev.loss;
-      m.val_acc = ev.accuracy;
-    }
-    if (test) {
-      const Evaluation ev = evaluate(model_, loss_, *test, opts_.eval_batch_size);
-      m.test_loss = ev.loss;
-      m.test_acc = ev.accuracy;
-    }
-    times_.evaluate = clock.lap();
-    m.times = times_;
+    if (!train_epoch(train, epoch, first_step, loss_sum, correct)) return history;
+    EpochMetrics m = epoch_metrics(train, epoch, loss_sum, correct, test, val);
     m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     history.push_back(m);
     for (Callback* cb : callbacks_) cb->on_epoch_end(*this, m);

@@ -212,9 +212,10 @@ TEST_F(Cli, OptimizersSchedulesClippingAndEarlyStopping) {
   EXPECT_NEAR(loss, test_at_best, 1e-5) << e.out;
 
   expect_clean_error(run("train --data xor --schedule linear --out " + path("x")), "unknown schedule 'linear'", path("x"));
-  expect_clean_error(run("train --data xor --schedule step --out " + path("x")), "step needs a step size", path("x"));
+  expect_clean_error(run("train --data xor --schedule step --out " + path("x")), "schedule 'step' needs an argument: step:STEP_SIZE[:GAMMA]",
+                     path("x"));
   expect_clean_error(run("train --data xor --optimizer lbfgs --out " + path("x")), "unknown optimizer 'lbfgs'", path("x"));
-  expect_clean_error(run("train --data xor --optimizer adam --beta1 1.5 --out " + path("x")), "betas must be in [0, 1)",
+  expect_clean_error(run("train --data xor --optimizer adam --beta1 1.5 --out " + path("x")), "optimizer adam: beta1 must be in [0, 1), got 1.5",
                      path("x"));
 }
 
@@ -432,6 +433,28 @@ TEST_F(Cli, EitherSgemmLibraryTrainsTheSameModelUpToRounding) {
   ASSERT_EQ(xsmm("1", "train --batch-size 32" + recipe + path("c")).code, 0);
   ASSERT_EQ(xsmm("0", "train --batch-size 32" + recipe + path("d")).code, 0);
   EXPECT_NEAR(last_loss("c"), last_loss("d"), 1e-4 * last_loss("c"));
+}
+
+// Every environment variable is read once at start-up, with one policy: a bad value is one
+// error line naming the variable and what it accepts, for every command; --version says what
+// was chosen.
+TEST_F(Cli, EnvironmentIsCheckedAtStartUp) {
+  const auto with = [&](const std::string& env, const std::string& args) {
+    return run_in_shell(env + " " + GRADFLOW_CLI + " " + args);
+  };
+  const Result three = with("GRADFLOW_NUM_THREADS=3", "--version");
+  ASSERT_EQ(three.code, 0) << three.err;
+  EXPECT_NE(three.out.find("3 compute thread(s) from GRADFLOW_NUM_THREADS"), std::string::npos) << three.out;
+  for (const char* bad : {"GRADFLOW_NUM_THREADS=many", "GRADFLOW_NUM_THREADS=0", "GRADFLOW_SGEMM=mkl",
+                          "GRADFLOW_XSMM=yes"}) {
+    for (const char* args : {"--version", "eval --model x", "train --data xor --out x"}) {
+      const Result r = with(bad, args);
+      EXPECT_EQ(r.code, 2) << bad << " " << args;
+      EXPECT_EQ(r.err.rfind(std::string("gradflow: error: ") + bad + ": expected ", 0), 0u) << r.err;
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    }
+  }
+  EXPECT_FALSE(fs::exists("x"));
 }
 
 TEST_F(Cli, TestNoneKeepsTheTestSetUnseen) {

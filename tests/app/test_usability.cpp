@@ -71,7 +71,7 @@ TEST_F(Usability, EveryDefaultHelpShowsIsWhatARunWithNoFlagsUses) {
     std::replace(key.begin(), key.end(), '-', '_');
     shown[key] = left.substr(eq + 1, left.find(' ', eq) - eq - 1);  // no default holds a space
   }
-  ASSERT_GE(shown.size(), 40u) << help.out;
+  ASSERT_GE(shown.size(), 37u) << help.out;
   EXPECT_EQ(shown["batchnorm"], "false");
   EXPECT_EQ(shown["shuffle"], "true");
   EXPECT_EQ(shown["report"], "true");
@@ -97,11 +97,74 @@ TEST_F(Usability, EveryDefaultHelpShowsIsWhatARunWithNoFlagsUses) {
     else if (c[key].is_number()) EXPECT_DOUBLE_EQ(std::stod(value), c[key].get<double>()) << key;
     else EXPECT_EQ(value, c[key].get<std::string>()) << key;
   }
-  for (const auto& [key, value] : c.items()) {
+  // Every key is an option (but the file's version), the optimizer's hyper-parameters too, which
+  // config.json records with the values used: Adam's defaults, PyTorch's.
+  nlohmann::json keys = c;
+  keys.erase("version");
+  keys.erase("optimizer_options");
+  keys.update(c["optimizer_options"]);
+  for (const auto& [key, value] : keys.items()) {
     std::string flag = "--" + key;
     std::replace(flag.begin(), flag.end(), '_', '-');
     EXPECT_NE(help.out.find(flag), std::string::npos) << key << " is in config.json but not an option";
   }
+  EXPECT_EQ(c["optimizer_options"], nlohmann::json::parse(R"({"amsgrad": false, "beta1": 0.9, "beta2": 0.999,
+                                                                "eps": 1e-08, "weight_decay": 0.0})"));
+  // Their help names each optimizer's default ("(default: …, adam 0.9, …)"), the default
+  // optimizer's being the value used.
+  for (const auto& [key, value] : c["optimizer_options"].items()) {
+    std::string flag = "  --" + key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    const std::size_t at = help.out.find(flag + " ");
+    ASSERT_NE(at, std::string::npos) << key;
+    const std::string line = help.out.substr(at, help.out.find('\n', help.out.find("(default: ", at)) - at);
+    const std::size_t adam = line.find(" adam ");
+    ASSERT_NE(adam, std::string::npos) << line;
+    const std::string shown_value = line.substr(adam + 6, line.find_first_of(",)", adam) - adam - 6);
+    if (value.is_boolean()) EXPECT_EQ(shown_value, value.get<bool>() ? "on" : "off") << key;
+    else EXPECT_DOUBLE_EQ(std::stod(shown_value), value.get<double>()) << key;
+  }
+}
+
+// An optimizer's hyper-parameters not given are its own defaults (PyTorch's), recorded in
+// config.json; one it does not take is an error naming what it takes.
+TEST_F(Usability, AnOptimizersUnsetHyperparametersAreItsDefaults) {
+  const Result r = run("train --data xor --optimizer adamw --epochs 1 --no-report --out " + path("a"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto c = nlohmann::json::parse(slurp(path("a/config.json")));
+  EXPECT_EQ(c["version"], 2);
+  EXPECT_DOUBLE_EQ(c["optimizer_options"]["weight_decay"].get<double>(), 0.01);  // torch.optim.AdamW's
+  const Result m = run("train --data xor --optimizer momentum --weight-decay 0.5 --epochs 1 --no-report --out " +
+                       path("m"));
+  ASSERT_EQ(m.code, 0) << m.err;
+  const auto cm = nlohmann::json::parse(slurp(path("m/config.json")));
+  EXPECT_DOUBLE_EQ(cm["optimizer_options"]["momentum"].get<double>(), 0.9);
+  EXPECT_DOUBLE_EQ(cm["optimizer_options"]["weight_decay"].get<double>(), 0.5);
+  expect_clean_error(run("train --data xor --optimizer sgd --amsgrad --out " + path("b")),
+                     "optimizer sgd has no hyper-parameter 'amsgrad' (it takes lr, momentum, dampening, weight_decay, "
+                     "nesterov)",
+                     path("b"));
+  expect_clean_error(run("train --data xor --beta1 1 --out " + path("c")), "optimizer adam: beta1 must be in [0, 1), got 1",
+                     path("c"));
+}
+
+// A config.json written before the optimizers were registered (no "version"; the optimizer's
+// settings top-level; diagnostics_every a number) is read as the run it describes used it.
+TEST_F(Usability, AConfigOfTheEarlierVersionIsMigrated) {
+  const std::string old = write("old.json", R"({"data": "xor", "optimizer": "adamw", "lr": 0.01, "momentum": 0,
+      "weight_decay": 0, "beta1": 0.8, "beta2": 0.999, "eps": 1e-8, "amsgrad": false, "centered": false,
+      "diagnostics_every": 0, "epochs": 1, "report": false})");
+  const Result r = run("train --config " + old + " --out " + path("a"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto c = nlohmann::json::parse(slurp(path("a/config.json")));
+  EXPECT_EQ(c["version"], 2);
+  EXPECT_EQ(c["diagnostics_every"], "0");
+  EXPECT_EQ(c["optimizer_options"], nlohmann::json::parse(R"({"amsgrad": false, "beta1": 0.8, "beta2": 0.999,
+                                                                "eps": 1e-08, "weight_decay": 0.0})"));
+  EXPECT_FALSE(c.contains("momentum"));
+  const std::string future = write("new.json", R"({"version": 3, "data": "xor"})");
+  expect_clean_error(run("train --config " + future + " --out " + path("b")), "version 3 is not one this gradflow reads",
+                     path("b"));
 }
 
 TEST_F(Usability, LayersMeanExactlyTheLayersWritten) {

@@ -43,6 +43,7 @@ configs = [
     ("adam", {"lr": 0.01}),
     ("adam", {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 1e-2, "amsgrad": True}),
     ("adamw", {"lr": 0.01}),
+    ("adamw", {}),  # torch.optim.AdamW's defaults: what `gradflow train --optimizer adamw` must run
     ("adamw", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
 ]
 classes = {"sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop,
