@@ -37,7 +37,7 @@ void check(int code, const char* call) {
 // batch's mean) and MPI_Allreduce sums them, in buckets of 1 Mi floats (large messages, bounded
 // temporary memory inside MPI). The loss, the correct count and the stop request go in one
 // small extra allreduce. Not overlapped with the backward pass: for the models gradflow trains
-// the whole exchange is a few milliseconds (see the README's cost model).
+// the whole exchange is a few milliseconds (see docs/scale-out.md, its cost model).
 class AllreduceReducer final : public GradientReducer {
  public:
   std::size_t rank() const override { return mpi::rank(); }

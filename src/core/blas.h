@@ -16,7 +16,7 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
 // no transposed first operand) take W [units×in] and Xᵀ [in×B] as they lie, and with AVX-512
 // run the 784→256 forward of a batch of 64 at ≈95% of a core's FMA peak where oneDNN's
 // Z = X·Wᵀ reaches 80% (60% for the 256→128 one); the price is Xᵀ and a transpose of the
-// result (README "Small products"). Whether a batch of B rows takes that form — and its
+// result (docs/performance.md, "Small products"). Whether a batch of B rows takes that form — and its
 // backward's products libxsmm's kernels too (gemm_small): oneDNN's AVX-512 sgemm in use,
 // libxsmm built in and targeting AVX-512, 2 ≤ B ≤ 64 (with 128 rows the transposed forward
 // gains nothing: the BN recipe), and GRADFLOW_XSMM not "0". A function of the process's setup

@@ -89,7 +89,7 @@ void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tenso
     // Without xᵀ from the Dense before, each thread transposes all of x for itself, in the
     // product's region: a separate region, each thread transposing its share of rows, was as
     // fast on a quiet machine but 10% slower a forward when the cores' caches are far apart
-    // (README "Small products").
+    // (docs/performance.md, "Small products").
     xts_.resize(static_cast<std::size_t>(parallel::threads()));
     parallel::for_block_runs(out_, per_unit, [&](int t, parallel::Range run) {
       const float* xtd = xt ? xt->data() : nullptr;
