@@ -237,7 +237,7 @@ std::string describe(const Sequential& m) {
     const Layer& l = m.layer(i);
     if (l.kind() == LayerKind::Dense) s += fmt::format("-{}", l.out_features());
     else if (l.kind() == LayerKind::BatchNorm) s += "(bn)";
-    else if (l.kind() == LayerKind::Dropout) s += fmt::format("(dropout {})", l.spec().p);
+    else if (l.kind() == LayerKind::Dropout) s += fmt::format("(dropout {})", l.spec().dropout().p);
     else if (l.kind() != LayerKind::Identity) s += fmt::format("({})", to_string(l.kind()));
   }
   return s;

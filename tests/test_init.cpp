@@ -55,11 +55,11 @@ TEST(InitDefault, FollowsTheActivation) {
   Sequential net(8, {nn::dense(8), nn::relu(), nn::dense(8), nn::selu(), nn::dense(8), nn::tanh(),
                      nn::dense(8), nn::elu(), nn::dense(3)},
                  1);
-  EXPECT_EQ(net.layer(0).spec().init, Init::HeNormal);
-  EXPECT_EQ(net.layer(2).spec().init, Init::LeCunNormal);
-  EXPECT_EQ(net.layer(4).spec().init, Init::GlorotUniform);
-  EXPECT_EQ(net.layer(6).spec().init, Init::HeNormal);
-  EXPECT_EQ(net.layer(8).spec().init, Init::GlorotUniform);
+  EXPECT_EQ(net.layer(0).spec().dense().init, Init::HeNormal);
+  EXPECT_EQ(net.layer(2).spec().dense().init, Init::LeCunNormal);
+  EXPECT_EQ(net.layer(4).spec().dense().init, Init::GlorotUniform);
+  EXPECT_EQ(net.layer(6).spec().dense().init, Init::HeNormal);
+  EXPECT_EQ(net.layer(8).spec().dense().init, Init::GlorotUniform);
 }
 
 TEST(InitDefault, BiasesStartAtZero) {

@@ -24,7 +24,7 @@ class Dense final : public Layer {
   void init(Rng& rng) override;
 
   Tensor& weight() { return params_[0]; }
-  Tensor* bias() { return spec_.bias ? &params_[1] : nullptr; }
+  Tensor* bias() { return spec_.dense().bias ? &params_[1] : nullptr; }
 
   // This layer followed by a point-wise activation `act` (pointwise::is_pointwise), in one
   // pass: z = x Wᵀ + b and a = act(z), each thread applying the activation to the slice of z it

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "gradflow/cross_process.h"
@@ -27,22 +28,60 @@ namespace gradflow {
 
 enum class Mode { Train, Eval };
 
-// What a layer is, independent of its input size: the unit a model description is made of.
-// The defaults are PyTorch's.
+// Each kind's arguments, with PyTorch's defaults.
+struct DenseArgs {
+  std::size_t units = 0;  // out_features
+  bool bias = true;
+  Init init = Init::Default;
+  friend bool operator==(const DenseArgs&, const DenseArgs&) = default;
+};
+struct LeakyReluArgs {
+  float negative_slope = 0.01f;
+  friend bool operator==(const LeakyReluArgs&, const LeakyReluArgs&) = default;
+};
+struct RReluArgs {  // slope ~ U(lower, upper) in training, (lower + upper)/2 in evaluation
+  float lower = 1.0f / 8.0f, upper = 1.0f / 3.0f;
+  friend bool operator==(const RReluArgs&, const RReluArgs&) = default;
+};
+struct PReluArgs {
+  bool per_unit = false;  // one slope per unit instead of one shared slope
+  float init = 0.25f;
+  friend bool operator==(const PReluArgs&, const PReluArgs&) = default;
+};
+struct EluArgs {
+  float alpha = 1.0f;
+  friend bool operator==(const EluArgs&, const EluArgs&) = default;
+};
+struct BatchNormArgs {
+  float eps = 1e-5f;
+  float momentum = 0.1f;  // running = (1 − momentum)·running + momentum·batch
+  friend bool operator==(const BatchNormArgs&, const BatchNormArgs&) = default;
+};
+struct DropoutArgs {
+  float p = 0.5f;  // probability of zeroing an element
+  friend bool operator==(const DropoutArgs&, const DropoutArgs&) = default;
+};
+struct NoArgs {
+  friend bool operator==(const NoArgs&, const NoArgs&) = default;
+};
+
+// What a layer is, independent of its input size: the unit a model description is made of. A
+// kind carries its own arguments only (the builders below make them); asking a spec for another
+// kind's throws std::bad_variant_access.
 struct LayerSpec {
+  using Args = std::variant<NoArgs, DenseArgs, LeakyReluArgs, RReluArgs, PReluArgs, EluArgs, BatchNormArgs, DropoutArgs>;
   LayerKind kind = LayerKind::Identity;
-  std::size_t units = 0;           // Dense: out_features
-  bool bias = true;                // Dense
-  Init init = Init::Default;       // Dense
-  float negative_slope = 0.01f;    // LeakyReLU
-  float lower = 1.0f / 8.0f;       // RReLU: slope ~ U(lower, upper) in training,
-  float upper = 1.0f / 3.0f;       //        (lower+upper)/2 in evaluation
-  bool per_unit = false;           // PReLU: one slope per unit instead of one shared slope
-  float init_slope = 0.25f;        // PReLU
-  float alpha = 1.0f;              // ELU
-  float eps = 1e-5f;               // BatchNorm
-  float momentum = 0.1f;           // BatchNorm: running = (1 − momentum)·running + momentum·batch
-  float p = 0.5f;                  // Dropout: probability of zeroing an element
+  Args args;
+
+  const DenseArgs& dense() const { return std::get<DenseArgs>(args); }
+  DenseArgs& dense() { return std::get<DenseArgs>(args); }
+  const LeakyReluArgs& leaky_relu() const { return std::get<LeakyReluArgs>(args); }
+  const RReluArgs& rrelu() const { return std::get<RReluArgs>(args); }
+  const PReluArgs& prelu() const { return std::get<PReluArgs>(args); }
+  const EluArgs& elu() const { return std::get<EluArgs>(args); }
+  const BatchNormArgs& batch_norm() const { return std::get<BatchNormArgs>(args); }
+  const DropoutArgs& dropout() const { return std::get<DropoutArgs>(args); }
+  friend bool operator==(const LayerSpec&, const LayerSpec&) = default;
 };
 
 // Builders in the style of torch.nn: nn::dense(256), nn::relu(), ...

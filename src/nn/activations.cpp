@@ -64,7 +64,7 @@ void PointwiseActivation::backward_impl(const Tensor& x, const Tensor& y, const 
 void RReLU::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
   if (mode == Mode::Eval) {
     // PyTorch's evaluation mode: leaky_relu with the mean slope (whose gradient at 0 is the slope).
-    const float s = 0.5f * (spec_.lower + spec_.upper);
+    const float s = 0.5f * (spec_.rrelu().lower + spec_.rrelu().upper);
     map(x, y, [s](float v) { return v > 0.0f ? v : v * s; });
     slope_.resize(0, 0);  // backward then uses the fixed slope
     return;
@@ -81,7 +81,7 @@ void RReLU::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
   parallel::for_range(F, 2 * parallel::kElementCost * static_cast<double>(x.rows()), [&](parallel::Range c) {
     for (std::size_t r = 0; r < x.rows(); ++r)
       rrelu_row(x.row(r) + c.begin, y.row(r) + c.begin, slope_.row(r) + c.begin, c.size(),
-                static_cast<std::uint32_t>((first_row_ + r) * F + c.begin), k1, k2, spec_.lower, spec_.upper - spec_.lower);
+                static_cast<std::uint32_t>((first_row_ + r) * F + c.begin), k1, k2, spec_.rrelu().lower, spec_.rrelu().upper - spec_.rrelu().lower);
   });
 }
 void RReLU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) {
@@ -89,16 +89,16 @@ void RReLU::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Te
   if (slope_.size() == x.size()) {
     pointwise::multiply(dy, slope_, *dx);  // the per-element slopes of the training forward
   } else {
-    const float s = 0.5f * (spec_.lower + spec_.upper);
+    const float s = 0.5f * (spec_.rrelu().lower + spec_.rrelu().upper);
     map_grad(x, y, dy, *dx, [s](float d, float v, float) { return v > 0.0f ? d : d * s; });
   }
 }
 
 // ---- PReLU ----
 std::vector<ParamShape> PReLU::param_shapes() const {
-  return {{"weight", 1, spec_.per_unit ? in_ : 1, true}};
+  return {{"weight", 1, spec_.prelu().per_unit ? in_ : 1, true}};
 }
-void PReLU::init(Rng&) { params_[0].fill(spec_.init_slope); }
+void PReLU::init(Rng&) { params_[0].fill(spec_.prelu().init); }
 void PReLU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
   parallel::for_range(in_, parallel::kElementCost * static_cast<double>(x.rows()), [&](parallel::Range c) {
     const float* a = params_[0].data();
@@ -106,7 +106,7 @@ void PReLU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
     for (std::size_t r = 0; r < x.rows(); ++r) {
       const float* xr = x.row(r);
       float* yr = y.row(r);
-      if (spec_.per_unit)
+      if (spec_.prelu().per_unit)
         for (std::size_t j = c.begin; j < c.end; ++j) yr[j] = xr[j] > 0.0f ? xr[j] : a[j] * xr[j];
       else
         for (std::size_t j = c.begin; j < c.end; ++j) yr[j] = xr[j] > 0.0f ? xr[j] : shared * xr[j];
@@ -117,7 +117,7 @@ void PReLU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
 // columns between threads — and a shared slope then adds the columns up in order.
 void PReLU::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx,
                           bool param_grads) {
-  const bool per_unit = spec_.per_unit;
+  const bool per_unit = spec_.prelu().per_unit;
   if (param_grads && !per_unit) column_sums_.resize(1, in_);
   float* sums = !param_grads ? nullptr : per_unit ? grads_[0].data() : column_sums_.data();
   parallel::for_range(in_, 2 * parallel::kElementCost * static_cast<double>(x.rows()), [&](parallel::Range c) {

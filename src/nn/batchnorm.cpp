@@ -14,9 +14,9 @@ std::string BatchNorm::name() const { return fmt::format("BatchNorm({})", out_);
 BatchNorm::BatchNorm(const LayerSpec& spec, std::size_t features)
     : Layer(spec, features, features), running_mean_(1, features), running_var_(1, features),
       mean_(1, features), invstd_(1, features) {
-  if (!(spec.eps > 0) || !(spec.momentum >= 0 && spec.momentum <= 1))
+  if (!(spec.batch_norm().eps > 0) || !(spec.batch_norm().momentum >= 0 && spec.batch_norm().momentum <= 1))
     throw std::invalid_argument(fmt::format("BatchNorm({}): eps must be positive and momentum in [0, 1] (got {}, {})",
-                                            features, spec.eps, spec.momentum));
+                                            features, spec.batch_norm().eps, spec.batch_norm().momentum));
   running_var_.fill(1.0f);
   acc_a_.resize(features);
   acc_b_.resize(features);
@@ -109,19 +109,19 @@ void BatchNorm::sum_squares(const Tensor& x, std::size_t j0, std::size_t j1) {
 // μ and 1/√(σ² + ε) to normalize with (and the running statistics, in training).
 void BatchNorm::finish_statistics(std::size_t j0, std::size_t j1) {
   if (last_training_) {
-    const float m = spec_.momentum;
+    const float m = spec_.batch_norm().momentum;
     const double B = batch_rows_;
     for (std::size_t j = j0; j < j1; ++j) {
       const double var = acc_b_[j] / B;
       mean_[j] = static_cast<float>(acc_a_[j]);
-      invstd_[j] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(spec_.eps)));
+      invstd_[j] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(spec_.batch_norm().eps)));
       running_mean_[j] = (1 - m) * running_mean_[j] + m * static_cast<float>(acc_a_[j]);
       running_var_[j] = (1 - m) * running_var_[j] + m * static_cast<float>(acc_b_[j] / (B - 1));
     }
   } else {
     for (std::size_t j = j0; j < j1; ++j) {
       mean_[j] = running_mean_[j];
-      invstd_[j] = 1.0f / std::sqrt(running_var_[j] + spec_.eps);
+      invstd_[j] = 1.0f / std::sqrt(running_var_[j] + spec_.batch_norm().eps);
     }
   }
 }

@@ -21,21 +21,21 @@ constexpr double kWeightCost = 8;
 std::string Dense::name() const { return fmt::format("Dense({}→{})", in_, out_); }
 
 Dense::Dense(const LayerSpec& spec, std::size_t in_features)
-    : Layer(spec, in_features, spec.units) {
-  if (spec.units == 0 || in_features == 0)
+    : Layer(spec, in_features, spec.dense().units) {
+  if (spec.dense().units == 0 || in_features == 0)
     throw std::invalid_argument(
-        fmt::format("Dense({}→{}): both sizes must be positive", in_features, spec.units));
+        fmt::format("Dense({}→{}): both sizes must be positive", in_features, spec.dense().units));
 }
 
 std::vector<ParamShape> Dense::param_shapes() const {
   std::vector<ParamShape> s{{"weight", out_, in_}};
-  if (spec_.bias) s.push_back({"bias", 1, out_, true});
+  if (spec_.dense().bias) s.push_back({"bias", 1, out_, true});
   return s;
 }
 
 void Dense::init(Rng& rng) {
-  init_weights(weight(), spec_.init == Init::Default ? Init::GlorotUniform : spec_.init, rng);
-  if (spec_.bias) params_[1].zero();
+  init_weights(weight(), spec_.dense().init == Init::Default ? Init::GlorotUniform : spec_.dense().init, rng);
+  if (spec_.dense().bias) params_[1].zero();
 }
 
 void Dense::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
@@ -75,7 +75,7 @@ void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tenso
                          const Tensor* xt, Tensor* at) {
   const std::size_t B = x.rows();
   const float* w = params_[0].data();
-  const float* b = spec_.bias ? params_[1].data() : nullptr;
+  const float* b = spec_.dense().bias ? params_[1].data() : nullptr;
   // Per unit: 2·B·I FLOPs, and a row of I weights to stream from memory, which is what a batch
   // of one is bound by (≈ 100 GB/s from L2 here: a 784→256 layer takes 7.5 µs on one core).
   const double per_unit = (2.0 * parallel::kProductFlop * static_cast<double>(B) + kWeightCost) *
@@ -151,7 +151,7 @@ void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act
       if (act) pointwise::backward(*act, z, *a, dy, *dz, u.begin, u.end);
       if (!param_grads) return;
       product(true, u.size(), in_, B, g.data() + u.begin, out_, x.data(), in_, grads_[0].data() + u.begin * in_, in_);
-      if (spec_.bias) {
+      if (spec_.dense().bias) {
         float* db = grads_[1].data();
         std::memcpy(db + u.begin, g.row(0) + u.begin, u.size() * sizeof(float));
         for (std::size_t r = 1; r < B; ++r) {

@@ -13,24 +13,24 @@
 
 namespace gradflow {
 
-std::string Dropout::name() const { return fmt::format("Dropout(p={})", spec_.p); }
+std::string Dropout::name() const { return fmt::format("Dropout(p={})", spec_.dropout().p); }
 
 Dropout::Dropout(const LayerSpec& spec, std::size_t features) : Layer(spec, features, features) {
-  if (!(spec.p >= 0.0f && spec.p <= 1.0f))
-    throw std::invalid_argument(fmt::format("Dropout: p must be in [0, 1], got {}", spec.p));
+  if (!(spec.dropout().p >= 0.0f && spec.dropout().p <= 1.0f))
+    throw std::invalid_argument(fmt::format("Dropout: p must be in [0, 1], got {}", spec.dropout().p));
 }
 
 // The mask is counter-based (core/hash.h): element i of this call is dropped when its 24 hash
 // bits fall below p·2²⁴; i counts from the whole batch's first row (set_first_row), so a slice
 // of the batch gets its part of the same mask.
 void Dropout::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
-  last_training_ = mode == Mode::Train && spec_.p > 0.0f;
+  last_training_ = mode == Mode::Train && spec_.dropout().p > 0.0f;
   if (!last_training_) {
     std::memcpy(y.data(), x.data(), x.size() * sizeof(float));
     return;
   }
   scale_.resize(x.rows(), x.cols());
-  const float p = spec_.p;
+  const float p = spec_.dropout().p;
   const float keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   const auto threshold = static_cast<std::uint32_t>(std::ceil(static_cast<double>(p) * 16777216.0));
   const std::uint64_t key = rng.next_u64();

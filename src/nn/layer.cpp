@@ -10,51 +10,20 @@ namespace gradflow {
 
 namespace nn {
 LayerSpec dense(std::size_t units, Init init, bool bias) {
-  LayerSpec s{.kind = LayerKind::Dense};
-  s.units = units;
-  s.init = init;
-  s.bias = bias;
-  return s;
+  return {LayerKind::Dense, DenseArgs{.units = units, .bias = bias, .init = init}};
 }
 LayerSpec identity() { return {.kind = LayerKind::Identity}; }
 LayerSpec sigmoid() { return {.kind = LayerKind::Sigmoid}; }
 LayerSpec tanh() { return {.kind = LayerKind::Tanh}; }
 LayerSpec relu() { return {.kind = LayerKind::ReLU}; }
-LayerSpec leaky_relu(float negative_slope) {
-  LayerSpec s{.kind = LayerKind::LeakyReLU};
-  s.negative_slope = negative_slope;
-  return s;
-}
-LayerSpec rrelu(float lower, float upper) {
-  LayerSpec s{.kind = LayerKind::RReLU};
-  s.lower = lower;
-  s.upper = upper;
-  return s;
-}
-LayerSpec prelu(bool per_unit, float init) {
-  LayerSpec s{.kind = LayerKind::PReLU};
-  s.per_unit = per_unit;
-  s.init_slope = init;
-  return s;
-}
-LayerSpec elu(float alpha) {
-  LayerSpec s{.kind = LayerKind::ELU};
-  s.alpha = alpha;
-  return s;
-}
+LayerSpec leaky_relu(float negative_slope) { return {LayerKind::LeakyReLU, LeakyReluArgs{negative_slope}}; }
+LayerSpec rrelu(float lower, float upper) { return {LayerKind::RReLU, RReluArgs{lower, upper}}; }
+LayerSpec prelu(bool per_unit, float init) { return {LayerKind::PReLU, PReluArgs{per_unit, init}}; }
+LayerSpec elu(float alpha) { return {LayerKind::ELU, EluArgs{alpha}}; }
 LayerSpec selu() { return {.kind = LayerKind::SELU}; }
 LayerSpec softmax() { return {.kind = LayerKind::Softmax}; }
-LayerSpec batch_norm(float eps, float momentum) {
-  LayerSpec s{.kind = LayerKind::BatchNorm};
-  s.eps = eps;
-  s.momentum = momentum;
-  return s;
-}
-LayerSpec dropout(float p) {
-  LayerSpec s{.kind = LayerKind::Dropout};
-  s.p = p;
-  return s;
-}
+LayerSpec batch_norm(float eps, float momentum) { return {LayerKind::BatchNorm, BatchNormArgs{eps, momentum}}; }
+LayerSpec dropout(float p) { return {LayerKind::Dropout, DropoutArgs{p}}; }
 }  // namespace nn
 
 std::string_view to_string(LayerKind kind) { return layer_kind(kind).name; }
@@ -68,7 +37,7 @@ std::string activation_names(std::string_view separator) {
 
 LayerSpec parse_activation(std::string_view name) {
   for (const auto& k : layer_kinds())
-    if ((k.traits & kActivation) && k.name == name) return LayerSpec{.kind = k.kind};
+    if ((k.traits & kActivation) && k.name == name) return detail::registration(k.kind).defaults();
   if (name == "linear" || name == "none") return nn::identity();
   throw std::invalid_argument(fmt::format("unknown activation '{}' (expected one of {})", name, activation_names()));
 }

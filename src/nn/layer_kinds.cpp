@@ -51,13 +51,15 @@ float as_float(double v) { return static_cast<float>(v); }
 template <class Op>
 constexpr KindRegistration pointwise(LayerKind kind, std::string_view name, std::string_view torch_class,
                                      unsigned traits, InitPairing pairing, void (*write_args)(const Layer&, json&),
-                                     LayerSpec (*read_args)(const ArchLayer&), float low = 0, float high = 0) {
+                                     LayerSpec (*read_args)(const ArchLayer&), LayerSpec (*defaults)(), float low = 0,
+                                     float high = 0) {
   return {{kind, name, torch_class, traits | kActivation | kPointwise, low, high},
           pairing,
           "in_features",
           make_pointwise,
           write_args,
           read_args,
+          defaults,
           stateless,
           pointwise::forward_cols<Op>,
           pointwise::backward_cols<Op>,
@@ -68,7 +70,7 @@ template <class Op, LayerSpec (*builder)()>
 constexpr KindRegistration pointwise(LayerKind kind, std::string_view name, std::string_view torch_class,
                                      unsigned traits, InitPairing pairing, float low = 0, float high = 0) {
   return pointwise<Op>(kind, name, torch_class, traits, pairing, no_args,
-                       [](const ArchLayer&) { return builder(); }, low, high);
+                       [](const ArchLayer&) { return builder(); }, builder, low, high);
 }
 
 // In LayerKind order.
@@ -80,8 +82,8 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
      [](const Layer& l, json& j) {
        j["in_features"] = l.in_features();
        j["out_features"] = l.out_features();
-       j["bias"] = l.spec().bias;
-       j["init"] = to_string(l.spec().init);
+       j["bias"] = l.spec().dense().bias;
+       j["init"] = to_string(l.spec().dense().init);
      },
      [](const ArchLayer& a) {
        const std::size_t in = a.size("in_features");
@@ -90,7 +92,8 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
                         a.args.contains("init") ? parse_init(a.args["init"].get<std::string>()) : Init::Default,
                         a.args.value("bias", true));
      },
-     [](const LayerSpec& s, std::uint64_t width) -> std::uint64_t { return width * s.units + (s.bias ? s.units : 0); }},
+     [] { return nn::dense(1); },
+     [](const LayerSpec& s, std::uint64_t width) -> std::uint64_t { return width * s.dense().units + (s.dense().bias ? s.dense().units : 0); }},
     pointwise<pointwise::IdentityOp, nn::identity>(LayerKind::Identity, "identity", "Identity", 0,
                                                     InitPairing::Transparent),
     pointwise<pointwise::SigmoidOp, nn::sigmoid>(LayerKind::Sigmoid, "sigmoid", "Sigmoid", kSaturating,
@@ -99,36 +102,40 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
     pointwise<pointwise::ReluOp, nn::relu>(LayerKind::ReLU, "relu", "ReLU", kReluFamily, InitPairing::He),
     pointwise<pointwise::LeakyReluOp>(
         LayerKind::LeakyReLU, "leaky_relu", "LeakyReLU", kReluFamily, InitPairing::He,
-        [](const Layer& l, json& j) { j["negative_slope"] = l.spec().negative_slope; },
-        [](const ArchLayer& a) { return nn::leaky_relu(as_float(a.number("negative_slope"))); }),
+        [](const Layer& l, json& j) { j["negative_slope"] = l.spec().leaky_relu().negative_slope; },
+        [](const ArchLayer& a) { return nn::leaky_relu(as_float(a.number("negative_slope"))); },
+        [] { return nn::leaky_relu(); }),
     {{LayerKind::RReLU, "rrelu", "RReLU", kActivation | kReluFamily},
      InitPairing::He,
      "in_features",
      make<RReLU>,
      [](const Layer& l, json& j) {
-       j["lower"] = l.spec().lower;
-       j["upper"] = l.spec().upper;
+       j["lower"] = l.spec().rrelu().lower;
+       j["upper"] = l.spec().rrelu().upper;
      },
      [](const ArchLayer& a) { return nn::rrelu(as_float(a.number("lower")), as_float(a.number("upper"))); },
+     [] { return nn::rrelu(); },
      stateless},
     {{LayerKind::PReLU, "prelu", "PReLU", kActivation | kReluFamily},
      InitPairing::He,
      "in_features",
      make<PReLU>,
      [](const Layer& l, json& j) {
-       j["num_parameters"] = l.spec().per_unit ? l.in_features() : 1;
-       j["init"] = l.spec().init_slope;
+       j["num_parameters"] = l.spec().prelu().per_unit ? l.in_features() : 1;
+       j["init"] = l.spec().prelu().init;
      },
      [](const ArchLayer& a) {
        const std::size_t n = a.size("num_parameters");
        if (n != 1 && n != a.width) a.fail(fmt::format("num_parameters {} must be 1 or {}", n, a.width));
        return nn::prelu(n != 1, as_float(a.args.value("init", 0.25)));
      },
-     [](const LayerSpec& s, std::uint64_t width) -> std::uint64_t { return s.per_unit ? width : 1; }},
+     [] { return nn::prelu(); },
+     [](const LayerSpec& s, std::uint64_t width) -> std::uint64_t { return s.prelu().per_unit ? width : 1; }},
     pointwise<pointwise::EluOp>(
         LayerKind::ELU, "elu", "ELU", kReluFamily, InitPairing::He,
-        [](const Layer& l, json& j) { j["alpha"] = l.spec().alpha; },
-        [](const ArchLayer& a) { return nn::elu(as_float(a.number("alpha"))); }),
+        [](const Layer& l, json& j) { j["alpha"] = l.spec().elu().alpha; },
+        [](const ArchLayer& a) { return nn::elu(as_float(a.number("alpha"))); },
+        [] { return nn::elu(); }),
     pointwise<pointwise::SeluOp, nn::selu>(LayerKind::SELU, "selu", "SELU", 0, InitPairing::LeCun),
     {{LayerKind::Softmax, "softmax", "Softmax", kActivation},
      InitPairing::Glorot,
@@ -139,6 +146,7 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
        if (a.args.value("dim", 1) != 1) a.fail("only dim=1 (over a sample's outputs) is supported");
        return nn::softmax();
      },
+     nn::softmax,
      stateless},
     {{LayerKind::BatchNorm, "batchnorm", "BatchNorm1d", 0},
      InitPairing::Transparent,
@@ -146,8 +154,8 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
      make<BatchNorm>,
      [](const Layer& l, json& j) {
        j["num_features"] = l.in_features();
-       j["eps"] = l.spec().eps;
-       j["momentum"] = l.spec().momentum;
+       j["eps"] = l.spec().batch_norm().eps;
+       j["momentum"] = l.spec().batch_norm().momentum;
        j["affine"] = true;
      },
      [](const ArchLayer& a) {
@@ -156,18 +164,20 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
        if (!a.args.value("affine", true)) a.fail("affine=false is not supported");
        return nn::batch_norm(as_float(a.number("eps")), as_float(a.number("momentum")));
      },
+     [] { return nn::batch_norm(); },
      // γ, β, running mean and variance, and the I64 batch counter.
      [](const LayerSpec&, std::uint64_t width) -> std::uint64_t { return 4 * width + 2; }},
     {{LayerKind::Dropout, "dropout", "Dropout", 0},
      InitPairing::Transparent,
      "in_features",
      make<Dropout>,
-     [](const Layer& l, json& j) { j["p"] = l.spec().p; },
+     [](const Layer& l, json& j) { j["p"] = l.spec().dropout().p; },
      [](const ArchLayer& a) {
        const double p = a.number("p");
        if (!(p >= 0 && p <= 1)) a.fail(fmt::format("p = {} is not in [0, 1]", p));
        return nn::dropout(as_float(p));
      },
+     [] { return nn::dropout(); },
      stateless},
 }};
 
@@ -220,7 +230,7 @@ void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tens
 }  // namespace pointwise
 
 std::size_t output_width(const LayerSpec& spec, std::size_t width) {
-  return spec.kind == LayerKind::Dense ? spec.units : width;
+  return spec.kind == LayerKind::Dense ? spec.dense().units : width;
 }
 
 std::uint64_t state_floats(const LayerSpec& spec, std::uint64_t width) {

@@ -42,6 +42,8 @@ struct KindRegistration {
   // PyTorch's constructor arguments (beyond "type"), written and read back.
   void (*write_args)(const Layer&, nlohmann::json&);
   LayerSpec (*read_args)(const ArchLayer&);
+  // The kind with its arguments at their defaults (PyTorch's): what --layers 64:NAME builds.
+  LayerSpec (*defaults)();
   // Floats (and I64 counters, two floats each) the kind holds in a state_dict, from its spec.
   std::uint64_t (*state_floats)(const LayerSpec&, std::uint64_t width);
   // kPointwise kinds: y = f(x) and dx = dy·f'(x) over columns [c0, c1) of every row.

@@ -52,14 +52,14 @@ struct ReluOp {
 struct LeakyReluOp {
   static constexpr Pre kPre = Pre::None;
   float s;
-  explicit LeakyReluOp(const LayerSpec& spec) : s(spec.negative_slope) {}
+  explicit LeakyReluOp(const LayerSpec& spec) : s(spec.leaky_relu().negative_slope) {}
   float f(float v, float) const { return v > 0.0f ? v : v * s; }
   float g(float d, float v, float) const { return v > 0.0f ? d : d * s; }
 };
 struct EluOp {
   static constexpr Pre kPre = Pre::Expm1;
   float alpha;
-  explicit EluOp(const LayerSpec& spec) : alpha(spec.alpha) {}
+  explicit EluOp(const LayerSpec& spec) : alpha(spec.elu().alpha) {}
   float f(float v, float t) const { return v > 0.0f ? v : alpha * t; }
   float g(float d, float v, float e) const { return v > 0.0f ? d : d * (e + alpha); }
 };

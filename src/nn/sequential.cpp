@@ -36,7 +36,7 @@ Sequential::Sequential(std::size_t in_features, std::vector<LayerSpec> specs, st
   std::size_t total = 0;
   for (std::size_t i = 0; i < specs.size(); ++i) {
     LayerSpec s = specs[i];
-    if (s.kind == LayerKind::Dense && s.init == Init::Default) s.init = default_init(specs, i);
+    if (s.kind == LayerKind::Dense && s.dense().init == Init::Default) s.dense().init = default_init(specs, i);
     layers_.push_back(make_layer(s, width));
     width = layers_.back()->out_features();
     offsets_.push_back(total);
@@ -69,7 +69,7 @@ std::string Sequential::summary() const {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = *layers_[i];
     std::string extra;
-    if (l.kind() == LayerKind::Dense) extra = fmt::format(", init {}", to_string(l.spec().init));
+    if (l.kind() == LayerKind::Dense) extra = fmt::format(", init {}", to_string(l.spec().dense().init));
     out += fmt::format("  {:>2}  {:<18} {:>8} params{}{}\n", i, l.name(), l.num_params(), extra,
                        l.trainable() ? "" : "  (frozen)");
   }
