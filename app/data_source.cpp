@@ -29,6 +29,25 @@ bool has_own_test_split(const std::string& spec) {
 
 bool is_regression(const std::string& spec) { return spec == "sine"; }
 
+bool spec_exists(const std::string& spec) {
+  namespace fs = std::filesystem;
+  if (spec.empty() || spec == "none" || spec == "fashion-mnist" || is_synthetic(spec) || fs::exists(spec)) return true;
+  const std::size_t comma = spec.find(',');
+  return comma != std::string::npos && fs::exists(spec.substr(0, comma)) && fs::exists(spec.substr(comma + 1));
+}
+
+std::string absolute_spec(const std::string& spec, const std::filesystem::path& base) {
+  namespace fs = std::filesystem;
+  if (spec.empty() || spec == "none" || spec == "fashion-mnist" || is_synthetic(spec)) return spec;
+  const auto absolute = [&](const std::string& p) {
+    if (p.empty() || fs::path(p).is_absolute() || !fs::exists(base / p)) return p;
+    return fs::absolute(base / p).lexically_normal().string();
+  };
+  const std::size_t comma = spec.find(',');
+  if (comma == std::string::npos || fs::exists(base / spec)) return absolute(spec);
+  return absolute(spec.substr(0, comma)) + "," + absolute(spec.substr(comma + 1));
+}
+
 Dataset load_data(const std::string& spec, bool train, const DataOptions& o) {
   Dataset d;
   if (spec == "fashion-mnist") {
@@ -86,11 +105,16 @@ Dataset select_classes(const Dataset& d, const std::string& list) {
   while (true) {
     const std::size_t comma = list.find(',', start);
     const std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    std::size_t c = 0;
-    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), c);
-    if (ec != std::errc() || p != item.data() + item.size() || c >= d.num_classes)
-      throw std::invalid_argument(fmt::format("--classes '{}': '{}' is not a class of {} (0..{})", list, item, d.name,
-                                              d.num_classes - 1));
+    // A class by its name (as predict prints it), else by its index.
+    const auto named = std::find(d.class_names.begin(), d.class_names.end(), item);
+    std::size_t c = static_cast<std::size_t>(named - d.class_names.begin());
+    if (named == d.class_names.end()) {
+      auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), c);
+      if (ec != std::errc() || p != item.data() + item.size() || c >= d.num_classes)
+        throw std::invalid_argument(fmt::format("--classes '{}': '{}' is not a class of {} ({}0..{})", list, item,
+                                                d.name, d.class_names.empty() ? "" : "a name or an index ",
+                                                d.num_classes - 1));
+    }
     if (std::find(keep.begin(), keep.end(), c) != keep.end())
       throw std::invalid_argument(fmt::format("--classes '{}': class {} is listed twice", list, c));
     keep.push_back(c);

@@ -7,6 +7,7 @@
 //   xor | spirals | moons | sine   built-in synthetic sets
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,14 @@ Dataset load_data(const std::string& spec, bool train, const DataOptions& option
 bool has_own_test_split(const std::string& spec);
 // Whether a synthetic spec is a regression task (sine).
 bool is_regression(const std::string& spec);
+
+// The spec with its files made absolute against `base` where they exist there (each of
+// IMAGES,LABELS; a built-in name, "none" and "" stay as they are): a run's config.json then
+// names the same files from any folder.
+std::string absolute_spec(const std::string& spec, const std::filesystem::path& base);
+
+// Whether the files a spec names exist (a built-in name, "none" and "" always do).
+bool spec_exists(const std::string& spec);
 
 // First n samples (n == 0 or n >= size: all).
 Dataset head(const Dataset& d, std::size_t n);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <algorithm>
 #include <functional>
@@ -13,6 +14,7 @@
 #include <variant>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -24,6 +26,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "data_source.h"
 #include "report.h"
 #include "mpi.h"
 #include "run_folder.h"
@@ -31,6 +34,7 @@
 
 namespace {
 
+namespace fs = std::filesystem;
 using gradflow::app::TrainConfig;
 using gradflow::app::from_json;
 using gradflow::app::to_json;
@@ -160,7 +164,43 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file, 
   check_numbers(cmd);
 }
 
+// The files a configuration names, absolute where they exist under `base`: the saved
+// config.json works from any folder (--config, --resume).
+void absolute_paths(TrainConfig& c, const fs::path& base) {
+  for (std::string* spec : {&c.data, &c.test, &c.val}) *spec = gradflow::app::absolute_spec(*spec, base);
+  if (!c.init_from.empty() && fs::path(c.init_from).is_relative() && fs::exists(base / c.init_from))
+    c.init_from = fs::absolute(base / c.init_from).lexically_normal().string();
+}
+
+// A file the config file names that is not there is its error, not the data reader's: say which
+// file the path came from.
+void check_files_of(const TrainConfig& c, const TrainConfig& from_file, const std::string& config_file) {
+  const std::pair<const char*, std::string TrainConfig::*> specs[] = {
+      {"data", &TrainConfig::data}, {"test", &TrainConfig::test}, {"val", &TrainConfig::val},
+      {"init_from", &TrainConfig::init_from}};
+  for (const auto& [key, member] : specs)
+    if (c.*member == from_file.*member && !gradflow::app::spec_exists(c.*member))
+      throw std::runtime_error(fmt::format("{}: '{}' names '{}', which is neither beside it ({}) nor in the current "
+                                           "folder",
+                                           config_file, key, c.*member, fs::absolute(config_file).parent_path().string()));
+}
+
 // Defaults, then the config file (or the resumed run's), then the flags given.
+// A --config file (or a resumed run's config.json), its files found beside it.
+TrainConfig read_config_file(const std::string& path) {
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  nlohmann::json j;
+  try {
+    j = gradflow::detail::parse_json<nlohmann::json>(text, path);
+  } catch (const nlohmann::json::exception& e) {  // (too deep a nesting says so itself)
+    throw std::runtime_error(fmt::format("{}: not valid JSON: {}", path, e.what()));
+  }
+  TrainConfig file = from_json(j, path);
+  absolute_paths(file, fs::absolute(path).parent_path());
+  return file;
+}
+
 TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, const OptimizerFlags& f, std::string config_file) {
   // Resuming reads the run's own resolved configuration; flags given now override it.
   if (!flags.resume.empty()) {
@@ -169,29 +209,25 @@ TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, const OptimizerFlag
     if (!std::ifstream(config_file)) throw std::runtime_error(fmt::format("cannot resume: no {}", config_file));
   }
   nlohmann::json merged = to_json(flags);
+  std::optional<TrainConfig> file;
   if (!config_file.empty()) {
-    std::ifstream in(config_file);
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    nlohmann::json j;
-    try {
-      j = gradflow::detail::parse_json<nlohmann::json>(text, config_file);
-    } catch (const nlohmann::json::exception& e) {  // (too deep a nesting says so itself)
-      throw std::runtime_error(fmt::format("{}: not valid JSON: {}", config_file, e.what()));
-    }
-    const TrainConfig file = from_json(j, config_file);
+    file = read_config_file(config_file);
     const nlohmann::json given = merged;
-    merged = to_json(file);
+    merged = to_json(*file);
     for (const CLI::Option* opt : cmd.get_options())
       if (opt->count() > 0 && merged.contains(key_of(opt))) merged[key_of(opt)] = given[key_of(opt)];
     // The file's optimizer settings are that optimizer's: another one starts from its own.
-    if (cmd.get_option("--optimizer")->count() > 0 && flags.optimizer != file.optimizer)
+    if (cmd.get_option("--optimizer")->count() > 0 && flags.optimizer != file->optimizer)
       merged["optimizer_options"] = nlohmann::json::object();
   }
   for (const auto& [name, opt] : f.options)
     if (opt->count() > 0)
       merged["optimizer_options"][name] =
           f.flags.count(name) ? nlohmann::json(f.flags.at(name)) : nlohmann::json(f.reals.at(name));
-  return from_json(merged, config_file.empty() ? "the command line" : config_file);
+  TrainConfig c = from_json(merged, config_file.empty() ? "the command line" : config_file);
+  absolute_paths(c, fs::current_path());
+  if (file) check_files_of(c, *file, config_file);
+  return c;
 }
 
 // Every command's arguments, bound to its options.

@@ -60,9 +60,22 @@ window.gradflowCharts = function (grid) {
     }
     return box;
   };
-  // An empty panel says why it is empty (opts.why), not just "no data".
+  // Series that carry their own x values (s.xs: each run's epochs or steps) on one x axis: the
+  // union of them, each series null where it has no point (uPlot draws one x array per chart).
+  function align(series) {
+    const xs = [...new Set([].concat(...series.map(s => s.xs)))].sort((a, b) => a - b);
+    const at = new Map(xs.map((x, i) => [x, i]));
+    return { xs: xs, series: series.map(s => {
+      const values = new Array(xs.length).fill(null);
+      s.xs.forEach((x, i) => { values[at.get(x)] = s.values[i]; });
+      return Object.assign({}, s, { values: values });
+    }) };
+  }
+  // An empty panel says why it is empty (opts.why), not just "no data". xs null: every series
+  // brings its own (align).
   function chart(title, xlabel, xs, series, opts) {
     opts = opts || {};
+    if (xs === null) ({ xs, series } = align(series));
     const box = panel(title, opts.caption);
     const usable = series.filter(s => s.values.some(v => v !== null && isFinite(v) && (!opts.log || v > 0)));
     if (!xs.length || !usable.length) {
@@ -73,6 +86,9 @@ window.gradflowCharts = function (grid) {
     }
     const clean = (v) => (v === null || !isFinite(v) || (opts.log && v <= 0)) ? null : v;
     const data = [xs].concat(usable.map(s => s.values.map(clean)));
+    // What was drawn, for the tests: the x range and each series' last x with a point.
+    box.dataset.x = JSON.stringify([xs[0], xs[xs.length - 1]]);
+    box.dataset.lastx = JSON.stringify(data.slice(1).map(v => xs[v.reduce((last, y, i) => (y === null ? last : i), 0)]));
     new uPlot({
       title: title, width: 560, height: 300,
       scales: { x: { time: false, distr: opts.xlog ? 3 : 1 }, y: opts.log ? { distr: 3 } : (opts.range ? { range: opts.range } : {}) },
@@ -131,23 +147,27 @@ constexpr const char* kScript = R"JS(
   // ---- curves per epoch ----
   // Train solid, validation dotted, test dashed; in a comparison each run keeps one colour.
   const has = (r, key) => r.metrics.some(m => m[key] !== undefined && m[key] !== null);
+  // Each run on its own epochs: a comparison of runs of different lengths draws every one whole.
   const curves = (key) => [].concat(...runs.map((r, k) => [
-    { label: name(r, 'train'), values: col(r.metrics, 'train_' + key), color: multi ? k : 0 }]
-    .concat(has(r, 'val_' + key) ? [{ label: name(r, 'validation'), values: col(r.metrics, 'val_' + key), dash: [2, 3],
-                                      color: multi ? k : 2 }] : [])
-    .concat([{ label: name(r, 'test'), values: col(r.metrics, 'test_' + key), dash: [6, 3], color: multi ? k : 1 }])));
+    { label: name(r, 'train'), xs: epochs(r), values: col(r.metrics, 'train_' + key), color: multi ? k : 0 }]
+    .concat(has(r, 'val_' + key) ? [{ label: name(r, 'validation'), xs: epochs(r), values: col(r.metrics, 'val_' + key),
+                                      dash: [2, 3], color: multi ? k : 2 }] : [])
+    .concat([{ label: name(r, 'test'), xs: epochs(r), values: col(r.metrics, 'test_' + key), dash: [6, 3],
+               color: multi ? k : 1 }])));
   const noEpoch = 'no epoch finished';
-  chart('Loss', 'epoch', epochs(runs[0]), curves('loss'), { ylabel: 'loss', xwhy: noEpoch });
-  chart('Accuracy', 'epoch', epochs(runs[0]), curves('acc'),
+  chart('Loss', 'epoch', null, curves('loss'), { ylabel: 'loss', xwhy: noEpoch });
+  chart('Accuracy', 'epoch', null, curves('acc'),
         { ylabel: 'accuracy', xwhy: noEpoch, why: 'accuracy is defined for classification only (this is a regression)' });
-  chart('Learning rate', 'epoch', epochs(runs[0]), runs.map(r => ({ label: name(r, 'lr'), values: col(r.metrics, 'lr') })),
+  chart('Learning rate', 'epoch', null,
+        runs.map(r => ({ label: name(r, 'lr'), xs: epochs(r), values: col(r.metrics, 'lr') })),
         { ylabel: 'lr', xwhy: noEpoch });
   // Where each epoch's time went (EpochMetrics::times); a comparison shows each run's whole epoch.
   const parts = ['forward', 'backward', 'update', 'evaluate', 'gather', 'callbacks'];
-  chart('Time per epoch', 'epoch', epochs(runs[0]),
-        multi ? runs.map((r, k) => ({ label: name(r, 'epoch'), values: col(r.metrics, 'seconds'), color: k }))
-              : [{ label: 'whole epoch', values: col(runs[0].metrics, 'seconds') }].concat(parts.map(p => ({
-                  label: p, values: runs[0].metrics.map(m => (m.times ? m.times[p] : null)), dash: [4, 2] }))),
+  chart('Time per epoch', 'epoch', null,
+        multi ? runs.map((r, k) => ({ label: name(r, 'epoch'), xs: epochs(r), values: col(r.metrics, 'seconds'), color: k }))
+              : [{ label: 'whole epoch', xs: epochs(runs[0]), values: col(runs[0].metrics, 'seconds') }].concat(
+                  parts.map(p => ({ label: p, xs: epochs(runs[0]),
+                                    values: runs[0].metrics.map(m => (m.times ? m.times[p] : null)), dash: [4, 2] }))),
         { ylabel: 'seconds', xwhy: noEpoch,
           caption: multi ? '' : 'the epoch and its parts: forward (with the loss), backward, the update, ' +
                                 'the evaluations after the epoch, gathering the batches, the per-step callbacks' });
@@ -156,7 +176,6 @@ constexpr const char* kScript = R"JS(
   // opts.what names the layers the panel is about, for the reason an empty panel gives.
   function layerChart(title, key, kinds, opts) {
     const series = [];
-    let xs = [];
     opts = Object.assign({}, opts);
     const off = runs.every(r => r.config && String(r.config.diagnostics_every) === '0');
     opts.xwhy = off ? 'per-layer diagnostics were off (--diagnostics-every 0)'
@@ -164,14 +183,15 @@ constexpr const char* kScript = R"JS(
     opts.why = 'this model has no ' + opts.what + ' layer';
     runs.forEach(r => {
       if (!r.diagnostics.length) return;
-      if (!xs.length) xs = r.diagnostics.map(d => d.step);
+      const steps = r.diagnostics.map(d => d.step);  // this run's own steps
       r.diagnostics[0].layers.forEach((l, i) => {
         if (!kinds.includes(l.kind)) return;
         if (multi && !(i === r.first_dense || i === r.last_dense)) return;
-        series.push({ label: name(r, 'L' + l.index + ' ' + l.name), values: r.diagnostics.map(d => d.layers[i][key]) });
+        series.push({ label: name(r, 'L' + l.index + ' ' + l.name), xs: steps,
+                      values: r.diagnostics.map(d => d.layers[i][key]) });
       });
     });
-    chart(title, 'step', xs, series, opts);
+    chart(title, 'step', null, series, opts);
   }
   // Which kinds are which: the library's registered traits, carried in the page's data.
   const kindsWith = (trait) => D.kinds.filter(k => k[trait]).map(k => k.name);

@@ -516,12 +516,13 @@ std::optional<Diagnostics> make_diagnostics(const TrainConfig& cfg, const Settin
 }
 
 // A diverged run is still a run: its page shows the epochs and records up to the stop
-// (comparing --init normal with --init he_normal is exactly when one diverges).
+// (comparing --init normal with --init he_normal is exactly when one diverges). One that
+// finished no epoch keeps nothing: train() removes the folder it made.
 [[noreturn]] void diverged(const TrainConfig& cfg, Training& t, const TrainingDiverged& e) {
   std::fflush(stdout);
   t.folder->flush_diagnostics();
   const bool kept = t.checkpoints->save_last_good() || fs::exists(t.folder->model());
-  if (cfg.report) {
+  if (cfg.report && kept) {
     try {
       write_report({t.folder->dir()}, t.folder->report());
     } catch (const std::exception&) {
@@ -530,7 +531,7 @@ std::optional<Diagnostics> make_diagnostics(const TrainConfig& cfg, const Settin
   }
   throw RunDiverged(fmt::format("{}. {}", e.what(),
                                 kept ? fmt::format("The last good epoch's model is kept in {}", t.folder->model())
-                                     : fmt::format("No epoch finished, so no model was saved in {}", t.folder->dir())));
+                                     : std::string("No epoch finished, so nothing was saved")));
 }
 
 int interrupted(Training& t, const InterruptGuard& interrupts) {
@@ -634,7 +635,12 @@ int train(const TrainConfig& config) {
     if (result.code == 0) write_outputs(cfg, inputs, model, training, result);
     return result.code;
   } catch (const RunDiverged&) {
-    throw;  // its message says what was kept
+    // Its message says what was kept; a run that kept nothing leaves no folder behind.
+    if (created && !fs::exists(folder.model())) {
+      std::error_code ec;
+      fs::remove_all(folder.dir(), ec);
+    }
+    throw;
   } catch (const std::exception& e) {
     // A failure before the first checkpoint leaves nothing behind; after it, what was saved stays.
     const RunCheckpoints& saved = *training.checkpoints;

@@ -4,7 +4,7 @@
 # CI runs it after scripts/test.sh. Build folders: build-asan, build-tsan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh python3-torch chromium openmpi-bin libopenmpi-dev
+bash scripts/deps.sh python3-torch chromium
 jobs=$(nproc)
 # -O1: what the sanitizers' documentation suggests, and the ASan build of the whole tree compiles
 # in 3.0 min instead of 4.4 at -O2 (two cores; the tests run as fast): a clean CI run 9.8 → 7.3–7.9 min.

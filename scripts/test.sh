@@ -2,10 +2,9 @@
 # Quick start 2: install what is missing, build, and run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# python3-torch only for the tests that move models to PyTorch and back, chromium only for the
-# tests that render the HTML pages, Open MPI for data-parallel training and its tests (each
-# skips, saying why, without).
-bash scripts/deps.sh python3-torch chromium openmpi-bin libopenmpi-dev
+# python3-torch for the tests against PyTorch (goldens, the registry, models moved to PyTorch and
+# back), chromium for the tests that render the HTML pages.
+bash scripts/deps.sh python3-torch chromium
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build -j"$(nproc)"
 # Where this ran: results may differ in the last bits between CPUs and OpenBLAS kernel sets, so

@@ -29,6 +29,17 @@ import json
 import struct
 import sys
 
+if __name__ == "__main__":
+    # The usage needs no PyTorch; anything else says in one line how to get it.
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        sys.exit(0 if len(sys.argv) >= 2 else 2)
+    try:
+        import torch  # noqa: F401
+    except ModuleNotFoundError:
+        sys.exit("torch_bridge.py: needs PyTorch (Debian: apt-get install python3-torch, then run it with "
+                 "/usr/bin/python3)")
+
 import torch
 import torch.nn as nn
 
@@ -255,7 +266,8 @@ if __name__ == "__main__":
         like = args[i + 1]
         del args[i:i + 2]
     if len(args) != 3 or args[0] not in ("to-torch", "from-torch"):
-        sys.exit(__doc__)
+        print(__doc__.strip(), file=sys.stderr)
+        sys.exit(2)
     if args[0] == "to-torch":
         export_file(args[1], args[2])
     else:

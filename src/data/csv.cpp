@@ -55,6 +55,40 @@ std::string join(const std::vector<std::string>& names, std::size_t max = 12) {
   return s;
 }
 
+// The position of the first byte that is not part of valid UTF-8 in s, or npos: names and
+// labels go into the model's metadata (JSON), which holds text only.
+std::size_t invalid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size() || (n == 2 && c < 0xC2)) return i;
+    for (std::size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
+    const auto c1 = static_cast<unsigned char>(s[i + 1 < s.size() ? i + 1 : i]);
+    if ((n == 3 && ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0))) ||  // overlong, surrogate
+        (n == 4 && ((c == 0xF0 && c1 < 0x90) || c > 0xF4 || (c == 0xF4 && c1 >= 0x90))))
+      return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
+// Text that becomes a name (a header field, a text label) must be UTF-8; the field is at
+// `column` (1-based, bytes) of line `line_no`.
+void check_text(std::string_view field, const std::string& path, std::size_t line_no, std::size_t column,
+                const char* what) {
+  const std::size_t bad = invalid_utf8(field);
+  if (bad != std::string_view::npos)
+    throw std::runtime_error(fmt::format("{}:{}:{}: {} is not UTF-8 text (byte 0x{:02X}); save the file as UTF-8",
+                                         path, line_no, column + bad, what,
+                                         static_cast<unsigned char>(field[bad])));
+}
+
+// The 1-based byte column of a field split from `line`.
+std::size_t column_of(const std::string& line, std::string_view field) {
+  return static_cast<std::size_t>(field.data() - line.data()) + 1;
+}
+
 // What each column of the file is.
 constexpr long kLabel = -1, kIgnored = -2;
 
@@ -222,9 +256,11 @@ void indexed_classes(Dataset& d, const Rows& rows, const std::string& path, cons
   for (std::size_t c = 0; c < o.class_names.size(); ++c) by_name.emplace(o.class_names[c], c);
   float mx = 0;
   for (std::size_t i = 0; i < rows.count; ++i) {
-    const std::string& label = rows.labels[i];
-    const auto it = by_name.find(label);
     float v = -1;
+    const std::string& label = rows.labels[i];
+    auto it = by_name.find(label);
+    if (it == by_name.end() && parse_float(label, v) && v == std::floor(v) && std::fabs(v) < 1e15f)
+      it = by_name.find(std::to_string(static_cast<long long>(v)));  // "1.0" is class "1"
     if (it != by_name.end()) {
       v = static_cast<float>(it->second);
     } else if (!parse_float(label, v) || v < 0 || v != std::floor(v) || v >= static_cast<float>(limit)) {
@@ -246,6 +282,30 @@ void indexed_classes(Dataset& d, const Rows& rows, const std::string& path, cons
   }
   d.num_classes = o.num_classes ? o.num_classes : std::max(o.class_names.size(), static_cast<std::size_t>(mx) + 1);
   d.class_names = o.class_names;
+}
+
+// Whole numbers that are not the class indices 0..K−1 (UCI's 1, 2, 3; −1 and 1): each distinct
+// value a class, in increasing order, named by its value (scikit-learn's LabelEncoder). Returns
+// false, touching nothing, for labels that are 0..K−1 or not all whole numbers in (−limit, limit):
+// those are indices, or a numeric target that indexed_classes reports.
+bool encoded_classes(Dataset& d, const Rows& rows, std::size_t limit) {
+  std::map<long long, std::size_t> index;
+  std::vector<long long> values(rows.count);
+  for (std::size_t i = 0; i < rows.count; ++i) {
+    float v = 0;
+    if (!parse_float(rows.labels[i], v) || v != std::floor(v) || !(std::fabs(v) < static_cast<float>(limit)))
+      return false;
+    values[i] = static_cast<long long>(v);
+    index.emplace(values[i], 0);
+  }
+  if (index.begin()->first == 0 && index.rbegin()->first == static_cast<long long>(index.size()) - 1) return false;
+  for (auto& [value, c] : index) {
+    c = d.class_names.size();
+    d.class_names.push_back(std::to_string(value));
+  }
+  for (std::size_t i = 0; i < rows.count; ++i) d.y[i] = static_cast<float>(index.at(values[i]));
+  d.num_classes = d.class_names.size();
+  return true;
 }
 
 // Text labels: each distinct text a class, in sorted order (scikit-learn's LabelEncoder).
@@ -285,6 +345,7 @@ Dataset to_dataset(const std::string& path, const Layout& l, const Rows& rows, c
   // Classes: by the given names, else numbers as indices, else text as names.
   const bool numeric = std::all_of(rows.labels.begin(), rows.labels.end(), [](const std::string& s) { return is_number(s); });
   const std::size_t limit = o.num_classes ? o.num_classes : o.max_classes;
+  if (numeric && o.class_names.empty() && o.num_classes == 0 && encoded_classes(d, rows, limit)) return d;
   if (!o.class_names.empty() || numeric) indexed_classes(d, rows, path, o, limit);
   else text_classes(d, rows, path, o, limit);
   return d;
@@ -306,12 +367,21 @@ Dataset read(const std::string& path, const Options& o) {
     // A UTF-8 byte-order mark (spreadsheets write one) is not part of the first field.
     if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
+    if (const std::size_t nul = line.find('\0'); nul != std::string::npos)
+      throw std::runtime_error(fmt::format("{}:{}:{}: a NUL byte (expected text: is this a CSV file?)", path, line_no,
+                                           nul + 1));
     const auto f = split(line);
     if (layout.fields == 0) {
       layout = read_layout(f, path, o, line_no);
-      if (!layout.header.empty()) continue;
+      if (!layout.header.empty()) {
+        for (std::string_view name : f) check_text(name, path, line_no, column_of(line, name), "the header name");
+        continue;
+      }
     }
     read_row(f, layout, path, o, line_no, rows);
+    if (o.has_labels && !o.regression)
+      for (std::size_t j = 0; j < f.size(); ++j)
+        if (layout.role[j] == kLabel) check_text(f[j], path, line_no, column_of(line, f[j]), "the label");
   }
   return to_dataset(path, layout, rows, o);
 }

@@ -348,9 +348,21 @@ class ModelReader {
           throw fail(fmt::format("tensor '{}': {} data bytes for shape {} (expected {})", e.name, end - b,
                                  e.shape.dump(), e.bytes));
         read_at(b, e.data, e.bytes, e.name);
+        if (std::string_view(e.dtype) == "F32") check_values(e);
         known_.push_back(e.name);
       }
     }
+  }
+
+  // Weights and statistics from elsewhere: finite, and a variance never negative (evaluating
+  // such a model would print NaN probabilities with exit 0).
+  void check_values(const StateEntry& e) {
+    const auto* v = reinterpret_cast<const float*>(e.data);
+    const bool variance = e.name.ends_with(".running_var");
+    for (std::uint64_t i = 0; i < e.bytes / sizeof(float); ++i)
+      if (!std::isfinite(v[i]) || (variance && v[i] < 0))
+        throw fail(fmt::format("tensor '{}': element {} is {} (expected {})", e.name, i, v[i],
+                               variance ? "a variance: finite and ≥ 0" : "a finite number"));
   }
 
   // Optimizer state of a training checkpoint; anything else no layer asked for is an error.

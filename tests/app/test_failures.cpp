@@ -62,7 +62,8 @@ TEST_F(Failures, CsvLabelsThatAreNoClassIndicesAndOddNumbers) {
   const Result raised = run("train --data " + big + " --max-classes 100001 --layers 4:relu --epochs 1 --no-report "
                             "--out " + path("raised"));
   EXPECT_EQ(raised.code, 0) << raised.err;
-  EXPECT_NE(raised.out.find("100001 classes"), std::string::npos) << raised.out;
+  // Whole numbers that are not 0..K−1 are classes named by their values (LabelEncoder).
+  EXPECT_NE(raised.out.find("2 classes"), std::string::npos) << raised.out;
   const std::string huge = write("huge.csv", "1,2,0\n3,4,3e38\n");
   expect_clean_error(run("train --data " + huge + " --out " + path("o")), "huge.csv:2: label '3e38' out of range",
                      path("o"));
@@ -107,7 +108,7 @@ void wait_first_epoch(const std::string& run) {
 }
 
 TEST_F(Failures, SigintStopsAfterTheStepAndTheResumedRunEndsBitIdentical) {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_FAIL() << "dataset-fashion-mnist is not installed (scripts/test.sh installs it)";
   ASSERT_EQ(run("train" + kLong + "--out " + path("whole")).code, 0);
   for (int sig : {SIGINT, SIGTERM}) {
     const std::string part = path(sig == SIGINT ? "int" : "term");
@@ -126,7 +127,7 @@ TEST_F(Failures, SigintStopsAfterTheStepAndTheResumedRunEndsBitIdentical) {
 }
 
 TEST_F(Failures, AKilledRunResumesWithoutItsLeftovers) {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_FAIL() << "dataset-fashion-mnist is not installed (scripts/test.sh installs it)";
   ASSERT_EQ(run("train" + kLong + "--out " + path("whole")).code, 0);
   const std::string part = path("killed");
   const pid_t pid = spawn("train" + kLong + "--out " + part, path("log"));

@@ -17,9 +17,9 @@ class Mpi : public Cli {
   void SetUp() override {
     Cli::SetUp();
 #ifndef GRADFLOW_TEST_MPI
-    GTEST_SKIP() << "gradflow was built without MPI (GRADFLOW_MPI off: openmpi-bin and libopenmpi-dev not installed)";
+    GTEST_FAIL() << "gradflow was built without MPI (GRADFLOW_MPI off: openmpi-bin and libopenmpi-dev not installed) (scripts/test.sh installs it)";
 #endif
-    if (std::system("command -v mpirun > /dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun is not installed";
+    if (std::system("command -v mpirun > /dev/null 2>&1") != 0) GTEST_FAIL() << "mpirun is not installed (scripts/test.sh installs it)";
   }
   // `gradflow ARGS` as N ranks of one MPI job (ARGS say --threads 1: 2 cores).
   static std::string mpirun(int n, const std::string& args) {
@@ -89,7 +89,7 @@ TEST_F(Mpi, SyncBatchNormMatchesOneProcessAndPerRankBatchNormRuns) {
 }
 
 TEST_F(Mpi, AKilledRankStopsTheJobAndTheRunResumesWithAnyNumberOfRanks) {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_FAIL() << "dataset-fashion-mnist is not installed (scripts/test.sh installs it)";
   const std::string recipe = "train --data fashion-mnist --limit 8000 --layers 64:relu --optimizer adam --lr 1e-3 "
                              "--schedule none --batch-size 64 --save-every 1 --no-report --threads 1 ";
   // Uninterrupted: with 2 ranks (the same sums as a resumed 2-rank run: bit-identical) and with 1.

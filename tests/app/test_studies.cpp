@@ -11,7 +11,7 @@ class Studies : public Cli, public ::testing::WithParamInterface<const char*> {}
 TEST_P(Studies, QuickFormReproducesItsClaims) {
   const std::string name = GetParam();
   if (name != "xor" && name != "approximation" && !fs::exists("/usr/share/datasets/fashion-mnist"))
-    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+    GTEST_FAIL() << "dataset-fashion-mnist is not installed (scripts/test.sh installs it)";
   const Result r = run("study " + name + " --quick --out " + path("s"));
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(slurp(path("s") + "/results.json"));
@@ -43,7 +43,7 @@ INSTANTIATE_TEST_SUITE_P(All, Studies,
 TEST_F(Cli, StudyPagesDrawEveryChartInHeadlessChromium) {
   ASSERT_EQ(run("study xor --quick --out " + path("x")).code, 0);
   const std::string dom = render(path("x") + "/report.html", dir / "profile");
-  if (dom.empty()) GTEST_SKIP() << "Debian's chromium is not installed: the page was written but not rendered";
+  if (dom.empty()) GTEST_FAIL() << "Debian's chromium is not installed: the page was written but not rendered (scripts/test.sh installs it)";
   EXPECT_EQ(dom.find("data-errors=\""), std::string::npos) << "JavaScript errors in the page";
   const auto j = nlohmann::json::parse(slurp(path("x") + "/results.json"));
   EXPECT_NE(dom.find("data-charts=\"" + std::to_string(j["charts"].size()) + "\""), std::string::npos)

@@ -54,7 +54,7 @@ class Usability : public Cli {};
 // ---- 1. defaults ----
 
 TEST_F(Usability, EveryDefaultHelpShowsIsWhatARunWithNoFlagsUses) {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_FAIL() << "dataset-fashion-mnist is not installed (scripts/test.sh installs it)";
   const Result help = run("train --help");
   ASSERT_EQ(help.code, 0);
   // "  --name[,--alias] TYPE=VALUE" or "  --switch,--no-switch =VALUE": the left column ends at
@@ -334,7 +334,7 @@ TEST_F(Usability, SelectionUsesAValidationSetNeverTheTestSet) {
 
 TEST_F(Usability, ThePyTorchExportComputesWhatPredictComputesOnRawInputs) {
   if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0)
-    GTEST_SKIP() << "python3-torch is not installed (only this interchange test needs it)";
+    GTEST_FAIL() << "python3-torch is not installed (only this interchange test needs it) (scripts/test.sh installs it)";
   const std::string na = write("na.csv", iris_like(true));
   ASSERT_EQ(run("train --data " + na + " --impute mean --standardize --layers 16:relu --epochs 30 --no-report --out " +
                 path("m")).code, 0);
@@ -410,7 +410,7 @@ TEST_F(Usability, ShortRunsRecordEnoughAndTheirReportsSayWhyAPanelIsEmpty) {
   ASSERT_EQ(run("train --data xor --layers 4:tanh --epochs 2 --diagnostics-every 0 --out " + path("off")).code, 0);
 
   const std::string dom = render(path("s") + "/report.html", dir / "profile");
-  if (dom.empty()) GTEST_SKIP() << "Debian's chromium is not installed: the pages were written but not rendered";
+  if (dom.empty()) GTEST_FAIL() << "Debian's chromium is not installed: the pages were written but not rendered (scripts/test.sh installs it)";
   EXPECT_EQ(dom.find("data-errors=\""), std::string::npos) << "JavaScript errors in the report";
   EXPECT_NE(dom.find("no data: this model has no BatchNorm layer"), std::string::npos);
   EXPECT_NE(dom.find("no data: this model has no ReLU-family"), std::string::npos);
