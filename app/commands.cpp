@@ -13,17 +13,25 @@
 
 #include "data_source.h"
 #include "run_folder.h"
+#include "gradflow/detail/quote.h"
 #include "gradflow/gradflow.h"
 
 namespace gradflow::app {
 
 namespace fs = std::filesystem;
+using detail::quote;
 
 std::string model_path(const std::string& m) {
   return fs::is_directory(m) ? RunFolder(m).model() : m;
 }
 
 namespace {
+std::string join_names(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
 ModelFile open_model(const std::string& m, int threads) {
   set_num_threads(threads);
   return load_model(model_path(m));
@@ -40,6 +48,12 @@ void prepare_inputs(const ModelInfo& info, Tensor& x) {
 int eval(const EvalArgs& a) {
   ModelFile mf = open_model(a.model, a.threads);
   const Loss loss(parse_loss(mf.info.loss.empty() ? "cross_entropy" : mf.info.loss));
+  // The default data (Fashion-MNIST) is not what a model trained on a CSV file evaluates on.
+  if (a.data == EvalArgs{}.data && !mf.info.feature_names.empty())
+    throw std::runtime_error(fmt::format("{} was trained on a CSV file ({} features: {}): pass the data to evaluate "
+                                         "on with --data FILE.csv",
+                                         model_path(a.model), mf.info.feature_names.size(),
+                                         quote(join_names(mf.info.feature_names))));
   std::string label = a.label_column;
   if (label.empty()) {
     const auto header = csv::first_line(a.data);
@@ -80,12 +94,14 @@ int eval(const EvalArgs& a) {
     }
     std::size_t w = 5;
     for (const auto& n : names) w = std::max(w, n.size());
+    std::size_t cw = 6;  // columns: the predicted class, by the same names as the rows
+    for (const auto& n : names) cw = std::max(cw, n.size());
     fmt::print("confusion matrix (rows: true class, columns: predicted)\n{:>{}} ", "", w);
-    for (std::size_t c = 0; c < ev.classes; ++c) fmt::print(" {:>6}", c);
+    for (std::size_t c = 0; c < ev.classes; ++c) fmt::print(" {:>{}}", names[c], cw);
     fmt::print("\n");
     for (std::size_t t = 0; t < ev.classes; ++t) {
       fmt::print("{:>{}} ", names[t], w);
-      for (std::size_t p = 0; p < ev.classes; ++p) fmt::print(" {:>6}", ev.confusion[t * ev.classes + p]);
+      for (std::size_t p = 0; p < ev.classes; ++p) fmt::print(" {:>{}}", ev.confusion[t * ev.classes + p], cw);
       fmt::print("\n");
     }
   }
@@ -94,6 +110,9 @@ int eval(const EvalArgs& a) {
 
 int predict(const PredictArgs& a) {
   ModelFile mf = open_model(a.model, a.threads);
+  if (fs::is_directory(a.input))
+    throw std::runtime_error(fmt::format("--input {} is a folder; expected a file of samples: a CSV file of features "
+                                         "or an IDX image file", a.input));
   Tensor x;
   const bool is_csv = a.input.size() > 4 && a.input.substr(a.input.size() - 4) == ".csv";
   if (is_csv) {
@@ -104,6 +123,8 @@ int predict(const PredictArgs& a) {
     if (!mf.info.label_name.empty()) co.ignore_columns = {mf.info.label_name};
     co.feature_names = mf.info.feature_names;
     co.allow_missing = !mf.info.impute.empty();
+    co.hints.impute = "predict fills missing values only for a model trained with --impute mean|median, and this "
+                      "one was trained without";
     x = csv::read(a.input, co).x;
   } else {
     x = idx::read_images(a.input);

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "gradflow/detail/quote.h"
+
 #include "gradflow/model_file.h"
 
 namespace gradflow::app {
@@ -87,11 +89,11 @@ std::vector<TrainOption> recipe_options() {
       {"clip_value", "--clip-value", &C::clip_value, "clip every gradient element to [-v, v] (0: off)"},
       {"early_stop", "--early-stop", &C::early_stop,
        "stop after this many epochs without a better validation loss, keeping the best epoch's model (0: off)"},
-      {"batch_size", "--batch-size", &C::batch_size, "minibatch size"},
+      {"batch_size", "--batch-size", &C::batch_size, "minibatch size", nullptr, 1},
       {"drop_last", "--drop-last,!--no-drop-last", &C::drop_last,
        "skip each epoch's last partial batch (without it, a last batch of 1 sample joins the one before when the "
        "model has BatchNorm)"},
-      {"epochs", "--epochs", &C::epochs, "passes over the training data"},
+      {"epochs", "--epochs", &C::epochs, "passes over the training data", nullptr, 1},
       {"seed", "--seed", &C::seed, "seed for initialization, shuffling and noise"},
       {"threads", "--threads", &C::threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)"},
       {"shuffle", "--shuffle,!--no-shuffle", &C::shuffle,
@@ -185,7 +187,7 @@ void read_member(TrainConfig& c, M TrainConfig::*member, const char* key, const 
                                                                              : example.type_name();
     throw std::runtime_error(fmt::format("{}: '{}' should be {} like {}, got {}", source, key,
                                          std::string_view(what).starts_with("a ") ? what : fmt::format("a {}", what),
-                                         example.dump(), v.dump()));
+                                         example.dump(), detail::quote(v.dump())));
   }
   c.*member = v.get<M>();
 }
@@ -212,7 +214,7 @@ TrainConfig from_json(const json& given, const std::string& source) {
       if (!v.is_number_integer() || v.get<int>() < 1 || v.get<int>() > kConfigVersion)
         throw std::runtime_error(fmt::format("{}: version {} is not one this gradflow reads (1 to {}); a newer "
                                              "gradflow wrote it",
-                                             source, v.dump(), kConfigVersion));
+                                             source, detail::quote(v.dump()), kConfigVersion));
       continue;
     }
     if (k == "optimizer_options") {
@@ -222,10 +224,14 @@ TrainConfig from_json(const json& given, const std::string& source) {
     }
     const auto& options = train_options();
     const auto o = std::find_if(options.begin(), options.end(), [&](const TrainOption& t) { return t.key == k; });
-    if (o == options.end()) throw std::runtime_error(fmt::format("{}: unknown key '{}'", source, k));
+    if (o == options.end()) throw std::runtime_error(fmt::format("{}: unknown key '{}'", source, detail::quote(k)));
     std::visit([&](auto m) { read_member(c, m, o->key, v, source); }, o->member);
+    if (o->min > 0 && v.get<double>() < static_cast<double>(o->min))
+      throw std::runtime_error(
+          fmt::format("{}: '{}' should be a whole number ≥ {}, got {}", source, k, o->min, detail::quote(v.dump())));
     if (o->choices && !is_choice(o->choices, v.get<std::string>()))
-      throw std::runtime_error(fmt::format("{}: '{}' should be one of {}, got {}", source, k, o->choices, v.dump()));
+      throw std::runtime_error(
+          fmt::format("{}: '{}' should be one of {}, got {}", source, k, o->choices, detail::quote(v.dump())));
   }
   return c;
 }
@@ -246,7 +252,7 @@ std::unique_ptr<Optimizer> resolve_optimizer(TrainConfig& c) {
     if (name == "lr") throw std::invalid_argument("optimizer_options: the learning rate is 'lr', outside it");
     if (!v.is_number() && !v.is_boolean())
       throw std::invalid_argument(fmt::format("optimizer_options: '{}' should be a number or true/false, got {}",
-                                              name, v.dump()));
+                                              detail::quote(name), detail::quote(v.dump())));
     given[name] = v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>();
   }
   const HyperparameterValues values =
@@ -266,7 +272,7 @@ float parse_rate(const std::string& item, const std::string& text) {
   float p = -1;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), p);
   if (ec != std::errc() || ptr != text.data() + text.size() || !(p >= 0 && p < 1))
-    throw std::invalid_argument(fmt::format("--layers: '{}': the dropout rate must be in [0, 1)", item));
+    throw std::invalid_argument(fmt::format("--layers: '{}': the dropout rate must be in [0, 1)", detail::quote(item)));
   return p;
 }
 }  // namespace
@@ -301,7 +307,7 @@ std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, b
         throw std::invalid_argument(fmt::format(
             "--layers: '{}' is not UNITS[:ACTIVATION][:bn][:dropout=P], bn or dropout=P (for example "
             "256:relu:bn,128:tanh:dropout=0.2)",
-            item));
+            detail::quote(item)));
       LayerSpec act = nn::relu();
       bool bn = batchnorm;
       float rate = dropout;
@@ -309,7 +315,8 @@ std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, b
         if (parts[i] == "bn" || parts[i] == "batchnorm") bn = true;
         else if (is_dropout(parts[i])) rate = parse_rate(item, parts[i].substr(8));
         else if (i == 1) act = parse_activation(parts[i]);
-        else throw std::invalid_argument(fmt::format("--layers: '{}': unknown part '{}'", item, parts[i]));
+        else throw std::invalid_argument(
+            fmt::format("--layers: '{}': unknown part '{}'", detail::quote(item), detail::quote(parts[i])));
       }
       // Ioffe & Szegedy: normalize the pre-activation z, between the Dense and its activation.
       specs.push_back(nn::dense(n, init));
@@ -335,7 +342,8 @@ SaveCadence parse_save_every(const std::string& text) {
                   (secs ? v >= 0 : v >= 1 && v == std::floor(v));
   if (!ok)
     throw std::invalid_argument(fmt::format(
-        "--save-every '{}': expected seconds as Ns (e.g. 30s; 0s: every epoch) or a number of epochs N ≥ 1", text));
+        "--save-every '{}': expected seconds as Ns (e.g. 30s; 0s: every epoch) or a number of epochs N ≥ 1",
+        detail::quote(text)));
   if (secs) c.seconds = v;
   else c.epochs = static_cast<std::size_t>(v), c.seconds = 0;
   return c;
@@ -356,7 +364,8 @@ std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text) {
       ok = a.ec == std::errc() && a.ptr == item.data() + colon && b.ec == std::errc() &&
            b.ptr == item.data() + item.size() && s.epoch >= 1;
     }
-    if (!ok) throw std::invalid_argument(fmt::format("--stages: '{}' is not EPOCH:FROZEN_BLOCKS (e.g. 1:3,5:2,9:0)", item));
+    if (!ok) throw std::invalid_argument(
+          fmt::format("--stages: '{}' is not EPOCH:FROZEN_BLOCKS (e.g. 1:3,5:2,9:0)", detail::quote(item)));
     stages.push_back(s);
     if (comma == std::string::npos) break;
     start = comma + 1;

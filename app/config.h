@@ -99,6 +99,7 @@ struct TrainOption {
   TrainMember member;
   std::string help;
   const char* choices = nullptr;  // "auto|classification|regression": the only values accepted
+  std::size_t min = 0;            // a whole number's least value
 };
 std::span<const TrainOption> train_options();
 // Whether `value` is one of "a|b|c".

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "gradflow/detail/quote.h"
+
 #include "gradflow/data/csv.h"
 #include "gradflow/data/idx.h"
 #include "gradflow/data/synthetic.h"
@@ -29,26 +31,38 @@ bool has_own_test_split(const std::string& spec) {
 
 bool is_regression(const std::string& spec) { return spec == "sine"; }
 
+namespace {
+// Without throwing: a name too long for the file system is a name that does not exist.
+bool file_exists(const std::filesystem::path& p) {
+  std::error_code ec;
+  return std::filesystem::exists(p, ec);
+}
+}  // namespace
+
 bool spec_exists(const std::string& spec) {
-  namespace fs = std::filesystem;
-  if (spec.empty() || spec == "none" || spec == "fashion-mnist" || is_synthetic(spec) || fs::exists(spec)) return true;
+  if (spec.empty() || spec == "none" || spec == "fashion-mnist" || is_synthetic(spec) || file_exists(spec)) return true;
   const std::size_t comma = spec.find(',');
-  return comma != std::string::npos && fs::exists(spec.substr(0, comma)) && fs::exists(spec.substr(comma + 1));
+  return comma != std::string::npos && file_exists(spec.substr(0, comma)) && file_exists(spec.substr(comma + 1));
 }
 
 std::string absolute_spec(const std::string& spec, const std::filesystem::path& base) {
   namespace fs = std::filesystem;
   if (spec.empty() || spec == "none" || spec == "fashion-mnist" || is_synthetic(spec)) return spec;
   const auto absolute = [&](const std::string& p) {
-    if (p.empty() || fs::path(p).is_absolute() || !fs::exists(base / p)) return p;
+    if (p.empty() || fs::path(p).is_absolute() || !file_exists(base / p)) return p;
     return fs::absolute(base / p).lexically_normal().string();
   };
   const std::size_t comma = spec.find(',');
-  if (comma == std::string::npos || fs::exists(base / spec)) return absolute(spec);
+  if (comma == std::string::npos || file_exists(base / spec)) return absolute(spec);
   return absolute(spec.substr(0, comma)) + "," + absolute(spec.substr(comma + 1));
 }
 
 Dataset load_data(const std::string& spec, bool train, const DataOptions& o) {
+  // A name the file system refuses (too long, a loop) is an error about the name, said briefly.
+  std::error_code ec;
+  (void)std::filesystem::status(spec, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    throw std::runtime_error(fmt::format("data '{}': {}", detail::quote(spec), ec.message()));
   Dataset d;
   if (spec == "fashion-mnist") {
     if (!std::filesystem::is_directory(idx::kFashionMnistDir))
@@ -76,17 +90,18 @@ Dataset load_data(const std::string& spec, bool train, const DataOptions& o) {
     co.class_names = o.class_names;
     co.feature_names = o.feature_names;
     co.allow_missing = o.allow_missing;
+    co.encode_numeric_labels = o.encode_numeric_labels;
     co.hints = {.impute = "let training fill it (--impute mean|median)",
                 .max_classes = "--max-classes raises it",
                 .regression = "train a regression (--task regression or --loss mse)"};
     d = csv::read(spec, co);
   } else if (!std::filesystem::exists(spec)) {
     throw std::runtime_error(fmt::format(
-        "data '{}': no such file, and not one of fashion-mnist, xor, spirals, moons, sine", spec));
+        "data '{}': no such file, and not one of fashion-mnist, xor, spirals, moons, sine", detail::quote(spec)));
   } else {
     throw std::runtime_error(fmt::format(
         "data '{}': cannot tell the format (expected a .csv file, IMAGES,LABELS IDX files, or a folder of MNIST files)",
-        spec));
+        detail::quote(spec)));
   }
   return d;
 }
@@ -111,12 +126,12 @@ Dataset select_classes(const Dataset& d, const std::string& list) {
     if (named == d.class_names.end()) {
       auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), c);
       if (ec != std::errc() || p != item.data() + item.size() || c >= d.num_classes)
-        throw std::invalid_argument(fmt::format("--classes '{}': '{}' is not a class of {} ({}0..{})", list, item,
+        throw std::invalid_argument(fmt::format("--classes '{}': '{}' is not a class of {} ({}0..{})", detail::quote(list), detail::quote(item),
                                                 d.name, d.class_names.empty() ? "" : "a name or an index ",
                                                 d.num_classes - 1));
     }
     if (std::find(keep.begin(), keep.end(), c) != keep.end())
-      throw std::invalid_argument(fmt::format("--classes '{}': class {} is listed twice", list, c));
+      throw std::invalid_argument(fmt::format("--classes '{}': class {} is listed twice", detail::quote(list), c));
     keep.push_back(c);
     if (comma == std::string::npos) break;
     start = comma + 1;

@@ -25,6 +25,7 @@ struct DataOptions {
   std::vector<std::string> class_names;  // CSV: the training data's classes (for test, validation, eval data)
   std::vector<std::string> feature_names;  // CSV: a header's columns are matched to these
   bool allow_missing = false;              // CSV: missing features read as NaN (to be imputed)
+  bool encode_numeric_labels = false;      // CSV training data: labels 1, 2, 3 are classes "1", "2", "3"
 };
 
 // The training part (train = true) or the evaluation part of a data spec. For a CSV file or

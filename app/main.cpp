@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 #include "gradflow/detail/json_depth.h"
+#include "gradflow/detail/quote.h"
 #include "gradflow/layer.h"
 #include "gradflow/runtime.h"
 #include "gradflow/threads.h"
@@ -109,6 +110,17 @@ void add_train_option(CLI::App& cmd, const gradflow::app::TrainOption& o, TrainC
           add_switch(cmd, o.names, value, o.help);
         } else {
           CLI::Option* opt = cmd.add_option(o.names, value, o.help);
+          if (o.min > 0) {
+            const std::size_t min = o.min;
+            opt->check(CLI::Validator(
+                [min](std::string& v) -> std::string {
+                  std::uint64_t n = 0;
+                  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+                  const bool ok = !v.empty() && ec == std::errc() && p == v.data() + v.size() && n >= min;
+                  return ok ? "" : fmt::format("'{}' is not a whole number ≥ {}", gradflow::detail::quote(v), min);
+                },
+                "", "whole number"));
+          }
           if (o.choices) {
             const std::string choices = o.choices;
             opt->check(CLI::Validator(
@@ -168,7 +180,8 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file, 
 // config.json works from any folder (--config, --resume).
 void absolute_paths(TrainConfig& c, const fs::path& base) {
   for (std::string* spec : {&c.data, &c.test, &c.val}) *spec = gradflow::app::absolute_spec(*spec, base);
-  if (!c.init_from.empty() && fs::path(c.init_from).is_relative() && fs::exists(base / c.init_from))
+  std::error_code ec;
+  if (!c.init_from.empty() && fs::path(c.init_from).is_relative() && fs::exists(base / c.init_from, ec))
     c.init_from = fs::absolute(base / c.init_from).lexically_normal().string();
 }
 
@@ -182,7 +195,8 @@ void check_files_of(const TrainConfig& c, const TrainConfig& from_file, const st
     if (c.*member == from_file.*member && !gradflow::app::spec_exists(c.*member))
       throw std::runtime_error(fmt::format("{}: '{}' names '{}', which is neither beside it ({}) nor in the current "
                                            "folder",
-                                           config_file, key, c.*member, fs::absolute(config_file).parent_path().string()));
+                                           config_file, key, gradflow::detail::quote(c.*member),
+                                           fs::absolute(config_file).parent_path().string()));
 }
 
 // Defaults, then the config file (or the resumed run's), then the flags given.
@@ -228,6 +242,38 @@ TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, const OptimizerFlag
   absolute_paths(c, fs::current_path());
   if (file) check_files_of(c, *file, config_file);
   return c;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean --epochs?)" for an option the command does not have but one it has is near.
+std::string suggestion(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* cmd = &app;
+  for (const CLI::App* sub : app.get_subcommands()) cmd = sub;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = std::string(argv[i]).substr(0, std::string(argv[i]).find('='));
+    if (!arg.starts_with("--") || cmd->get_option_no_throw(arg) || app.get_option_no_throw(arg)) continue;
+    std::string best;
+    std::size_t best_d = std::max<std::size_t>(2, arg.size() / 3) + 1;
+    for (const CLI::Option* opt : cmd->get_options())
+      for (const std::string& name : opt->get_lnames())
+        if (const std::size_t d = edit_distance(arg.substr(2), name); d < best_d) best_d = d, best = "--" + name;
+    if (!best.empty()) return fmt::format(" (did you mean {} instead of {}?)", best, arg);
+  }
+  return "";
 }
 
 // Every command's arguments, bound to its options.
@@ -346,7 +392,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help and --version print and exit 0; a bad option is one error line like any other.
     if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "gradflow: error: %s (see --help)\n", e.what());
+    std::fprintf(stderr, "gradflow: error: %s%s (see --help)\n", e.what(), suggestion(app, argc, argv).c_str());
     return e.get_exit_code();
   }
   try {

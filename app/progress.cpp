@@ -13,7 +13,13 @@ Progress::Progress(std::size_t epochs, std::size_t samples, const RunFolder* fol
 
 namespace {
 std::string pct(double v) { return std::isnan(v) ? "      -" : fmt::format("{:6.2f}%", 100 * v); }
-std::string num(double v) { return std::isnan(v) ? "        -" : fmt::format("{:9.4f}", v); }
+// A loss in `width` columns: fixed to 4 decimals while it fits, else in scientific notation (a
+// diverging run's 5.8e13 must not push the table's columns apart).
+std::string num(double v, int width = 9) {
+  if (std::isnan(v)) return fmt::format("{:>{}}", "-", width);
+  if (std::fabs(v) < 1e4) return fmt::format("{:{}.4f}", v, width);
+  return fmt::format("{:{}.3e}", v, width);
+}
 }  // namespace
 
 void Progress::on_train_begin(Trainer&) {
@@ -66,7 +72,7 @@ void Progress::warn(const std::string& message) {
 void Progress::on_epoch_end(Trainer& t, const EpochMetrics& m) {
   const double lr = t.optimizer().learning_rate();
   if (tty_) fmt::print("\r\x1b[K");
-  fmt::print("{:>5}  {:>10.4f}  {:>9}  {}{}  {:>8}  {:>9.3g}  {:>7.2f}\n", m.epoch, m.train_loss, pct(m.train_acc),
+  fmt::print("{:>5}  {:>10}  {:>9}  {}{}  {:>8}  {:>9.3g}  {:>7.2f}\n", m.epoch, num(m.train_loss, 10), pct(m.train_acc),
              with_val_ ? fmt::format("{}  {:>8}  ", num(m.val_loss), pct(m.val_acc)) : "", num(m.test_loss),
              pct(m.test_acc), lr, m.seconds);
   std::fflush(stdout);

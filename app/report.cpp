@@ -40,9 +40,13 @@ window.gradflowCharts = function (grid) {
   // as a learning rate without schedule, would otherwise show the same label on every tick).
   // The labels drawn are kept in the chart's data-yticks.
   const distinct = (box) => (u, vs) => {
-    let labels = vs.map(String);
+    // Large and tiny values in scientific notation: 5.8e13 written out is wider than the axis,
+    // which then showed only its last digits ("0000000000").
+    const text = (v, p) => v == null ? '' : (v !== 0 && (Math.abs(v) >= 1e5 || Math.abs(v) < 1e-4))
+                                            ? v.toExponential(Math.max(0, p - 1)) : String(+v.toPrecision(p));
+    let labels = vs.map(v => text(v, 10));
     for (let p = 2; p <= 10; p++) {
-      const l = vs.map(v => v == null ? '' : String(+v.toPrecision(p)));
+      const l = vs.map(v => text(v, p));
       if (new Set(l).size === l.length) { labels = l; break; }
     }
     box.dataset.yticks = JSON.stringify(labels);
@@ -75,7 +79,8 @@ window.gradflowCharts = function (grid) {
   // brings its own (align).
   function chart(title, xlabel, xs, series, opts) {
     opts = opts || {};
-    if (xs === null) ({ xs, series } = align(series));
+    // (No series at all: the x values of opts.records, so that the panel says opts.why.)
+    if (xs === null) ({ xs, series } = series.length ? align(series) : { xs: opts.records || [], series: [] });
     const box = panel(title, opts.caption);
     const usable = series.filter(s => s.values.some(v => v !== null && isFinite(v) && (!opts.log || v > 0)));
     if (!xs.length || !usable.length) {
@@ -86,11 +91,14 @@ window.gradflowCharts = function (grid) {
     }
     const clean = (v) => (v === null || !isFinite(v) || (opts.log && v <= 0)) ? null : v;
     const data = [xs].concat(usable.map(s => s.values.map(clean)));
+    // As wide as its column of the page's grid (two columns at 1200 px, more on wider pages).
+    const width = Math.max(320, Math.floor(box.getBoundingClientRect().width) - 10);
+    box.dataset.width = String(width);
     // What was drawn, for the tests: the x range and each series' last x with a point.
     box.dataset.x = JSON.stringify([xs[0], xs[xs.length - 1]]);
     box.dataset.lastx = JSON.stringify(data.slice(1).map(v => xs[v.reduce((last, y, i) => (y === null ? last : i), 0)]));
     new uPlot({
-      title: title, width: 560, height: 300,
+      title: title, width: width, height: 300,
       scales: { x: { time: false, distr: opts.xlog ? 3 : 1 }, y: opts.log ? { distr: 3 } : (opts.range ? { range: opts.range } : {}) },
       axes: [{ label: xlabel }, { label: opts.ylabel || '', size: 60,
                values: opts.log ? (u, vs) => vs.map(v => v == null ? '' : (v >= 0.01 && v < 1000 ? String(+v.toPrecision(2))
@@ -191,6 +199,7 @@ constexpr const char* kScript = R"JS(
                       values: r.diagnostics.map(d => d.layers[i][key]) });
       });
     });
+    opts.records = [].concat(...runs.map(r => r.diagnostics.map(d => d.step)));
     chart(title, 'step', null, series, opts);
   }
   // Which kinds are which: the library's registered traits, carried in the page's data.
@@ -263,8 +272,8 @@ std::string page(const std::string& title, const std::string& body, const json& 
          R"CSS(
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
 h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; border-bottom: 1px solid #ddd; }
-#charts { display: flex; flex-wrap: wrap; gap: 12px; }
-.chart { border: 1px solid #eee; padding: 4px; max-width: 568px; }
+#charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 12px; }
+.chart { border: 1px solid #eee; padding: 4px; min-width: 0; }
 .caption { font-size: 13px; color: #444; margin: 4px 6px; }
 .none { color: #888; } .warnings li { color: #a33; margin: 4px 0; }
 .held { color: #2a7d2a; } .failed { color: #b02020; }
@@ -321,6 +330,12 @@ void write_study_page(const nlohmann::json& study, const std::string& out) {
 
 void write_report(const std::vector<std::string>& runs, const std::string& out) {
   if (runs.empty()) throw std::invalid_argument("no run folders given");
+  for (const std::string& run : runs)
+    if (!fs::is_directory(run)) throw std::runtime_error(fmt::format("'{}' is not a run folder", run));
+  const fs::path folder = fs::absolute(out).parent_path();
+  if (!fs::is_directory(folder))
+    throw std::runtime_error(fmt::format("cannot write {}: the folder {} does not exist", out, folder.string()));
+  if (fs::is_directory(out)) throw std::runtime_error(fmt::format("cannot write {}: it is a folder", out));
   json data{{"runs", json::array()}, {"kinds", json::array()}};
   for (const LayerKindInfo& k : layer_kinds())
     data["kinds"].push_back({{"name", k.name},

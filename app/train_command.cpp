@@ -28,6 +28,8 @@
 
 #include <fmt/format.h>
 
+#include "gradflow/detail/quote.h"
+
 #include "commands.h"
 #include "data_source.h"
 #include "mpi.h"
@@ -37,6 +39,7 @@
 #include "run_checkpoints.h"
 #include "run_folder.h"
 #include "run_guard.h"
+#include "text.h"
 
 namespace gradflow::app {
 
@@ -70,7 +73,7 @@ std::size_t parse_diagnostics_every(const std::string& text) {
   std::size_t n = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
   if (ec != std::errc() || p != text.data() + text.size() || n == kAuto)
-    throw std::invalid_argument(fmt::format("--diagnostics-every '{}': expected a number of steps, 0 (off) or auto", text));
+    throw std::invalid_argument(fmt::format("--diagnostics-every '{}': expected a number of steps, 0 (off) or auto", detail::quote(text)));
   return n;
 }
 
@@ -82,8 +85,6 @@ void check_fraction(const char* option, double f) {
 // or a --config file). Holds out 10% for validation when selection needs it (cfg.val_split).
 Settings parse_settings(TrainConfig& cfg) {
   Settings s;
-  if (cfg.batch_size == 0) throw std::invalid_argument("--batch-size must be at least 1");
-  if (cfg.epochs == 0) throw std::invalid_argument("--epochs must be at least 1");
   check_fraction("--val-split", cfg.val_split);
   check_fraction("--test-split", cfg.test_split);
   if (cfg.clip_norm < 0 || cfg.clip_value < 0) throw std::invalid_argument("--clip-norm and --clip-value must be >= 0");
@@ -159,10 +160,11 @@ struct TrainingData {
 TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
   DataOptions dopt{.label_column = cfg.label_column, .regression = regression, .seed = cfg.seed,
                    .max_classes = cfg.max_classes, .class_names = {}, .feature_names = {},
-                   .allow_missing = cfg.impute != "none"};
+                   .allow_missing = cfg.impute != "none", .encode_numeric_labels = true};
   TrainingData d{load_data(cfg.data, true, dopt), std::nullopt, std::nullopt, "", ""};
   // Other files are read as the training data was: by its class names and its columns.
   DataOptions other = dopt;
+  other.encode_numeric_labels = false;
   other.class_names = d.train.class_names;
   other.feature_names = d.train.feature_names;
   const auto held_out = [&](double f) { return fmt::format("{} ({:g}% held out)", cfg.data, 100 * f); };
@@ -441,6 +443,8 @@ Training prepare_training(TrainConfig& cfg, const Settings& s, const Inputs& in,
 // Returns whether this run created it.
 bool open_folder(const RunFolder& folder, bool resuming) {
   const std::string& out = folder.dir();
+  if (fs::exists(out) && !fs::is_directory(out))
+    throw std::runtime_error(fmt::format("--out {} is a file, not a folder: --out names the run folder to create", out));
   if (!resuming && fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)))
     throw std::runtime_error(fmt::format("run folder '{}' already exists and is not empty (choose another --out{})",
                                          out, fs::exists(folder.config())
@@ -456,20 +460,22 @@ void print_plan(const TrainConfig& cfg, const Settings& s, const Inputs& in, con
   const Dataset& train = in.data.train;
   const auto& val = in.data.val;
   const auto& test = in.data.test;
-  fmt::print("data:   {}: {} training samples{}{}, {} features{}{}{}\n", cfg.data, train.size(),
+  fmt::print("data:   {}: {}{}{}, {}{}{}{}\n", cfg.data, plural(train.size(), "training sample"),
              val ? fmt::format(", {} validation samples ({})", val->size(), in.data.val_name) : "",
              test ? fmt::format(", {} test samples ({})", test->size(), in.data.test_name) : ", no test set",
-             train.features(), train.classification() ? fmt::format(", {} classes", train.num_classes) : ", regression",
+             plural(train.features(), "feature"),
+             train.classification() ? ", " + plural(train.num_classes, "class", "classes") : ", regression",
              in.filled ? fmt::format(", {} missing values filled ({})", in.filled, in.impute.strategy) : "",
              in.input.empty() ? "" : ", standardized");
   if (!s.val_note.empty()) fmt::print("note:   {}\n", s.val_note);
   fmt::print("model:  {}, {} parameters, init {}\n", describe(*m.net), m.net->num_params(),
              s.init == Init::Default ? "default (He/LeCun/Glorot by activation)" : std::string(to_string(s.init)));
-  fmt::print("recipe: {} lr {}{}{}, batch {}, {} epochs, loss {}{}{}, seed {}, {} thread(s), sgemm {}\n",
+  fmt::print("recipe: {} lr {}{}{}, batch {}, {}, loss {}{}{}, seed {}, {} thread(s), sgemm {}\n",
              s.optimizer->name(), cfg.lr, cfg.schedule == "none" ? "" : fmt::format(" ({} schedule)", cfg.schedule),
-             cfg.warmup ? fmt::format(" after {} warm-up epochs", cfg.warmup) : "", cfg.batch_size, cfg.epochs,
+             cfg.warmup ? fmt::format(" after {} warm-up epochs", cfg.warmup) : "", cfg.batch_size,
+             plural(cfg.epochs, "epoch"),
              m.loss.name(), cfg.clip_norm > 0 || cfg.clip_value > 0 ? ", gradient clipping" : "",
-             cfg.early_stop ? fmt::format(", early stopping after {} epochs", cfg.early_stop) : "", cfg.seed,
+             cfg.early_stop ? ", early stopping after " + plural(cfg.early_stop, "epoch") : "", cfg.seed,
              num_threads(), blas_kernels());
   if (!m.reuse_note.empty()) fmt::print("reuse:  {}\n", m.reuse_note);
   if (t.trainer->folds_last_batch(train.size()))
@@ -589,14 +595,14 @@ void write_outputs(const TrainConfig& cfg, const Inputs& in, Model& m, Training&
     t.folder->write_confusion(evaluate(*m.net, m.loss, *test), in.data.train.class_names);
   const EarlyStopping* early = t.early.get();
   if (early && early->stopped_early())
-    fmt::print("early stopping: no better validation loss for {} epochs; keeping epoch {} (validation loss {:.4f})\n",
-               cfg.early_stop, early->best_epoch(), early->best_loss());
+    fmt::print("early stopping: no better validation loss for {}; keeping epoch {} (validation loss {:.4f})\n",
+               plural(cfg.early_stop, "epoch"), early->best_epoch(), early->best_loss());
   if (r.history.empty()) throw std::runtime_error("no epoch was trained");
   EpochMetrics last = r.history.back();
   for (const auto& e : r.history)
     if (early && e.epoch == early->best_epoch()) last = e;
   const std::string where =
-      fmt::format("after {} epochs in {:.1f} s; model saved to {}", last.epoch, r.seconds, t.folder->model());
+      fmt::format("after {} in {:.1f} s; model saved to {}", plural(last.epoch, "epoch"), r.seconds, t.folder->model());
   if (test && !std::isnan(last.test_acc))
     fmt::print("test accuracy {:.2f}% (loss {:.4f}) {}\n", 100 * last.test_acc, last.test_loss, where);
   else if (test)

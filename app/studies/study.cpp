@@ -57,7 +57,7 @@ json StudyReport::to_json() const {
 }
 
 void StudyReport::print() const {
-  fmt::print("{}\n\n", question_);
+  // (run_study's header line already says the claim.)
   std::vector<std::size_t> w(columns_.size());
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     w[c] = columns_[c].size();

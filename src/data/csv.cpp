@@ -13,15 +13,31 @@
 
 #include <fmt/format.h>
 
+#include "gradflow/detail/quote.h"
+
 namespace gradflow::csv {
 
 namespace {
 
-std::vector<std::string_view> split(std::string_view line) {
+// The field separator, from the first line, as pandas' sniffer decides it: the most frequent
+// of , ; tab and | (a comma when none is there, or on a tie).
+char sniff_delimiter(std::string_view line) {
+  char best = ',';
+  std::size_t most = static_cast<std::size_t>(std::count(line.begin(), line.end(), ','));
+  for (const char c : {';', '\t', '|'}) {
+    const auto n = static_cast<std::size_t>(std::count(line.begin(), line.end(), c));
+    if (n > most) best = c, most = n;
+  }
+  return best;
+}
+
+std::string delimiter_name(char d) { return d == '\t' ? "tabs" : fmt::format("'{}'", d); }
+
+std::vector<std::string_view> split(std::string_view line, char delimiter) {
   std::vector<std::string_view> out;
   std::size_t start = 0;
   while (true) {
-    const std::size_t comma = line.find(',', start);
+    const std::size_t comma = line.find(delimiter, start);
     std::string_view f = line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     while (!f.empty() && (f.front() == ' ' || f.front() == '\t')) f.remove_prefix(1);
     while (!f.empty() && (f.back() == ' ' || f.back() == '\t' || f.back() == '\r')) f.remove_suffix(1);
@@ -100,7 +116,7 @@ std::vector<std::string> first_line(const std::string& path) {
   while (std::getline(in, line)) {
     if (line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const auto f = split(line);
+    const auto f = split(line, sniff_delimiter(line));
     return {f.begin(), f.end()};
   }
   return {};
@@ -116,6 +132,7 @@ namespace {
 
 // What the first line says about the file: its header (if it is one), and per column its role.
 struct Layout {
+  char delimiter = ',';
   std::vector<std::string> header;
   std::vector<long> role;  // per column: feature index, kLabel or kIgnored
   std::size_t fields = 0, features = 0;
@@ -125,12 +142,15 @@ struct Layout {
 };
 
 // The label column given by index (negative: from the end), or -1 with by_name set.
-long label_by_index(const std::string& path, const Options& o, std::size_t fields, std::size_t line_no,
+long label_by_index(const std::string& path, const Options& o, const Layout& l, std::size_t line_no,
                     bool& by_name) {
   by_name = false;
   if (!o.has_labels) return -1;
+  const std::size_t fields = l.fields;
   if (fields < 2)
-    throw std::runtime_error(fmt::format("{}:{}: {} column(s); expected features and a label", path, line_no, fields));
+    throw std::runtime_error(fmt::format("{}:{}: {} column(s) separated by {} (of , ; tabs and |, the most frequent "
+                                         "on the first line); expected features and a label",
+                                         path, line_no, fields, delimiter_name(l.delimiter)));
   const std::string& c = o.label_column;
   long label = -1;
   auto [p, ec] = std::from_chars(c.data(), c.data() + c.size(), label);
@@ -182,12 +202,13 @@ void assign_roles(Layout& l, long label, const std::string& path, const Options&
 
 // From the first non-blank line: a header when a field that must be a number is not one.
 Layout read_layout(const std::vector<std::string_view>& f, const std::string& path, const Options& o,
-                   std::size_t line_no) {
+                   std::size_t line_no, char delimiter) {
   Layout l;
+  l.delimiter = delimiter;
   l.fields = f.size();
   // The label column by index is known before the header question; by name it needs one.
   bool by_name = false;
-  long label = label_by_index(path, o, l.fields, line_no, by_name);
+  long label = label_by_index(path, o, l, line_no, by_name);
   bool is_header = false;
   for (std::size_t j = 0; j < l.fields; ++j)
     is_header |= (by_name || static_cast<long>(j) != label || !o.has_labels) && !is_number(f[j]) && !is_missing(f[j]);
@@ -195,7 +216,7 @@ Layout read_layout(const std::vector<std::string_view>& f, const std::string& pa
   if (by_name) {
     auto it = std::find(l.header.begin(), l.header.end(), o.label_column);
     if (it == l.header.end())
-      throw std::runtime_error(fmt::format("{}: no column named '{}' in the header{}", path, o.label_column,
+      throw std::runtime_error(fmt::format("{}: no column named '{}' in the header{}", path, detail::quote(o.label_column),
                                            l.header.empty() ? " (the file has no header)" : ""));
     label = it - l.header.begin();
   }
@@ -222,7 +243,7 @@ void read_row(const std::vector<std::string_view>& f, const Layout& l, const std
     if (l.role[j] == kIgnored) continue;
     if (l.role[j] == kLabel) {
       if (is_missing(f[j]))
-        throw std::runtime_error(fmt::format("{}:{}: {}: the label is missing ('{}')", path, line_no, l.column(j), f[j]));
+        throw std::runtime_error(fmt::format("{}:{}: {}: the label is missing ('{}')", path, line_no, l.column(j), detail::quote(f[j])));
       rows.labels.emplace_back(f[j]);
       rows.label_line.push_back(line_no);
       continue;
@@ -231,10 +252,10 @@ void read_row(const std::vector<std::string_view>& f, const Layout& l, const std
     if (is_missing(f[j])) {
       if (!o.allow_missing)
         throw std::runtime_error(fmt::format("{}:{}: {}: missing value ('{}'); fill it in, or {}", path, line_no,
-                                             l.column(j), f[j], o.hints.impute));
+                                             l.column(j), detail::quote(f[j]), o.hints.impute));
       v = std::numeric_limits<float>::quiet_NaN();
     } else if (!parse_float(f[j], v) || !std::isfinite(v)) {
-      throw std::runtime_error(fmt::format("{}:{}: {}: '{}' is not a finite number", path, line_no, l.column(j), f[j]));
+      throw std::runtime_error(fmt::format("{}:{}: {}: '{}' is not a finite number", path, line_no, l.column(j), detail::quote(f[j])));
     }
     row[l.role[j]] = v;
   }
@@ -247,7 +268,7 @@ void regression_targets(Dataset& d, const Rows& rows, const std::string& path) {
     if (!parse_float(rows.labels[i], y[i]) || !std::isfinite(y[i]))
       throw std::runtime_error(fmt::format("{}:{}: the target '{}' is not a finite number (a regression target is "
                                            "numeric; for class names, train a classification)",
-                                           path, rows.label_line[i], rows.labels[i]));
+                                           path, rows.label_line[i], detail::quote(rows.labels[i])));
 }
 
 // Labels by the given class names, else numbers as class indices below `limit`.
@@ -266,10 +287,10 @@ void indexed_classes(Dataset& d, const Rows& rows, const std::string& path, cons
     } else if (!parse_float(label, v) || v < 0 || v != std::floor(v) || v >= static_cast<float>(limit)) {
       if (!is_number(label))
         throw std::runtime_error(fmt::format("{}:{}: label '{}' is not one of the {} classes ({})", path,
-                                             rows.label_line[i], label, o.class_names.size(), join(o.class_names)));
+                                             rows.label_line[i], detail::quote(label), o.class_names.size(), join(o.class_names)));
       const bool fraction = parse_float(label, v) && v >= 0 && v != std::floor(v);
       throw std::runtime_error(fmt::format(
-          "{}:{}: label '{}' out of range (expected a class index 0..{}){}", path, rows.label_line[i], label,
+          "{}:{}: label '{}' out of range (expected a class index 0..{}){}", path, rows.label_line[i], detail::quote(label),
           limit - 1,
           o.num_classes ? ""
                         : fmt::format("; labels are class indices below {} ({}) — {} is a numeric target: {}",
@@ -345,7 +366,9 @@ Dataset to_dataset(const std::string& path, const Layout& l, const Rows& rows, c
   // Classes: by the given names, else numbers as indices, else text as names.
   const bool numeric = std::all_of(rows.labels.begin(), rows.labels.end(), [](const std::string& s) { return is_number(s); });
   const std::size_t limit = o.num_classes ? o.num_classes : o.max_classes;
-  if (numeric && o.class_names.empty() && o.num_classes == 0 && encoded_classes(d, rows, limit)) return d;
+  if (numeric && o.encode_numeric_labels && o.class_names.empty() && o.num_classes == 0 &&
+      encoded_classes(d, rows, limit))
+    return d;
   if (!o.class_names.empty() || numeric) indexed_classes(d, rows, path, o, limit);
   else text_classes(d, rows, path, o, limit);
   return d;
@@ -358,7 +381,7 @@ Dataset read(const std::string& path, const Options& o) {
     throw std::invalid_argument("CSV classes: max_classes must be at least 1");
   std::ifstream in(path);
   if (!std::filesystem::exists(path) || !in)
-    throw std::runtime_error(fmt::format("cannot open '{}': no such file", path));
+    throw std::runtime_error(fmt::format("cannot open '{}': no such file", detail::quote(path)));
   Layout layout;
   Rows rows;
   std::size_t line_no = 0;
@@ -370,9 +393,10 @@ Dataset read(const std::string& path, const Options& o) {
     if (const std::size_t nul = line.find('\0'); nul != std::string::npos)
       throw std::runtime_error(fmt::format("{}:{}:{}: a NUL byte (expected text: is this a CSV file?)", path, line_no,
                                            nul + 1));
-    const auto f = split(line);
+    if (layout.fields == 0) layout.delimiter = sniff_delimiter(line);
+    const auto f = split(line, layout.delimiter);
     if (layout.fields == 0) {
-      layout = read_layout(f, path, o, line_no);
+      layout = read_layout(f, path, o, line_no, layout.delimiter);
       if (!layout.header.empty()) {
         for (std::string_view name : f) check_text(name, path, line_no, column_of(line, name), "the header name");
         continue;

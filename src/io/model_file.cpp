@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cmath>
 #include <cstring>
@@ -227,8 +228,19 @@ class ModelReader {
     unsigned char len_bytes[8];
     f_.read(reinterpret_cast<char*>(len_bytes), 8);
     for (int i = 7; i >= 0; --i) n_ = (n_ << 8) | len_bytes[i];
-    if (n_ > size - 8 || n_ > (100u << 20))
-      throw fail(fmt::format("header length {} at byte 0 exceeds the file ({} bytes after it)", n_, size - 8));
+    if (n_ > size - 8 || n_ > (100u << 20)) {
+      // Another kind of file given where a model belongs: say what it looks like.
+      const char first = static_cast<char>(len_bytes[0]);
+      const bool text = first == '{' || first == '[' || std::isalpha(static_cast<unsigned char>(first));
+      std::string start(reinterpret_cast<const char*>(len_bytes), 8);
+      for (char& c : start) c = std::isprint(static_cast<unsigned char>(c)) ? c : ' ';
+      throw fail(text ? fmt::format("not a model file: it starts with text ('{}…'; a config.json, a CSV?), a model "
+                                    "file is safetensors (model.safetensors, or a run folder)",
+                                    start)
+                      : fmt::format("not a model file (safetensors): header length {} at byte 0 exceeds the file ({} "
+                                    "bytes after it)",
+                                    n_, size - 8));
+    }
     std::string h(n_, '\0');
     f_.read(h.data(), static_cast<std::streamsize>(n_));
     try {

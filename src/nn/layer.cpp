@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "gradflow/detail/quote.h"
+
 #include "nn/layer_registry.h"
 
 namespace gradflow {
@@ -39,7 +41,7 @@ LayerSpec parse_activation(std::string_view name) {
   for (const auto& k : layer_kinds())
     if ((k.traits & kActivation) && k.name == name) return detail::registration(k.kind).defaults();
   if (name == "linear" || name == "none") return nn::identity();
-  throw std::invalid_argument(fmt::format("unknown activation '{}' (expected one of {})", name, activation_names()));
+  throw std::invalid_argument(fmt::format("unknown activation '{}' (expected one of {})", detail::quote(name), activation_names()));
 }
 
 Layer::Layer(const LayerSpec& spec, std::size_t in_features, std::size_t out_features)

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "gradflow/detail/quote.h"
+
 #include "core/vmath.h"
 
 namespace gradflow {
@@ -162,7 +164,7 @@ LossKind parse_loss(std::string_view name) {
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 2);
     }
   }
-  throw std::invalid_argument(fmt::format("unknown loss '{}' (expected {})", name, loss_names(", ")));
+  throw std::invalid_argument(fmt::format("unknown loss '{}' (expected {})", detail::quote(name), loss_names(", ")));
 }
 
 std::string_view Loss::name() const { return loss_kind(kind_).name; }

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "gradflow/detail/quote.h"
+
 namespace gradflow {
 
 std::string describe_range(const Hyperparameter& p) {
@@ -38,7 +40,7 @@ HyperparameterValues resolve_hyperparameters(std::string_view who, std::span<con
       std::string names;
       for (const Hyperparameter& q : params) names += fmt::format("{}{}", names.empty() ? "" : ", ", q.name);
       throw std::invalid_argument(
-          fmt::format("{} has no hyper-parameter '{}' (it takes {})", who, name, names.empty() ? "none" : names));
+          fmt::format("{} has no hyper-parameter '{}' (it takes {})", who, detail::quote(name), names.empty() ? "none" : names));
     }
     if (!in_range(*p, v))
       throw std::invalid_argument(fmt::format("{}: {} must be {}, got {}", who, name, describe_range(*p), v));

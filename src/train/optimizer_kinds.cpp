@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "gradflow/detail/quote.h"
+
 #include "gradflow/optimizer.h"
 
 namespace gradflow {
@@ -119,7 +121,7 @@ const OptimizerKind& optimizer_kind(std::string_view name) {
     if (k.name == name) return k;
     names += fmt::format("{}{}", names.empty() ? "" : ", ", k.name);
   }
-  throw std::invalid_argument(fmt::format("unknown optimizer '{}' (expected {})", name, names));
+  throw std::invalid_argument(fmt::format("unknown optimizer '{}' (expected {})", detail::quote(name), names));
 }
 
 std::unique_ptr<Optimizer> make_optimizer(std::string_view name, const HyperparameterValues& given) {

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "gradflow/detail/quote.h"
+
 namespace gradflow {
 
 Schedule::Schedule(double base_lr, const ScheduleOptions& o) : base_(base_lr), o_(o) {
@@ -139,7 +141,7 @@ double number(const std::string& text, const std::string& whole) {
   double v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || p != text.data() + text.size())
-    throw std::invalid_argument(fmt::format("schedule '{}': '{}' is not a number", whole, text));
+    throw std::invalid_argument(fmt::format("schedule '{}': '{}' is not a number", detail::quote(whole), detail::quote(text)));
   return v;
 }
 }  // namespace
@@ -157,12 +159,12 @@ ScheduleOptions parse_schedule(const std::string& text, std::size_t epochs, std:
   const std::string name = parts[0] == "constant" ? "none" : parts[0];
   const auto* k = std::find_if(kSchedules.begin(), kSchedules.end(), [&](const auto& s) { return s.name == name; });
   if (k == kSchedules.end())
-    throw std::invalid_argument(fmt::format("unknown schedule '{}' (expected {})", text, schedule_forms(", ")));
+    throw std::invalid_argument(fmt::format("unknown schedule '{}' (expected {})", detail::quote(text), schedule_forms(", ")));
   if (parts.size() - 1 < k->required)
-    throw std::invalid_argument(fmt::format("schedule '{}' needs {}: {}", text,
+    throw std::invalid_argument(fmt::format("schedule '{}' needs {}: {}", detail::quote(text),
                                             k->required == 1 ? "an argument" : "arguments", form(*k)));
   if (parts.size() - 1 > k->params.size())
-    throw std::invalid_argument(fmt::format("schedule '{}': too many parts (expected {})", text, form(*k)));
+    throw std::invalid_argument(fmt::format("schedule '{}': too many parts (expected {})", detail::quote(text), form(*k)));
   HyperparameterValues given;
   for (std::size_t i = 1; i < parts.size(); ++i) given[std::string(k->params[i - 1].name)] = number(parts[i], text);
   ScheduleOptions o;

@@ -129,7 +129,7 @@ std::size_t highest_non_finite(const Sequential& model, const float* values) {
 
 void Trainer::diverged(const std::string& what, std::size_t layer) const {
   throw TrainingDiverged(fmt::format("training diverged at step {} (epoch {}, batch {}): {} — lower the learning "
-                                     "rate (now {}), clip the gradients or add batch normalization",
+                                     "rate (now {:.6g}), clip the gradients or add batch normalization",
                                      info_.global_step + 1, info_.epoch, info_.step + 1, what, opt_.learning_rate()),
                          info_.global_step, layer);
 }

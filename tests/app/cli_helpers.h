@@ -151,9 +151,11 @@ inline nlohmann::json safetensors_header(const std::string& p) {
 
 // Renders a page in headless Chromium (kept off the network) and returns the DOM after its
 // scripts ran; "" when Chromium is not installed.
-inline std::string render(const std::string& page, const fs::path& profile) {
+inline std::string render(const std::string& page, const fs::path& profile, int window_width = 0) {
   if (!fs::exists("/usr/bin/chromium")) return "";
-  const std::string cmd = "timeout 120 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic "
+  const std::string size = window_width ? " --window-size=" + std::to_string(window_width) + ",900" : "";
+  const std::string cmd = "timeout 120 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic" + size +
+                          " "
                           "--no-first-run --disable-background-networking --disable-component-update --disable-sync "
                           "--user-data-dir=" + profile.string() + " --virtual-time-budget=10000 --dump-dom file://" +
                           page + " 2>/dev/null";

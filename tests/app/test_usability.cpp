@@ -272,7 +272,7 @@ TEST_F(Usability, ANumericTargetIsARegressionNotHundredsOfClasses) {
   const Result r = run("train --data " + f + " --task regression --layers 16:tanh --epochs 20 --test-split 0.2 "
                        "--no-report --out " + path("r"));
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find("1 features, regression"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 feature, regression"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("loss mse"), std::string::npos) << r.out;
   expect_clean_error(run("train --data " + write("t.csv", iris_like()) + " --task regression --out " + path("x")),
                      "the target 'setosa' is not a finite number", path("x"));

@@ -41,6 +41,10 @@ struct Options {
   std::vector<std::string> feature_names;
   std::vector<std::string> ignore_columns;  // dropped when the header has them (a label column at predict time)
   bool allow_missing = false;               // missing features read as NaN instead of an error
+  // Training data: whole-number labels that are not 0..K−1 (1, 2, 3) become classes named by
+  // their values, in increasing order, as text labels do (scikit-learn's LabelEncoder). Other
+  // files are read in the training data's terms (its class names, or indices).
+  bool encode_numeric_labels = false;
   // What the error messages suggest, in the caller's words (the CLI names its options).
   struct Hints {
     std::string impute = "impute them (mean or median)";
