@@ -1,0 +1,25 @@
+"""gradflow: deep feed-forward networks trained on the CPU, with PyTorch's numerics.
+
+The library itself (the C++ core, not the command line), with numpy arrays in and out:
+
+    import gradflow as gf
+    X, y = gf.data.spirals(500, seed=1)
+    net = gf.Sequential(2, [gf.nn.dense(32), gf.nn.relu(), gf.nn.dense(2), gf.nn.softmax()], seed=4)
+    result = gf.fit(net, gf.Loss("cross_entropy"), gf.make_optimizer("adam", lr=0.01), X, y,
+                    epochs=100, batch_size=32, num_classes=2)
+    probabilities = net.predict(X)
+
+float32 C-contiguous arrays are read in place; anything else is converted once. Library errors
+are Python exceptions (ValueError, RuntimeError) with the message the command line prints.
+Training and prediction release the GIL. gradflow.sklearn has scikit-learn estimators.
+"""
+from . import _gradflow
+from ._gradflow import (Loss, LayerSpec, Optimizer, Sequential, blas_kernels, data, evaluate, fit, layer_kinds,
+                        load_model, loss_kinds, make_optimizer, model_from_bytes, model_to_bytes, nn,
+                        num_threads, optimizer_kinds, save_model, schedule_forms, set_num_threads)
+
+__version__ = _gradflow.__version__
+
+__all__ = ["Loss", "LayerSpec", "Optimizer", "Sequential", "blas_kernels", "data", "evaluate", "fit", "layer_kinds",
+           "load_model", "loss_kinds", "make_optimizer", "model_from_bytes", "model_to_bytes", "nn", "num_threads",
+           "optimizer_kinds", "save_model", "schedule_forms", "set_num_threads", "__version__"]

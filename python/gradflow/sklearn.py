@@ -1,0 +1,340 @@
+"""scikit-learn estimators: GradflowClassifier and GradflowRegressor.
+
+Their parameters mirror sklearn.neural_network.MLPClassifier / MLPRegressor where the two
+overlap, plus gradflow's own (batch_norm, dropout, init, schedule, n_threads). Differences:
+
+- learning_rate_init=None and alpha=None take the solver's own defaults, the library's (PyTorch's:
+  Adam lr 1e-3, weight decay 0; AdamW weight decay 0.01). alpha is the solver's weight decay
+  (an L2 term added to the gradient, as torch.optim), not scikit-learn's penalty on the loss.
+- solver is any registered optimizer (gradflow.optimizer_kinds(): sgd, momentum, nesterov,
+  adagrad, rmsprop, adam, adamw); 'sgd' has no momentum, 'momentum' has 0.9. No 'lbfgs'.
+- early_stopping stops on the validation loss (scikit-learn: the validation score) and keeps the
+  best epoch's weights, as scikit-learn does.
+
+They work in Pipeline, GridSearchCV, cross_val_score and clone, and pickle (the weights travel
+as the safetensors bytes gradflow's model files hold; an optimizer's state does not travel: a
+partial_fit after unpickling starts the update rule afresh). After fit: classes_ (classifier),
+loss_curve_, n_iter_, history_ (a pandas DataFrame when pandas is installed, else a list of
+dicts), diagnostics_ (per-layer records, with diagnostics_every), model_ (the gradflow
+Sequential).
+"""
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import check_is_fitted
+
+from . import _gradflow as _gf
+
+__all__ = ["GradflowClassifier", "GradflowRegressor"]
+
+
+class _GradflowMLP(BaseEstimator):
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=None, batch_size="auto",
+                 learning_rate_init=None, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
+                 batch_norm=False, dropout=0.0, init="default", schedule="none", diagnostics_every=0, n_threads=0):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.batch_norm = batch_norm
+        self.dropout = dropout
+        self.init = init
+        self.schedule = schedule
+        self.diagnostics_every = diagnostics_every
+        self.n_threads = n_threads
+
+    # ---- what subclasses say ----
+    def _loss_name(self):
+        raise NotImplementedError
+
+    def _output_layers(self, n_outputs):
+        raise NotImplementedError
+
+    def _targets(self, y, first):
+        """y as the library takes it: class indices (float32 [n]) or values (float32 [n, k])."""
+        raise NotImplementedError
+
+    # ---- building ----
+    def _layers(self, n_outputs):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
+        if any(not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive whole numbers, got {self.hidden_layer_sizes!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        layers = []
+        for units in sizes:
+            layers.append(_gf.nn.dense(int(units), init=self.init))
+            if self.batch_norm:
+                layers.append(_gf.nn.batch_norm())
+            layers.append(_gf.nn.activation(self.activation))
+            if self.dropout > 0:
+                layers.append(_gf.nn.dropout(float(self.dropout)))
+        return layers + self._output_layers(n_outputs)
+
+    def _make_optimizer(self):
+        if self.solver == "lbfgs":
+            raise ValueError("solver 'lbfgs' is not available in gradflow: use one of "
+                             + ", ".join(k["name"] for k in _gf.optimizer_kinds()))
+        kwargs = {}
+        if self.learning_rate_init is not None:
+            kwargs["lr"] = float(self.learning_rate_init)
+        if self.alpha is not None:
+            kwargs["weight_decay"] = float(self.alpha)
+        return _gf.make_optimizer(self.solver, **kwargs)
+
+    def _seed(self):
+        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+
+    def _check_params(self):
+        if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
+            raise ValueError(f"max_iter must be a whole number ≥ 1, got {self.max_iter!r}")
+        if self.batch_size != "auto" and (not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1):
+            raise ValueError(f"batch_size must be 'auto' or a whole number ≥ 1, got {self.batch_size!r}")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+
+    # ---- training ----
+    def _initialize(self, n_features, n_outputs, seed):
+        self.model_ = _gf.Sequential(n_features, self._layers(n_outputs), seed=seed)
+        self._optimizer = self._make_optimizer()
+        self._loss = _gf.Loss(self._loss_name())
+        self.loss_curve_ = []
+        self._history = []
+        self.history_ = _frame(self._history)
+        self.diagnostics_ = []
+        self.n_iter_ = 0
+        self.t_ = 0
+
+    def _split_validation(self, X, t, seed):
+        stratify = t if self._loss_name() == "cross_entropy" else None
+        try:
+            return train_test_split(X, t, test_size=self.validation_fraction, random_state=seed, stratify=stratify)
+        except ValueError:  # a class too small to stratify
+            return train_test_split(X, t, test_size=self.validation_fraction, random_state=seed)
+
+    def _train(self, X, t, epochs, seed, incremental):
+        X_val = t_val = None
+        if self.early_stopping and not incremental:
+            X, X_val, t, t_val = self._split_validation(X, t, seed)
+        batch = min(200, len(X)) if self.batch_size == "auto" else min(int(self.batch_size), len(X))
+        stopper = _NoImprovement(self.tol, self.n_iter_no_change, self.verbose, active=not self.early_stopping)
+        result = _gf.fit(self.model_, self._loss, self._optimizer, X, t, epochs=epochs, batch_size=batch,
+                         shuffle=bool(self.shuffle), seed=seed, num_classes=self._num_classes(),
+                         X_val=X_val, y_val=t_val, schedule=self.schedule,
+                         early_stop=self.n_iter_no_change if X_val is not None else 0,
+                         min_delta=float(self.tol), diagnostics_every=int(self.diagnostics_every),
+                         on_epoch=None if incremental else stopper)
+        self._record(result, len(X))
+        if not incremental and not stopper.stopped and X_val is None and epochs == self.max_iter:
+            warnings.warn(f"{type(self).__name__}: max_iter ({self.max_iter}) reached and the optimization hasn't "
+                          "converged yet.", ConvergenceWarning)
+
+    def _record(self, result, n):
+        self._history += result["history"]
+        self.loss_curve_ += [epoch["train_loss"] for epoch in result["history"]]
+        self.n_iter_ += len(result["history"])
+        self.t_ += n * len(result["history"])
+        self.diagnostics_ += result["diagnostics"]
+        for w in result["warnings"]:
+            warnings.warn(w, RuntimeWarning)
+        if result["best_epoch"] is not None:
+            self.best_epoch_ = result["best_epoch"]
+        self.history_ = _frame(self._history)
+
+    def _fit(self, X, y, incremental):
+        self._check_params()
+        first = incremental is False or not hasattr(self, "model_") or incremental == "reset"
+        X, y = self._validate_data(X, y, reset=first, dtype=np.float32, multi_output=self._multi_output(),
+                                   y_numeric=self._loss_name() == "mse")
+        t = self._targets(y, first)
+        seed = self._seed() + (0 if first else self.n_iter_)
+        if first or not (self.warm_start or incremental):
+            self._initialize(X.shape[1], self._n_outputs(t), seed)
+        elif not hasattr(self, "_optimizer"):  # unpickled: the update rule starts afresh
+            self._optimizer = self._make_optimizer()
+        old = _gf.num_threads()
+        _gf.set_num_threads(int(self.n_threads))
+        try:
+            self._train(X, t, 1 if incremental else int(self.max_iter), seed, bool(incremental))
+        finally:
+            _gf.set_num_threads(old)
+        return self
+
+    def fit(self, X, y):
+        """Trains a new network on X [samples, features] and y (or continues it with warm_start)."""
+        return self._fit(X, y, incremental=False)
+
+    def _raw_predict(self, X):
+        check_is_fitted(self, "model_")
+        X = self._validate_data(X, reset=False, dtype=np.float32)
+        return self.model_.predict(X)
+
+    # ---- pickling: the weights as model-file bytes ----
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in ("_optimizer", "_loss"):
+            state.pop(key, None)
+        if "model_" in state:
+            state["model_"] = _gf.model_to_bytes(self.model_)
+        return state
+
+    def __setstate__(self, state):
+        if "model_" in state:
+            state["model_"], _ = _gf.model_from_bytes(state["model_"])
+            state["_loss"] = _gf.Loss(type(self)._loss_name(self))
+        self.__dict__.update(state)
+
+
+def _frame(rows):
+    """The per-epoch history as a pandas DataFrame when pandas is installed."""
+    try:
+        import pandas
+    except ImportError:
+        return list(rows)
+    return pandas.DataFrame(rows, columns=["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"])
+
+
+class _NoImprovement:
+    """scikit-learn's rule on the training loss: stop after n_iter_no_change epochs without it
+    falling below the best by more than tol."""
+
+    def __init__(self, tol, patience, verbose, active):
+        self.tol, self.patience, self.verbose, self.active = tol, patience, verbose, active
+        self.best, self.count, self.stopped = np.inf, 0, False
+
+    def __call__(self, epoch):
+        loss = epoch["train_loss"]
+        if self.verbose:
+            print(f"Iteration {epoch['epoch']}, loss = {loss:.8f}")
+        if not self.active:
+            return False
+        self.count = self.count + 1 if loss > self.best - self.tol else 0
+        self.best = min(self.best, loss)
+        self.stopped = self.count >= self.patience
+        return self.stopped
+
+
+class GradflowClassifier(ClassifierMixin, _GradflowMLP):
+    """A feed-forward classifier (softmax output, cross-entropy) trained by gradflow.
+
+    Parameters as sklearn.neural_network.MLPClassifier's where they overlap (see the module's
+    docstring for the differences), plus batch_norm (BatchNorm after every hidden Dense), dropout
+    (after every hidden activation), init (the Dense layers' initializer), schedule (a
+    learning-rate schedule as gradflow train --schedule takes it), diagnostics_every (per-layer
+    records every N steps into diagnostics_) and n_threads (0: one per core). Labels may be of any
+    type; classes_ holds them sorted.
+    """
+
+    def _loss_name(self):
+        return "cross_entropy"
+
+    def _multi_output(self):
+        return False
+
+    def _num_classes(self):
+        return len(self.classes_)
+
+    def _n_outputs(self, t):
+        return len(self.classes_)
+
+    def _output_layers(self, n_outputs):
+        return [_gf.nn.dense(n_outputs), _gf.nn.softmax()]
+
+    def _targets(self, y, first):
+        check_classification_targets(y)
+        if first and not getattr(self, "_partial_classes", None) is not None:
+            self._encoder = LabelEncoder().fit(y)
+            self.classes_ = self._encoder.classes_
+        elif first:
+            self._encoder = LabelEncoder().fit(self._partial_classes)
+            self.classes_ = self._encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(f"{type(self).__name__}: y has 1 class ({self.classes_[0]!r}); a classifier needs at "
+                             "least 2 classes")
+        unknown = np.setdiff1d(unique_labels(y), self.classes_)
+        if len(unknown):
+            raise ValueError(f"y has labels {list(unknown)[:5]} that are not in classes_ {list(self.classes_)[:10]}")
+        return self._encoder.transform(y).astype(np.float32)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over X, y, continuing the network and its optimizer; the first call needs classes
+        (all the labels there will be)."""
+        if not hasattr(self, "model_"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            self._partial_classes = np.asarray(classes)
+            try:
+                return self._fit(X, y, incremental="reset")
+            finally:
+                self._partial_classes = None
+        if classes is not None and not np.array_equal(np.sort(np.asarray(classes)), self.classes_):
+            raise ValueError(f"classes {list(classes)} differ from those of the first call {list(self.classes_)}")
+        return self._fit(X, y, incremental=True)
+
+    def predict_proba(self, X):
+        """The class probabilities [samples, classes] (columns in the order of classes_)."""
+        return self._raw_predict(X).astype(np.float64)
+
+    def predict_log_proba(self, X):
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        probabilities = self._raw_predict(X)
+        return self.classes_[np.argmax(probabilities, axis=1)]
+
+
+class GradflowRegressor(RegressorMixin, _GradflowMLP):
+    """A feed-forward regressor (identity output, mean squared error) trained by gradflow; y may
+    have several columns. Parameters as GradflowClassifier's."""
+
+    def _loss_name(self):
+        return "mse"
+
+    def _multi_output(self):
+        return True
+
+    def _num_classes(self):
+        return 0
+
+    def _n_outputs(self, t):
+        return t.shape[1]
+
+    def _output_layers(self, n_outputs):
+        return [_gf.nn.dense(n_outputs)]
+
+    def _targets(self, y, first):
+        t = np.asarray(y, dtype=np.float32)
+        self._y_1d = t.ndim == 1 if first else self._y_1d
+        return np.ascontiguousarray(t.reshape(len(t), -1))
+
+    def partial_fit(self, X, y):
+        """One epoch over X, y, continuing the network and its optimizer."""
+        return self._fit(X, y, incremental="reset" if not hasattr(self, "model_") else True)
+
+    def predict(self, X):
+        out = self._raw_predict(X).astype(np.float64)
+        return out.ravel() if self._y_1d else out
+
+    def _more_tags(self):
+        return {"multioutput": True}

@@ -1,0 +1,191 @@
+// The model side of the Python module: layer specs and their builders, Sequential, losses, the
+// registered optimizers and schedules, model files, threads and data loaders.
+#include <pybind11/operators.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "arrays.h"
+#include "bindings.h"
+#include "gradflow/data/csv.h"
+#include "gradflow/data/idx.h"
+#include "gradflow/data/synthetic.h"
+#include "gradflow/gradflow.h"
+
+namespace gradflow::python {
+
+namespace {
+
+py::dict hyperparameter_dict(const Hyperparameter& p) {
+  using T = Hyperparameter::Type;
+  py::dict d;
+  d["name"] = std::string(p.name);
+  d["type"] = p.type == T::Flag ? "bool" : p.type == T::Whole ? "int" : "float";
+  if (p.type == T::Flag) d["default"] = p.default_value != 0;
+  else d["default"] = p.default_value;
+  d["range"] = describe_range(p);
+  d["torch_name"] = std::string(p.torch_name);
+  d["help"] = std::string(p.help);
+  return d;
+}
+
+py::list registry_list() {
+  py::list out;
+  for (const OptimizerKind& k : optimizer_kinds()) {
+    py::list params;
+    for (const Hyperparameter& p : k.params) params.append(hyperparameter_dict(p));
+    out.append(py::dict(py::arg("name") = std::string(k.name), py::arg("torch_class") = std::string(k.torch_class),
+                        py::arg("summary") = std::string(k.summary), py::arg("params") = params));
+  }
+  return out;
+}
+
+// Keyword arguments as the registry's values: a bool is 0 or 1, anything else a number.
+HyperparameterValues values_of(const py::kwargs& kwargs) {
+  HyperparameterValues v;
+  for (const auto& [key, value] : kwargs) {
+    const std::string name = py::str(key);
+    if (py::isinstance<py::bool_>(value)) v[name] = value.cast<bool>() ? 1.0 : 0.0;
+    else if (py::isinstance<py::int_>(value) || py::isinstance<py::float_>(value)) v[name] = value.cast<double>();
+    else throw py::type_error(fmt::format("make_optimizer: {} must be a number or a bool", name));
+  }
+  return v;
+}
+
+void bind_layers(py::module_& m) {
+  py::class_<LayerSpec>(m, "LayerSpec", "What a layer is (its kind and arguments), independent of its input size.")
+      .def_property_readonly("kind", [](const LayerSpec& s) { return std::string(to_string(s.kind)); })
+      .def("__repr__", [](const LayerSpec& s) { return fmt::format("LayerSpec({})", to_string(s.kind)); })
+      .def(py::self == py::self);
+  py::module_ nn = m.def_submodule("nn", "Layer builders, as torch.nn's modules (the defaults are PyTorch's).");
+  nn.def(
+      "dense",
+      [](std::size_t units, const std::string& init, bool bias) { return nn::dense(units, parse_init(init), bias); },
+      py::arg("units"), py::arg("init") = std::string(to_string(DenseArgs{}.init)), py::arg("bias") = DenseArgs{}.bias,
+      "A Dense layer y = x Wᵀ + b of `units` outputs (W is [out, in], as nn.Linear); init: default (by the "
+      "activation after it), normal, glorot_normal, glorot_uniform, lecun_normal, lecun_uniform, he_normal, "
+      "he_uniform.");
+  nn.def("identity", &nn::identity);
+  nn.def("sigmoid", &nn::sigmoid);
+  nn.def("tanh", &nn::tanh);
+  nn.def("relu", &nn::relu);
+  nn.def("leaky_relu", &nn::leaky_relu, py::arg("negative_slope") = LeakyReluArgs{}.negative_slope);
+  nn.def("rrelu", &nn::rrelu, py::arg("lower") = RReluArgs{}.lower, py::arg("upper") = RReluArgs{}.upper);
+  nn.def("prelu", &nn::prelu, py::arg("per_unit") = PReluArgs{}.per_unit, py::arg("init") = PReluArgs{}.init);
+  nn.def("elu", &nn::elu, py::arg("alpha") = EluArgs{}.alpha);
+  nn.def("selu", &nn::selu);
+  nn.def("softmax", &nn::softmax);
+  nn.def("batch_norm", &nn::batch_norm, py::arg("eps") = BatchNormArgs{}.eps,
+         py::arg("momentum") = BatchNormArgs{}.momentum);
+  nn.def("dropout", &nn::dropout, py::arg("p") = DropoutArgs{}.p);
+  nn.def("activation", &parse_activation, py::arg("name"), "An activation by its name: relu, tanh, … (layer_kinds()).");
+  m.def("layer_kinds", [] {
+    py::list out;
+    for (const LayerKindInfo& k : layer_kinds())
+      out.append(py::dict(py::arg("name") = std::string(k.name), py::arg("torch_class") = std::string(k.torch_class),
+                          py::arg("activation") = (k.traits & kActivation) != 0));
+    return out;
+  });
+}
+
+void bind_sequential(py::module_& m) {
+  py::class_<Sequential>(m, "Sequential", "A feed-forward network: layers applied in order.")
+      .def(py::init([](std::size_t in_features, std::vector<LayerSpec> layers, std::uint64_t seed) {
+             return std::make_unique<Sequential>(in_features, std::move(layers), seed);
+           }),
+           py::arg("in_features"), py::arg("layers"), py::arg("seed") = 0)
+      .def_property_readonly("in_features", &Sequential::in_features)
+      .def_property_readonly("out_features", &Sequential::out_features)
+      .def_property_readonly("num_params", &Sequential::num_params)
+      .def_property_readonly("layers", [](const Sequential& s) {
+        std::vector<std::string> names;
+        for (std::size_t i = 0; i < s.size(); ++i) names.push_back(s.layer(i).name());
+        return names;
+      })
+      .def("specs", &Sequential::specs)
+      .def("summary", &Sequential::summary)
+      .def("parameters", [](const Sequential& s) { return to_numpy(s.parameters()); },
+           "A copy of every parameter, flat, in state_dict order.")
+      .def("predict", &predict_array, py::arg("X"), py::arg("batch_size") = 64,
+           "The network's output for X [samples, in_features] in evaluation mode (the softmax or sigmoid "
+           "applied), as float32 [samples, out_features]. It runs batch_size rows at a time, the last block "
+           "padded, so that a sample's output does not depend on the samples given with it. The GIL is "
+           "released while it computes.")
+      .def("__repr__", [](const Sequential& s) { return fmt::format("Sequential({})", s.summary()); });
+}
+
+void bind_losses_and_optimizers(py::module_& m) {
+  py::class_<Loss>(m, "Loss", "A loss by its registered name: cross_entropy, bce, mse (loss_kinds()).")
+      .def(py::init([](const std::string& name) { return Loss(parse_loss(name)); }), py::arg("name"))
+      .def_property_readonly("name", [](const Loss& l) { return std::string(l.name()); });
+  m.def("loss_kinds", [] {
+    py::list out;
+    for (const LossKindInfo& l : loss_kinds())
+      out.append(py::dict(py::arg("name") = std::string(l.name), py::arg("torch_class") = std::string(l.torch_class)));
+    return out;
+  });
+  py::class_<Optimizer>(m, "Optimizer", "An update rule with its state (make_optimizer builds one).")
+      .def_property_readonly("name", [](const Optimizer& o) { return std::string(o.name()); })
+      .def_property_readonly("learning_rate", &Optimizer::learning_rate);
+  m.def("optimizer_kinds", &registry_list,
+        "The registered optimizers: name, torch class, and each hyper-parameter with its default and range.");
+  m.def(
+      "make_optimizer",
+      [](const std::string& name, const py::kwargs& kwargs) { return make_optimizer(name, values_of(kwargs)); },
+      py::arg("name"),
+      "The optimizer `name` (optimizer_kinds()) with the hyper-parameters given as keywords; the rest take its "
+      "defaults (PyTorch's). make_optimizer('adamw') is torch.optim.AdamW().");
+  m.def("schedule_forms", [] { return schedule_forms(); });
+}
+
+void bind_threads(py::module_& m) {
+  m.def("set_num_threads", &set_num_threads, py::arg("n"), "Compute threads (0: GRADFLOW_NUM_THREADS, else one per core).");
+  m.def("num_threads", &num_threads);
+  m.def("blas_kernels", [] { return std::string(blas_kernels()); }, "The library and code path of the products.");
+}
+
+}  // namespace
+
+py::array_t<float> predict_array(Sequential& model, const py::handle& X, std::size_t batch_size) {
+  FloatArray a = as_matrix(X, "X");
+  if (static_cast<std::size_t>(a.shape(1)) != model.in_features())
+    throw py::value_error(fmt::format("X has {} features, but the model is expecting {} features as input",
+                                      a.shape(1), model.in_features()));
+  if (batch_size == 0) throw py::value_error("predict: batch_size must be at least 1");
+  check_finite(a, "X");
+  const Tensor x = view_of(a);
+  const std::size_t n = x.rows(), k = model.out_features();
+  py::array_t<float> result({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
+  Tensor out = Tensor::view(result.mutable_data(), n, k), part, padded(batch_size, x.cols());
+  {
+    py::gil_scoped_release release;
+    // Always batch_size rows at a time, the last block padded with zeros: the products then take
+    // the same code path for every sample, whose output so depends on it alone, not on the
+    // others it came with (scikit-learn's subset invariance; a batch of 1 and one of 50 take
+    // different kernels, which round differently).
+    for (std::size_t r = 0; r < n; r += batch_size) {
+      const std::size_t rows = std::min(batch_size, n - r);
+      padded.zero();
+      std::copy(x.row(r), x.row(r) + rows * x.cols(), padded.data());
+      predict(model, padded, part, batch_size);
+      std::copy(part.data(), part.data() + rows * k, out.row(r));
+    }
+  }
+  return result;
+}
+
+void bind_model(py::module_& m) {
+  bind_layers(m);
+  bind_sequential(m);
+  bind_losses_and_optimizers(m);
+  bind_threads(m);
+}
+
+}  // namespace gradflow::python

@@ -1,0 +1,12 @@
+// _gradflow: the library for Python (the package gradflow wraps it; see python/gradflow/).
+// Library errors become Python exceptions with the same message: std::invalid_argument →
+// ValueError, std::runtime_error → RuntimeError.
+#include "bindings.h"
+
+PYBIND11_MODULE(_gradflow, m) {
+  m.doc() = "gradflow's C++ library: feed-forward networks trained on the CPU with PyTorch's numerics";
+  m.attr("__version__") = GRADFLOW_VERSION;
+  gradflow::python::bind_model(m);
+  gradflow::python::bind_io(m);
+  gradflow::python::bind_training(m);
+}
