@@ -2,11 +2,11 @@
 # Install the Debian packages gradflow builds and tests with, if any is missing (as root).
 set -euo pipefail
 # Everything the build looks for is here, so that scripts/train.sh and scripts/test.sh configure
-# the same build whichever runs first (Open MPI: data-parallel training; CMake records what it
-# did not find).
+# the same build whichever runs first (Open MPI: data-parallel training; pybind11: the Python
+# module; CMake records what it did not find).
 pkgs=(cmake g++ make pkg-config libopenblas-dev libfmt-dev libcli11-dev nlohmann-json3-dev
       zlib1g-dev libgtest-dev libgmock-dev libdnnl-dev libxsmm-dev libsleef-dev dataset-fashion-mnist
-      openmpi-bin libopenmpi-dev "$@")
+      openmpi-bin libopenmpi-dev pybind11-dev python3-dev python3-numpy "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,7 +7,7 @@
 # Builds like scripts/test.sh; prints one line per run and exits non-zero if any run failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh python3-torch chromium
+bash scripts/deps.sh python3-torch chromium python3-pytest python3-sklearn python3-pandas python3-nbclient python3-ipykernel python3-nbformat
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null && cmake --build build -j"$(nproc)" > /dev/null || exit 1
 
 paths=("$@")

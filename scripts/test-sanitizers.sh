@@ -11,8 +11,9 @@ jobs=$(nproc)
 flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
 
 echo "== ASan+UBSan: the whole suite"
+# (No Python module: CPython would have to load the sanitizer runtime first.)
 cmake -S . -B build-asan "${flags[@]}" -DGRADFLOW_SANITIZE=address,undefined \
-      -DGRADFLOW_BUILD_BENCH=OFF > /dev/null
+      -DGRADFLOW_BUILD_BENCH=OFF -DGRADFLOW_PYTHON=OFF > /dev/null
 cmake --build build-asan -j"$jobs" > /dev/null
 # Left out: the installed-package test (its separate project would need the sanitizer
 # runtime too) and the two tests that only drive Python and Chromium.
@@ -26,7 +27,7 @@ cmake --build build-asan -j"$jobs" > /dev/null
 
 echo "== TSan: thread pool and parallel training"
 cmake -S . -B build-tsan "${flags[@]}" -DGRADFLOW_SANITIZE=thread \
-      -DGRADFLOW_BUILD_BENCH=OFF -DGRADFLOW_BUILD_CLI=OFF > /dev/null
+      -DGRADFLOW_BUILD_BENCH=OFF -DGRADFLOW_BUILD_CLI=OFF -DGRADFLOW_PYTHON=OFF > /dev/null
 cmake --build build-tsan -j"$jobs" --target test_parallel test_optimizer > /dev/null
 # TSan cannot start threads in the child of a multi-threaded fork (the fork test runs in the
 # ASan build).

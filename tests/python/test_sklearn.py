@@ -1,0 +1,90 @@
+"""gradflow.sklearn: scikit-learn's own checks, and the estimators where scikit-learn users put them."""
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_iris, make_regression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import check_estimator
+
+from gradflow.sklearn import GradflowClassifier, GradflowRegressor
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("estimator", [GradflowClassifier(), GradflowRegressor()], ids=lambda e: type(e).__name__)
+def test_every_check_of_check_estimator_passes(estimator):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning on the checks' tiny data sets
+        check_estimator(estimator)
+
+
+def iris():
+    X, y = load_iris(return_X_y=True)
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    return StandardScaler().fit_transform(X), names
+
+
+def test_labels_of_any_type_history_and_partial_fit():
+    X, y = iris()
+    clf = GradflowClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=100, random_state=0).fit(X, y)
+    assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
+    assert clf.score(X, y) > 0.9
+    assert clf.n_iter_ == len(clf.loss_curve_) == len(clf.history_) <= 100
+    assert list(clf.history_.columns)[:3] == ["epoch", "train_loss", "train_acc"]  # a pandas DataFrame
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    inc = GradflowClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, random_state=0)
+    for _ in range(30):
+        inc.partial_fit(X, y, classes=["setosa", "versicolor", "virginica"])
+    assert inc.n_iter_ == 30 and inc.score(X, y) > 0.8
+    with pytest.raises(ValueError, match="not in classes_"):
+        inc.partial_fit(X[:3], ["rose", "setosa", "setosa"])
+
+
+def test_pipeline_grid_search_cross_validation_clone_and_pickle():
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), GradflowClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.02, max_iter=60,
+                                                                random_state=1))
+    assert cross_val_score(pipe, X, y, cv=3).mean() > 0.8
+    search = GridSearchCV(pipe, {"gradflowclassifier__solver": ["adam", "sgd"],
+                                 "gradflowclassifier__learning_rate_init": [0.02, 0.05]}, cv=3)
+    search.fit(X, y)
+    assert search.best_score_ > 0.8
+    fitted = search.best_estimator_
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.predict_proba(X), fitted.predict_proba(X))
+    assert clone(fitted[-1]).get_params() == fitted[-1].get_params()
+    assert not hasattr(clone(fitted[-1]), "model_")
+
+
+def test_the_same_random_state_gives_the_same_model_and_the_defaults_are_the_librarys():
+    X, y = make_regression(n_samples=200, n_features=5, noise=0.1, random_state=0)
+    y = (y - y.mean()) / y.std()
+    a = GradflowRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=200, random_state=3).fit(X, y)
+    b = GradflowRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=200, random_state=3).fit(X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert a.score(X, y) > 0.9
+    assert a._optimizer.name == "adam"
+    assert GradflowRegressor(max_iter=1).fit(X, y)._optimizer.learning_rate == 1e-3  # Adam's own default
+    c = GradflowRegressor(solver="adamw", max_iter=5, random_state=3).fit(X, y)
+    assert c._optimizer.name == "adamw"
+
+
+def test_bad_parameters_and_inputs_are_clear_errors():
+    X, y = iris()
+    with pytest.raises(ValueError, match="solver 'lbfgs' is not available in gradflow"):
+        GradflowClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="unknown optimizer 'adamx'"):
+        GradflowClassifier(solver="adamx").fit(X, y)
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        GradflowClassifier(activation="swish").fit(X, y)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        GradflowClassifier().fit(X, ["a"] * len(X))
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        GradflowClassifier().fit(np.full_like(X, np.nan), y)
+    fitted = GradflowClassifier(max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features, but GradflowClassifier is expecting 4 features"):
+        fitted.predict(X[:, :3])
