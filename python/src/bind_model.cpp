@@ -110,6 +110,13 @@ void bind_sequential(py::module_& m) {
         return names;
       })
       .def("specs", &Sequential::specs)
+      .def(
+          "set_trainable", [](Sequential& s, std::size_t i, bool trainable) { s.layer(i).set_trainable(trainable); },
+          py::arg("layer"), py::arg("trainable"),
+          "Freeze (False) or unfreeze a layer: a frozen layer gets no updates and costs no gradient work.")
+      .def("copy_layers_from", &copy_matching_layers, py::arg("source"),
+           "Copy the source model's lower layers that match this one's by kind and shape (transfer learning); "
+           "returns how many.")
       .def("summary", &Sequential::summary)
       .def("parameters", [](const Sequential& s) { return to_numpy(s.parameters()); },
            "A copy of every parameter, flat, in state_dict order.")
