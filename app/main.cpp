@@ -366,6 +366,7 @@ int dispatch(Commands& c) {
 int main(int argc, char** argv) {
   try {
     gradflow::runtime();  // an invalid environment variable stops every command, here
+    gradflow::select_openblas_kernels();
     gradflow::blas_kernels();
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "gradflow: error: %s\n", e.what());

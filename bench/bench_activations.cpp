@@ -20,6 +20,7 @@
 using namespace gradflow;
 
 int main(int argc, char** argv) {
+  gradflow::select_openblas_kernels();  // as the CLI does at start-up
   const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
   const std::size_t epochs = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 2;
   set_num_threads(threads);

@@ -45,6 +45,7 @@ double train_rate(Sequential& net, Optimizer& opt, const Dataset& d, std::size_t
 }  // namespace
 
 int main(int argc, char** argv) {
+  gradflow::select_openblas_kernels();  // as the CLI does at start-up
   const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
   const std::size_t epochs = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 2;
   set_num_threads(threads);

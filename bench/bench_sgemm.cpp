@@ -6,6 +6,7 @@
 #include "sgemm_rate.h"
 
 int main(int argc, char** argv) {
+  gradflow::select_openblas_kernels();  // as the CLI does at start-up
   using namespace gradflow;
   const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
   const std::size_t n = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1024;

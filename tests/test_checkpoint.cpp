@@ -106,7 +106,7 @@ LayerSpec off_defaults(LayerKind kind) {
     case LayerKind::ELU: return nn::elu(0.7f);
     case LayerKind::BatchNorm: return nn::batch_norm(1e-3f, 0.3f);
     case LayerKind::Dropout: return nn::dropout(0.25f);
-    default: return LayerSpec{.kind = kind};
+    default: return LayerSpec{.kind = kind, .args = {}};
   }
 }
 

@@ -30,4 +30,11 @@ struct Runtime {
 // The settings, read on the first call; throws (on every call) when one is invalid.
 const Runtime& runtime();
 
+// Where OpenBLAS 0.3.21 did not recognize the CPU and fell back to its SSE3 kernels, switch it to
+// the AVX-512 or AVX2 kernels the CPU has (unless OPENBLAS_CORETYPE is set). OpenBLAS takes that
+// choice only from its environment, so this sets OPENBLAS_CORETYPE while OpenBLAS reloads: a
+// program calls it at start-up, before it starts threads (the CLI, the Python module and the
+// benchmarks do). The library never calls it, nor anything else that changes the environment.
+void select_openblas_kernels();
+
 }  // namespace gradflow

@@ -3,9 +3,19 @@
 // ValueError, std::runtime_error → RuntimeError.
 #include "bindings.h"
 
+#include <stdexcept>
+
+#include "gradflow/runtime.h"
+
 PYBIND11_MODULE(_gradflow, m) {
   m.doc() = "gradflow's C++ library: feed-forward networks trained on the CPU with PyTorch's numerics";
   m.attr("__version__") = GRADFLOW_VERSION;
+  // At import, before Python code can start threads that compute (an invalid environment
+  // variable then raises ValueError on the first call that needs it).
+  try {
+    gradflow::select_openblas_kernels();
+  } catch (const std::invalid_argument&) {
+  }
   gradflow::python::bind_model(m);
   gradflow::python::bind_io(m);
   gradflow::python::bind_training(m);

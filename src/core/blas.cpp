@@ -37,29 +37,6 @@ void gotoblas_dynamic_quit(void) __attribute__((weak));
 namespace gradflow {
 
 namespace {
-// OpenBLAS before 0.3.25 falls back to its slowest x86-64 kernels ("Prescott", SSE3) on Intel
-// CPUs it does not know, such as Sapphire Rapids (OpenBLAS issue #4267) — a 3× loss for
-// sgemm. When that happened and the user did not choose a core type, pick the AVX-512 or AVX2
-// kernels the CPU supports. Called once, before the first product (choose_sgemm).
-void choose_openblas_kernels() {
-  // gradflow splits the work between its own threads (src/parallel.h); OpenBLAS's threads
-  // would only compete with them.
-  openblas_set_num_threads(1);
-  if (runtime().openblas_coretype || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
-  if (std::string_view(openblas_get_corename()) != "Prescott") return;
-  const char* core = nullptr;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-    core = "SkylakeX";
-  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    core = "Haswell";
-  if (!core) return;
-  setenv("OPENBLAS_CORETYPE", core, 1);
-  gotoblas_dynamic_quit();
-  gotoblas_dynamic_init();
-  unsetenv("OPENBLAS_CORETYPE");
-}
-
 // Which library runs sgemm: oneDNN where the build has it (its JIT kernels run the products of
 // a training batch up to 1.17× as fast as OpenBLAS's, never slower: bench/small_gemm), else
 // OpenBLAS; GRADFLOW_SGEMM=openblas|onednn overrides. Chosen once per process, so that a run's
@@ -93,7 +70,9 @@ std::string onednn_name() {
 #endif
 
 Sgemm choose_sgemm() {
-  choose_openblas_kernels();
+  // gradflow splits the work between its own threads (src/parallel.h); OpenBLAS's threads
+  // would only compete with them.
+  openblas_set_num_threads(1);
   Sgemm s;
 #if defined(GRADFLOW_ONEDNN)
   constexpr bool have_onednn = true;
@@ -136,6 +115,26 @@ const Sgemm& sgemm() {
 }  // namespace
 
 const char* blas_kernels() { return sgemm().name.c_str(); }
+
+// OpenBLAS before 0.3.25 falls back to its slowest x86-64 kernels ("Prescott", SSE3) on CPUs it
+// does not know, such as Sapphire Rapids and Zen 5 (OpenBLAS issue #4267) — a 3× loss for
+// sgemm. It reads a choice of kernels only from OPENBLAS_CORETYPE, when it initializes: so set
+// it for the moment of a re-initialization, then remove it. Never called by the library itself.
+void select_openblas_kernels() {
+  if (runtime().openblas_coretype || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
+  if (std::string_view(openblas_get_corename()) != "Prescott") return;
+  const char* core = nullptr;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    core = "SkylakeX";
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    core = "Haswell";
+  if (!core) return;
+  setenv("OPENBLAS_CORETYPE", core, 1);
+  gotoblas_dynamic_quit();
+  gotoblas_dynamic_init();
+  unsetenv("OPENBLAS_CORETYPE");
+}
 
 namespace blas {
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,

@@ -14,16 +14,16 @@ namespace nn {
 LayerSpec dense(std::size_t units, Init init, bool bias) {
   return {LayerKind::Dense, DenseArgs{.units = units, .bias = bias, .init = init}};
 }
-LayerSpec identity() { return {.kind = LayerKind::Identity}; }
-LayerSpec sigmoid() { return {.kind = LayerKind::Sigmoid}; }
-LayerSpec tanh() { return {.kind = LayerKind::Tanh}; }
-LayerSpec relu() { return {.kind = LayerKind::ReLU}; }
+LayerSpec identity() { return {LayerKind::Identity, NoArgs{}}; }
+LayerSpec sigmoid() { return {LayerKind::Sigmoid, NoArgs{}}; }
+LayerSpec tanh() { return {LayerKind::Tanh, NoArgs{}}; }
+LayerSpec relu() { return {LayerKind::ReLU, NoArgs{}}; }
 LayerSpec leaky_relu(float negative_slope) { return {LayerKind::LeakyReLU, LeakyReluArgs{negative_slope}}; }
 LayerSpec rrelu(float lower, float upper) { return {LayerKind::RReLU, RReluArgs{lower, upper}}; }
 LayerSpec prelu(bool per_unit, float init) { return {LayerKind::PReLU, PReluArgs{per_unit, init}}; }
 LayerSpec elu(float alpha) { return {LayerKind::ELU, EluArgs{alpha}}; }
-LayerSpec selu() { return {.kind = LayerKind::SELU}; }
-LayerSpec softmax() { return {.kind = LayerKind::Softmax}; }
+LayerSpec selu() { return {LayerKind::SELU, NoArgs{}}; }
+LayerSpec softmax() { return {LayerKind::Softmax, NoArgs{}}; }
 LayerSpec batch_norm(float eps, float momentum) { return {LayerKind::BatchNorm, BatchNormArgs{eps, momentum}}; }
 LayerSpec dropout(float p) { return {LayerKind::Dropout, DropoutArgs{p}}; }
 }  // namespace nn
