@@ -154,9 +154,7 @@ class _GradflowMLP(BaseEstimator):
         self.loss_curve_ += [epoch["train_loss"] for epoch in result["history"]]
         self.n_iter_ += len(result["history"])
         self.t_ += n * len(result["history"])
-        self.diagnostics_ += result["diagnostics"]
-        for w in result["warnings"]:
-            warnings.warn(w, RuntimeWarning)
+        self.diagnostics_ += result["diagnostics"]  # (its warnings: RuntimeWarnings from gradflow.fit)
         if result["best_epoch"] is not None:
             self.best_epoch_ = result["best_epoch"]
         self.history_ = _frame(self._history)

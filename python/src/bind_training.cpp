@@ -133,7 +133,11 @@ py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py
   for (const EpochMetrics& m : history) epochs.append(epoch_dict(m, optimizer.learning_rate()));
   if (diagnostics) {
     for (const DiagnosticsRecord& r : diagnostics->records()) records.append(record_dict(r));
-    for (const DiagnosticWarning& w : diagnostics->warnings()) warnings.append(w.message);
+    for (const DiagnosticWarning& w : diagnostics->warnings()) {
+      warnings.append(w.message);
+      // As Python warnings too: a notebook shows them, and warnings.filterwarnings governs them.
+      if (PyErr_WarnEx(PyExc_RuntimeWarning, w.message.c_str(), 1) != 0) throw py::error_already_set();
+    }
   }
   return py::dict(py::arg("history") = epochs, py::arg("diagnostics") = records, py::arg("warnings") = warnings,
                   py::arg("best_epoch") = early ? py::object(py::int_(early->best_epoch())) : py::none());
@@ -162,7 +166,8 @@ void bind_training(py::module_& m) {
       py::arg("on_epoch") = py::none(),
       "Trains model on X [samples, features] and y (class labels 0..num_classes-1, or targets [samples, outputs]) "
       "with gradflow's Trainer; the GIL is released while it runs. Returns {history: one dict per epoch, "
-      "diagnostics: per-layer records every diagnostics_every steps, warnings, best_epoch}. early_stop: stop after "
+      "diagnostics: per-layer records every diagnostics_every steps, warnings (also issued as RuntimeWarning), "
+      "best_epoch}. early_stop: stop after "
       "that many epochs without the validation loss improving by more than min_delta, keeping the best epoch's "
       "model. on_epoch(dict) is "
       "called after each epoch and stops training by returning True. Ctrl-C raises KeyboardInterrupt within a "

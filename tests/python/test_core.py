@@ -213,3 +213,22 @@ def test_the_type_stubs_name_everything_the_module_has():
     public = [n for n in dir(gf._gradflow) if not n.startswith("_")]
     missing = [n for n in public if f"def {n}(" not in stub and f"class {n}" not in stub]
     assert not missing, missing
+
+
+def test_diagnostics_warnings_are_python_warnings():
+    X, y = gf.data.spirals(300, seed=1)
+    net = gf.Sequential(2, [gf.nn.dense(64), gf.nn.relu(), gf.nn.dense(64), gf.nn.relu(), gf.nn.dense(2),
+                            gf.nn.softmax()], seed=3)
+    with pytest.warns(RuntimeWarning, match="of units dead"):
+        result = gf.fit(net, gf.Loss("cross_entropy"), gf.make_optimizer("sgd", lr=3.0), X, y, epochs=20,
+                        batch_size=32, num_classes=2, diagnostics_every=10)
+    assert any("dead" in w for w in result["warnings"])
+
+
+def test_a_model_file_of_another_version_or_kind_is_a_clear_error():
+    net = spirals_net()
+    data = bytearray(gf.model_to_bytes(net))
+    at = data.find(b"Linear")
+    data[at:at + 6] = b"Linaer"  # a layer type this gradflow does not know (a later version's)
+    with pytest.raises(RuntimeError, match="layer 0: unknown layer type 'Linaer'"):
+        gf.model_from_bytes(bytes(data))
