@@ -113,8 +113,9 @@ def test_the_gil_is_released_while_training():
     done.set()
     t.join()
     during = [x for x in ticks if start <= x <= start + seconds]
-    # The other thread kept ticking (about every 1.1 ms) while the model trained.
-    assert seconds > 0.1 and len(during) > 0.3 * seconds / 0.0011, (seconds, len(during))
+    # The other thread kept ticking while the model trained (with the GIL held through the C++
+    # call it could not have ticked once; on a loaded machine it ticks less often than every ms).
+    assert seconds > 0.1 and len(during) >= 10, (seconds, len(during))
 
 
 def test_two_threads_train_two_models_at_once():
