@@ -160,13 +160,15 @@ class _GradflowMLP(BaseEstimator):
         self.history_ = _frame(self._history)
 
     def _fit(self, X, y, incremental):
+        """incremental: False (fit), True (partial_fit on a fitted estimator) or "reset" (the first
+        partial_fit). A fresh network unless warm_start or partial_fit continues the one there is."""
         self._check_params()
-        first = incremental is False or not hasattr(self, "model_") or incremental == "reset"
-        X, y = self._validate_data(X, y, reset=first, dtype=np.float32, multi_output=self._multi_output(),
+        fresh = incremental == "reset" or not hasattr(self, "model_") or (not incremental and not self.warm_start)
+        X, y = self._validate_data(X, y, reset=fresh, dtype=np.float32, multi_output=self._multi_output(),
                                    y_numeric=self._loss_name() == "mse")
-        t = self._targets(y, first)
-        seed = self._seed() + (0 if first else self.n_iter_)
-        if first or not (self.warm_start or incremental):
+        t = self._targets(y, fresh)
+        seed = self._seed() + (0 if fresh else self.n_iter_)
+        if fresh:
             self._initialize(X.shape[1], self._n_outputs(t), seed)
         elif not hasattr(self, "_optimizer"):  # unpickled: the update rule starts afresh
             self._optimizer = self._make_optimizer()
@@ -260,11 +262,9 @@ class GradflowClassifier(ClassifierMixin, _GradflowMLP):
 
     def _targets(self, y, first):
         check_classification_targets(y)
-        if first and not getattr(self, "_partial_classes", None) is not None:
-            self._encoder = LabelEncoder().fit(y)
-            self.classes_ = self._encoder.classes_
-        elif first:
-            self._encoder = LabelEncoder().fit(self._partial_classes)
+        if first:  # the classes: all of y's, or those the first partial_fit named
+            given = getattr(self, "_partial_classes", None)
+            self._encoder = LabelEncoder().fit(y if given is None else given)
             self.classes_ = self._encoder.classes_
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__}: y has 1 class ({self.classes_[0]!r}); a classifier needs at "

@@ -88,3 +88,14 @@ def test_bad_parameters_and_inputs_are_clear_errors():
     fitted = GradflowClassifier(max_iter=2).fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features, but GradflowClassifier is expecting 4 features"):
         fitted.predict(X[:, :3])
+
+
+def test_warm_start_continues_the_network_and_a_plain_fit_starts_afresh():
+    X, y = iris()
+    clf = GradflowClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=5, random_state=0)
+    clf.fit(X, y)
+    first = clf.loss_curve_[-1]
+    clf.set_params(warm_start=True).fit(X, y)
+    assert clf.n_iter_ == 10 and len(clf.loss_curve_) == 10 and clf.loss_curve_[5] < first
+    clf.set_params(warm_start=False).fit(X, y)
+    assert clf.n_iter_ == 5
