@@ -210,9 +210,9 @@ def test_model_bytes_round_trip_and_a_foreign_file_is_refused(tmp_path):
 
 
 def test_the_type_stubs_name_everything_the_module_has():
-    stub = open(os.path.join(os.path.dirname(gf.__file__), "_gradflow.pyi")).read()
+    pyi = open(os.path.join(os.path.dirname(gf.__file__), "_gradflow.pyi")).read()
     public = [n for n in dir(gf._gradflow) if not n.startswith("_")]
-    missing = [n for n in public if f"def {n}(" not in stub and f"class {n}" not in stub]
+    missing = [n for n in public if f"def {n}(" not in pyi and f"class {n}" not in pyi]
     assert not missing, missing
 
 
