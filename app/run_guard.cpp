@@ -32,6 +32,7 @@ InterruptGuard::InterruptGuard() {
   g_signal.store(0);
   struct sigaction sa {};
   sa.sa_handler = on_signal;
+  sa.sa_flags = SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &g_old_int);
   sigaction(SIGTERM, &sa, &g_old_term);

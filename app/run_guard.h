@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "gradflow/signal_stack.h"
 #include "gradflow/trainer.h"
 
 namespace gradflow::app {
@@ -22,6 +23,9 @@ class InterruptGuard final : public Callback {
   void on_step_end(Trainer& t, const StepInfo&) override;
   // The signal received (0: none).
   int signal() const;
+
+ private:
+  SignalStack stack_;  // the handler runs there, not on a stack inside a product
 };
 
 // An exclusive lock on DIR/.lock (flock), held while alive: a second `train --out DIR` or

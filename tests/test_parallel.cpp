@@ -12,6 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include <csignal>
+
+#include <pthread.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -124,6 +128,53 @@ TEST(Region, UsesOnlyThePartsItIsGiven) {
   // A region's parts follow its work: one thread for little, all for much.
   EXPECT_EQ(parallel::parts_for(1e3), 1);
   EXPECT_EQ(parallel::parts_for(1e9), 4);
+}
+
+// A Ctrl-C reaches a thread of the program's, whose handler then runs on its alternate stack
+// (gradflow/signal_stack.h): the workers block asynchronous signals, not the synchronous ones.
+TEST(Region, WorkersBlockAsynchronousSignals) {
+  Threads two(2);
+  std::atomic<int> blocked_int[2] = {-1, -1}, blocked_segv[2] = {-1, -1};
+  parallel::run([&](int t, int) {
+    sigset_t now;
+    pthread_sigmask(SIG_SETMASK, nullptr, &now);
+    blocked_int[t] = sigismember(&now, SIGINT) + sigismember(&now, SIGTERM);
+    blocked_segv[t] = sigismember(&now, SIGSEGV);
+  }, 2);
+  EXPECT_EQ(blocked_int[0].load(), 0);  // the caller's mask is untouched
+  EXPECT_EQ(blocked_int[1].load(), 2);
+  EXPECT_EQ(blocked_segv[1].load(), 0);
+  sigset_t caller;
+  pthread_sigmask(SIG_SETMASK, nullptr, &caller);
+  EXPECT_FALSE(sigismember(&caller, SIGINT));
+}
+
+TEST(SignalStack, IsThisThreadsWhileAliveAndLeavesOneThatWasThere) {
+  const auto current = [] {
+    stack_t s{};
+    sigaltstack(nullptr, &s);
+    return s;
+  };
+  // On a thread of its own, without the one a sanitizer gives every thread.
+  std::thread([&] {
+    const stack_t sanitizer = current();
+    stack_t off{};
+    off.ss_flags = SS_DISABLE;
+    sigaltstack(&off, nullptr);
+    {
+      SignalStack outer;
+      const stack_t installed = current();
+      EXPECT_FALSE(installed.ss_flags & SS_DISABLE);
+      EXPECT_GE(installed.ss_size, 64u * 1024);
+      {
+        SignalStack inner;
+        EXPECT_EQ(current().ss_sp, installed.ss_sp);
+      }
+      EXPECT_EQ(current().ss_sp, installed.ss_sp);  // the inner one left the outer's in place
+    }
+    EXPECT_TRUE(current().ss_flags & SS_DISABLE);
+    if (!(sanitizer.ss_flags & SS_DISABLE)) sigaltstack(&sanitizer, nullptr);
+  }).join();
 }
 
 // GRADFLOW_NUM_THREADS is read once, at start-up (gradflow/runtime.h; a bad value is an error

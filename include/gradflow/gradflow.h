@@ -16,6 +16,7 @@
 #include "gradflow/sequential.h"
 #include "gradflow/tensor.h"
 #include "gradflow/runtime.h"
+#include "gradflow/signal_stack.h"
 #include "gradflow/threads.h"
 #include "gradflow/trainer.h"
 #include "gradflow/model_file.h"

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "arrays.h"
+#include "without_gil.h"
 #include "bindings.h"
 #include "gradflow/data/csv.h"
 #include "gradflow/data/idx.h"
@@ -172,7 +173,7 @@ py::array_t<float> predict_array(Sequential& model, const py::handle& X, std::si
   py::array_t<float> result({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
   Tensor out = Tensor::view(result.mutable_data(), n, k), part, padded(batch_size, x.cols());
   {
-    py::gil_scoped_release release;
+    WithoutGil released;
     // Always batch_size rows at a time, the last block padded with zeros: the products then take
     // the same code path for every sample, whose output so depends on it alone, not on the
     // others it came with (scikit-learn's subset invariance; a batch of 1 and one of 50 take

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "arrays.h"
+#include "without_gil.h"
 #include "bindings.h"
 #include "gradflow/gradflow.h"
 
@@ -125,7 +126,7 @@ py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py
   trainer.add_callback(hooks);
   std::vector<EpochMetrics> history;
   {
-    py::gil_scoped_release release;
+    WithoutGil released;
     history = trainer.fit(train, nullptr, val ? &*val : nullptr);
   }
   hooks.rethrow();
@@ -180,7 +181,7 @@ void bind_training(py::module_& m) {
         const Dataset data = dataset_of(x, t, num_classes, "data");
         Evaluation e;
         {
-          py::gil_scoped_release release;
+          WithoutGil released;
           e = evaluate(model, loss, data);
         }
         return py::dict(py::arg("loss") = e.loss, py::arg("accuracy") = or_none(e.accuracy),
