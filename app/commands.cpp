@@ -1,4 +1,4 @@
-// `gradflow eval` and `gradflow predict` (train: train_command.cpp).
+// `gradflow eval`, `predict`, `export` and `import` (train: train_command.cpp).
 #include "commands.h"
 
 #include <algorithm>
@@ -34,7 +34,7 @@ std::string join_names(const std::vector<std::string>& names) {
 
 ModelFile open_model(const std::string& m, int threads) {
   set_num_threads(threads);
-  return load_model(model_path(m));
+  return load_any_model(model_path(m));
 }
 
 
@@ -175,6 +175,24 @@ int predict(const PredictArgs& a) {
       fmt::print("{}\n", line);
     }
   }
+  return 0;
+}
+
+int export_model(const ExportArgs& a) {
+  ModelFile mf = load_any_model(model_path(a.model));
+  const std::string out = !a.out.empty() ? a.out : fs::path(model_path(a.model)).replace_extension(".onnx").string();
+  save_onnx(out, *mf.model, mf.info, {.opset = a.opset});
+  fmt::print("exported {} to {} (ONNX opset {}): input 'input' [batch, {}] -> output 'output' [batch, {}]\n",
+             model_path(a.model), out, a.opset, mf.model->in_features(), mf.model->out_features());
+  return 0;
+}
+
+int import_model(const ImportArgs& a) {
+  ModelFile mf = load_onnx(a.file);
+  const std::string out = !a.out.empty() ? a.out : fs::path(a.file).replace_extension(".safetensors").string();
+  save_model(out, *mf.model, mf.info);
+  fmt::print("imported {}: {}, loss {}{}{}; saved to {}\n", a.file, mf.model->summary(), mf.info.loss,
+             mf.info.impute.empty() ? "" : ", imputation", mf.info.input.empty() ? "" : ", standardization", out);
   return 0;
 }
 

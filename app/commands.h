@@ -1,10 +1,11 @@
-// The subcommands of the gradflow tool. Each returns the process exit code and throws
+// The subcommands of the gradflow tool (train: train_command.cpp; the others: commands.cpp). Each returns the process exit code and throws
 // std::exception with a one-line message on bad input (main prints it).
 #pragma once
 
 #include <string>
 
 #include "config.h"
+#include "gradflow/onnx.h"
 
 namespace gradflow::app {
 
@@ -20,10 +21,21 @@ struct PredictArgs {
   int threads = 0;
 };
 
+struct ExportArgs {
+  std::string model, format = "onnx", out;  // out "": beside the model, its extension .onnx
+  int opset = OnnxExportOptions{}.opset;
+};
+
+struct ImportArgs {
+  std::string file, out;  // out "": beside the file, its extension .safetensors
+};
+
 int train(const TrainConfig& config);  // train_command.cpp
 // A model argument: a model file, or a run folder (its model.safetensors).
 std::string model_path(const std::string& model);
 int eval(const EvalArgs& args);
 int predict(const PredictArgs& args);
+int export_model(const ExportArgs& args);
+int import_model(const ImportArgs& args);
 
 }  // namespace gradflow::app

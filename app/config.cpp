@@ -110,7 +110,7 @@ std::vector<TrainOption> run_options() {
       {"classes", "--classes", &C::classes, "keep only these classes, e.g. 5,7,8,9 (relabelled 0.. in this order)"},
       {"per_class", "--per-class", &C::per_class, "use only the first N training samples of each class (0: all)"},
       {"init_from", "--init-from", &C::init_from,
-       "start from a checkpoint (.safetensors or run folder): its lower layers that match by shape"},
+       "start from a model (.safetensors, .onnx or run folder): its lower layers that match by shape"},
       {"freeze", "--freeze", &C::freeze, "keep the first N blocks (a Dense with its BN/activation/dropout) frozen"},
       {"unfreeze_every", "--unfreeze-every", &C::unfreeze_every,
        "unfreeze one more frozen block, top down, every E epochs (0: never)"},

@@ -278,12 +278,14 @@ std::string suggestion(const CLI::App& app, int argc, char** argv) {
 
 // Every command's arguments, bound to its options.
 struct Commands {
-  CLI::App *train, *eval, *predict, *report, *compare, *study;
+  CLI::App *train, *eval, *predict, *exporting, *importing, *report, *compare, *study;
   TrainConfig train_flags;
   std::string config_file;
   OptimizerFlags optimizer_flags;
   gradflow::app::EvalArgs eval_args;
   gradflow::app::PredictArgs predict_args;
+  gradflow::app::ExportArgs export_args;
+  gradflow::app::ImportArgs import_args;
   std::string report_run, report_out;
   std::vector<std::string> compare_runs;
   std::string compare_out = "compare.html";
@@ -294,7 +296,7 @@ struct Commands {
 
 void add_eval_and_predict(CLI::App& app, Commands& c) {
   c.eval = app.add_subcommand("eval", "loss, accuracy and confusion matrix of a trained model on data");
-  c.eval->add_option("--model", c.eval_args.model, "model file (.safetensors) or run folder")->required();
+  c.eval->add_option("--model", c.eval_args.model, "model file (.safetensors or .onnx) or run folder")->required();
   c.eval->add_option("--data", c.eval_args.data, "data, as for train --data (fashion-mnist: its test split)");
   c.eval->add_option("--label-column", c.eval_args.label_column,
                      "CSV label column: header name or index (default: the training data's label column by name, "
@@ -304,7 +306,7 @@ void add_eval_and_predict(CLI::App& app, Commands& c) {
 
   gradflow::app::PredictArgs& p = c.predict_args;
   c.predict = app.add_subcommand("predict", "predicted class and class probabilities, one line per sample");
-  c.predict->add_option("--model", p.model, "model file (.safetensors) or run folder")->required();
+  c.predict->add_option("--model", p.model, "model file (.safetensors or .onnx) or run folder")->required();
   c.predict
       ->add_option("--input", p.input,
                    "samples: a CSV file of features (with a header: columns matched to the training features by "
@@ -315,6 +317,20 @@ void add_eval_and_predict(CLI::App& app, Commands& c) {
                         "ignored by name)");
   c.predict->add_option("--format", p.format, "output format")->check(CLI::IsMember({"csv", "json"}));
   c.predict->add_option("--threads", p.threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)");
+}
+
+void add_export_and_import(CLI::App& app, Commands& c) {
+  gradflow::app::ExportArgs& e = c.export_args;
+  c.exporting = app.add_subcommand("export", "a model for other runtimes: ONNX (TorchScript: tools/torch_bridge.py)");
+  c.exporting->add_option("model", e.model, "model file (.safetensors or .onnx) or run folder")->required();
+  c.exporting->add_option("--format", e.format, "output format")->check(CLI::IsMember({"onnx"}));
+  c.exporting->add_option("--opset", e.opset, "ONNX opset version")
+      ->check(CLI::Range(gradflow::kOnnxMinOpset, gradflow::kOnnxMaxOpset));
+  c.exporting->add_option("--out", e.out, "output file (default: the model's path with the extension .onnx)");
+  c.importing = app.add_subcommand("import", "an MLP from ONNX (e.g. torch.onnx.export) as a gradflow model file");
+  c.importing->add_option("file", c.import_args.file, "the .onnx file")->required();
+  c.importing->add_option("--out", c.import_args.out,
+                          "model file to write (default: the file's path with the extension .safetensors)");
 }
 
 void add_report_and_study(CLI::App& app, Commands& c) {
@@ -349,6 +365,8 @@ int dispatch(Commands& c) {
     return app::run_study(c.study_name, c.study_opts);
   }
   if (*c.predict) return app::predict(c.predict_args);
+  if (*c.exporting) return app::export_model(c.export_args);
+  if (*c.importing) return app::import_model(c.import_args);
   if (*c.report) {
     const std::string out = c.report_out.empty() ? app::RunFolder(c.report_run).report() : c.report_out;
     app::write_report({c.report_run}, out);
@@ -387,6 +405,7 @@ int main(int argc, char** argv) {
   c.train = app.add_subcommand("train", "train a model (no arguments: the default MLP on Fashion-MNIST)");
   add_train_options(*c.train, c.train_flags, c.config_file, c.optimizer_flags);
   add_eval_and_predict(app, c);
+  add_export_and_import(app, c);
   add_report_and_study(app, c);
   try {
     app.parse(argc, argv);

@@ -296,7 +296,7 @@ Inputs load_inputs(TrainConfig& cfg, const Settings& s) {
   Inputs in;
   in.resuming = !cfg.resume.empty();
   if (in.resuming) cfg.out = cfg.resume;
-  if (!cfg.init_from.empty()) in.source = load_model(model_path(cfg.init_from));
+  if (!cfg.init_from.empty()) in.source = load_any_model(model_path(cfg.init_from));
   if (in.resuming) {
     // A run killed before its first checkpoint has nothing to continue from: it starts over,
     // in its own folder, with its own configuration.
