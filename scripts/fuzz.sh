@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzz every reader of outside input with libFuzzer (clang-14, ASan+UBSan) for SECONDS each:
-#   bash scripts/fuzz.sh [SECONDS=60] [TARGET...]   targets: fuzz_idx fuzz_csv fuzz_safetensors
+#   bash scripts/fuzz.sh [SECONDS=60] [TARGET...]   targets: fuzz_idx fuzz_csv fuzz_safetensors fuzz_onnx
 #                                                    fuzz_config fuzz_minilang
 # Starts from the committed seeds (fuzz/corpus/TARGET) and a working corpus kept in
 # build-fuzz/corpus/TARGET; a crashing input is written to fuzz/corpus/TARGET/crash-*, where
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_idx fuzz_csv fuzz_safetensors fuzz_config fuzz_minilang)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_idx fuzz_csv fuzz_safetensors fuzz_onnx fuzz_config fuzz_minilang)
 bash scripts/deps.sh clang-14 libclang-rt-14-dev
 CXX=clang++-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRADFLOW_FUZZ=ON \
   -DGRADFLOW_SANITIZE=address,undefined -DGRADFLOW_BUILD_TESTS=OFF -DGRADFLOW_BUILD_CLI=OFF \

@@ -15,11 +15,12 @@ Training and prediction release the GIL. gradflow.sklearn has scikit-learn estim
 """
 from . import _gradflow
 from ._gradflow import (Loss, LayerSpec, Optimizer, Sequential, blas_kernels, data, evaluate, fit, layer_kinds,
-                        load_model, loss_kinds, make_optimizer, model_from_bytes, model_to_bytes, nn,
-                        num_threads, optimizer_kinds, save_model, schedule_forms, set_num_threads)
+                        load_model, loss_kinds, make_optimizer, model_from_bytes, model_from_onnx, model_to_bytes,
+                        model_to_onnx, nn, num_threads, optimizer_kinds, save_model, schedule_forms, set_num_threads)
 
 __version__ = _gradflow.__version__
 
 __all__ = ["Loss", "LayerSpec", "Optimizer", "Sequential", "blas_kernels", "data", "evaluate", "fit", "layer_kinds",
-           "load_model", "loss_kinds", "make_optimizer", "model_from_bytes", "model_to_bytes", "nn", "num_threads",
+           "load_model", "loss_kinds", "make_optimizer", "model_from_bytes", "model_from_onnx", "model_to_bytes",
+           "model_to_onnx", "nn", "num_threads",
            "optimizer_kinds", "save_model", "schedule_forms", "set_num_threads", "__version__"]

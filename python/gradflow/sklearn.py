@@ -189,6 +189,23 @@ class _GradflowMLP(BaseEstimator):
         X = self._validate_data(X, reset=False, dtype=np.float32)
         return self.model_.predict(X)
 
+    def to_onnx(self, path=None, opset=None):
+        """The fitted network as an ONNX model (bytes), also written to path when given.
+
+        Input 'input' float32 [batch, n_features_in_], output 'output' [batch, outputs] (the class
+        probabilities in the order of classes_, or the predicted values); classes_ and
+        feature_names_in_ travel as metadata_props. opset None: the library's default
+        (gradflow.model_to_onnx's)."""
+        check_is_fitted(self, "model_")
+        names = [str(n) for n in getattr(self, "feature_names_in_", [])]
+        classes = [str(c) for c in getattr(self, "classes_", [])]
+        options = {} if opset is None else {"opset": opset}
+        data = _gf.model_to_onnx(self.model_, classes, names, type(self)._loss_name(self), **options)
+        if path is not None:
+            with open(path, "wb") as f:
+                f.write(data)
+        return data
+
     # ---- pickling: the weights as model-file bytes ----
     def __getstate__(self):
         state = self.__dict__.copy()

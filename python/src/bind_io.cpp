@@ -16,6 +16,7 @@
 #include "gradflow/data/idx.h"
 #include "gradflow/data/synthetic.h"
 #include "gradflow/model_file.h"
+#include "gradflow/onnx.h"
 
 namespace gradflow::python {
 
@@ -119,11 +120,31 @@ void bind_io(py::module_& m) {
       py::arg("path"), py::arg("model"), py::arg("class_names") = std::vector<std::string>{},
       py::arg("feature_names") = std::vector<std::string>{}, py::arg("loss") = std::string(),
       "Writes the model as the CLI does (safetensors, named as torch's nn.Sequential state_dict).");
-  m.def("load_model", [](const std::string& path) { return model_and_info(load_model(path)); }, py::arg("path"),
-        "(model, info) from a model file or a run folder's model.safetensors.");
+  m.def("load_model", [](const std::string& path) { return model_and_info(load_any_model(path)); }, py::arg("path"),
+        "(model, info) from a model file (.safetensors, or .onnx: see model_from_onnx).");
   m.def("model_to_bytes", &model_to_bytes, py::arg("model"), py::arg("class_names") = std::vector<std::string>{},
         py::arg("feature_names") = std::vector<std::string>{}, py::arg("loss") = std::string());
   m.def("model_from_bytes", &model_from_bytes, py::arg("data"));
+  m.def(
+      "model_to_onnx",
+      [](const Sequential& model, const std::vector<std::string>& class_names,
+         const std::vector<std::string>& feature_names, const std::string& loss, int opset) {
+        return py::bytes(to_onnx(model, info_of(class_names, feature_names, loss), {.opset = opset}));
+      },
+      py::arg("model"), py::arg("class_names") = std::vector<std::string>{},
+      py::arg("feature_names") = std::vector<std::string>{}, py::arg("loss") = std::string(),
+      py::arg("opset") = OnnxExportOptions{}.opset,
+      fmt::format("The model's evaluation function as an ONNX model (bytes): input 'input' float32 [batch, "
+                  "features], output 'output' [batch, outputs]; the names and loss as metadata_props. Checked by "
+                  "ONNX's checker before it is returned. opset: {} to {}.",
+                  kOnnxMinOpset, kOnnxMaxOpset)
+          .c_str());
+  m.def(
+      "model_from_onnx", [](const py::bytes& data) { return model_and_info(from_onnx(data, "ONNX model")); },
+      py::arg("data"),
+      "(model, info) from ONNX bytes: the MLP subset (Gemm or MatMul + Add, BatchNormalization, the activations, "
+      "Dropout, Identity), as torch.onnx.export writes it for nn.Sequential. Anything else is a RuntimeError "
+      "naming the node and its op type.");
   bind_data(m);
 }
 

@@ -234,7 +234,8 @@ class OnnxReader {
         throw fail(n, fmt::format("bias has {} values (expected {})", c.values.size(), out));
       t["bias"] = c.values.size() == out ? c.values : std::vector<float>(out, c.values[0]);
     }
-    layer(nn::dense(out, Init::Default, t.count("bias") > 0), std::move(t));
+    const bool bias = t.count("bias") > 0;
+    layer(nn::dense(out, Init::Default, bias), std::move(t));
   }
 
   void read_matmul(const onnx::NodeProto& n) {
