@@ -71,6 +71,9 @@ for lr in (0.01, 3.0):
     dead[lr] = max(l["dead"] for l in last if l["kind"] == "relu")
     print(f"lr {lr}: largest dead fraction {dead[lr]:.0%}", *result["warnings"][:1], sep="\\n  ")
 assert dead[3.0] > 0.5 > dead[0.01]"""),
+md("""The last run's report: the page `gradflow report` draws for a command-line run — loss curves,
+and per layer the gradient norms, update ratios and dead fractions over the steps."""),
+code("""result["report"]"""),
 md("""## 4. Batch normalization
 
 A deep sigmoid network trains slowly with plain SGD; with BatchNorm before each sigmoid the same
@@ -130,6 +133,8 @@ clf = make_pipeline(StandardScaler(), GradflowClassifier(hidden_layer_sizes=(16,
 print("cross-validated accuracy", cross_val_score(clf, X, y, cv=3).mean().round(3))
 clf.fit(X, y)[-1].history_.tail(3)"""),
 ]
+for i, cell in enumerate(cells):
+    cell["id"] = f"cell-{i:02d}"  # stable: regenerating the notebook changes only what changed
 nb["cells"] = cells
 nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nbf.write(nb, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "python", "lecture.ipynb"))

@@ -11,16 +11,21 @@ The library itself (the C++ core, not the command line), with numpy arrays in an
 
 float32 C-contiguous arrays are read in place; anything else is converted once. Library errors
 are Python exceptions (ValueError, RuntimeError) with the message the command line prints.
-Training and prediction release the GIL. gradflow.sklearn has scikit-learn estimators.
+Training and prediction release the GIL. fit's result has a Report (the page `gradflow report`
+draws, inline in Jupyter); run_study runs the lecture's studies. gradflow.sklearn has
+scikit-learn estimators.
 """
 from . import _gradflow
-from ._gradflow import (Loss, LayerSpec, Optimizer, Sequential, blas_kernels, data, evaluate, fit, layer_kinds,
+from ._gradflow import (Loss, LayerSpec, Optimizer, Report, Sequential, StudyResult, blas_kernels, data, evaluate,
+                        fit, layer_kinds,
                         load_model, loss_kinds, make_optimizer, model_from_bytes, model_from_onnx, model_to_bytes,
-                        model_to_onnx, nn, num_threads, optimizer_kinds, save_model, schedule_forms, set_num_threads)
+                        model_to_onnx, nn, num_threads, optimizer_kinds, report, run_study, save_model,
+                        schedule_forms, set_num_threads, studies)
 
 __version__ = _gradflow.__version__
 
-__all__ = ["Loss", "LayerSpec", "Optimizer", "Sequential", "blas_kernels", "data", "evaluate", "fit", "layer_kinds",
+__all__ = ["Loss", "LayerSpec", "Optimizer", "Report", "Sequential", "StudyResult", "blas_kernels", "data", "evaluate", "fit", "layer_kinds",
            "load_model", "loss_kinds", "make_optimizer", "model_from_bytes", "model_from_onnx", "model_to_bytes",
            "model_to_onnx", "nn", "num_threads",
-           "optimizer_kinds", "save_model", "schedule_forms", "set_num_threads", "__version__"]
+           "optimizer_kinds", "report", "run_study", "save_model", "schedule_forms", "set_num_threads", "studies",
+           "__version__"]

@@ -158,6 +158,16 @@ class _GradflowMLP(BaseEstimator):
         if result["best_epoch"] is not None:
             self.best_epoch_ = result["best_epoch"]
         self.history_ = _frame(self._history)
+        self._report = result["report"]
+
+    def report(self):
+        """The last fit's (or partial_fit's) gradflow.Report: curves, per-layer diagnostics (with
+        diagnostics_every > 0), warnings, settings — shown inline in Jupyter, save(path) writes
+        the page. Not kept by pickling."""
+        check_is_fitted(self, "model_")
+        if getattr(self, "_report", None) is None:
+            raise AttributeError(f"{type(self).__name__}: no report (the estimator was unpickled)")
+        return self._report
 
     def _fit(self, X, y, incremental):
         """incremental: False (fit), True (partial_fit on a fitted estimator) or "reset" (the first
@@ -209,7 +219,7 @@ class _GradflowMLP(BaseEstimator):
     # ---- pickling: the weights as model-file bytes ----
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_optimizer", "_loss"):
+        for key in ("_optimizer", "_loss", "_report"):
             state.pop(key, None)
         if "model_" in state:
             state["model_"] = _gf.model_to_bytes(self.model_)

@@ -11,6 +11,7 @@
 
 #include "arrays.h"
 #include "without_gil.h"
+#include "bind_report.h"
 #include "bindings.h"
 #include "gradflow/gradflow.h"
 
@@ -43,11 +44,13 @@ py::dict record_dict(const DiagnosticsRecord& r) {
   return py::dict(py::arg("step") = r.step, py::arg("epoch") = r.epoch, py::arg("layers") = layers);
 }
 
-// Hands each epoch to Python (which may stop training by returning True), and polls for
-// signals every ~50 ms: Ctrl-C interrupts after the step under way.
+// Hands each epoch to Python (which may stop training by returning True), polls for signals
+// every ~50 ms (Ctrl-C interrupts after the step under way), and keeps each epoch's learning
+// rate and warnings for the report.
 class PythonHooks final : public Callback {
  public:
-  PythonHooks(py::object on_epoch) : on_epoch_(std::move(on_epoch)) {}
+  PythonHooks(py::object on_epoch, FitReport& report) : on_epoch_(std::move(on_epoch)), report_(report) {}
+  void warn(const std::string& message) { pending_.push_back(message); }
   void on_step_end(Trainer& t, const StepInfo&) override {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_poll_ < std::chrono::milliseconds(50)) return;
@@ -59,10 +62,13 @@ class PythonHooks final : public Callback {
     }
   }
   void on_epoch_end(Trainer& t, const EpochMetrics& m) override {
+    report_.lrs.push_back(t.optimizer().learning_rate());  // the epoch's: a schedule changes it at the next's start
+    report_.warnings.push_back(std::move(pending_));
+    pending_.clear();
     if (on_epoch_.is_none() || error_) return;
     py::gil_scoped_acquire gil;
     try {
-      if (on_epoch_(epoch_dict(m, t.optimizer().learning_rate())).cast<bool>()) t.request_stop();
+      if (on_epoch_(epoch_dict(m, report_.lrs.back())).cast<bool>()) t.request_stop();
     } catch (py::error_already_set& e) {
       error_.emplace(std::move(e));
       t.request_stop();
@@ -75,6 +81,8 @@ class PythonHooks final : public Callback {
 
  private:
   py::object on_epoch_;
+  FitReport& report_;
+  std::vector<std::string> pending_;
   std::optional<py::error_already_set> error_;
   std::chrono::steady_clock::time_point last_poll_ = std::chrono::steady_clock::now();
 };
@@ -102,6 +110,23 @@ struct FitOptions {
   double clip_norm;
 };
 
+// The report's settings table: what this fit ran with.
+nlohmann::json settings(const Sequential& model, const Loss& loss, const Optimizer& optimizer, const FitOptions& o) {
+  return {{"source", "gradflow.fit (Python)"},
+          {"layers", nlohmann::json::parse(architecture_json(model))},
+          {"loss", std::string(loss_kind(loss.kind()).name)},
+          {"optimizer", std::string(optimizer.name())},
+          {"lr", optimizer.learning_rate()},
+          {"epochs", o.epochs},
+          {"batch_size", o.batch_size},
+          {"shuffle", o.shuffle},
+          {"seed", o.seed},
+          {"schedule", o.schedule},
+          {"clip_norm", o.clip_norm},
+          {"early_stop", o.early_stop},
+          {"diagnostics_every", o.diagnostics_every}};
+}
+
 py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py::handle& X, const py::handle& y,
              const py::handle& X_val, const py::handle& y_val, const FitOptions& o, py::object on_epoch) {
   FloatArray x = as_matrix(X, "X"), t = as_matrix(y, "y", true);
@@ -120,20 +145,25 @@ py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py
   if (o.clip_norm > 0) trainer.add_callback(clip.emplace(o.clip_norm, std::nullopt));
   std::optional<EarlyStopping> early;
   if (o.early_stop > 0) trainer.add_callback(early.emplace(o.early_stop, o.min_delta));
+  auto report = std::make_unique<FitReport>();
+  report->config = settings(model, loss, optimizer, o);
+  PythonHooks hooks(std::move(on_epoch), *report);
   std::optional<Diagnostics> diagnostics;
-  if (o.diagnostics_every > 0) trainer.add_callback(diagnostics.emplace(DiagnosticsOptions{.every = o.diagnostics_every}));
-  PythonHooks hooks(std::move(on_epoch));
+  if (o.diagnostics_every > 0) {
+    trainer.add_callback(diagnostics.emplace(DiagnosticsOptions{.every = o.diagnostics_every}));
+    diagnostics->on_warning = [&](const DiagnosticWarning& w) { hooks.warn(w.message); };
+  }
   trainer.add_callback(hooks);
-  std::vector<EpochMetrics> history;
   {
     WithoutGil released;
-    history = trainer.fit(train, nullptr, val ? &*val : nullptr);
+    report->history = trainer.fit(train, nullptr, val ? &*val : nullptr);
   }
   hooks.rethrow();
   py::list epochs, records, warnings;
-  for (const EpochMetrics& m : history) epochs.append(epoch_dict(m, optimizer.learning_rate()));
+  for (std::size_t i = 0; i < report->history.size(); ++i) epochs.append(epoch_dict(report->history[i], report->lrs.at(i)));
   if (diagnostics) {
-    for (const DiagnosticsRecord& r : diagnostics->records()) records.append(record_dict(r));
+    report->records = diagnostics->records();
+    for (const DiagnosticsRecord& r : report->records) records.append(record_dict(r));
     for (const DiagnosticWarning& w : diagnostics->warnings()) {
       warnings.append(w.message);
       // As Python warnings too: a notebook shows them, and warnings.filterwarnings governs them.
@@ -141,7 +171,8 @@ py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py
     }
   }
   return py::dict(py::arg("history") = epochs, py::arg("diagnostics") = records, py::arg("warnings") = warnings,
-                  py::arg("best_epoch") = early ? py::object(py::int_(early->best_epoch())) : py::none());
+                  py::arg("best_epoch") = early ? py::object(py::int_(early->best_epoch())) : py::none(),
+                  py::arg("report") = py::cast(std::move(report)));
 }
 
 }  // namespace
@@ -168,7 +199,7 @@ void bind_training(py::module_& m) {
       "Trains model on X [samples, features] and y (class labels 0..num_classes-1, or targets [samples, outputs]) "
       "with gradflow's Trainer; the GIL is released while it runs. Returns {history: one dict per epoch, "
       "diagnostics: per-layer records every diagnostics_every steps, warnings (also issued as RuntimeWarning), "
-      "best_epoch}. early_stop: stop after "
+      "best_epoch, report: a Report, the page `gradflow report` draws, shown inline in Jupyter}. early_stop: stop after "
       "that many epochs without the validation loss improving by more than min_delta, keeping the best epoch's "
       "model. on_epoch(dict) is "
       "called after each epoch and stops training by returning True. Ctrl-C raises KeyboardInterrupt within a "

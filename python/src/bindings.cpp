@@ -19,4 +19,5 @@ PYBIND11_MODULE(_gradflow, m) {
   gradflow::python::bind_model(m);
   gradflow::python::bind_io(m);
   gradflow::python::bind_training(m);
+  gradflow::python::bind_report(m);
 }

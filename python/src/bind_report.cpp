@@ -1,0 +1,129 @@
+// The command line's pages from Python: a fit's report (curves, per-layer diagnostics, warnings)
+// and the lecture's studies, each also shown inline in Jupyter — the same self-contained HTML
+// as `gradflow report` and `gradflow study` write (app/report.cpp, app/studies/), offline.
+#include "bind_report.h"
+
+#include <pybind11/stl.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <fmt/format.h>
+
+#include "report.h"
+#include "run_folder.h"
+#include "studies/study.h"
+#include "gradflow/model_file.h"
+#include "without_gil.h"
+
+namespace gradflow::python {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A private folder under the temporary directory, removed with the object.
+struct TempFolder {
+  fs::path path = fs::temp_directory_path() /
+                  fmt::format("gradflow-py-{}-{}", ::getpid(), reinterpret_cast<std::uintptr_t>(this));
+  TempFolder() { fs::create_directories(path); }
+  ~TempFolder() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// A page inside an iframe: its scripts and styles stay its own, and it works offline.
+std::string inline_html(const std::string& page, int height) {
+  std::string escaped;
+  escaped.reserve(page.size() + page.size() / 8);
+  for (char c : page) {
+    if (c == '&') escaped += "&amp;";
+    else if (c == '"') escaped += "&quot;";
+    else escaped += c;
+  }
+  return fmt::format("<iframe srcdoc=\"{}\" style=\"width: 100%; height: {}px; border: 0\"></iframe>", escaped, height);
+}
+
+}  // namespace
+
+void FitReport::write(const std::string& out) const {
+  TempFolder t;
+  fs::create_directory(t.path / "gradflow.fit");  // the run's name on the page
+  app::RunFolder folder((t.path / "gradflow.fit").string());
+  write_file_atomic(folder.config(), config.dump(2));
+  folder.create_metrics();
+  for (std::size_t i = 0; i < history.size(); ++i) folder.append_metrics(history[i], lrs.at(i), warnings.at(i));
+  folder.open_diagnostics(false);
+  for (const DiagnosticsRecord& r : records) folder.append_diagnostics(r);
+  folder.close_diagnostics();
+  app::write_report({folder.dir()}, out);
+}
+
+std::string FitReport::html() const {
+  TempFolder t;
+  const fs::path page = t.path / "report.html";
+  write(page.string());
+  return read_text(page);
+}
+
+void bind_report(py::module_& m) {
+  py::class_<FitReport>(m, "Report",
+                        "What fit recorded, as `gradflow report` draws it: loss and accuracy curves, learning rate, "
+                        "per-layer diagnostics (with diagnostics_every > 0), warnings, the settings. Shown inline in "
+                        "Jupyter; save(path) writes the self-contained page.")
+      .def("html", &FitReport::html, "The page (one self-contained HTML file: opens offline).")
+      .def("save", &FitReport::write, py::arg("path"), "Writes the page to path (atomically).")
+      .def("_repr_html_", [](const FitReport& r) { return inline_html(r.html(), 900); });
+
+  m.def(
+      "report",
+      [](const std::vector<std::string>& runs, const std::string& out) {
+        app::write_report(runs, out);
+        return out;
+      },
+      py::arg("runs"), py::arg("out"),
+      "Writes the report page of CLI run folders (several: compared on the same plots), as `gradflow report` / "
+      "`gradflow compare`; returns out.");
+
+  m.def("studies", [] {
+    py::list out;
+    for (const app::Study& s : app::studies()) out.append(py::dict(py::arg("name") = s.name, py::arg("claim") = s.claim));
+    return out;
+  }, "The lecture's claims that run_study puts to the test: [{name, claim}].");
+
+  py::class_<StudyResult>(m, "StudyResult", "A study's results (results.json) and its page, shown inline in Jupyter.")
+      .def_readonly("results", &StudyResult::results)
+      .def_readonly("folder", &StudyResult::folder)
+      .def("html", [](const StudyResult& s) { return read_text(fs::path(s.folder) / "report.html"); })
+      .def("_repr_html_", [](const StudyResult& s) {
+        return inline_html(read_text(fs::path(s.folder) / "report.html"), 1200);
+      });
+  m.def(
+      "run_study",
+      [](const std::string& name, bool quick, const std::string& out, int threads) {
+        const app::StudyOptions o{.quick = quick, .out = out.empty() ? fmt::format("studies/{}", name) : out,
+                                  .threads = threads};
+        {
+          WithoutGil released;
+          app::run_study(name, o);
+        }
+        return StudyResult{py::module_::import("json").attr("loads")(read_text(fs::path(o.out) / "results.json")),
+                           o.out};
+      },
+      py::arg("name"), py::kw_only(), py::arg("quick") = false, py::arg("out") = "", py::arg("threads") = 0,
+      "Runs one of the lecture's studies (studies() lists them) as `gradflow study NAME` does: fixed seeds, "
+      "results.json and report.html written into out (default studies/NAME). quick: the seconds-long form. "
+      "Returns a StudyResult: results (results.json as dicts and lists), folder, html().");
+}
+
+}  // namespace gradflow::python
