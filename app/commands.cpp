@@ -179,11 +179,12 @@ int predict(const PredictArgs& a) {
 }
 
 int export_model(const ExportArgs& a) {
-  ModelFile mf = load_any_model(model_path(a.model));
-  const std::string out = !a.out.empty() ? a.out : fs::path(model_path(a.model)).replace_extension(".onnx").string();
+  const std::string from = model_path(a.model);
+  ModelFile mf = load_any_model(from);
+  const std::string out = !a.out.empty() ? a.out : fs::path(from).replace_extension(".onnx").string();
   save_onnx(out, *mf.model, mf.info, {.opset = a.opset});
-  fmt::print("exported {} to {} (ONNX opset {}): input 'input' [batch, {}] -> output 'output' [batch, {}]\n",
-             model_path(a.model), out, a.opset, mf.model->in_features(), mf.model->out_features());
+  fmt::print("exported {} to {} (ONNX opset {}): input 'input' [batch, {}] -> output 'output' [batch, {}]\n", from, out,
+             a.opset, mf.model->in_features(), mf.model->out_features());
   return 0;
 }
 
@@ -191,8 +192,9 @@ int import_model(const ImportArgs& a) {
   ModelFile mf = load_onnx(a.file);
   const std::string out = !a.out.empty() ? a.out : fs::path(a.file).replace_extension(".safetensors").string();
   save_model(out, *mf.model, mf.info);
-  fmt::print("imported {}: {}, loss {}{}{}; saved to {}\n", a.file, mf.model->summary(), mf.info.loss,
-             mf.info.impute.empty() ? "" : ", imputation", mf.info.input.empty() ? "" : ", standardization", out);
+  fmt::print("imported {} (loss {}{}{}), saved to {}:\n{}\n", a.file, mf.info.loss,
+             mf.info.impute.empty() ? "" : ", imputation", mf.info.input.empty() ? "" : ", standardization", out,
+             mf.model->summary());
   return 0;
 }
 

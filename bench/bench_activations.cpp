@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include "random_data.h"
+#include "bench_common.h"
 
 using namespace gradflow;
 

@@ -8,39 +8,22 @@
 #include <gradflow/gradflow.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <vector>
 
-#include "random_data.h"
+#include "bench_common.h"
 
 using namespace gradflow;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-Dataset data() {
-  if (std::filesystem::exists(std::string(idx::kFashionMnistDir) + "/train-images-idx3-ubyte.gz"))
-    return idx::fashion_mnist(idx::kFashionMnistDir, true);
-  return bench::random_fashion_shaped(60000);
-}
-
 double train_rate(Sequential& net, Optimizer& opt, const Dataset& d, std::size_t batch, std::size_t epochs) {
   Loss ce(LossKind::CrossEntropy);
   TrainOptions o{.epochs = 1, .batch_size = batch, .seed = 1};
   Trainer t(net, ce, opt, o);
   Dataset warm = d.subset(std::vector<std::uint32_t>(2048, 0));
   t.fit(warm);  // buffers and thread pool
-  double best = 0;
-  for (std::size_t e = 0; e < epochs; ++e) {
-    const auto t0 = Clock::now();
-    t.fit(d);
-    best = std::max(best, static_cast<double>(d.size()) / seconds_since(t0));
-  }
-  return best;
+  return bench::best_rate(epochs, d.size(), [&] { t.fit(d); });
 }
 }  // namespace
 
@@ -49,7 +32,7 @@ int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
   const std::size_t epochs = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 2;
   set_num_threads(threads);
-  const Dataset d = data();
+  const Dataset d = bench::fashion_or_synthetic();
 
   Sequential relu(784, {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(10)}, 1);
   SGD momentum(SGDOptions{.lr = 0.01, .momentum = 0.9});
@@ -65,24 +48,10 @@ int main(int argc, char** argv) {
   Tensor one(1, 784), big(1024, 784);
   std::copy(d.x.row(0), d.x.row(1), one.data());
   std::copy(d.x.row(0), d.x.row(1024), big.data());
-  std::vector<double> us;
-  for (int i = 0; i < 200; ++i) relu.forward(one, Mode::Eval);  // warm-up
-  for (int i = 0; i < 5000; ++i) {
-    const auto t0 = Clock::now();
-    relu.forward(one, Mode::Eval);
-    us.push_back(seconds_since(t0) * 1e6);
-  }
-  std::nth_element(us.begin(), us.begin() + us.size() / 2, us.end());
-  const double latency_us = us[us.size() / 2];
-  relu.forward(big, Mode::Eval);
-  double infer_1024 = 0;
-  for (int r = 0; r < 5; ++r) {
-    const auto t0 = Clock::now();
-    for (int i = 0; i < 20; ++i) relu.forward(big, Mode::Eval);
-    infer_1024 = std::max(infer_1024, 20 * 1024 / seconds_since(t0));
-  }
+  const bench::InferenceTimes inference =
+      bench::time_inference([&] { relu.forward(one, Mode::Eval); }, [&] { relu.forward(big, Mode::Eval); });
   std::printf("{\"threads\": %d, \"data\": \"%s\", \"kernels\": \"%s\", \"train_relu\": %.1f, \"train_bn\": %.1f, "
               "\"latency_us\": %.2f, \"infer_1024\": %.1f}\n",
-              threads, d.name.c_str(), blas_kernels(), train_relu, train_bn, latency_us, infer_1024);
+              threads, d.name.c_str(), blas_kernels(), train_relu, train_bn, inference.latency_us, inference.infer_1024);
   return 0;
 }

@@ -18,7 +18,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "random_data.h"
+#include "bench_common.h"
 #include "sgemm_rate.h"
 
 int main(int argc, char** argv) {

@@ -14,20 +14,15 @@
 #include <gradflow/gradflow.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <numeric>
 #include <random>
 #include <vector>
 
-#include "random_data.h"
+#include "bench_common.h"
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 using Sample = dlib::matrix<float, 0, 1>;
 using ReluNet = dlib::loss_multiclass_log<
@@ -35,12 +30,6 @@ using ReluNet = dlib::loss_multiclass_log<
 using BnNet = dlib::loss_multiclass_log<dlib::fc<
     10, dlib::dropout<dlib::relu<dlib::bn_fc<dlib::fc<
             256, dlib::dropout<dlib::relu<dlib::bn_fc<dlib::fc<512, dlib::input<Sample>>>>>>>>>>>;
-
-gradflow::Dataset data() {
-  if (std::filesystem::exists(std::string(gradflow::idx::kFashionMnistDir) + "/train-images-idx3-ubyte.gz"))
-    return gradflow::idx::fashion_mnist(gradflow::idx::kFashionMnistDir, true);
-  return gradflow::bench::random_fashion_shaped(60000);
-}
 
 template <class Net, class Solver>
 double train_rate(Net& net, const Solver& solver, double lr, const std::vector<Sample>& x,
@@ -68,13 +57,7 @@ double train_rate(Net& net, const Solver& solver, double lr, const std::vector<S
     trainer.get_net();  // waits for the trainer's thread to finish the last step
   };
   epoch(2048);  // warm-up
-  double best = 0;
-  for (std::size_t e = 0; e < epochs; ++e) {
-    const auto t0 = Clock::now();
-    epoch(x.size());
-    best = std::max(best, static_cast<double>(x.size()) / seconds_since(t0));
-  }
-  return best;
+  return gradflow::bench::best_rate(epochs, x.size(), [&] { epoch(x.size()); });
 }
 
 }  // namespace
@@ -82,7 +65,7 @@ double train_rate(Net& net, const Solver& solver, double lr, const std::vector<S
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
   const std::size_t epochs = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 2;
-  const gradflow::Dataset d = data();
+  const gradflow::Dataset d = gradflow::bench::fashion_or_synthetic();  // reading is not timed
   std::vector<Sample> x(d.size(), Sample(784));
   std::vector<unsigned long> y(d.size());
   for (std::size_t i = 0; i < d.size(); ++i) {
@@ -102,23 +85,9 @@ int main(int argc, char** argv) {
   dlib::resizable_tensor one, big;
   relu.to_tensor(x.begin(), x.begin() + 1, one);
   relu.to_tensor(x.begin(), x.begin() + 1024, big);
-  for (int i = 0; i < 200; ++i) scores.forward(one);
-  std::vector<double> us;
-  for (int i = 0; i < 5000; ++i) {
-    const auto t0 = Clock::now();
-    scores.forward(one);
-    us.push_back(seconds_since(t0) * 1e6);
-  }
-  std::nth_element(us.begin(), us.begin() + us.size() / 2, us.end());
-  scores.forward(big);
-  double infer_1024 = 0;
-  for (int r = 0; r < 5; ++r) {
-    const auto t0 = Clock::now();
-    for (int i = 0; i < 20; ++i) scores.forward(big);
-    infer_1024 = std::max(infer_1024, 20 * 1024 / seconds_since(t0));
-  }
+  const auto inference = gradflow::bench::time_inference([&] { scores.forward(one); }, [&] { scores.forward(big); });
   std::printf("{\"threads\": %d, \"data\": \"%s\", \"train_relu\": %.1f, \"train_bn\": %.1f, \"latency_us\": %.2f, "
               "\"infer_1024\": %.1f}\n",
-              threads, d.name.c_str(), train_relu, train_bn, us[us.size() / 2], infer_1024);
+              threads, d.name.c_str(), train_relu, train_bn, inference.latency_us, inference.infer_1024);
   return 0;
 }

@@ -9,25 +9,13 @@
 #include <gradflow/gradflow.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <vector>
 
-#include "random_data.h"
+#include "bench_common.h"
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// The samples as bench_compare reads them (gradflow's IDX reader; reading is not timed).
-gradflow::Dataset data() {
-  if (std::filesystem::exists(std::string(gradflow::idx::kFashionMnistDir) + "/train-images-idx3-ubyte.gz"))
-    return gradflow::idx::fashion_mnist(gradflow::idx::kFashionMnistDir, true);
-  return gradflow::bench::random_fashion_shaped(60000);
-}
 
 template <class Optimizer>
 double train_rate(torch::nn::Sequential& model, Optimizer& opt, const torch::Tensor& x, const torch::Tensor& y,
@@ -43,13 +31,7 @@ double train_rate(torch::nn::Sequential& model, Optimizer& opt, const torch::Ten
     }
   };
   epoch(x.slice(0, 0, 2048), y.slice(0, 0, 2048));  // warm-up
-  double best = 0;
-  for (std::size_t e = 0; e < epochs; ++e) {
-    const auto t0 = Clock::now();
-    epoch(x, y);
-    best = std::max(best, static_cast<double>(x.size(0)) / seconds_since(t0));
-  }
-  return best;
+  return gradflow::bench::best_rate(epochs, static_cast<std::size_t>(x.size(0)), [&] { epoch(x, y); });
 }
 
 }  // namespace
@@ -60,7 +42,7 @@ int main(int argc, char** argv) {
   const std::size_t epochs = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 2;
   torch::set_num_threads(threads);
   torch::manual_seed(1);
-  const gradflow::Dataset d = data();
+  const gradflow::Dataset d = gradflow::bench::fashion_or_synthetic();  // reading is not timed
   const auto n = static_cast<std::int64_t>(d.size());
   const torch::Tensor x = torch::from_blob(const_cast<float*>(d.x.data()), {n, 784}, torch::kFloat).clone();
   const torch::Tensor y = torch::from_blob(const_cast<float*>(d.y.data()), {n}, torch::kFloat).to(torch::kLong);
@@ -76,23 +58,9 @@ int main(int argc, char** argv) {
   relu->eval();
   torch::NoGradGuard no_grad;
   const torch::Tensor one = x.slice(0, 0, 1).clone(), big = x.slice(0, 0, 1024).clone();
-  for (int i = 0; i < 200; ++i) relu->forward(one);
-  std::vector<double> us;
-  for (int i = 0; i < 5000; ++i) {
-    const auto t0 = Clock::now();
-    relu->forward(one);
-    us.push_back(seconds_since(t0) * 1e6);
-  }
-  std::nth_element(us.begin(), us.begin() + us.size() / 2, us.end());
-  relu->forward(big);
-  double infer_1024 = 0;
-  for (int r = 0; r < 5; ++r) {
-    const auto t0 = Clock::now();
-    for (int i = 0; i < 20; ++i) relu->forward(big);
-    infer_1024 = std::max(infer_1024, 20 * 1024 / seconds_since(t0));
-  }
+  const auto inference = gradflow::bench::time_inference([&] { relu->forward(one); }, [&] { relu->forward(big); });
   std::printf("{\"threads\": %d, \"data\": \"%s\", \"train_relu\": %.1f, \"train_bn\": %.1f, \"latency_us\": %.2f, "
               "\"infer_1024\": %.1f}\n",
-              threads, d.name.c_str(), train_relu, train_bn, us[us.size() / 2], infer_1024);
+              threads, d.name.c_str(), train_relu, train_bn, inference.latency_us, inference.infer_1024);
   return 0;
 }

@@ -20,7 +20,9 @@
 
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gradflow/data/impute.h"
@@ -58,6 +60,12 @@ std::string architecture_json(const Sequential& model);
 // More layers than this in a model file or --layers is an error, not a network.
 inline constexpr std::size_t kMaxLayers = 10000;
 std::vector<LayerSpec> parse_architecture(const std::string& json, std::size_t& in_features);
+
+// The rule for weights and statistics read from elsewhere (model files, ONNX): every value
+// finite, and a variance (a tensor named "….running_var") never negative — evaluating such a
+// model would print NaN probabilities with exit 0. "" when `values` keep it, else
+// "element I is V (expected …)".
+std::string bad_state_value(std::string_view name, std::span<const float> values);
 
 // Write bytes to path atomically (temporary file + rename in the same folder).
 void write_file_atomic(const std::string& path, const std::string& bytes);

@@ -1,17 +1,13 @@
 // Model files (the CLI's safetensors files, also as bytes for pickling) and data sets.
 #include <pybind11/stl.h>
 
-#include <unistd.h>
-
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include <fmt/format.h>
 
 #include "arrays.h"
 #include "bindings.h"
+#include "temp_folder.h"
 #include "gradflow/data/csv.h"
 #include "gradflow/data/idx.h"
 #include "gradflow/data/synthetic.h"
@@ -44,32 +40,19 @@ py::tuple model_and_info(ModelFile mf) {
   return py::make_tuple(std::move(mf.model), info);
 }
 
-// A private temporary file (the model file code writes and reads paths, atomically).
-struct TempFile {
-  fs::path path = fs::temp_directory_path() /
-                  fmt::format("gradflow-py-{}-{}.safetensors", ::getpid(), reinterpret_cast<std::uintptr_t>(this));
-  ~TempFile() {
-    std::error_code ec;
-    fs::remove(path, ec);
-  }
-};
-
 py::bytes model_to_bytes(const Sequential& model, const std::vector<std::string>& class_names,
                          const std::vector<std::string>& feature_names, const std::string& loss) {
-  TempFile t;
-  save_model(t.path.string(), model, info_of(class_names, feature_names, loss));
-  std::ifstream in(t.path, std::ios::binary);
-  return py::bytes(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
+  TempFolder t;
+  const fs::path file = t.path / "model.safetensors";
+  save_model(file.string(), model, info_of(class_names, feature_names, loss));
+  return py::bytes(read_file(file));
 }
 
 py::tuple model_from_bytes(const py::bytes& data) {
-  TempFile t;
-  {
-    std::ofstream out(t.path, std::ios::binary);
-    const std::string s = data;
-    out.write(s.data(), static_cast<std::streamsize>(s.size()));
-  }
-  return model_and_info(load_model(t.path.string()));
+  TempFolder t;
+  const fs::path file = t.path / "model.safetensors";
+  write_file_atomic(file.string(), data);
+  return model_and_info(load_model(file.string()));
 }
 
 py::tuple xy(const Dataset& d) {

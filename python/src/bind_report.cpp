@@ -5,12 +5,7 @@
 
 #include <pybind11/stl.h>
 
-#include <unistd.h>
-
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include <fmt/format.h>
 
@@ -18,6 +13,7 @@
 #include "run_folder.h"
 #include "studies/study.h"
 #include "gradflow/model_file.h"
+#include "temp_folder.h"
 #include "without_gil.h"
 
 namespace gradflow::python {
@@ -25,22 +21,6 @@ namespace gradflow::python {
 namespace fs = std::filesystem;
 
 namespace {
-
-// A private folder under the temporary directory, removed with the object.
-struct TempFolder {
-  fs::path path = fs::temp_directory_path() /
-                  fmt::format("gradflow-py-{}-{}", ::getpid(), reinterpret_cast<std::uintptr_t>(this));
-  TempFolder() { fs::create_directories(path); }
-  ~TempFolder() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 // A page inside an iframe: its scripts and styles stay its own, and it works offline.
 std::string inline_html(const std::string& page, int height) {
@@ -73,7 +53,7 @@ std::string FitReport::html() const {
   TempFolder t;
   const fs::path page = t.path / "report.html";
   write(page.string());
-  return read_text(page);
+  return read_file(page);
 }
 
 void bind_report(py::module_& m) {
@@ -104,9 +84,9 @@ void bind_report(py::module_& m) {
   py::class_<StudyResult>(m, "StudyResult", "A study's results (results.json) and its page, shown inline in Jupyter.")
       .def_readonly("results", &StudyResult::results)
       .def_readonly("folder", &StudyResult::folder)
-      .def("html", [](const StudyResult& s) { return read_text(fs::path(s.folder) / "report.html"); })
+      .def("html", [](const StudyResult& s) { return read_file(fs::path(s.folder) / "report.html"); })
       .def("_repr_html_", [](const StudyResult& s) {
-        return inline_html(read_text(fs::path(s.folder) / "report.html"), 1200);
+        return inline_html(read_file(fs::path(s.folder) / "report.html"), 1200);
       });
   m.def(
       "run_study",
@@ -117,7 +97,7 @@ void bind_report(py::module_& m) {
           WithoutGil released;
           app::run_study(name, o);
         }
-        return StudyResult{py::module_::import("json").attr("loads")(read_text(fs::path(o.out) / "results.json")),
+        return StudyResult{py::module_::import("json").attr("loads")(read_file(fs::path(o.out) / "results.json")),
                            o.out};
       },
       py::arg("name"), py::kw_only(), py::arg("quick") = false, py::arg("out") = "", py::arg("threads") = 0,

@@ -366,15 +366,10 @@ class ModelReader {
     }
   }
 
-  // Weights and statistics from elsewhere: finite, and a variance never negative (evaluating
-  // such a model would print NaN probabilities with exit 0).
   void check_values(const StateEntry& e) {
-    const auto* v = reinterpret_cast<const float*>(e.data);
-    const bool variance = e.name.ends_with(".running_var");
-    for (std::uint64_t i = 0; i < e.bytes / sizeof(float); ++i)
-      if (!std::isfinite(v[i]) || (variance && v[i] < 0))
-        throw fail(fmt::format("tensor '{}': element {} is {} (expected {})", e.name, i, v[i],
-                               variance ? "a variance: finite and ≥ 0" : "a finite number"));
+    const std::string bad =
+        bad_state_value(e.name, {reinterpret_cast<const float*>(e.data), e.bytes / sizeof(float)});
+    if (!bad.empty()) throw fail(fmt::format("tensor '{}': {}", e.name, bad));
   }
 
   // Optimizer state of a training checkpoint; anything else no layer asked for is an error.
@@ -414,5 +409,14 @@ class ModelReader {
 }  // namespace
 
 ModelFile load_model(const std::string& path) { return ModelReader(path).read(); }
+
+std::string bad_state_value(std::string_view name, std::span<const float> values) {
+  const bool variance = name.ends_with("running_var");
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i]) || (variance && values[i] < 0))
+      return fmt::format("element {} is {} (expected {})", i, values[i],
+                         variance ? "a variance: finite and ≥ 0" : "a finite number");
+  return "";
+}
 
 }  // namespace gradflow

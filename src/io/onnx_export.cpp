@@ -6,7 +6,6 @@
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
-#include <array>
 #include <span>
 #include <stdexcept>
 #include <vector>

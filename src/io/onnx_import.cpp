@@ -301,7 +301,8 @@ class OnnxReader {
 
   void read_isnan(const onnx::NodeProto& n) {
     in_front(n, "IsNaN (imputation)");
-    if (!info_.impute.empty() || !info_.input.empty()) throw fail(n, "a second imputation");
+    if (!info_.impute.empty() || !info_.input.empty())
+      throw fail(n, "a second imputation, or one after the standardization (it comes first)");
     raw_ = current_;
   }
 
@@ -404,18 +405,14 @@ void OnnxReader::read_metadata() {
   }
 }
 
-// Layer k's tensors into the built layer, by PyTorch's names; finite, variances ≥ 0.
+// Layer k's tensors into the built layer, by PyTorch's names, under the model files' rule for values.
 void OnnxReader::fill_layer(Layer& l, std::size_t k, Piece& p) const {
   const auto copy = [&](const std::string& name, Tensor& to) {
     const auto t = p.tensors.find(name);
     if (t == p.tensors.end() || t->second.size() != to.size())
       throw std::logic_error(fmt::format("ONNX import: layer {} ({}) lacks tensor {}", k, l.name(), name));
-    for (std::size_t i = 0; i < t->second.size(); ++i) {
-      const float v = t->second[i];
-      if (!std::isfinite(v) || (name == "running_var" && v < 0))
-        throw fail(fmt::format("layer {} ({}): {} element {} is {} (expected {})", k, l.name(), name, i, v,
-                               name == "running_var" ? "a variance: finite and ≥ 0" : "a finite number"));
-    }
+    const std::string bad = bad_state_value(name, t->second);
+    if (!bad.empty()) throw fail(fmt::format("layer {} ({}): {} {}", k, l.name(), name, bad));
     std::copy(t->second.begin(), t->second.end(), to.data());
   };
   const auto shapes = l.param_shapes();
