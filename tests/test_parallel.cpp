@@ -73,21 +73,44 @@ TEST(Blocks, AreFixedByTheSizeAloneAndCoverTheRangeOnce) {
       next = b.end;
     }
     EXPECT_EQ(next, n);
-    // Thread t's columns are exactly its blocks, whatever the thread count.
-    for (int T : {1, 2, 3, 5}) {
-      std::size_t covered = 0;
-      for (int t = 0; t < T; ++t) {
-        const parallel::Range r = parallel::blocks_of(n, t, T);
-        if (!r.size()) continue;
-        EXPECT_EQ(r.begin, covered) << n << " " << t << "/" << T;
-        covered = r.end;
-      }
-      EXPECT_EQ(covered, n) << n << " over " << T;
-    }
   }
   EXPECT_EQ(parallel::block_count(64), 1u);
   EXPECT_EQ(parallel::block_count(128), 2u);  // a 128-unit layer still splits over two threads
   EXPECT_EQ(parallel::block_count(784), 7u);
+}
+
+// Every element of C in exactly one tile, tiles on multiples of 16.
+void expect_tiling(const parallel::Grid& g, std::size_t m, std::size_t n) {
+  std::vector<int> seen(m * n, 0);
+  for (std::size_t t = 0; t < g.count(); ++t) {
+    const parallel::Range r = g.rows(t), c = g.cols(t);
+    EXPECT_GT(r.size() * c.size(), 0u) << m << "x" << n << " tile " << t;
+    EXPECT_TRUE(r.begin % 16 == 0 && c.begin % 16 == 0) << m << "x" << n << " tile " << t;
+    for (std::size_t i = r.begin; i < r.end; ++i)
+      for (std::size_t j = c.begin; j < c.end; ++j) ++seen[i * n + j];
+  }
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), static_cast<std::ptrdiff_t>(m * n)) << m << "x" << n;
+}
+
+TEST(Grid, CoversTheOutputOnceInTilesFixedByTheShapes) {
+  for (std::size_t m : {1u, 10u, 64u, 100u, 128u, 1024u})
+    for (std::size_t n : {1u, 16u, 100u, 256u, 784u})
+      for (std::size_t want : {1u, 3u, 16u})
+        for (std::size_t least : {16u, 32u, 64u}) {
+          expect_tiling(parallel::cut_rows(m, n, want, least), m, n);
+          expect_tiling(parallel::Grid{m, n, parallel::cut(m, want, least), n}, m, n);
+        }
+  // The default network's (784-512-256-10, batches of 128) products on a 16-core machine, as
+  // Dense cuts them: every one of the first two layers' in 16 tiles or more (the forward with
+  // AVX-512; with AVX2 it cuts 64-row tiles, 8 of them: docs/performance.md, "Tiles").
+  const auto work = [](double m, double n, double k) { return 2 * parallel::kProductFlop * m * n * k; };
+  EXPECT_EQ(parallel::tiles_for(work(128, 256, 512)), parallel::kMaxTiles);
+  EXPECT_EQ(512 / parallel::cut(512, parallel::kMaxTiles, 16), 16u);              // forward₁ (units), dW₁
+  EXPECT_EQ(256 / parallel::cut(256, parallel::kMaxTiles, 16), 16u);              // forward₂, dW₂
+  EXPECT_EQ(parallel::cut_rows(128, 512, parallel::kMaxTiles, 32).count(), 16u);   // dx₂
+  EXPECT_EQ(parallel::cut_rows(128, 512, parallel::kMaxTiles, 64).count(), 8u);    // forward₁ with AVX2
+  // A product too small for another thread stays whole.
+  EXPECT_EQ(parallel::cut_rows(64, 10, parallel::tiles_for(work(64, 10, 128)), 16).count(), 1u);
 }
 
 TEST(Region, RunsEveryPartOnceAndNestedRegionsRunSerially) {
@@ -228,11 +251,11 @@ Sequential big_model() {
                     7);
 }
 
-Dataset big_data() {
+Dataset big_data(std::size_t features = 300) {
   Dataset d;
   d.name = "random";
   d.num_classes = 10;
-  d.x = Tensor(1024, 300);
+  d.x = Tensor(1024, features);
   d.y = Tensor(1024, 1);
   Rng rng(5);
   for (float& v : d.x.span()) v = rng.uniform(-1.0f, 1.0f);
@@ -262,29 +285,35 @@ TEST(Determinism, SameThreadCountGivesBitIdenticalTraining) {
 }
 
 TEST(Determinism, AnyThreadCountGivesBitIdenticalTraining) {
-  // Promised (threads.h): every value is computed by one thread, products in blocks fixed by
-  // the shapes, so the arithmetic is the same whatever the split. Checked on every OpenBLAS
-  // kernel set by scripts/test-kernels.sh.
+  // Promised (threads.h): every value is computed by one thread, products in tiles fixed by
+  // the shapes, so the arithmetic is the same whatever the split: 1 to 16 threads (more than
+  // this machine's cores: each region's parts still run on threads of their own). Checked on
+  // every OpenBLAS kernel set by scripts/test-kernels.sh.
   const Tensor one = train_params(1);
-  expect_identical(one, train_params(2));
-  expect_identical(one, train_params(3));
+  for (int threads = 2; threads <= 16; ++threads) {
+    SCOPED_TRACE(threads);
+    expect_identical(one, train_params(threads));
+  }
 }
 
-// One epoch of SGD with momentum on big_data, on 1, 2 and 3 threads: the same weights, bit for bit.
+// One epoch of SGD with momentum on big_data, on 1 to 16 threads: the same weights, bit for bit.
 void expect_same_bits_on_any_thread_count(const std::vector<LayerSpec>& layers, std::uint64_t seed,
-                                          std::size_t batch) {
+                                          std::size_t batch, std::size_t features = 300) {
+  const Dataset data = big_data(features);
   const auto train = [&](int threads) {
     Threads t(threads);
-    Sequential net(300, layers, seed);
+    Sequential net(features, layers, seed);
     SGD sgd(SGDOptions{.lr = 0.01, .momentum = 0.9});
     Loss ce(LossKind::CrossEntropy);
     Trainer trainer(net, ce, sgd, TrainOptions{.epochs = 1, .batch_size = batch, .seed = seed + 1});
-    trainer.fit(big_data());
+    trainer.fit(data);
     return net.parameters();
   };
   const Tensor one = train(1);
-  expect_identical(one, train(2));
-  expect_identical(one, train(3));
+  for (int threads = 2; threads <= 16; ++threads) {
+    SCOPED_TRACE(threads);
+    expect_identical(one, train(threads));
+  }
 }
 
 TEST(Determinism, SmallBatchesGiveTheSameBitsOnAnyThreadCount) {
@@ -293,6 +322,14 @@ TEST(Determinism, SmallBatchesGiveTheSameBitsOnAnyThreadCount) {
   // sgemm. Either way the split between threads must not change a bit.
   expect_same_bits_on_any_thread_count(
       {nn::dense(256), nn::relu(), nn::dense(128), nn::leaky_relu(), nn::dense(10)}, 5, 64);
+}
+
+TEST(Determinism, TheDefaultNetworkGivesTheSameBitsOnAnyThreadCount) {
+  // gradflow train's network (784-512-256-10, BatchNorm, dropout, batches of 128): products cut
+  // into up to 16 tiles in two dimensions.
+  expect_same_bits_on_any_thread_count({nn::dense(512), nn::batch_norm(), nn::relu(), nn::dropout(0.1f), nn::dense(256),
+                                        nn::batch_norm(), nn::relu(), nn::dropout(0.1f), nn::dense(10)},
+                                       11, 128, 784);
 }
 
 TEST(Determinism, ActivationsOutsideADenseGiveTheSameBitsOnAnyThreadCount) {
@@ -334,24 +371,28 @@ TEST(Fused, DenseWithActivationEqualsTheLayersOneByOne) {
 }
 
 TEST(Fused, TransposedActivationsPassedBetweenDenseLayersGiveTheSameBits) {
-  // A batch of 64: with AVX-512 the Dense forward runs transposed (blas::transposed_forward), and
-  // Sequential hands each Dense's aᵀ to the next (Dense::forward_fused's at); called one at a
-  // time, every Dense transposes its input itself. Elsewhere both run the plain product.
+  // With AVX-512 the Dense forward runs transposed (blas::transposed_forward): libxsmm's for a
+  // batch of 64, oneDNN's for 200; Sequential hands each Dense's aᵀ to the next
+  // (Dense::forward_fused's at); called one at a time, every Dense transposes its input itself.
+  // Elsewhere both run the plain product.
   Threads two(2);
   Sequential net(300, {nn::dense(200), nn::relu(), nn::dense(96), nn::tanh(), nn::dense(10), nn::dense(7)}, 4);
   const Dataset d = big_data();
-  Tensor x(64, 300);
-  std::copy(d.x.row(0), d.x.row(64), x.data());
-  const Tensor& y = net.forward(x, Mode::Train);
-  Rng rng;
-  Tensor h[6];
-  const Tensor* cur = &x;
-  for (std::size_t i = 0; i < net.size(); ++i) {
-    net.layer(i).forward(*cur, h[i], Mode::Train, rng);
-    cur = &h[i];
+  for (std::size_t batch : {64u, 200u}) {
+    SCOPED_TRACE(batch);
+    Tensor x(batch, 300);
+    std::copy(d.x.row(0), d.x.row(batch), x.data());
+    const Tensor& y = net.forward(x, Mode::Train);
+    Rng rng;
+    Tensor h[6];
+    const Tensor* cur = &x;
+    for (std::size_t i = 0; i < net.size(); ++i) {
+      net.layer(i).forward(*cur, h[i], Mode::Train, rng);
+      cur = &h[i];
+    }
+    expect_identical(y, h[5]);
+    expect_identical(net.output(2), h[2]);  // z of the second Dense, before its tanh
   }
-  expect_identical(y, h[5]);
-  expect_identical(net.output(2), h[2]);  // z of the second Dense, before its tanh
 }
 
 TEST(Fused, BatchOfOneMatchesTheBatchedProduct) {

@@ -49,6 +49,8 @@ class Dense final : public Layer {
  private:
   void forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt,
                     Tensor* at);
+  void forward_transposed(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt, Tensor* at,
+                          double work);
   // Scratch of the transposed forward: zᵀ, and each compute thread's xᵀ when no layer wrote it.
   Tensor zt_;
   std::vector<Tensor> xts_;

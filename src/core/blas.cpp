@@ -44,7 +44,8 @@ namespace {
 struct Sgemm {
   bool onednn = false;
   std::string name;   // "oneDNN 2.6.3 avx512_core", "OpenBLAS Haswell"
-  bool xsmm_small = false;  // libxsmm runs small batches' products: transposed_forward's setup half
+  bool xsmm_small = false;  // libxsmm runs small batches' products (small_products' setup half)
+  bool onednn_avx512 = false;  // oneDNN's AVX-512 code: the forward of larger batches runs transposed
   // oneDNN's OpenMP runtime: without a limit, every sgemm call would start a team of one thread
   // per core inside each of our compute threads. Looked up, not linked: it is oneDNN's.
   void (*omp_set_num_threads)(int) = nullptr;
@@ -85,6 +86,7 @@ Sgemm choose_sgemm() {
 #if defined(GRADFLOW_ONEDNN)
   if (s.onednn) {
     s.name = onednn_name();
+    s.onednn_avx512 = dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core;
     s.omp_set_num_threads =
         reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
 #if defined(GRADFLOW_LIBXSMM)
@@ -164,8 +166,13 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
               static_cast<blasint>(ldc));
 }
 
-bool transposed_forward(std::size_t batch) {
+bool small_products(std::size_t batch) {
   return sgemm().xsmm_small && batch >= 2 && batch <= 64;
+}
+
+bool transposed_forward(std::size_t batch) {
+  const Sgemm& s = sgemm();
+  return small_products(batch) || (s.onednn_avx512 && batch > 64);
 }
 
 void gemm_small(bool trans_a, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,

@@ -12,20 +12,26 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
           const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
           std::size_t ldc);
 
-// The Dense forward in the transposed form, Zᵀ = W·Xᵀ. libxsmm's JIT kernels (column-major,
-// no transposed first operand) take W [units×in] and Xᵀ [in×B] as they lie, and with AVX-512
-// run the 784→256 forward of a batch of 64 at ≈95% of a core's FMA peak where oneDNN's
-// Z = X·Wᵀ reaches 80% (60% for the 256→128 one); the price is Xᵀ and a transpose of the
-// result (docs/performance.md, "Small products"). Whether a batch of B rows takes that form — and its
-// backward's products libxsmm's kernels too (gemm_small): oneDNN's AVX-512 sgemm in use,
-// libxsmm built in and targeting AVX-512, 2 ≤ B ≤ 64 (with 128 rows the transposed forward
-// gains nothing: the BN recipe), and GRADFLOW_XSMM not "0". A function of the process's setup
-// and B alone, so that every step of the same shapes computes the same bits.
+// The Dense forward in the transposed form, Zᵀ = W·Xᵀ: cut into tiles of units (Zᵀ's rows) with
+// the whole batch each, its rows are the cheap cut — oneDNN's AVX-512 sgemm runs the default
+// network's first forward (128 × 784 → 512) at 218 GFLOP/s whole and 209 in 32-unit tiles, where
+// Z = X·Wᵀ runs 205 whole, 194 in its 128-unit column blocks and 176 in 64-row tiles (one
+// core, Zen 5; docs/performance.md, "Tiles"). The price is Xᵀ and a transpose of each tile back.
+// For batches of 2–64 with libxsmm (small_products), whose JIT kernels take W [units×in] and
+// Xᵀ [in×B] as they lie (≈95% of a core's FMA peak for 784→256 at batch 64, where oneDNN's
+// Z = X·Wᵀ reaches 80%), and for batches over 64 on oneDNN's AVX-512 code. With AVX2 the two
+// forms run at the same rate, and the transposes would be a loss. A function of the process's
+// setup and B alone, so that every step of the same shapes computes the same bits.
 bool transposed_forward(std::size_t batch);
+
+// Whether a batch of B rows has all its Dense products — forward, dW and dx — run by libxsmm's
+// kernels (gemm_small): oneDNN's AVX-512 sgemm in use, libxsmm built in and targeting AVX-512,
+// 2 ≤ B ≤ 64 (with 128 rows libxsmm gains nothing), and GRADFLOW_XSMM not "0".
+bool small_products(std::size_t batch);
 
 // C[m, n] = op(A)[m, k] B[k, n] + beta C (beta 0 or 1), row-major (lda, ldb, ldc), op(A) = Aᵀ
 // when trans_a: libxsmm's kernels, 64 columns of C at a time (sgemm for a block libxsmm has no
-// kernel for). For the products of transposed_forward's batches only — forward, dW and dx —
+// kernel for). For the products of small_products' batches only — forward, dW and dx —
 // so that a step makes no oneDNN call: its first one after the forward costs ≈6 µs more than
 // the same call again (its code and tables gone cold), where libxsmm's kernels stay at speed.
 void gemm_small(bool trans_a, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,

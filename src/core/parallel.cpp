@@ -316,9 +316,16 @@ std::size_t block_count(std::size_t n) {
   return std::max<std::size_t>(2, (n + kProductBlock - 1) / kProductBlock);
 }
 
-Range block(std::size_t n, std::size_t i) {
+namespace {
+// The size of block(n)'s blocks.
+std::size_t block_size(std::size_t n) {
   const std::size_t count = block_count(n);
-  const std::size_t size = ((n + count - 1) / count + 15) / 16 * 16;
+  return ((n + count - 1) / count + 15) / 16 * 16;
+}
+}  // namespace
+
+Range block(std::size_t n, std::size_t i) {
+  const std::size_t size = block_size(n);
   return {std::min(n, i * size), std::min(n, (i + 1) * size)};
 }
 
@@ -327,6 +334,37 @@ Range blocks_of(std::size_t n, int t, int T) {
   if (!mine.size()) return {n, n};
   return {block(n, mine.begin).begin, block(n, mine.end - 1).end};
 }
+
+Range Grid::rows(std::size_t tile) const {
+  const std::size_t i = tile / col_count();
+  return {std::min(m, i * row_size), std::min(m, (i + 1) * row_size)};
+}
+Range Grid::cols(std::size_t tile) const {
+  const std::size_t j = tile % col_count();
+  return {std::min(n, j * col_size), std::min(n, (j + 1) * col_size)};
+}
+
+std::size_t tiles_for(double work) {
+  const double tiles = 2.0 * work / kMinParallelWork;
+  return tiles >= static_cast<double>(kMaxTiles) ? kMaxTiles : std::max<std::size_t>(1, static_cast<std::size_t>(tiles));
+}
+
+std::size_t cut(std::size_t n, std::size_t count, std::size_t least) {
+  count = std::clamp<std::size_t>(count, 1, std::max<std::size_t>(1, n / std::max<std::size_t>(least, 1)));
+  return std::max<std::size_t>(16, ((n + count - 1) / count + 15) / 16 * 16);
+}
+
+int parts_for(const Grid& g, double cost_per_tile) {
+  const int parts = parts_for(static_cast<double>(g.count()) * cost_per_tile);
+  return static_cast<int>(std::min<std::size_t>(g.count(), static_cast<std::size_t>(parts)));
+}
+
+Grid cut_rows(std::size_t m, std::size_t n, std::size_t want, std::size_t min_rows) {
+  Grid g{m, n, 1, std::max<std::size_t>(1, block_size(n))};
+  g.row_size = cut(m, (want + g.col_count() - 1) / g.col_count(), min_rows);
+  return g;
+}
+
 
 namespace detail {
 void run(void (*fn)(void*, int, int), void* ctx, int parts) { pool().run(fn, ctx, parts); }

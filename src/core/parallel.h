@@ -79,6 +79,7 @@ void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align 
 inline constexpr std::size_t kProductBlock = 128;
 std::size_t block_count(std::size_t n);
 Range block(std::size_t n, std::size_t i);
+
 // The columns of part t of T's blocks in for_blocks (empty when it has none).
 Range blocks_of(std::size_t n, int t, int T);
 
@@ -92,6 +93,42 @@ void for_blocks(std::size_t n, double cost_per_item, F&& body);
 // run.end) — for a part that first prepares something of its own (Dense's xᵀ).
 template <class F>
 void for_block_runs(std::size_t n, double cost_per_item, F&& body);
+
+// A product's output C [m × n] cut into a grid of tiles, each its own product call — for a
+// product worth more threads than its column blocks: a machine with 16 cores gets 16 tiles of
+// the first layer's products, not 4 column blocks. The cuts are a function of the shapes alone
+// (never of the thread count), so every thread count computes the same bits. Tiles are numbered
+// row by row: tile t has row block t / col_count(), column block t % col_count().
+struct Grid {
+  std::size_t m = 0, n = 0;                // C's rows and columns
+  std::size_t row_size = 1, col_size = 1;  // a tile's rows and columns (the last ones smaller)
+  std::size_t row_count() const { return (m + row_size - 1) / row_size; }
+  std::size_t col_count() const { return (n + col_size - 1) / col_size; }
+  std::size_t count() const { return row_count() * col_count(); }
+  Range rows(std::size_t tile) const;
+  Range cols(std::size_t tile) const;
+};
+
+// The tiles a product of `work` (in the cost units above) is worth: each at least half of
+// kMinParallelWork, at most kMaxTiles (the machine size the cuts are made for).
+inline constexpr std::size_t kMaxTiles = 16;
+std::size_t tiles_for(double work);
+// n cut into about `count` equal blocks, multiples of 16 (or n) and at least `least` each: the size.
+std::size_t cut(std::size_t n, std::size_t count, std::size_t least);
+// C's columns in block(n)'s blocks, and its rows cut into equal blocks (multiples of 16, at least
+// min_rows each) as far as needed for `want` tiles.
+Grid cut_rows(std::size_t m, std::size_t n, std::size_t want, std::size_t min_rows);
+
+// How many threads a grid of tiles gets: parts_for(count · cost_per_tile), at most one a tile.
+int parts_for(const Grid& g, double cost_per_tile);
+// Runs body(t, run) over the grid's tiles, each of `parts` threads a contiguous run
+// [run.begin, run.end) of tile numbers; with whole_rows, runs of whole rows of tiles (a part may
+// then get none).
+template <class F>
+void for_tile_runs(const Grid& g, int parts, bool whole_rows, F&& body);
+// body(rows, cols) for every tile.
+template <class F>
+void for_tiles(const Grid& g, double cost_per_tile, F&& body);
 
 namespace detail {
 void run(void (*fn)(void*, int, int), void* ctx, int parts);
@@ -127,6 +164,25 @@ template <class F>
 void for_blocks(std::size_t n, double cost_per_item, F&& body) {
   for_block_runs(n, cost_per_item, [&](int, Range mine) {
     for (std::size_t i = mine.begin; i < mine.end; ++i) body(block(n, i));
+  });
+}
+
+template <class F>
+void for_tile_runs(const Grid& g, int parts, bool whole_rows, F&& body) {
+  run([&](int t, int T) {
+    Range mine = split(g.count(), t, T, 1);
+    if (whole_rows) {
+      const Range rows = split(g.row_count(), t, T, 1);
+      mine = {rows.begin * g.col_count(), rows.end * g.col_count()};
+    }
+    if (mine.size()) body(t, mine);
+  }, parts);
+}
+
+template <class F>
+void for_tiles(const Grid& g, double cost_per_tile, F&& body) {
+  for_tile_runs(g, parts_for(g, cost_per_tile), false, [&](int, Range mine) {
+    for (std::size_t i = mine.begin; i < mine.end; ++i) body(g.rows(i), g.cols(i));
   });
 }
 

@@ -50,13 +50,13 @@ void rrelu_row(const float* x, float* y, float* s, std::size_t w, std::uint32_t 
 
 void PointwiseActivation::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
   parallel::for_range(in_, pointwise::forward_cost(spec_) * static_cast<double>(x.rows()),
-                      [&](parallel::Range c) { pointwise::forward(spec_, x, y, c.begin, c.end); });
+                      [&](parallel::Range c) { pointwise::forward(spec_, x, y, {0, x.rows()}, c); });
 }
 void PointwiseActivation::backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy,
                                         Tensor* dx, bool) {
   if (!dx) return;
   parallel::for_range(in_, parallel::kElementCost * static_cast<double>(x.rows()), [&](parallel::Range c) {
-    pointwise::backward(spec_, x, y, dy, *dx, c.begin, c.end);
+    pointwise::backward(spec_, x, y, dy, *dx, {0, x.rows()}, c);
   });
 }
 

@@ -66,11 +66,19 @@ void Dense::backward_fused(const Tensor& x, const Tensor& z, const LayerSpec& ac
   backward_with(x, z, &act, &a, da, &dz, dx, trainable_);
 }
 
-// Every step below runs over the fixed blocks of the output units (parallel::for_blocks, which
-// makes the result independent of the thread count), and a thread owns the same blocks in each:
-// it computes those columns of z (and of a), later their gradient, db and the rows of dW, so
-// those values stay in its cache. Only dx = dz W needs all of dz; it runs as a second region
-// over blocks of the input features.
+// Every product runs in a grid of tiles fixed by the shapes (parallel::Grid), which makes the
+// result independent of the thread count; a tile is one product call, and what belongs to its
+// part of the output (bias, activation, their gradients) is done with it, while it is in cache.
+// Up to 16 tiles where the work is worth it, cut where a cut costs least on one core (oneDNN's
+// AVX-512 sgemm on Zen 5, docs/performance.md "Tiles"): the transposed forward's units (rows of
+// Zᵀ) down to 16 (32-unit tiles: 96% of the whole product's rate); the plain forward's columns
+// in blocks of ≈128 units and its batch rows down to 64 (94%; 32 rows would be 83%); dW's units
+// down to 16 (99%; its columns cut would cost 5%); dx's features in blocks of ≈128 and its
+// batch rows down to 32 (98%).
+namespace {
+constexpr std::size_t kForwardRows = 64, kTransposedUnits = 16, kWeightGradUnits = 16, kInputGradRows = 32;
+}  // namespace
+
 void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a,
                          const Tensor* xt, Tensor* at) {
   const std::size_t B = x.rows();
@@ -78,44 +86,20 @@ void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tenso
   const float* b = spec_.dense().bias ? params_[1].data() : nullptr;
   // Per unit: 2·B·I FLOPs, and a row of I weights to stream from memory, which is what a batch
   // of one is bound by (≈ 100 GB/s from L2 here: a 784→256 layer takes 7.5 µs on one core).
-  const double per_unit = (2.0 * parallel::kProductFlop * static_cast<double>(B) + kWeightCost) *
-                          static_cast<double>(in_);
+  const double work = (2.0 * parallel::kProductFlop * static_cast<double>(B) + kWeightCost) *
+                      static_cast<double>(in_ * out_);
   if (!blas::transposed_forward(B)) {
     if (at) at->resize(0, 0);
   } else {
-    zt_.resize(out_, B);
-    const Tensor& y = act ? *a : z;
-    if (at) at->resize(out_, B);
-    // Without xᵀ from the Dense before, each thread transposes all of x for itself, in the
-    // product's region: a separate region, each thread transposing its share of rows, was as
-    // fast on a quiet machine but 10% slower a forward when the cores' caches are far apart
-    // (docs/performance.md, "Small products").
-    xts_.resize(static_cast<std::size_t>(parallel::threads()));
-    parallel::for_block_runs(out_, per_unit, [&](int t, parallel::Range run) {
-      const float* xtd = xt ? xt->data() : nullptr;
-      if (!xt) {
-        Tensor& mine = xts_[static_cast<std::size_t>(t)];
-        mine.resize(in_, B);
-        blas::transpose(B, in_, x.data(), in_, mine.data(), B);
-        xtd = mine.data();
-      }
-      for (std::size_t i = run.begin; i < run.end; ++i) {
-        const parallel::Range u = parallel::block(out_, i);
-        // zᵀ's rows start as the bias, and the product accumulates onto them (as below).
-        for (std::size_t j = u.begin; j < u.end; ++j) std::fill(zt_.row(j), zt_.row(j) + B, b ? b[j] : 0.0f);
-        blas::gemm_small(false, u.size(), B, in_, w + u.begin * in_, in_, xtd, B, 1.0f, zt_.row(u.begin), B);
-        blas::transpose(u.size(), B, zt_.row(u.begin), B, z.data() + u.begin, out_);
-        if (act) pointwise::forward(*act, z, *a, u.begin, u.end);
-        if (at) blas::transpose(B, u.size(), y.data() + u.begin, out_, at->row(u.begin), B);
-      }
-    });
+    forward_transposed(x, z, act, a, xt, at, work);
     return;
   }
-  parallel::for_blocks(out_, per_unit, [&](parallel::Range u) {
+  const parallel::Grid g = parallel::cut_rows(B, out_, parallel::tiles_for(work), kForwardRows);
+  parallel::for_tiles(g, work / static_cast<double>(g.count()), [&](parallel::Range r, parallel::Range u) {
     // Broadcast b into z, then let the product accumulate onto it (beta = 1): the bias costs
     // one write pass instead of a separate read-modify-write pass after the product.
-    for (std::size_t r = 0; r < B; ++r) {
-      float* zr = z.row(r) + u.begin;
+    for (std::size_t i = r.begin; i < r.end; ++i) {
+      float* zr = z.row(i) + u.begin;
       if (b)
         std::memcpy(zr, b + u.begin, u.size() * sizeof(float));
       else
@@ -124,9 +108,49 @@ void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tenso
     if (B == 1)
       blas::gemv_rows(u.size(), in_, w + u.begin * in_, in_, x.data(), z.data() + u.begin);
     else
-      blas::gemm(false, true, B, u.size(), in_, 1.0f, x.data(), in_, w + u.begin * in_, in_, 1.0f,
-                 z.data() + u.begin, out_);
-    if (act) pointwise::forward(*act, z, *a, u.begin, u.end);
+      blas::gemm(false, true, r.size(), u.size(), in_, 1.0f, x.row(r.begin), in_, w + u.begin * in_, in_, 1.0f,
+                 z.row(r.begin) + u.begin, out_);
+    if (act) pointwise::forward(*act, z, *a, r, u);
+  });
+}
+
+// Zᵀ = W·Xᵀ (blas::transposed_forward), in tiles of units (Zᵀ's rows) with the whole batch.
+void Dense::forward_transposed(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt,
+                               Tensor* at, double work) {
+  const std::size_t B = x.rows();
+  const float* w = params_[0].data();
+  const float* b = spec_.dense().bias ? params_[1].data() : nullptr;
+  zt_.resize(out_, B);
+  const Tensor& y = act ? *a : z;
+  if (at) at->resize(out_, B);
+  // Without xᵀ from the Dense before, each thread transposes all of x for itself, in the
+  // product's region: a separate region, each thread transposing its share of rows, was as
+  // fast on a quiet machine but 10% slower a forward when the cores' caches are far apart
+  // (docs/performance.md, "Small products").
+  xts_.resize(static_cast<std::size_t>(parallel::threads()));
+  const parallel::Grid g{out_, B, parallel::cut(out_, parallel::tiles_for(work), kTransposedUnits), std::max<std::size_t>(B, 1)};
+  const bool small = blas::small_products(B);
+  const int parts = parallel::parts_for(g, work / static_cast<double>(g.count()));
+  parallel::for_tile_runs(g, parts, false, [&](int t, parallel::Range run) {
+    const float* xtd = xt ? xt->data() : nullptr;
+    if (!xt) {
+      Tensor& mine = xts_[static_cast<std::size_t>(t)];
+      mine.resize(in_, B);
+      blas::transpose(B, in_, x.data(), in_, mine.data(), B);
+      xtd = mine.data();
+    }
+    for (std::size_t i = run.begin; i < run.end; ++i) {
+      const parallel::Range u = g.rows(i);
+      // zᵀ's rows start as the bias, and the product accumulates onto them (as above).
+      for (std::size_t j = u.begin; j < u.end; ++j) std::fill(zt_.row(j), zt_.row(j) + B, b ? b[j] : 0.0f);
+      if (small)
+        blas::gemm_small(false, u.size(), B, in_, w + u.begin * in_, in_, xtd, B, 1.0f, zt_.row(u.begin), B);
+      else
+        blas::gemm(false, false, u.size(), B, in_, 1.0f, w + u.begin * in_, in_, xtd, B, 1.0f, zt_.row(u.begin), B);
+      blas::transpose(u.size(), B, zt_.row(u.begin), B, z.data() + u.begin, out_);
+      if (act) pointwise::forward(*act, z, *a, {0, B}, u);
+      if (at) blas::transpose(B, u.size(), y.data() + u.begin, out_, at->row(u.begin), B);
+    }
   });
 }
 
@@ -134,9 +158,10 @@ void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act
                           const Tensor& dy, Tensor* dz, Tensor* dx, bool param_grads) {
   const std::size_t B = x.rows();
   const Tensor& g = act ? *dz : dy;  // ∂L/∂z
+  const bool bias = param_grads && spec_.dense().bias;
   // C = op(A)·B for dW and dx: libxsmm's kernels for the batches whose forward they run, so
   // that the step makes no oneDNN call (blas::gemm_small), else sgemm.
-  const auto product = [small = blas::transposed_forward(B)](bool trans_a, std::size_t m, std::size_t n, std::size_t k,
+  const auto product = [small = blas::small_products(B)](bool trans_a, std::size_t m, std::size_t n, std::size_t k,
                                                              const float* a, std::size_t lda, const float* b,
                                                              std::size_t ldb, float* c, std::size_t ldc) {
     if (small)
@@ -144,27 +169,46 @@ void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act
     else
       blas::gemm(trans_a, false, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
   };
-  if (act || param_grads) {
-    const double cost = param_grads ? 2.0 * parallel::kProductFlop * static_cast<double>(B * in_)
-                                    : parallel::kElementCost * static_cast<double>(B);
-    parallel::for_blocks(out_, cost, [&](parallel::Range u) {
-      if (act) pointwise::backward(*act, z, *a, dy, *dz, u.begin, u.end);
-      if (!param_grads) return;
-      product(true, u.size(), in_, B, g.data() + u.begin, out_, x.data(), in_, grads_[0].data() + u.begin * in_, in_);
-      if (spec_.dense().bias) {
-        float* db = grads_[1].data();
-        std::memcpy(db + u.begin, g.row(0) + u.begin, u.size() * sizeof(float));
-        for (std::size_t r = 1; r < B; ++r) {
-          const float* gr = g.row(r);
-          for (std::size_t j = u.begin; j < u.end; ++j) db[j] += gr[j];
-        }
+  // ∂L/∂z and db for units u: what every tile of those units' dW rows (and dx) reads.
+  const auto gate = [&](parallel::Range u) {
+    if (act) pointwise::backward(*act, z, *a, dy, *dz, {0, B}, u);
+    if (!bias) return;
+    float* db = grads_[1].data();
+    std::memcpy(db + u.begin, g.row(0) + u.begin, u.size() * sizeof(float));
+    for (std::size_t r = 1; r < B; ++r) {
+      const float* gr = g.row(r);
+      for (std::size_t j = u.begin; j < u.end; ++j) db[j] += gr[j];
+    }
+  };
+  const double product_work = 2.0 * parallel::kProductFlop * static_cast<double>(B * in_ * out_);
+  if (param_grads) {
+    // dW = gᵀ x, rows = units. While every thread owns whole rows of tiles, it gates its own
+    // units first (no region of its own, and g stays in the cache of the thread that reads it);
+    // with more threads than rows, the gate is a region before.
+    const parallel::Grid w{out_, in_, parallel::cut(out_, parallel::tiles_for(product_work), kWeightGradUnits),
+                           std::max<std::size_t>(in_, 1)};
+    const int parts = parallel::parts_for(w, product_work / static_cast<double>(w.count()));
+    const bool whole_rows = parts <= static_cast<int>(w.row_count());
+    if (!whole_rows && (act || bias)) parallel::for_blocks(out_, parallel::kElementCost * static_cast<double>(B), gate);
+    parallel::for_tile_runs(w, parts, whole_rows, [&](int, parallel::Range run) {
+      if (whole_rows && (act || bias))
+        gate({w.rows(run.begin).begin, w.rows(run.end - 1).end});
+      for (std::size_t i = run.begin; i < run.end; ++i) {
+        const parallel::Range u = w.rows(i), f = w.cols(i);
+        product(true, u.size(), f.size(), B, g.data() + u.begin, out_, x.data() + f.begin, in_,
+                grads_[0].data() + u.begin * in_ + f.begin, in_);
       }
     });
+  } else if (act) {
+    parallel::for_blocks(out_, parallel::kElementCost * static_cast<double>(B), gate);
   }
-  if (dx)
-    parallel::for_blocks(in_, 2.0 * parallel::kProductFlop * static_cast<double>(B * out_), [&](parallel::Range f) {
-      product(false, B, f.size(), out_, g.data(), out_, params_[0].data() + f.begin, in_, dx->data() + f.begin, in_);
+  if (dx) {
+    const parallel::Grid d = parallel::cut_rows(B, in_, parallel::tiles_for(product_work), kInputGradRows);
+    parallel::for_tiles(d, product_work / static_cast<double>(d.count()), [&](parallel::Range r, parallel::Range f) {
+      product(false, r.size(), f.size(), out_, g.row(r.begin), out_, params_[0].data() + f.begin, in_,
+              dx->row(r.begin) + f.begin, in_);
     });
+  }
 }
 
 }  // namespace gradflow

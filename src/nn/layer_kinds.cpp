@@ -215,17 +215,17 @@ std::span<const LayerKindInfo> layer_kinds() { return detail::kInfos; }
 const LayerKindInfo& layer_kind(LayerKind kind) { return detail::registration(kind).info; }
 
 namespace pointwise {
-void forward(const LayerSpec& act, const Tensor& x, Tensor& y, std::size_t c0, std::size_t c1) {
+void forward(const LayerSpec& act, const Tensor& x, Tensor& y, parallel::Range rows, parallel::Range cols) {
   const detail::PointwiseForward f = detail::registration(act.kind).forward;
   if (!f) throw std::logic_error("pointwise::forward: not a point-wise activation");
-  f(act, x, y, c0, c1);
+  f(act, x, y, rows, cols);
 }
 double forward_cost(const LayerSpec& act) { return detail::registration(act.kind).forward_cost; }
-void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, std::size_t c0,
-              std::size_t c1) {
+void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
+              parallel::Range rows, parallel::Range cols) {
   const detail::PointwiseBackward g = detail::registration(act.kind).backward;
   if (!g) throw std::logic_error("pointwise::backward: not a point-wise activation");
-  g(act, x, y, dy, dx, c0, c1);
+  g(act, x, y, dy, dx, rows, cols);
 }
 }  // namespace pointwise
 

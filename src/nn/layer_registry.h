@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gradflow/layer.h"
+#include "core/parallel.h"
 
 namespace gradflow::detail {
 
@@ -29,9 +30,10 @@ struct ArchLayer {
   std::size_t size(const char* key) const;                // a required whole number in [1, 1e8]
 };
 
-using PointwiseForward = void (*)(const LayerSpec&, const Tensor& x, Tensor& y, std::size_t c0, std::size_t c1);
+using PointwiseForward = void (*)(const LayerSpec&, const Tensor& x, Tensor& y, parallel::Range rows,
+                                  parallel::Range cols);
 using PointwiseBackward = void (*)(const LayerSpec&, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
-                                   std::size_t c0, std::size_t c1);
+                                   parallel::Range rows, parallel::Range cols);
 
 struct KindRegistration {
   LayerKindInfo info;
@@ -46,7 +48,7 @@ struct KindRegistration {
   LayerSpec (*defaults)();
   // Floats (and I64 counters, two floats each) the kind holds in a state_dict, from its spec.
   std::uint64_t (*state_floats)(const LayerSpec&, std::uint64_t width);
-  // kPointwise kinds: y = f(x) and dx = dy·f'(x) over columns [c0, c1) of every row.
+  // kPointwise kinds: y = f(x) and dx = dy·f'(x) over a block of rows and columns.
   PointwiseForward forward = nullptr;
   PointwiseBackward backward = nullptr;
   // kPointwise kinds: the forward's cost per element in parallel.h's units (pointwise.h).

@@ -85,13 +85,14 @@ void pre(const float* x, float* t, std::size_t n) {
   }
 }
 
-// y[r, c] = f(x[r, c]) for every row r and c in [c0, c1): the transcendental part a run of up
-// to kRun values at a time into a buffer on the stack (in L1; y may be x), then a plain loop the
-// compiler vectorizes.
+// y[r, c] = f(x[r, c]) for r in `rows` and c in `cols` = [c0, c1): the transcendental part a
+// run of up to kRun values at a time into a buffer on the stack (in L1; y may be x), then a plain
+// loop the compiler vectorizes.
 template <class Op>
-void forward_cols(const LayerSpec& spec, const Tensor& x, Tensor& y, std::size_t c0, std::size_t c1) {
+void forward_cols(const LayerSpec& spec, const Tensor& x, Tensor& y, parallel::Range rows, parallel::Range cols) {
   const Op op(spec);
-  for (std::size_t r = 0; r < x.rows(); ++r) {
+  const std::size_t c0 = cols.begin, c1 = cols.end;
+  for (std::size_t r = rows.begin; r < rows.end; ++r) {
     const float* a = x.row(r);
     float* b = y.row(r);
     if constexpr (Op::kPre == Pre::None) {
@@ -107,17 +108,17 @@ void forward_cols(const LayerSpec& spec, const Tensor& x, Tensor& y, std::size_t
     }
   }
 }
-// dx[r, c] = dy[r, c] · f'(x[r, c]) (from x or y, as PyTorch does) for c in [c0, c1).
+// dx[r, c] = dy[r, c] · f'(x[r, c]) (from x or y, as PyTorch does) for r in `rows`, c in `cols`.
 template <class Op>
 void backward_cols(const LayerSpec& spec, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
-                   std::size_t c0, std::size_t c1) {
+                   parallel::Range rows, parallel::Range cols) {
   const Op op(spec);
-  for (std::size_t r = 0; r < x.rows(); ++r) {
+  for (std::size_t r = rows.begin; r < rows.end; ++r) {
     const float* a = x.row(r);
     const float* b = y.row(r);
     const float* d = dy.row(r);
     float* out = dx.row(r);
-    for (std::size_t c = c0; c < c1; ++c) out[c] = op.g(d[c], a[c], b[c]);
+    for (std::size_t c = cols.begin; c < cols.end; ++c) out[c] = op.g(d[c], a[c], b[c]);
   }
 }
 
@@ -130,10 +131,10 @@ constexpr double element_cost() {
 }
 
 // The registered kernels of a kPointwise kind (throws std::logic_error for another kind).
-void forward(const LayerSpec& act, const Tensor& x, Tensor& y, std::size_t c0, std::size_t c1);
+void forward(const LayerSpec& act, const Tensor& x, Tensor& y, parallel::Range rows, parallel::Range cols);
 double forward_cost(const LayerSpec& act);  // element_cost of the kind's Op
-void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, std::size_t c0,
-              std::size_t c1);
+void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
+              parallel::Range rows, parallel::Range cols);
 inline bool is_pointwise(LayerKind kind) { return has_trait(kind, kPointwise); }
 
 // out = a ⊙ b, element by element, the columns split over the threads: the backward of a layer
