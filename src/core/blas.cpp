@@ -172,7 +172,7 @@ bool small_products(std::size_t batch) {
 
 bool transposed_forward(std::size_t batch) {
   const Sgemm& s = sgemm();
-  return small_products(batch) || (s.onednn_avx512 && batch > 64);
+  return small_products(batch) || (s.onednn_avx512 && batch > 64 && batch <= 256);
 }
 
 void gemm_small(bool trans_a, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,

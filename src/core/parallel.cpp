@@ -93,7 +93,12 @@ class Pool {
     new (&config_) std::mutex;
   }
 
-  int threads() const { return threads_; }
+  int threads() const { return sim_ ? sim_->threads : threads_; }
+
+  void simulate(Simulation* s) {
+    std::lock_guard config(config_);
+    sim_ = s;
+  }
 
   void set_stall_policy(bool on) {
     std::lock_guard config(config_);
@@ -110,9 +115,13 @@ class Pool {
   }
 
   void run(void (*fn)(void*, int, int), void* ctx, int parts) {
-    parts = std::min(parts, threads_);
+    parts = std::min(parts, threads());
     if (parts <= 1 || busy_.exchange(true, std::memory_order_acquire)) {
       fn(ctx, 0, 1);
+      return;
+    }
+    if (sim_) {
+      run_simulated(fn, ctx, parts);
       return;
     }
     const auto start = Clock::now();
@@ -177,6 +186,22 @@ class Pool {
   }
 
   using Clock = std::chrono::steady_clock;
+
+  // The parts one after another on the caller (busy_ held: nested regions run inline).
+  void run_simulated(void (*fn)(void*, int, int), void* ctx, int parts) {
+    double slowest = 0, all = 0;
+    for (int t = 0; t < parts; ++t) {
+      const auto start = Clock::now();
+      fn(ctx, t, parts);
+      const double s = std::chrono::duration<double>(Clock::now() - start).count();
+      slowest = std::max(slowest, s);
+      all += s;
+    }
+    busy_.store(false, std::memory_order_release);
+    ++sim_->regions;
+    sim_->slowest_s += slowest;
+    sim_->all_s += all;
+  }
 
   bool all_done(std::uint64_t gen, int parts) const {
     for (int t = 1; t < parts; ++t)
@@ -278,6 +303,7 @@ class Pool {
   Clock::duration backoff_{kFirstBackoff}, lost_{};
   std::atomic<bool> stall_policy_{true};
   std::vector<std::thread> workers_;
+  Simulation* sim_ = nullptr;
   std::mutex config_;
 };
 
@@ -300,6 +326,8 @@ int parts_for(double work) {
 void set_threads(int n) { pool().resize(std::max(1, n)); }
 
 void set_stall_policy(bool on) { pool().set_stall_policy(on); }
+
+void simulate(Simulation* s) { pool().simulate(s); }
 
 Range split(std::size_t n, int t, int T, std::size_t align) {
   auto cut = [&](int i) -> std::size_t {
@@ -336,11 +364,11 @@ Range blocks_of(std::size_t n, int t, int T) {
 }
 
 Range Grid::rows(std::size_t tile) const {
-  const std::size_t i = tile / col_count();
+  const std::size_t i = by_cols ? tile % row_count() : tile / col_count();
   return {std::min(m, i * row_size), std::min(m, (i + 1) * row_size)};
 }
 Range Grid::cols(std::size_t tile) const {
-  const std::size_t j = tile % col_count();
+  const std::size_t j = by_cols ? tile / row_count() : tile % col_count();
   return {std::min(n, j * col_size), std::min(n, (j + 1) * col_size)};
 }
 

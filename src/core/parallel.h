@@ -33,6 +33,18 @@ void set_threads(int n);
 // a region's parts turn it off. Setting it, or the thread count, ends a solo period.
 void set_stall_policy(bool on);
 
+// A model of a machine with more cores than this one, for bench/bench_threads: while a
+// Simulation is set, threads() is its thread count and a region runs its parts one after another
+// on the calling thread, adding the region's slowest part and all of its parts up. Every split,
+// hence every value, is the one that many threads compute. Set it while no region runs; nullptr
+// ends it.
+struct Simulation {
+  int threads = 1;
+  std::size_t regions = 0;
+  double slowest_s = 0, all_s = 0;
+};
+void simulate(Simulation* s);
+
 struct Range {
   std::size_t begin, end;
   std::size_t size() const { return end - begin; }
@@ -98,10 +110,12 @@ void for_block_runs(std::size_t n, double cost_per_item, F&& body);
 // product worth more threads than its column blocks: a machine with 16 cores gets 16 tiles of
 // the first layer's products, not 4 column blocks. The cuts are a function of the shapes alone
 // (never of the thread count), so every thread count computes the same bits. Tiles are numbered
-// row by row: tile t has row block t / col_count(), column block t % col_count().
+// row by row (tile t: row block t / col_count(), column block t % col_count()), or column by
+// column when by_cols: the order in which threads take runs of them.
 struct Grid {
   std::size_t m = 0, n = 0;                // C's rows and columns
   std::size_t row_size = 1, col_size = 1;  // a tile's rows and columns (the last ones smaller)
+  bool by_cols = false;
   std::size_t row_count() const { return (m + row_size - 1) / row_size; }
   std::size_t col_count() const { return (n + col_size - 1) / col_size; }
   std::size_t count() const { return row_count() * col_count(); }

@@ -94,7 +94,12 @@ void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tenso
     forward_transposed(x, z, act, a, xt, at, work);
     return;
   }
-  const parallel::Grid g = parallel::cut_rows(B, out_, parallel::tiles_for(work), kForwardRows);
+  // Threads split the larger operand between them: W (out × in) when out ≥ B, taking the tiles
+  // column by column — whole units, the units whose rows of W each updates (param_slices.h;
+  // sharing W's lines between the cores' caches cost the update 2× at batch 512) —, else X
+  // (B × in) row by row: batch-1024 inference 690k samples/s against 600k column by column.
+  parallel::Grid g = parallel::cut_rows(B, out_, parallel::tiles_for(work), kForwardRows);
+  g.by_cols = out_ >= B;
   parallel::for_tiles(g, work / static_cast<double>(g.count()), [&](parallel::Range r, parallel::Range u) {
     // Broadcast b into z, then let the product accumulate onto it (beta = 1): the bias costs
     // one write pass instead of a separate read-modify-write pass after the product.
