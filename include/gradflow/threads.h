@@ -5,10 +5,11 @@
 // thread included; the sgemm library (oneDNN or OpenBLAS) runs on one thread per call. The pool
 // is process-wide like a BLAS's own (a machine has one set of cores). Results are bit-identical
 // for a given seed and thread count, and the same for any thread count: element-wise work gives
-// the same bits however it is split, and matrix products run in blocks fixed by their shapes
-// alone (one sgemm call per block, whichever thread runs it). Checked on oneDNN's SSE4.1, AVX,
-// AVX2 and AVX-512 code and OpenBLAS's SkylakeX, Haswell, Zen, Sandybridge and Prescott kernels
-// with 1, 2 and 3 threads (scripts/test-kernels.sh).
+// the same bits however it is split, and matrix products run in tiles fixed by their shapes
+// alone (one product call per tile, whichever thread runs it; up to 16 tiles a product, so a
+// 16-core machine can use every core). Checked on oneDNN's SSE4.1, AVX, AVX2 and AVX-512 code
+// and OpenBLAS's SkylakeX, Haswell, Zen, Sandybridge and Prescott kernels with 1, 2 and 3
+// threads (scripts/test-kernels.sh), and with 1 to 16 threads by the tests.
 //
 // Calls from several threads of a program at once are safe: while one call is using the pool,
 // the others run on their own thread.

@@ -11,8 +11,8 @@
 // summation. Element-wise passes give the same bits under any split. A matrix product does not:
 // OpenBLAS's Haswell/Zen kernels round an element of C differently depending on the shape of
 // the call it sits in (a 64×256 product computed as two 64×128 halves differs from the whole
-// in 431 of its 16384 values), so products run in fixed blocks of columns (for_blocks) that
-// depend on the shapes only — one sgemm call per block, whichever thread runs it. Results are
+// in 431 of its 16384 values), so products run in fixed tiles (Grid) that depend on the shapes
+// only — one product call per tile, whichever thread runs it. Results are
 // therefore bit-identical for any thread count, on every kernel set and with either library.
 #pragma once
 
