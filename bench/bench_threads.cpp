@@ -7,9 +7,12 @@
 // memory bandwidth (here they run on one core in turn, each finding the operands the one before
 // left in L2), so it is an upper bound; docs/performance.md compares it with 2 real threads.
 //
-//   bench_threads [samples=4096] [recipe=default|relu|both]
+//   bench_threads [samples=4096] [recipe=default|relu|both] [THREADS]
+// With THREADS, no model: the recipe trains on that many real threads for a few epochs (what
+// bench/profile_step records).
 #include <gradflow/gradflow.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -73,6 +76,16 @@ int main(int argc, char** argv) {
     recipes.push_back({"ReLU recipe 784-256-128-10, SGD, batch 64",
                        {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(10)}, 64, false});
   std::printf("sgemm %s\n", blas_kernels());
+  if (argc > 3) {
+    const int threads = std::atoi(argv[3]);
+    double regions = 0;
+    for (const Recipe& r : recipes) {
+      double best = 1e30;  // 12 epochs, so that making the data is ~1% of the profile
+      for (int i = 0; i < 3; ++i) best = std::min(best, epoch_seconds(r, d, threads, 0, &regions));
+      std::printf("%s: %d thread(s) %.0f samples/s\n", r.name, threads, n / best);
+    }
+    return 0;
+  }
   for (const Recipe& r : recipes) {
     double regions = 0;
     const double real1 = epoch_seconds(r, d, 1, 0, &regions), real2 = epoch_seconds(r, d, 2, 0, &regions);

@@ -393,7 +393,6 @@ Grid cut_rows(std::size_t m, std::size_t n, std::size_t want, std::size_t min_ro
   return g;
 }
 
-
 namespace detail {
 void run(void (*fn)(void*, int, int), void* ctx, int parts) { pool().run(fn, ctx, parts); }
 }  // namespace detail

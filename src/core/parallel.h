@@ -91,7 +91,6 @@ void for_range(std::size_t n, double cost_per_item, F&& body, std::size_t align 
 inline constexpr std::size_t kProductBlock = 128;
 std::size_t block_count(std::size_t n);
 Range block(std::size_t n, std::size_t i);
-
 // The columns of part t of T's blocks in for_blocks (empty when it has none).
 Range blocks_of(std::size_t n, int t, int T);
 
@@ -127,7 +126,8 @@ struct Grid {
 // kMinParallelWork, at most kMaxTiles (the machine size the cuts are made for).
 inline constexpr std::size_t kMaxTiles = 16;
 std::size_t tiles_for(double work);
-// n cut into about `count` equal blocks, multiples of 16 (or n) and at least `least` each: the size.
+// n cut into about `count` equal blocks, multiples of 16 and at least `least` each: their size
+// (16 or more; one block when n ≤ 16).
 std::size_t cut(std::size_t n, std::size_t count, std::size_t least);
 // C's columns in block(n)'s blocks, and its rows cut into equal blocks (multiples of 16, at least
 // min_rows each) as far as needed for `want` tiles.
@@ -136,8 +136,8 @@ Grid cut_rows(std::size_t m, std::size_t n, std::size_t want, std::size_t min_ro
 // How many threads a grid of tiles gets: parts_for(count · cost_per_tile), at most one a tile.
 int parts_for(const Grid& g, double cost_per_tile);
 // Runs body(t, run) over the grid's tiles, each of `parts` threads a contiguous run
-// [run.begin, run.end) of tile numbers; with whole_rows, runs of whole rows of tiles (a part may
-// then get none).
+// [run.begin, run.end) of tile numbers; with whole_rows (a grid numbered row by row, parts ≤ its
+// rows), runs of whole rows of tiles.
 template <class F>
 void for_tile_runs(const Grid& g, int parts, bool whole_rows, F&& body);
 // body(rows, cols) for every tile.
