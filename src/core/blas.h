@@ -22,8 +22,8 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
 // Z = X·Wᵀ reaches 80%), and for batches of 65–256 on oneDNN's AVX-512 code (beyond, the plain
 // form in 128-row tiles is faster: batch-1024 inference 690k samples/s against 510–600k on two
 // threads, each of which would transpose all of X). With AVX2 the two forms run at the same
-// rate, and the transposes would be a loss. A function of the process's
-// setup and B alone, so that every step of the same shapes computes the same bits.
+// rate, and the transposes would be a loss. A function of the process's setup and B alone, so
+// that every step of the same shapes computes the same bits.
 bool transposed_forward(std::size_t batch);
 
 // Whether a batch of B rows has all its Dense products — forward, dW and dx — run by libxsmm's
