@@ -73,6 +73,17 @@ TEST(Blocks, AreFixedByTheSizeAloneAndCoverTheRangeOnce) {
       next = b.end;
     }
     EXPECT_EQ(next, n);
+    // Thread t's columns are exactly its blocks, whatever the thread count.
+    for (int T : {1, 2, 3, 5}) {
+      std::size_t covered = 0;
+      for (int t = 0; t < T; ++t) {
+        const parallel::Range r = parallel::blocks_of(n, t, T);
+        if (!r.size()) continue;
+        EXPECT_EQ(r.begin, covered) << n << " " << t << "/" << T;
+        covered = r.end;
+      }
+      EXPECT_EQ(covered, n) << n << " over " << T;
+    }
   }
   EXPECT_EQ(parallel::block_count(64), 1u);
   EXPECT_EQ(parallel::block_count(128), 2u);  // a 128-unit layer still splits over two threads
