@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -119,6 +120,74 @@ TEST(Dropout, TheSeedFixesTheMask) {
   const Tensor a = mask(3), b = mask(3), c = mask(4);
   EXPECT_TRUE(std::equal(a.span().begin(), a.span().end(), b.span().begin()));
   EXPECT_FALSE(std::equal(a.span().begin(), a.span().end(), c.span().begin()));
+}
+
+// A BatchNorm, its activation and a Dropout after them, as the three layers one by one, and
+// their parameters (γ, β drawn so that they matter).
+struct BatchNormGroup {
+  std::unique_ptr<Layer> bn, act, drop;
+  std::vector<float> values, grads;
+  BatchNormGroup(const LayerSpec& activation, std::size_t features, bool frozen)
+      : bn(make_layer(nn::batch_norm(), features)), act(make_layer(activation, features)),
+        drop(make_layer(nn::dropout(0.3f), features)), values(2 * features), grads(2 * features) {
+    bn->bind(values.data(), grads.data());
+    Rng r(11);
+    for (float& v : values) v = 0.5f + r.normal() * 0.3f;
+    bn->set_trainable(!frozen);
+  }
+};
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() &&
+         std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Sequential runs a BatchNorm, its point-wise activation and a Dropout in BatchNorm's passes
+// (forward_fused, backward_fused): every output, gradient and statistic must have the bits of
+// the layers run one by one — in training and evaluation, frozen or not, with and without the
+// dropout, with a batch that is not a multiple of the fused passes' row blocks.
+TEST(Fused, BatchNormActivationAndDropoutGiveTheBitsOfTheLayersOneByOne) {
+  const std::size_t B = 37, F = 300;
+  Rng data(5);
+  Tensor x(B, F), g(B, F);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.5f + 2.0f * data.normal(), g[i] = data.normal();
+  for (const LayerSpec& act : {nn::relu(), nn::tanh(), nn::elu()})
+    for (bool dropout : {true, false})
+      for (Mode mode : {Mode::Train, Mode::Eval})
+        for (bool frozen : {false, true}) {
+          SCOPED_TRACE(std::string(to_string(act.kind)) + (dropout ? " + dropout" : "") +
+                       (mode == Mode::Train ? ", training" : ", evaluation") + (frozen ? ", frozen" : ""));
+          BatchNormGroup one(act, F, frozen), two(act, F, frozen);
+          Rng r1(9), r2(9);
+          Tensor y1, a1, d1, da1, dy1, dx1;
+          one.bn->forward(x, y1, mode, r1);
+          one.act->forward(y1, a1, mode, r1);
+          if (dropout) one.drop->forward(a1, d1, mode, r1);
+          if (dropout) one.drop->backward(a1, d1, g, &da1);
+          one.act->backward(y1, a1, dropout ? da1 : g, &dy1);
+          one.bn->backward(x, y1, dy1, &dx1);
+
+          Tensor y2, a2, d2, dy2, dx2;
+          auto& bn = dynamic_cast<BatchNorm&>(*two.bn);
+          const BatchNorm::Followers next{act, a2, dropout ? dynamic_cast<Dropout*>(two.drop.get()) : nullptr,
+                                          dropout ? &d2 : nullptr};
+          bn.forward_fused(x, y2, next, mode, r2);
+          bn.backward_fused(x, y2, next, g, dy2, &dx2);
+
+          EXPECT_TRUE(same_bits(y1, y2));
+          EXPECT_TRUE(same_bits(a1, a2));
+          if (dropout) {
+            EXPECT_TRUE(same_bits(d1, d2));
+          }
+          EXPECT_TRUE(same_bits(dy1, dy2));
+          EXPECT_TRUE(same_bits(dx1, dx2));
+          EXPECT_EQ(one.grads, two.grads);
+          auto& bn1 = dynamic_cast<BatchNorm&>(*one.bn);
+          EXPECT_TRUE(same_bits(bn1.running_mean(), bn.running_mean()));
+          EXPECT_TRUE(same_bits(bn1.running_var(), bn.running_var()));
+          EXPECT_EQ(bn1.num_batches_tracked(), bn.num_batches_tracked());
+          EXPECT_EQ(r1.next_u64(), r2.next_u64());  // the dropout drew its key as forward() does
+        }
 }
 
 std::vector<float> train_bn_dropout(std::uint64_t seed) {

@@ -19,6 +19,9 @@
 // A frozen BatchNorm (set_trainable(false)) behaves as in evaluation even in training mode and
 // leaves its running statistics alone — Keras' rule, so that a frozen layer stays as it was;
 // PyTorch's requires_grad=False would keep updating the statistics.
+// Followed by a point-wise activation (and a Dropout), the three run in BatchNorm's passes
+// (forward_fused, backward_fused; Sequential does this): the same values, one region of
+// threads instead of three, each thread taking the same features through all three.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +30,8 @@
 #include "gradflow/layer.h"
 
 namespace gradflow {
+
+class Dropout;
 
 class BatchNorm final : public Layer {
  public:
@@ -41,6 +46,22 @@ class BatchNorm final : public Layer {
   const Tensor& running_var() const { return running_var_; }
   std::int64_t& num_batches_tracked() { return num_batches_; }
   void synchronize_across(CrossProcessSum* sum) override { sync_ = sum; }
+  bool synchronized() const { return sync_ != nullptr; }
+
+  // The layers after this one that run in its passes: a = act(y) (pointwise::is_pointwise)
+  // and, when dropout is not null, d = dropout(a). a and d are resized to [B, F].
+  struct Followers {
+    const LayerSpec& act;
+    Tensor& a;
+    Dropout* dropout = nullptr;
+    Tensor* d = nullptr;
+  };
+  // forward() of this layer, then of the followers, in one region (not when synchronized()).
+  void forward_fused(const Tensor& x, Tensor& y, const Followers& next, Mode mode, Rng& rng);
+  // Their backward, given g = ∂L/∂(the last follower's output): dy = ∂L/∂y, the parameter
+  // gradients (if trainable) and dx (if not null), both resized to [B, F]. ∂L/∂a is not kept.
+  void backward_fused(const Tensor& x, const Tensor& y, const Followers& next, const Tensor& g, Tensor& dy,
+                      Tensor* dx);
 
  protected:
   void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
@@ -52,8 +73,15 @@ class BatchNorm final : public Layer {
   void sum_x(const Tensor& x, std::size_t j0, std::size_t j1);
   void sum_squares(const Tensor& x, std::size_t j0, std::size_t j1);
   void finish_statistics(std::size_t j0, std::size_t j1);
-  void normalize(const Tensor& x, Tensor& y, std::size_t j0, std::size_t j1);
+  void start_forward(std::size_t rows, Mode mode);
+  void statistics(const Tensor& x, std::size_t j0, std::size_t j1);
+  void coefficients(std::size_t j0, std::size_t j1);
+  void normalize(const Tensor& x, Tensor& y, std::size_t r0, std::size_t r1, std::size_t j0, std::size_t j1);
+  void zero_sums(std::size_t j0, std::size_t j1);
+  void add_gradient_sums(const Tensor& x, const Tensor& dy, std::size_t r0, std::size_t r1, std::size_t j0,
+                         std::size_t j1);
   void gradient_sums(const Tensor& x, const Tensor& dy, bool param_grads, std::size_t j0, std::size_t j1);
+  void store_param_grads(std::size_t j0, std::size_t j1);
   void input_gradient(const Tensor& x, const Tensor& dy, Tensor& dx, std::size_t j0, std::size_t j1);
   Tensor running_mean_, running_var_;  // [1, F]
   std::int64_t num_batches_ = 0;

@@ -12,12 +12,15 @@
 
 namespace gradflow {
 
+// The bound of a value that has none above.
+inline constexpr double kUnbounded = 1e300;
+
 struct Hyperparameter {
   enum class Type { Real, Whole, Flag };
   std::string_view name;  // "weight_decay": the config key (the CLI option is --weight-decay)
   Type type = Type::Real;
   double default_value = 0;
-  double low = 0, high = 1e300;  // accepted: low ≤ v ≤ high (a flag: 0 or 1)
+  double low = 0, high = kUnbounded;  // accepted: low ≤ v ≤ high (a flag: 0 or 1)
   bool low_open = false;         // low < v instead
   bool high_open = false;        // v < high instead
   // The PyTorch constructor argument this is ("betas[1]" for an element of a tuple); "" where it

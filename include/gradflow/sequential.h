@@ -91,6 +91,9 @@ class Sequential {
   // Layer i when it is a Dense followed (below upto) by a point-wise activation: the pair runs
   // as one fused pass (Dense::forward_fused), with the same outputs as run one by one.
   Dense* fused_dense(std::size_t i, std::size_t upto) const;
+  // How many layers from i on run as one BatchNorm group (BatchNorm::forward_fused): 2 for a
+  // BatchNorm and its point-wise activation, 3 with a Dropout after them, 0 for none.
+  std::size_t batch_norm_group(std::size_t i, std::size_t upto) const;
 
   std::size_t in_features_;
   std::vector<std::unique_ptr<Layer>> layers_;

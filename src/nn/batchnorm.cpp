@@ -1,11 +1,15 @@
 #include "gradflow/batchnorm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "gradflow/dropout.h"
+
 #include "core/parallel.h"
+#include "nn/pointwise.h"
 
 namespace gradflow {
 
@@ -45,17 +49,8 @@ std::vector<std::pair<std::string, Tensor*>> BatchNorm::buffers() {
 // runs all phases on its features.
 void BatchNorm::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng&) {
   const std::size_t B = x.rows();
-  // A frozen BatchNorm normalizes with its running statistics and keeps them (Keras' rule for
-  // fine-tuning): freezing means the layer computes exactly what it did.
-  last_training_ = mode == Mode::Train && trainable_;
-  if (last_training_) {
-    if (B < 2 && !sync_)
-      throw std::invalid_argument(fmt::format(
-          "{}: training needs more than 1 sample per batch, got {} (the batch variance is undefined)", name(), B));
-    ++num_batches_;
-  }
+  start_forward(B, mode);
   const double cost = 3 * parallel::kElementCost * static_cast<double>(B);
-  batch_rows_ = static_cast<double>(B);
   if (last_training_ && sync_) {
     parallel::for_range(in_, cost, [&](parallel::Range f) { sum_x(x, f.begin, f.end); });
     sync_buf_.assign(acc_a_.begin(), acc_a_.end());
@@ -70,19 +65,71 @@ void BatchNorm::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng&) {
     sync_->sum(acc_b_.data(), in_);
     parallel::for_range(in_, cost, [&](parallel::Range f) {
       finish_statistics(f.begin, f.end);
-      normalize(x, y, f.begin, f.end);
+      coefficients(f.begin, f.end);
+      normalize(x, y, 0, B, f.begin, f.end);
     });
     return;
   }
   parallel::for_range(in_, cost, [&](parallel::Range f) {
-    if (last_training_) {
-      sum_x(x, f.begin, f.end);
-      for (std::size_t j = f.begin; j < f.end; ++j) acc_a_[j] /= batch_rows_;
-      sum_squares(x, f.begin, f.end);
-    }
-    finish_statistics(f.begin, f.end);
-    normalize(x, y, f.begin, f.end);
+    statistics(x, f.begin, f.end);
+    coefficients(f.begin, f.end);
+    normalize(x, y, 0, B, f.begin, f.end);
   });
+}
+
+namespace {
+// The fused passes go through the batch this many rows at a time, so that what one step writes
+// the next reads from L1 (8 rows of 512 features: 16 KB).
+constexpr std::size_t kRowBlock = 8;
+}  // namespace
+
+void BatchNorm::forward_fused(const Tensor& x, Tensor& y, const Followers& next, Mode mode, Rng& rng) {
+  if (sync_) throw std::logic_error(fmt::format("{}: forward_fused while synchronized", name()));
+  check_input(x);
+  const std::size_t B = x.rows();
+  y.resize(B, in_);
+  next.a.resize(B, in_);
+  if (next.dropout) {
+    next.d->resize(B, in_);
+    next.dropout->begin(next.a, mode, rng);
+  }
+  start_forward(B, mode);
+  const double cost = ((next.dropout ? 5 : 3) * parallel::kElementCost + pointwise::forward_cost(next.act)) *
+                      static_cast<double>(B);
+  parallel::for_range(in_, cost, [&](parallel::Range f) {
+    statistics(x, f.begin, f.end);
+    coefficients(f.begin, f.end);
+    for (std::size_t r = 0; r < B; r += kRowBlock) {
+      const std::size_t r1 = std::min(B, r + kRowBlock);
+      normalize(x, y, r, r1, f.begin, f.end);
+      pointwise::forward(next.act, y, next.a, {r, r1}, f);
+      if (next.dropout) next.dropout->apply(next.a, *next.d, r, r1, f.begin, f.end);
+    }
+  });
+}
+
+// Whether this forward normalizes with batch statistics, and its checks.
+void BatchNorm::start_forward(std::size_t rows, Mode mode) {
+  // A frozen BatchNorm normalizes with its running statistics and keeps them (Keras' rule for
+  // fine-tuning): freezing means the layer computes exactly what it did.
+  last_training_ = mode == Mode::Train && trainable_;
+  if (last_training_) {
+    if (rows < 2 && !sync_)
+      throw std::invalid_argument(fmt::format(
+          "{}: training needs more than 1 sample per batch, got {} (the batch variance is undefined)", name(), rows));
+    ++num_batches_;
+  }
+  batch_rows_ = static_cast<double>(rows);
+}
+
+// μ and invstd of features [j0, j1) from this process's batch alone (or the running ones).
+void BatchNorm::statistics(const Tensor& x, std::size_t j0, std::size_t j1) {
+  if (last_training_) {
+    sum_x(x, j0, j1);
+    for (std::size_t j = j0; j < j1; ++j) acc_a_[j] /= batch_rows_;
+    sum_squares(x, j0, j1);
+  }
+  finish_statistics(j0, j1);
 }
 
 // acc_a_ ← Σ_b x (two passes in double: the sum, then Σ (x − μ)²).
@@ -126,8 +173,8 @@ void BatchNorm::finish_statistics(std::size_t j0, std::size_t j1) {
   }
 }
 
-// y = x·α + β' with α = γ·invstd, β' = β − μ·α: one multiply-add per element.
-void BatchNorm::normalize(const Tensor& x, Tensor& y, std::size_t j0, std::size_t j1) {
+// α = γ·invstd and β' = β − μ·α, so that y = x·α + β' is one multiply-add per element.
+void BatchNorm::coefficients(std::size_t j0, std::size_t j1) {
   const float* g = params_[0].data();
   const float* b = params_[1].data();
   float* alpha = acc_alpha();
@@ -136,7 +183,13 @@ void BatchNorm::normalize(const Tensor& x, Tensor& y, std::size_t j0, std::size_
     alpha[j] = g[j] * invstd_[j];
     shift[j] = b[j] - mean_[j] * alpha[j];
   }
-  for (std::size_t r = 0; r < x.rows(); ++r) {
+}
+
+void BatchNorm::normalize(const Tensor& x, Tensor& y, std::size_t r0, std::size_t r1, std::size_t j0,
+                          std::size_t j1) {
+  const float* alpha = acc_alpha();
+  const float* shift = acc_shift();
+  for (std::size_t r = r0; r < r1; ++r) {
     const float* xr = x.row(r);
     float* yr = y.row(r);
     for (std::size_t j = j0; j < j1; ++j) yr[j] = xr[j] * alpha[j] + shift[j];
@@ -166,12 +219,46 @@ void BatchNorm::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, 
   parallel::for_range(in_, cost, [&](parallel::Range f) { input_gradient(x, dy, *dx, f.begin, f.end); });
 }
 
+void BatchNorm::backward_fused(const Tensor& x, const Tensor& y, const Followers& next, const Tensor& g, Tensor& dy,
+                               Tensor* dx) {
+  if (sync_) throw std::logic_error(fmt::format("{}: backward_fused while synchronized", name()));
+  check_output_grad(x, g);
+  const std::size_t B = x.rows();
+  dy.resize(B, in_);
+  if (dx) dx->resize(B, in_);
+  // With a dropout, ∂L/∂a goes into dy's rows and the activation's backward turns it into ∂L/∂y
+  // in place: one tensor written instead of two.
+  const Tensor& act_grad = next.dropout ? dy : g;
+  const double cost = (next.dropout ? 5 : 4) * parallel::kElementCost * static_cast<double>(B);
+  parallel::for_range(in_, cost, [&](parallel::Range f) {
+    zero_sums(f.begin, f.end);
+    for (std::size_t r = 0; r < B; r += kRowBlock) {
+      const std::size_t r1 = std::min(B, r + kRowBlock);
+      if (next.dropout) next.dropout->gradient(g, dy, r, r1, f.begin, f.end);
+      pointwise::backward(next.act, y, next.a, act_grad, dy, {r, r1}, f);
+      add_gradient_sums(x, dy, r, r1, f.begin, f.end);
+    }
+    if (trainable_) store_param_grads(f.begin, f.end);
+    if (dx) input_gradient(x, dy, *dx, f.begin, f.end);
+  });
+}
+
 // Σ dy and Σ dy·x̂ per feature into acc_a_, acc_b_ (x̂ recomputed from x, μ and invstd); they
 // are dβ and dγ.
 void BatchNorm::gradient_sums(const Tensor& x, const Tensor& dy, bool param_grads, std::size_t j0, std::size_t j1) {
+  zero_sums(j0, j1);
+  add_gradient_sums(x, dy, 0, x.rows(), j0, j1);
+  if (param_grads) store_param_grads(j0, j1);
+}
+
+void BatchNorm::zero_sums(std::size_t j0, std::size_t j1) {
   std::fill(acc_a_.begin() + j0, acc_a_.begin() + j1, 0.0);
   std::fill(acc_b_.begin() + j0, acc_b_.begin() + j1, 0.0);
-  for (std::size_t r = 0; r < x.rows(); ++r) {
+}
+
+void BatchNorm::add_gradient_sums(const Tensor& x, const Tensor& dy, std::size_t r0, std::size_t r1, std::size_t j0,
+                                  std::size_t j1) {
+  for (std::size_t r = r0; r < r1; ++r) {
     const float* xr = x.row(r);
     const float* dr = dy.row(r);
     for (std::size_t j = j0; j < j1; ++j) {
@@ -179,11 +266,12 @@ void BatchNorm::gradient_sums(const Tensor& x, const Tensor& dy, bool param_grad
       acc_b_[j] += static_cast<double>(dr[j]) * ((xr[j] - mean_[j]) * invstd_[j]);
     }
   }
-  if (param_grads) {
-    for (std::size_t j = j0; j < j1; ++j) {
-      grads_[0][j] = static_cast<float>(acc_b_[j]);
-      grads_[1][j] = static_cast<float>(acc_a_[j]);
-    }
+}
+
+void BatchNorm::store_param_grads(std::size_t j0, std::size_t j1) {
+  for (std::size_t j = j0; j < j1; ++j) {
+    grads_[0][j] = static_cast<float>(acc_b_[j]);
+    grads_[1][j] = static_cast<float>(acc_a_[j]);
   }
 }
 

@@ -1,6 +1,8 @@
 #include "gradflow/sequential.h"
 
+#include "gradflow/batchnorm.h"
 #include "gradflow/dense.h"
+#include "gradflow/dropout.h"
 
 #include "nn/layer_registry.h"
 #include "nn/pointwise.h"
@@ -84,6 +86,13 @@ Dense* Sequential::fused_dense(std::size_t i, std::size_t upto) const {
   return static_cast<Dense*>(layers_[i].get());
 }
 
+std::size_t Sequential::batch_norm_group(std::size_t i, std::size_t upto) const {
+  if (i + 1 >= upto || layers_[i]->kind() != LayerKind::BatchNorm ||
+      static_cast<const BatchNorm&>(*layers_[i]).synchronized() || !pointwise::is_pointwise(layers_[i + 1]->kind()))
+    return 0;
+  return i + 2 < upto && layers_[i + 2]->kind() == LayerKind::Dropout ? 3 : 2;
+}
+
 const Tensor& Sequential::forward(const Tensor& x, Mode mode, std::size_t upto) {
   upto = std::min(upto, layers_.size());
   if (x.cols() != in_features_)
@@ -100,6 +109,16 @@ const Tensor& Sequential::forward(const Tensor& x, Mode mode, std::size_t upto) 
   };
   for (std::size_t i = 0; i < upto; ++i) {
     Dense* d = dense(i);
+    if (const std::size_t n = d ? 0 : batch_norm_group(i, upto)) {
+      Dropout* drop = n == 3 ? static_cast<Dropout*>(layers_[i + 2].get()) : nullptr;
+      static_cast<BatchNorm&>(*layers_[i]).forward_fused(
+          *cur, outputs_[i], {layers_[i + 1]->spec(), outputs_[i + 1], drop, drop ? &outputs_[i + 2] : nullptr}, mode,
+          rng_);
+      i += n - 1;
+      cur = &outputs_[i];
+      cur_t = nullptr;
+      continue;
+    }
     if (!d) {
       layers_[i]->forward(*cur, outputs_[i], mode, rng_);
       cur = &outputs_[i];
@@ -135,6 +154,18 @@ void Sequential::backward(const Tensor& dy, std::size_t upto, Tensor* dx) {
   auto input_grad = [&](std::size_t i) { return i > lowest ? &doutputs_[i - 1] : (i == 0 ? dx : nullptr); };
   for (std::size_t i = upto; i-- > lowest;) {
     const Tensor& g = i + 1 == upto ? dy : doutputs_[i];
+    // A BatchNorm group ending at i (its start j ≥ lowest: the activation and dropout have no
+    // parameters, so lowest is never inside a group).
+    if (const std::size_t j = i >= 2 && batch_norm_group(i - 2, upto) == 3 ? i - 2
+                              : i >= 1 && batch_norm_group(i - 1, upto) == 2 ? i - 1 : upto;
+        j < upto && j >= lowest) {
+      Dropout* drop = i - j == 2 ? static_cast<Dropout*>(layers_[i].get()) : nullptr;
+      static_cast<BatchNorm&>(*layers_[j]).backward_fused(
+          input(j), outputs_[j], {layers_[j + 1]->spec(), outputs_[j + 1], drop, drop ? &outputs_[j + 2] : nullptr}, g,
+          doutputs_[j], input_grad(j));
+      i = j;
+      continue;
+    }
     if (i > lowest) {
       if (Dense* d = fused_dense(i - 1, upto)) {
         d->backward_fused(input(i - 1), outputs_[i - 1], layers_[i]->spec(), outputs_[i], g,

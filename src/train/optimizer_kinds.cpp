@@ -15,19 +15,18 @@ namespace gradflow {
 namespace {
 
 using T = Hyperparameter::Type;
-constexpr double kInf = 1e300;
 // "momentum" and "nesterov": SGD with momentum, whose point is a momentum: 0.9 unless given.
 constexpr double kMomentum = 0.9;
 
-constexpr Hyperparameter lr(double d) { return {"lr", T::Real, d, 0, kInf, true, false, "lr", "learning rate"}; }
+constexpr Hyperparameter lr(double d) { return {"lr", T::Real, d, 0, kUnbounded, true, false, "lr", "learning rate"}; }
 constexpr Hyperparameter weight_decay(double d, std::string_view help) {
-  return {"weight_decay", T::Real, d, 0, kInf, false, false, "weight_decay", help};
+  return {"weight_decay", T::Real, d, 0, kUnbounded, false, false, "weight_decay", help};
 }
 constexpr Hyperparameter eps(double d) {
-  return {"eps", T::Real, d, 0, kInf, false, false, "eps", "term added to the denominator"};
+  return {"eps", T::Real, d, 0, kUnbounded, false, false, "eps", "term added to the denominator"};
 }
 constexpr Hyperparameter momentum(double d, std::string_view torch_name) {
-  return {"momentum", T::Real, d, 0, kInf, false, false, torch_name, "momentum factor"};
+  return {"momentum", T::Real, d, 0, kUnbounded, false, false, torch_name, "momentum factor"};
 }
 constexpr const char* kL2 = "weight decay: an L2 penalty added to the gradient (adamw: decoupled)";
 
@@ -46,9 +45,9 @@ constexpr std::array kMomentumParams{
 constexpr AdagradOptions kAdagrad{};
 constexpr std::array kAdagradParams{
     lr(kAdagrad.lr),
-    Hyperparameter{"lr_decay", T::Real, kAdagrad.lr_decay, 0, kInf, false, false, "lr_decay", "learning-rate decay"},
+    Hyperparameter{"lr_decay", T::Real, kAdagrad.lr_decay, 0, kUnbounded, false, false, "lr_decay", "learning-rate decay"},
     weight_decay(kAdagrad.weight_decay, kL2),
-    Hyperparameter{"initial_accumulator_value", T::Real, kAdagrad.initial_accumulator_value, 0, kInf, false, false,
+    Hyperparameter{"initial_accumulator_value", T::Real, kAdagrad.initial_accumulator_value, 0, kUnbounded, false, false,
                    "initial_accumulator_value", "starting value of the sum of squares"},
     eps(kAdagrad.eps)};
 

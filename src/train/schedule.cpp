@@ -69,14 +69,13 @@ namespace {
 
 using T = Hyperparameter::Type;
 using K = ScheduleOptions::Kind;
-constexpr double kInf = 1e300;
 constexpr ScheduleOptions kDefaults{};
 constexpr Hyperparameter whole(std::string_view name, std::string_view torch_name, double d, double low,
                                std::string_view help) {
   return {name, T::Whole, d, low, 1e8, false, false, torch_name, help};
 }
 constexpr Hyperparameter real(std::string_view name, std::string_view torch_name, double d, std::string_view help,
-                              double high = kInf) {
+                              double high = kUnbounded) {
   return {name, T::Real, d, 0, high, false, false, torch_name, help};
 }
 std::size_t count(const HyperparameterValues& v, const char* name) { return static_cast<std::size_t>(v.at(name)); }
