@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include "../app/config.h"
-#include "../app/config.h"
 #include "gradflow/detail/json_depth.h"
 #include "gradflow/schedule.h"
 

@@ -8,7 +8,12 @@ bash scripts/deps.sh python3-torch chromium
 jobs=$(nproc)
 # -O1: what the sanitizers' documentation suggests, and the ASan build of the whole tree compiles
 # in 3.0 min instead of 4.4 at -O2 (two cores; the tests run as fast): a clean CI run 9.8 → 7.3–7.9 min.
-flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
+# A unity build (each target's sources compiled as a few files, so the headers and their
+# templates — nlohmann::json, fmt, protobuf, gtest — are compiled once per batch): the ASan tree
+# in 5.9 min instead of 8.2 (CPU 11.0 against 15.3 min). The Release build stays one file per
+# source: its numerics are the ones compared with PyTorch, and inlining across sources could
+# contract other multiply-adds.
+flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" -DCMAKE_UNITY_BUILD=ON)
 
 echo "== ASan+UBSan: the whole suite"
 # (No Python module: CPython would have to load the sanitizer runtime first.)
