@@ -209,7 +209,11 @@ TrainConfig from_json(const json& given, const std::string& source) {
   if (!given.is_object()) throw std::runtime_error(fmt::format("{}: expected a JSON object", source));
   const json j = migrate(given);
   TrainConfig c;
-  for (auto& [k, v] : j.items()) {
+  // Named references, not a structured binding: the lambdas below capture them, which clang 14
+  // (scripts/fuzz.sh) does not allow for bindings.
+  for (const auto& item : j.items()) {
+    const std::string& k = item.key();
+    const json& v = item.value();
     if (k == "version") {
       if (!v.is_number_integer() || v.get<int>() < 1 || v.get<int>() > kConfigVersion)
         throw std::runtime_error(fmt::format("{}: version {} is not one this gradflow reads (1 to {}); a newer "
