@@ -162,8 +162,10 @@ TEST(Fused, BatchNormActivationAndDropoutGiveTheBitsOfTheLayersOneByOne) {
           Tensor y1, a1, d1, da1, dy1, dx1;
           one.bn->forward(x, y1, mode, r1);
           one.act->forward(y1, a1, mode, r1);
-          if (dropout) one.drop->forward(a1, d1, mode, r1);
-          if (dropout) one.drop->backward(a1, d1, g, &da1);
+          if (dropout) {
+            one.drop->forward(a1, d1, mode, r1);
+            one.drop->backward(a1, d1, g, &da1);
+          }
           one.act->backward(y1, a1, dropout ? da1 : g, &dy1);
           one.bn->backward(x, y1, dy1, &dx1);
 

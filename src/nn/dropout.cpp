@@ -61,15 +61,15 @@ void Dropout::apply(const Tensor& x, Tensor& y, std::size_t r0, std::size_t r1, 
 
 void Dropout::gradient(const Tensor& dy, Tensor& dx, std::size_t r0, std::size_t r1, std::size_t c0,
                        std::size_t c1) const {
+  if (!last_training_) {
+    for (std::size_t r = r0; r < r1; ++r) std::memcpy(dx.row(r) + c0, dy.row(r) + c0, (c1 - c0) * sizeof(float));
+    return;
+  }
+  const float kept = keep_;
   for (std::size_t r = r0; r < r1; ++r) {
     const float* d = dy.row(r);
-    float* out = dx.row(r);
-    if (!last_training_) {
-      std::memcpy(out + c0, d + c0, (c1 - c0) * sizeof(float));
-      continue;
-    }
     const std::uint8_t* s = kept_.data() + r * cols_;
-    const float kept = keep_;
+    float* out = dx.row(r);
     for (std::size_t j = c0; j < c1; ++j) out[j] = d[j] * (s[j] ? kept : 0.0f);
   }
 }

@@ -138,7 +138,7 @@ void backward(const LayerSpec& act, const Tensor& x, const Tensor& y, const Tens
 inline bool is_pointwise(LayerKind kind) { return has_trait(kind, kPointwise); }
 
 // out = a ⊙ b, element by element, the columns split over the threads: the backward of a layer
-// that scaled each element by a factor it kept (Dropout's mask, RReLU's slopes).
+// that scaled each element by a factor it kept (RReLU's slopes).
 inline void multiply(const Tensor& a, const Tensor& b, Tensor& out) {
   parallel::for_range(a.cols(), parallel::kElementCost * static_cast<double>(a.rows()), [&](parallel::Range c) {
     for (std::size_t r = 0; r < a.rows(); ++r) {

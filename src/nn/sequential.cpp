@@ -15,6 +15,14 @@
 namespace gradflow {
 
 namespace {
+// The layers after the BatchNorm at j that run in its passes: its activation and, in a group of
+// n = 3, the Dropout, with the outputs they write.
+BatchNorm::Followers followers(std::vector<std::unique_ptr<Layer>>& layers, std::vector<Tensor>& outputs,
+                               std::size_t j, std::size_t n) {
+  Dropout* drop = n == 3 ? static_cast<Dropout*>(layers[j + 2].get()) : nullptr;
+  return {layers[j + 1]->spec(), outputs[j + 1], drop, drop ? &outputs[j + 2] : nullptr};
+}
+
 // The lecture's pairing of initializer and activation: the first kind after the Dense that has
 // an opinion (its registered pairing) decides.
 Init default_init(const std::vector<LayerSpec>& specs, std::size_t dense_index) {
@@ -110,10 +118,8 @@ const Tensor& Sequential::forward(const Tensor& x, Mode mode, std::size_t upto) 
   for (std::size_t i = 0; i < upto; ++i) {
     Dense* d = dense(i);
     if (const std::size_t n = d ? 0 : batch_norm_group(i, upto)) {
-      Dropout* drop = n == 3 ? static_cast<Dropout*>(layers_[i + 2].get()) : nullptr;
-      static_cast<BatchNorm&>(*layers_[i]).forward_fused(
-          *cur, outputs_[i], {layers_[i + 1]->spec(), outputs_[i + 1], drop, drop ? &outputs_[i + 2] : nullptr}, mode,
-          rng_);
+      static_cast<BatchNorm&>(*layers_[i]).forward_fused(*cur, outputs_[i], followers(layers_, outputs_, i, n), mode,
+                                                         rng_);
       i += n - 1;
       cur = &outputs_[i];
       cur_t = nullptr;
@@ -152,17 +158,20 @@ void Sequential::backward(const Tensor& dy, std::size_t upto, Tensor* dx) {
   // Where x, y and ∂L/∂x of layer i live; dx only for the lowest layer, and only if asked for.
   auto input = [&](std::size_t i) -> const Tensor& { return i == 0 ? *input_ : outputs_[i - 1]; };
   auto input_grad = [&](std::size_t i) { return i > lowest ? &doutputs_[i - 1] : (i == 0 ? dx : nullptr); };
+  // The first layer of the BatchNorm group that ends at layer i, or upto when none does.
+  auto group_ending_at = [&](std::size_t i) {
+    if (i >= 2 && batch_norm_group(i - 2, upto) == 3) return i - 2;
+    if (i >= 1 && batch_norm_group(i - 1, upto) == 2) return i - 1;
+    return upto;
+  };
   for (std::size_t i = upto; i-- > lowest;) {
     const Tensor& g = i + 1 == upto ? dy : doutputs_[i];
-    // A BatchNorm group ending at i (its start j ≥ lowest: the activation and dropout have no
-    // parameters, so lowest is never inside a group).
-    if (const std::size_t j = i >= 2 && batch_norm_group(i - 2, upto) == 3 ? i - 2
-                              : i >= 1 && batch_norm_group(i - 1, upto) == 2 ? i - 1 : upto;
-        j < upto && j >= lowest) {
-      Dropout* drop = i - j == 2 ? static_cast<Dropout*>(layers_[i].get()) : nullptr;
-      static_cast<BatchNorm&>(*layers_[j]).backward_fused(
-          input(j), outputs_[j], {layers_[j + 1]->spec(), outputs_[j + 1], drop, drop ? &outputs_[j + 2] : nullptr}, g,
-          doutputs_[j], input_grad(j));
+    // (A group's start j is ≥ lowest whenever i is: its activation and dropout have no
+    // parameters, so lowest is never inside a group.)
+    if (const std::size_t j = group_ending_at(i); j < upto && j >= lowest) {
+      static_cast<BatchNorm&>(*layers_[j]).backward_fused(input(j), outputs_[j],
+                                                          followers(layers_, outputs_, j, i - j + 1), g,
+                                                          doutputs_[j], input_grad(j));
       i = j;
       continue;
     }
