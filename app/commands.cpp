@@ -32,21 +32,29 @@ std::string join_names(const std::vector<std::string>& names) {
   return s;
 }
 
-ModelFile open_model(const std::string& m, int threads) {
+Model open_model(const std::string& m, int threads) {
   set_num_threads(threads);
-  return load_any_model(model_path(m));
+  return read_model(model_path(m));
 }
 
+// The model's steps from raw inputs (Model::prepare), its errors naming the file.
+void prepare_inputs(const Model& model, const std::string& file, Tensor& x) {
+  try {
+    model.prepare(x);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(fmt::format("input '{}': {}", file, e.what()));
+  }
+}
 
-// Missing values filled and inputs standardized as in training.
-void prepare_inputs(const ModelInfo& info, Tensor& x) {
-  info.impute.apply(x);
-  info.input.apply(x);
+// One warning line when the inputs lie far outside what the model was trained on.
+void warn_about_inputs(const Model& model, const std::string& file, const Tensor& raw) {
+  const std::string w = model.check_inputs(raw);
+  if (!w.empty()) fmt::print(stderr, "warning: input '{}': {}\n", file, w);
 }
 }  // namespace
 
 int eval(const EvalArgs& a) {
-  ModelFile mf = open_model(a.model, a.threads);
+  const Model mf = open_model(a.model, a.threads);
   const Loss loss(parse_loss(mf.info.loss.empty() ? "cross_entropy" : mf.info.loss));
   // The default data (Fashion-MNIST) is not what a model trained on a CSV file evaluates on.
   if (a.data == EvalArgs{}.data && !mf.info.feature_names.empty())
@@ -67,14 +75,15 @@ int eval(const EvalArgs& a) {
                    .feature_names = mf.info.feature_names,
                    .allow_missing = !mf.info.impute.empty()};
   Dataset data = load_data(a.data, false, dopt);
-  if (data.features() != mf.model->in_features())
+  if (data.features() != mf.network->in_features())
     throw std::runtime_error(fmt::format("data '{}' has {} features, the model takes {}", a.data, data.features(),
-                                         mf.model->in_features()));
-  prepare_inputs(mf.info, data.x);
+                                         mf.network->in_features()));
+  warn_about_inputs(mf, a.data, data.x);
+  prepare_inputs(mf, a.data, data.x);
   data.validate(a.data);
-  const std::size_t classes = mf.model->out_features() == 1 && loss.kind() == LossKind::BinaryCrossEntropy
+  const std::size_t classes = mf.network->out_features() == 1 && loss.kind() == LossKind::BinaryCrossEntropy
                                   ? 2
-                                  : mf.model->out_features();
+                                  : mf.network->out_features();
   if (data.classification()) {
     for (std::size_t i = 0; i < data.size(); ++i)
       if (data.y[i] >= static_cast<float>(classes))
@@ -82,7 +91,12 @@ int eval(const EvalArgs& a) {
                                              a.data, data.y[i], i, classes));
     data.num_classes = classes;
   }
-  const Evaluation ev = evaluate(*mf.model, loss, data, a.batch_size);
+  const Evaluation ev = evaluate(*mf.network, loss, data, a.batch_size);
+  if (!std::isfinite(ev.loss)) {  // name the row: predict_rows throws at the first non-finite output
+    Tensor out;
+    predict_rows(*mf.network, data.x, out);
+    throw std::runtime_error(fmt::format("eval: the loss on '{}' is {}", a.data, ev.loss));
+  }
   fmt::print("model {}: {} samples of {}\n", model_path(a.model), ev.samples, a.data);
   fmt::print("loss {:.6f} ({})\n", ev.loss, loss.name());
   if (!std::isnan(ev.accuracy)) fmt::print("accuracy {:.2f}%\n", 100 * ev.accuracy);
@@ -109,7 +123,7 @@ int eval(const EvalArgs& a) {
 }
 
 int predict(const PredictArgs& a) {
-  ModelFile mf = open_model(a.model, a.threads);
+  const Model mf = open_model(a.model, a.threads);
   if (fs::is_directory(a.input))
     throw std::runtime_error(fmt::format("--input {} is a folder; expected a file of samples: a CSV file of features "
                                          "or an IDX image file", a.input));
@@ -129,17 +143,14 @@ int predict(const PredictArgs& a) {
   } else {
     x = idx::read_images(a.input);
   }
-  if (x.cols() != mf.model->in_features())
+  if (x.cols() != mf.network->in_features())
     throw std::runtime_error(fmt::format("input '{}' has {} features per sample, the model takes {}", a.input, x.cols(),
-                                         mf.model->in_features()));
-  prepare_inputs(mf.info, x);
-  for (std::size_t i = 0; i < x.size(); ++i)
-    if (!std::isfinite(x[i]))
-      throw std::runtime_error(fmt::format("input '{}': sample {}, feature {} is {} (expected a finite number)", a.input,
-                                           i / x.cols(), i % x.cols(), x[i]));
+                                         mf.network->in_features()));
+  warn_about_inputs(mf, a.input, x);
+  prepare_inputs(mf, a.input, x);
   Tensor out;
-  predict(*mf.model, x, out);
-  const bool regression = mf.info.loss == "mse" && mf.model->layer(mf.model->size() - 1).kind() != LayerKind::Softmax;
+  predict_rows(*mf.network, x, out);
+  const bool regression = mf.regression();
   const std::size_t k = out.cols();
   if (a.format == "csv") {
     if (regression) {
@@ -189,9 +200,10 @@ int export_model(const ExportArgs& a) {
 }
 
 int import_model(const ImportArgs& a) {
-  ModelFile mf = load_onnx(a.file);
+  ModelFile mf = load_onnx(a.file, {.task = a.task, .class_names = a.classes});
   const std::string out = !a.out.empty() ? a.out : fs::path(a.file).replace_extension(".safetensors").string();
   save_model(out, *mf.model, mf.info);
+  if (!mf.note.empty()) fmt::print("output: {}\n", mf.note);
   fmt::print("imported {} (loss {}{}{}), saved to {}:\n{}\n", a.file, mf.info.loss,
              mf.info.impute.empty() ? "" : ", imputation", mf.info.input.empty() ? "" : ", standardization", out,
              mf.model->summary());

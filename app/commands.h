@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "config.h"
 #include "gradflow/onnx.h"
@@ -28,6 +29,8 @@ struct ExportArgs {
 
 struct ImportArgs {
   std::string file, out;  // out "": beside the file, its extension .safetensors
+  std::string task;       // "", classification, regression (OnnxImportOptions::task)
+  std::vector<std::string> classes;  // class names (OnnxImportOptions::class_names)
 };
 
 int train(const TrainConfig& config);  // train_command.cpp

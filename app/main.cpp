@@ -331,6 +331,13 @@ void add_export_and_import(CLI::App& app, Commands& c) {
   c.importing->add_option("file", c.import_args.file, "the .onnx file")->required();
   c.importing->add_option("--out", c.import_args.out,
                           "model file to write (default: the file's path with the extension .safetensors)");
+  c.importing
+      ->add_option("--task", c.import_args.task,
+                   "what the outputs are when the file does not say: classification (outputs without a softmax are "
+                   "the logits; a Softmax, or a Sigmoid for one output, is appended) or regression")
+      ->check(CLI::IsMember({"classification", "regression"}));
+  c.importing->add_option("--classes", c.import_args.classes, "class names, comma-separated, one per output")
+      ->delimiter(',');
 }
 
 void add_report_and_study(CLI::App& app, Commands& c) {

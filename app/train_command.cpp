@@ -208,31 +208,6 @@ TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
 
 // ---- model ----
 
-// Refuses, before anything is allocated, a network that cannot be trained in this machine's
-// memory: `--layers 100000000:relu` used to run for a while and die of std::bad_alloc.
-// Per parameter: the weight, its gradient, up to three optimizer buffers (Adam's moments and
-// AMSGrad's maximum) and the diagnostics' copy — 6 floats (checkpoints are written straight
-// from these); per unit of every layer's output: the outputs and their gradients over a
-// training batch, or the outputs over an evaluation batch of 1000. (784-300000-10 with
-// BatchNorm and dropout: estimated 10.5 GB, measured peak 9.2 GB.)
-void check_memory(std::size_t in_features, const std::vector<LayerSpec>& layers, std::size_t batch) {
-  double params = 0, units = static_cast<double>(in_features);
-  std::size_t width = in_features;
-  for (const LayerSpec& s : layers) {
-    // Parameters and running statistics alike (an overestimate by BatchNorm's 2 floats a unit).
-    params += static_cast<double>(state_floats(s, width));
-    width = output_width(s, width);
-    units += static_cast<double>(width);
-  }
-  const double need = 4.0 * (6 * params + std::max(2.0 * static_cast<double>(batch), 1000.0) * units);
-  const double have = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
-  if (have > 0 && need > 0.8 * have)
-    throw std::invalid_argument(fmt::format(
-        "the network ({:.3g} parameters, batch {}) needs about {:.1f} GB to train, more than this machine's {:.1f} GB "
-        "allows; use fewer or narrower layers (--layers) or a smaller --batch-size",
-        params, batch, need / 1e9, have / 1e9));
-}
-
 std::string describe(const Sequential& m) {
   std::string s = fmt::format("{}", m.in_features());
   for (std::size_t i = 0; i < m.size(); ++i) {
@@ -262,6 +237,7 @@ struct Inputs {
   TrainingData data;
   Imputer impute;
   Standardizer input;
+  InputRange range;        // of the raw training inputs
   std::size_t filled = 0;  // missing values filled
 };
 
@@ -269,6 +245,8 @@ struct Inputs {
 // are filled first (from the training part only), then standardized.
 void prepare_features(const TrainConfig& cfg, Inputs& in) {
   Dataset& train = in.data.train;
+  in.range = in.checkpoint && !in.checkpoint->info.range.empty() ? in.checkpoint->info.range
+                                                                   : InputRange::fit(train.x, train.input_form);
   if (in.checkpoint) in.impute = in.checkpoint->info.impute;
   else if (in.source && !in.source->info.impute.empty()) in.impute = in.source->info.impute;
   else if (cfg.impute != "none") in.impute = Imputer::fit(train.x, cfg.impute, train.feature_names);
@@ -337,7 +315,7 @@ Model build_model(const TrainConfig& cfg, const Settings& s, const Inputs& in) {
   std::vector<LayerSpec> layers = s.hidden;
   layers.push_back(nn::dense(outputs, s.init));
   if (s.output) layers.push_back(*s.output);
-  check_memory(train.features(), layers, cfg.batch_size);
+  check_training_memory(train.features(), layers, cfg.batch_size);
   m.net = std::make_unique<Sequential>(train.features(), layers, cfg.seed);
   if (in.source) {
     Sequential& from = *in.source->model;
@@ -425,7 +403,7 @@ Training prepare_training(TrainConfig& cfg, const Settings& s, const Inputs& in,
   t.folder = std::make_unique<RunFolder>(cfg.out);
   t.checkpoints = std::make_unique<RunCheckpoints>(
       *t.folder, *m.net, *s.optimizer, *t.trainer, *s.scheduler, t.early.get(), t.unfreezing.get(),
-      ModelInfo{.input = in.input, .impute = in.impute, .feature_names = train.feature_names,
+      ModelInfo{.input = in.input, .impute = in.impute, .range = in.range, .feature_names = train.feature_names,
                 .label_name = train.label_name, .class_names = train.class_names,
                 .loss = std::string(m.loss.name())},
       s.cadence);

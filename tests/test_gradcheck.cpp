@@ -122,7 +122,7 @@ class ScaledTanh final : public Activation {
   explicit ScaledTanh(std::size_t n) : Activation(nn::tanh(), n) {}
 
  protected:
-  void forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) override {
+  void evaluate_impl(const Tensor& x, Tensor& y) const override {
     for (std::size_t i = 0; i < x.size(); ++i) y[i] = std::tanh(x[i]);
   }
   void backward_impl(const Tensor&, const Tensor& y, const Tensor& dy, Tensor* dx, bool) override {
@@ -136,7 +136,7 @@ class DiagonalSoftmax final : public Activation {
   explicit DiagonalSoftmax(std::size_t n) : Activation(nn::softmax(), n), inner_(nn::softmax(), n) {}
 
  protected:
-  void forward_impl(const Tensor& x, Tensor& y, Mode m, Rng& r) override { inner_.forward(x, y, m, r); }
+  void evaluate_impl(const Tensor& x, Tensor& y) const override { inner_.evaluate(x, y); }
   void backward_impl(const Tensor&, const Tensor& y, const Tensor& dy, Tensor* dx, bool) override {
     for (std::size_t i = 0; i < y.size(); ++i) (*dx)[i] = dy[i] * y[i];
   }
@@ -156,6 +156,7 @@ class DenseWithoutBiasGrad final : public Layer {
 
  protected:
   void forward_impl(const Tensor& x, Tensor& y, Mode m, Rng& r) override { inner_.forward(x, y, m, r); }
+  void evaluate_impl(const Tensor& x, Tensor& y) const override { inner_.evaluate(x, y); }
   void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool) override {
     const float keep = grads_[1][0];
     inner_.backward(x, y, dy, dx);

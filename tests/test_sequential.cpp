@@ -1,8 +1,11 @@
 // Model-level contracts: the gradient rule, shape errors, frozen layers, determinism.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <thread>
 
 #include "gradflow/gradflow.h"
 
@@ -171,6 +174,99 @@ TEST(Trainer, EpochTimesAccountForTheEpoch) {
     const double sum = s.gather + s.forward + s.backward + s.update + s.callbacks + s.evaluate;
     EXPECT_LE(sum, m.seconds * 1.0001);
   }
+}
+
+}  // namespace
+}  // namespace gradflow
+
+namespace gradflow {
+namespace {
+
+// Networks with every layer kind, trained a few steps so BatchNorm's running statistics and the
+// weights are not at their initial values.
+std::unique_ptr<Sequential> trained_net(std::size_t in, std::vector<LayerSpec> layers, std::uint64_t seed) {
+  auto net = std::make_unique<Sequential>(in, std::move(layers), seed);
+  const Dataset d = synthetic::spirals(128, 2, 0.1f, seed);
+  Dataset wide = d;
+  if (in != 2) {
+    Rng rng(seed);
+    wide.x.resize(d.size(), in);
+    for (std::size_t i = 0; i < wide.x.size(); ++i) wide.x[i] = static_cast<float>(rng.normal());
+  }
+  Loss ce(LossKind::CrossEntropy);
+  SGD sgd(0.05);
+  Trainer(*net, ce, sgd, {.epochs = 2, .batch_size = 32}).fit(wide);
+  return net;
+}
+
+std::vector<std::unique_ptr<Sequential>> every_kind_nets() {
+  std::vector<std::unique_ptr<Sequential>> nets;
+  nets.push_back(trained_net(2, {nn::dense(16), nn::relu(), nn::dense(16), nn::tanh(), nn::dense(2), nn::softmax()}, 1));
+  nets.push_back(trained_net(40, {nn::dense(64), nn::batch_norm(), nn::elu(), nn::dropout(0.2f), nn::dense(32),
+                                  nn::batch_norm(), nn::leaky_relu(), nn::dense(2), nn::softmax()},
+                             2));
+  nets.push_back(trained_net(
+      8, {nn::dense(24), nn::rrelu(), nn::dense(24), nn::prelu(true), nn::dense(24), nn::selu(), nn::dense(2)}, 3));
+  nets.push_back(trained_net(300, {nn::dense(200), nn::sigmoid(), nn::dense(150), nn::batch_norm(), nn::dense(2)}, 4));
+  return nets;
+}
+
+TEST(Evaluate, GivesTheBitsOfTheEvaluationForward) {
+  for (const auto& net : every_kind_nets())
+    for (const std::size_t rows : {1, 2, 7, 64, 65, 200, 300}) {
+      Rng rng(rows);
+      Tensor x(rows, net->in_features());
+      for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rng.normal());
+      const Tensor want = net->forward(x, Mode::Eval);
+      Sequential::Workspace ws;
+      const Tensor& got = static_cast<const Sequential&>(*net).evaluate(x, ws);
+      ASSERT_EQ(got.size(), want.size());
+      for (std::size_t i = 0; i < want.size(); ++i)
+        ASSERT_EQ(got[i], want[i]) << net->summary() << "\nrows " << rows << ", element " << i;
+    }
+}
+
+// The seam where one model served many threads garbage: 8 threads × 100 predicts on one
+// model, each bit-identical to one thread's (run under TSan by scripts/test-sanitizers.sh).
+TEST(Evaluate, EightThreadsPredictingWithOneModelGetTheOneThreadBits) {
+  for (const auto& owned : every_kind_nets()) {
+    const Sequential& net = *owned;
+    std::vector<Tensor> inputs, expected(8);
+    for (std::size_t t = 0; t < 8; ++t) {
+      Rng rng(100 + t);
+      Tensor x(1 + 37 * t, net.in_features());
+      for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rng.normal());
+      inputs.push_back(std::move(x));
+      predict(net, inputs[t], expected[t], 64);
+    }
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < 8; ++t)
+      threads.emplace_back([&, t] {
+        Tensor out;
+        for (int k = 0; k < 100; ++k) {
+          predict(net, inputs[t], out, 64);
+          if (std::memcmp(out.data(), expected[t].data(), out.size() * sizeof(float)) != 0) ++wrong;
+        }
+      });
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(wrong.load(), 0) << net.summary();
+  }
+}
+
+TEST(TrainingClaim, RefusesASecondThreadAndAllowsTheSameThreadAgain) {
+  Sequential net(2, {nn::dense(4), nn::relu(), nn::dense(2)}, 1);
+  const Sequential::TrainingClaim first(net);
+  { const Sequential::TrainingClaim again(net); }  // fit's own steps
+  std::string error;
+  std::thread([&] {
+    try {
+      const Sequential::TrainingClaim other(net);
+    } catch (const std::logic_error& e) {
+      error = e.what();
+    }
+  }).join();
+  EXPECT_NE(error.find("being trained by another thread"), std::string::npos) << error;
 }
 
 }  // namespace

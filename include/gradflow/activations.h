@@ -42,7 +42,7 @@ class PointwiseActivation final : public Activation {
   using Activation::Activation;
 
  protected:
-  void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
+  void evaluate_impl(const Tensor& x, Tensor& y) const override;
   void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                      bool param_grads) override;
 };
@@ -52,7 +52,7 @@ class Softmax final : public Activation {
   using Activation::Activation;
 
  protected:
-  void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
+  void evaluate_impl(const Tensor& x, Tensor& y) const override;
   void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                      bool param_grads) override;
 };
@@ -63,6 +63,7 @@ class RReLU final : public Activation {
 
  protected:
   void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
+  void evaluate_impl(const Tensor& x, Tensor& y) const override;
   void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                      bool param_grads) override;
 
@@ -77,7 +78,7 @@ class PReLU final : public Activation {
   void init(Rng& rng) override;
 
  protected:
-  void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
+  void evaluate_impl(const Tensor& x, Tensor& y) const override;
   void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                      bool param_grads) override;
 

@@ -65,6 +65,8 @@ class BatchNorm final : public Layer {
 
  protected:
   void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
+  // With the running statistics, its coefficients in a buffer of its own.
+  void evaluate_impl(const Tensor& x, Tensor& y) const override;
   void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                      bool param_grads) override;
 
@@ -76,7 +78,12 @@ class BatchNorm final : public Layer {
   void start_forward(std::size_t rows, Mode mode);
   void statistics(const Tensor& x, std::size_t j0, std::size_t j1);
   void coefficients(std::size_t j0, std::size_t j1);
+  // α and β' from mean and invstd ([F] each) into alpha and shift, for features [j0, j1).
+  void coefficients(const float* mean, const float* invstd, float* alpha, float* shift, std::size_t j0,
+                    std::size_t j1) const;
   void normalize(const Tensor& x, Tensor& y, std::size_t r0, std::size_t r1, std::size_t j0, std::size_t j1);
+  static void normalize(const float* alpha, const float* shift, const Tensor& x, Tensor& y, std::size_t r0,
+                        std::size_t r1, std::size_t j0, std::size_t j1);
   void zero_sums(std::size_t j0, std::size_t j1);
   void add_gradient_sums(const Tensor& x, const Tensor& dy, std::size_t r0, std::size_t r1, std::size_t j0,
                          std::size_t j1);

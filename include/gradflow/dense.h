@@ -35,6 +35,14 @@ class Dense final : public Layer {
   // by the Dense before into its `at`).
   void forward_fused(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a,
                      const Tensor* xt = nullptr, Tensor* at = nullptr);
+  // Scratch of the transposed forward: zᵀ, and each compute thread's xᵀ when no layer wrote it.
+  struct Scratch {
+    Tensor zt;
+    std::vector<Tensor> xts;
+  };
+  // forward_fused in evaluation mode with the caller's scratch: const, the same values.
+  void evaluate_fused(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt, Tensor* at,
+                      Scratch& scratch) const;
   // The backward of that pair, given da = ∂L/∂a: dz = ∂L/∂z (resized to [B, O]; kept for
   // diagnostics), then the parameter gradients (if trainable) and dx (if not null), with the
   // activation's gradient, db and dW of a slice of units done by the same thread.
@@ -43,17 +51,17 @@ class Dense final : public Layer {
 
  protected:
   void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
+  void evaluate_impl(const Tensor& x, Tensor& y) const override;
   void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                      bool param_grads) override;
 
  private:
+  void check_fused(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt) const;
   void forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt,
-                    Tensor* at);
+                    Tensor* at, Scratch& scratch) const;
   void forward_transposed(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt, Tensor* at,
-                          double work);
-  // Scratch of the transposed forward: zᵀ, and each compute thread's xᵀ when no layer wrote it.
-  Tensor zt_;
-  std::vector<Tensor> xts_;
+                          double work, Scratch& scratch) const;
+  Scratch scratch_;  // the training forward's
   void backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act, const Tensor* a,
                      const Tensor& dy, Tensor* dz, Tensor* dx, bool param_grads);
 };

@@ -29,6 +29,7 @@ class Dropout final : public Layer {
 
  protected:
   void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) override;
+  void evaluate_impl(const Tensor& x, Tensor& y) const override;
   void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                      bool param_grads) override;
 

@@ -20,6 +20,8 @@
 #include "gradflow/threads.h"
 #include "gradflow/trainer.h"
 #include "gradflow/model_file.h"
+#include "gradflow/model.h"
+#include "gradflow/memory.h"
 #include "gradflow/data/csv.h"
 #include "gradflow/data/idx.h"
 #include "gradflow/data/impute.h"

@@ -166,6 +166,9 @@ class Layer {
   // y = f(x). x: [B, I]; y is resized to [B, O]. Throws std::invalid_argument naming the layer
   // and both shapes when x has the wrong number of features. rng supplies training noise.
   void forward(const Tensor& x, Tensor& y, Mode mode, Rng& rng);
+  // y = f(x) in evaluation mode, writing nothing but y: const, so any number of threads may
+  // evaluate one layer at once. The same values as forward(x, y, Mode::Eval, rng).
+  void evaluate(const Tensor& x, Tensor& y) const;
   // Given x and y of the preceding forward call and dy = ∂L/∂y [B, O]: assigns the parameter
   // gradients (if trainable) and, if dx != nullptr, resizes it to [B, I] and writes ∂L/∂x.
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx);
@@ -176,7 +179,10 @@ class Layer {
   void check_input(const Tensor& x) const;
   void check_output_grad(const Tensor& x, const Tensor& dy) const;
 
-  virtual void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) = 0;
+  // A kind whose training forward is its evaluation (no noise, no statistics) overrides
+  // evaluate_impl alone.
+  virtual void forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng);
+  virtual void evaluate_impl(const Tensor& x, Tensor& y) const = 0;
   virtual void backward_impl(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx,
                              bool param_grads) = 0;
 

@@ -5,7 +5,8 @@
 //   header: {"k.weight": {"dtype": "F32", "shape": [out, in], "data_offsets": [begin, end]}, …,
 //            "__metadata__": {"gradflow.architecture": "[{\"type\": \"Linear\", …}, …]",
 //                             "gradflow.input": "{\"features\": F, \"mean\": […], \"std\": […],
-//                                                 \"names\": […], \"label\": …, \"impute\": …, \"fill\": […]}",
+//                                                 \"names\": […], \"label\": …, \"impute\": …, \"fill\": […],
+//                                                 \"min\": […], \"max\": […], \"form\": …}",
 //                             "gradflow.classes": "[…]", "gradflow.loss": "cross_entropy"}}
 //
 // The layer at index k of the model is module k of the nn.Sequential: Dense is Linear
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "gradflow/data/impute.h"
+#include "gradflow/data/input_range.h"
 #include "gradflow/data/standardize.h"
 #include "gradflow/sequential.h"
 
@@ -35,6 +37,7 @@ namespace gradflow {
 struct ModelInfo {
   Standardizer input{};                  // empty when the inputs are used as they are
   Imputer impute{};                      // fills missing features before standardizing (or empty)
+  InputRange range{};                    // the raw training inputs' range (or empty: unknown)
   std::vector<std::string> feature_names{};  // optional (a CSV header): predict matches columns by these
   std::string label_name{};              // optional: the label column's name, ignored at predict time
   std::vector<std::string> class_names{};  // optional
@@ -49,10 +52,15 @@ struct ModelFile {
   std::unique_ptr<Sequential> model;
   ModelInfo info;  // info.tensors point into `tensors`
   std::map<std::string, Tensor> tensors;  // the "optimizer.*" tensors, if any
+  std::string note;  // how a reader interpreted the file, when it chose (ONNX import: the output's task)
 };
 
 void save_model(const std::string& path, const Sequential& model, const ModelInfo& info = {});
 ModelFile load_model(const std::string& path);
+// The same file as bytes, and back (values before files: pickling, a database, the network).
+// `name` starts every error message of the reader ("model bytes: …").
+std::string serialize_model(const Sequential& model, const ModelInfo& info = {});
+ModelFile deserialize_model(std::string_view bytes, const std::string& name = "model bytes");
 
 // The architecture as the JSON stored in gradflow.architecture (PyTorch class/argument names),
 // and back (throws std::runtime_error on anything it does not know).

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "gradflow/model_file.h"
 
@@ -46,11 +47,22 @@ std::string to_onnx(const Sequential& model, const ModelInfo& info = {}, const O
 void save_onnx(const std::string& path, const Sequential& model, const ModelInfo& info = {},
                const OnnxExportOptions& options = {});
 
-// A model from ONNX bytes (`source` names them in errors) or an .onnx file. The loss is the
-// file's gradflow.loss, else what the output layer implies (softmax: cross_entropy, sigmoid:
-// binary_cross_entropy, else mse).
-ModelFile from_onnx(const std::string& bytes, const std::string& source);
-ModelFile load_onnx(const std::string& path);
+// What an imported model's output is, when the file does not say (PyTorch's usual classifier
+// ends in nn.Linear: its logits).
+struct OnnxImportOptions {
+  // "": the file's gradflow.loss, else what the output layer implies (softmax: cross_entropy,
+  // sigmoid: binary_cross_entropy, else mse). "classification": an output without softmax or
+  // sigmoid is the logits, and the model gets the Softmax (Sigmoid for one output) that turns
+  // them into probabilities. "regression": the outputs are values (mse); a file whose output
+  // layer is a softmax or sigmoid is refused.
+  std::string task;
+  std::vector<std::string> class_names;  // replace the file's: one per class (two for one sigmoid output)
+};
+
+// A model from ONNX bytes (`source` names them in errors) or an .onnx file. The ModelFile's
+// `note` says what the import chose for the output ("softmax appended to the logits: …").
+ModelFile from_onnx(const std::string& bytes, const std::string& source, const OnnxImportOptions& options = {});
+ModelFile load_onnx(const std::string& path, const OnnxImportOptions& options = {});
 
 // load_onnx for a path ending in .onnx, else load_model: what every command that reads a model takes.
 ModelFile load_any_model(const std::string& path);

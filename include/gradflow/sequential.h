@@ -14,20 +14,21 @@
 // Gradient rule: backward assigns (see layer.h).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "gradflow/dense.h"
 #include "gradflow/layer.h"
 #include "gradflow/rng.h"
 #include "gradflow/tensor.h"
 
 namespace gradflow {
-
-class Dense;
 
 class Sequential {
  public:
@@ -56,6 +57,18 @@ class Sequential {
   // Output of layer i in the last forward.
   const Tensor& output(std::size_t i) const { return outputs_.at(i); }
 
+  // What an evaluation writes: every layer's output, the transposed activations a Dense hands
+  // to the next, the Dense layers' scratch. One per call or per thread; reused, it allocates
+  // nothing after its first batch of a size.
+  struct Workspace {
+    std::vector<Tensor> outputs, toutputs;
+    Dense::Scratch dense;
+  };
+  // forward(x, Mode::Eval, upto) with everything it writes in `ws`: const, so any number of
+  // threads may evaluate one model at once (each with its own workspace) and get the bits of
+  // forward(x, Mode::Eval, upto). The result lives in ws until its next use.
+  const Tensor& evaluate(const Tensor& x, Workspace& ws, std::size_t upto = kAll) const;
+
   // Backward through layers [0, upto) of the last forward (same upto), given dy = ∂L/∂(output
   // of layer upto−1). Assigns every trainable layer's parameter gradients. If dx != nullptr it
   // receives ∂L/∂x [B, in_features]; otherwise no work is spent on it.
@@ -76,6 +89,21 @@ class Sequential {
 
   // Rng for training noise; part of the model's state.
   Rng& rng() { return rng_; }
+
+  // Training writes the model; two at once would corrupt it. A Trainer holds this claim while
+  // it trains (fit, step); a second claim throws std::logic_error instead of corrupting the
+  // model (two threads calling fit on one model). Released by the returned guard.
+  class TrainingClaim {
+   public:
+    explicit TrainingClaim(Sequential& model);
+    ~TrainingClaim();
+    TrainingClaim(const TrainingClaim&) = delete;
+    TrainingClaim& operator=(const TrainingClaim&) = delete;
+
+   private:
+    Sequential& model_;
+    bool owner_;
+  };
 
   // Everything that defines what the model computes: parameters, buffers (BatchNorm running
   // statistics and batch counts). Early stopping keeps the best epoch's state this way.
@@ -106,6 +134,7 @@ class Sequential {
   std::vector<Tensor> toutputs_;
   const Tensor* input_ = nullptr;
   Rng rng_;
+  std::atomic<std::thread::id> trainer_{};  // the thread that holds the TrainingClaim, if any
 };
 
 }  // namespace gradflow

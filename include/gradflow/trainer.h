@@ -144,11 +144,12 @@ struct Evaluation {
 };
 
 // Loss (and accuracy, confusion matrix for classification) of the model on data, in
-// evaluation mode, in batches of batch_size.
-Evaluation evaluate(Sequential& model, const Loss& loss, const Dataset& data,
+// evaluation mode, in batches of batch_size. Const: safe beside other evaluations and predicts.
+Evaluation evaluate(const Sequential& model, const Loss& loss, const Dataset& data,
                     std::size_t batch_size = 1000);
-// Model outputs (all layers, evaluation mode) for x [N, F] → out [N, out_features].
-void predict(Sequential& model, const Tensor& x, Tensor& out, std::size_t batch_size = 1000);
+// Model outputs (all layers, evaluation mode) for x [N, F] → out [N, out_features]. Const: any
+// number of threads may predict with one model at once and get the one-thread bits.
+void predict(const Sequential& model, const Tensor& x, Tensor& out, std::size_t batch_size = 1000);
 // Layers the loss reads: all, or all but an output activation the loss fuses.
 std::size_t loss_input_layers(const Sequential& model, const Loss& loss);
 

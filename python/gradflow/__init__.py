@@ -8,6 +8,8 @@ The library itself (the C++ core, not the command line), with numpy arrays in an
     result = gf.fit(net, gf.Loss("cross_entropy"), gf.make_optimizer("adam", lr=0.01), X, y,
                     epochs=100, batch_size=32, num_classes=2)
     probabilities = net.predict(X)
+    model = gf.load_model("runs/…/model.safetensors")  # a CLI run's model: every preprocessing step
+    answers = model.predict(raw_X)                      # what `gradflow predict` prints
 
 float32 C-contiguous arrays are read in place; anything else is converted once. Library errors
 are Python exceptions (ValueError, RuntimeError) with the message the command line prints.
@@ -16,7 +18,7 @@ draws, inline in Jupyter); run_study runs the lecture's studies. gradflow.sklear
 scikit-learn estimators.
 """
 from . import _gradflow
-from ._gradflow import (Loss, LayerSpec, Optimizer, Report, Sequential, StudyResult, blas_kernels, data, evaluate,
+from ._gradflow import (Loss, LayerSpec, MemoryLimitError, Model, Optimizer, Report, Sequential, StudyResult, blas_kernels, data, evaluate,
                         fit, layer_kinds,
                         load_model, loss_kinds, make_optimizer, model_from_bytes, model_from_onnx, model_to_bytes,
                         model_to_onnx, nn, num_threads, optimizer_kinds, report, run_study, save_model,
@@ -24,7 +26,7 @@ from ._gradflow import (Loss, LayerSpec, Optimizer, Report, Sequential, StudyRes
 
 __version__ = _gradflow.__version__
 
-__all__ = ["Loss", "LayerSpec", "Optimizer", "Report", "Sequential", "StudyResult", "blas_kernels", "data", "evaluate", "fit", "layer_kinds",
+__all__ = ["Loss", "LayerSpec", "MemoryLimitError", "Model", "Optimizer", "Report", "Sequential", "StudyResult", "blas_kernels", "data", "evaluate", "fit", "layer_kinds",
            "load_model", "loss_kinds", "make_optimizer", "model_from_bytes", "model_from_onnx", "model_to_bytes",
            "model_to_onnx", "nn", "num_threads",
            "optimizer_kinds", "report", "run_study", "save_model", "schedule_forms", "set_num_threads", "studies",

@@ -227,7 +227,7 @@ class _GradflowMLP(BaseEstimator):
 
     def __setstate__(self, state):
         if "model_" in state:
-            state["model_"], _ = _gf.model_from_bytes(state["model_"])
+            state["model_"] = _gf.model_from_bytes(state["model_"]).network
             state["_loss"] = _gf.Loss(type(self)._loss_name(self))
         self.__dict__.update(state)
 

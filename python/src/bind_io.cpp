@@ -1,24 +1,20 @@
 // Model files (the CLI's safetensors files, also as bytes for pickling) and data sets.
 #include <pybind11/stl.h>
 
-#include <filesystem>
-
 #include <fmt/format.h>
 
 #include "arrays.h"
 #include "bindings.h"
-#include "temp_folder.h"
+#include "without_gil.h"
 #include "gradflow/data/csv.h"
 #include "gradflow/data/idx.h"
 #include "gradflow/data/synthetic.h"
-#include "gradflow/model_file.h"
+#include "gradflow/model.h"
 #include "gradflow/onnx.h"
 
 namespace gradflow::python {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 ModelInfo info_of(const std::vector<std::string>& class_names, const std::vector<std::string>& feature_names,
                   const std::string& loss) {
@@ -29,30 +25,98 @@ ModelInfo info_of(const std::vector<std::string>& class_names, const std::vector
   return info;
 }
 
-py::tuple model_and_info(ModelFile mf) {
-  py::dict info;
-  info["class_names"] = mf.info.class_names;
-  info["feature_names"] = mf.info.feature_names;
-  info["label_name"] = mf.info.label_name;
-  info["loss"] = mf.info.loss;
-  info["standardized"] = !mf.info.input.empty();
-  info["imputed"] = !mf.info.impute.empty();
-  return py::make_tuple(std::move(mf.model), info);
+py::object vector_or_none(const std::vector<float>& v) {
+  return v.empty() ? py::none() : py::object(py::array_t<float>(static_cast<py::ssize_t>(v.size()), v.data()));
 }
 
-py::bytes model_to_bytes(const Sequential& model, const std::vector<std::string>& class_names,
-                         const std::vector<std::string>& feature_names, const std::string& loss) {
-  TempFolder t;
-  const fs::path file = t.path / "model.safetensors";
-  save_model(file.string(), model, info_of(class_names, feature_names, loss));
-  return py::bytes(read_file(file));
+// The steps before the network, as plain values: what Model.info shows.
+py::dict info_dict(const ModelInfo& info) {
+  py::dict d;
+  d["class_names"] = info.class_names;
+  d["feature_names"] = info.feature_names;
+  d["label_name"] = info.label_name;
+  d["loss"] = info.loss;
+  d["standardized"] = !info.input.empty();
+  d["imputed"] = !info.impute.empty();
+  d["mean"] = vector_or_none(info.input.mean);
+  d["std"] = vector_or_none(info.input.std);
+  d["impute"] = info.impute.strategy;
+  d["fill"] = vector_or_none(info.impute.fill);
+  d["input_min"] = vector_or_none(info.range.min);
+  d["input_max"] = vector_or_none(info.range.max);
+  d["input_form"] = info.range.form;
+  return d;
 }
 
-py::tuple model_from_bytes(const py::bytes& data) {
-  TempFolder t;
-  const fs::path file = t.path / "model.safetensors";
-  write_file_atomic(file.string(), data);
-  return model_and_info(load_model(file.string()));
+// Raw X → the model's answer, as the CLI's predict computes it; a warning when X lies far
+// outside the training range, before the GIL is released.
+py::array_t<float> model_predict(const Model& model, const py::handle& X, std::size_t batch_size) {
+  FloatArray a = as_matrix(X, "X");
+  if (model.info.impute.empty()) check_finite(a, "X");  // else NaN is a missing value, filled by predict
+  Tensor x = view_of(a);
+  if (x.cols() != model.network->in_features())
+    throw py::value_error(fmt::format("X has {} features, but the model is expecting {} features as input", x.cols(),
+                                      model.network->in_features()));
+  const std::string warning = model.check_inputs(x);
+  if (!warning.empty() && PyErr_WarnEx(PyExc_RuntimeWarning, warning.c_str(), 1) != 0) throw py::error_already_set();
+  Tensor out;
+  {
+    WithoutGil released;
+    model.predict(x, out, batch_size);
+  }
+  return to_numpy(out);
+}
+
+// A Model or a bare Sequential (with the names given beside it), for the writers.
+Model model_of(const py::object& m, const std::vector<std::string>& class_names,
+               const std::vector<std::string>& feature_names, const std::string& loss) {
+  if (py::isinstance<Model>(m)) {
+    if (!class_names.empty() || !feature_names.empty() || !loss.empty())
+      throw py::value_error("class_names, feature_names and loss are the Model's own: set them on the Model");
+    return m.cast<const Model&>();
+  }
+  return Model(m.cast<std::shared_ptr<Sequential>>(), info_of(class_names, feature_names, loss));
+}
+
+void bind_model_value(py::module_& m) {
+  py::class_<Model>(m, "Model",
+                    "A model as one value: the whole function from raw input to answer — imputation, standardization "
+                    "and the network, with its classes, feature names and the training inputs' range. "
+                    "load_model, model_from_bytes and model_from_onnx return one; predict(X) answers as `gradflow "
+                    "predict` does. Safe to share between threads.")
+      .def(py::init([](std::shared_ptr<Sequential> network, const std::vector<std::string>& class_names,
+                       const std::vector<std::string>& feature_names, const std::string& loss) {
+             return Model(std::move(network), info_of(class_names, feature_names, loss));
+           }),
+           py::arg("network"), py::arg("class_names") = std::vector<std::string>{},
+           py::arg("feature_names") = std::vector<std::string>{}, py::arg("loss") = std::string())
+      .def_property_readonly("network", [](const Model& mo) { return mo.network; }, "The Sequential (shared, not copied).")
+      .def_property_readonly("class_names", [](const Model& mo) { return mo.info.class_names; })
+      .def_property_readonly("feature_names", [](const Model& mo) { return mo.info.feature_names; })
+      .def_property_readonly("loss", [](const Model& mo) { return mo.info.loss; })
+      .def_property_readonly("info", [](const Model& mo) { return info_dict(mo.info); },
+                             "The steps before the network and the output's names, as plain values.")
+      .def("predict", &model_predict, py::arg("X"), py::arg("batch_size") = kPredictBatch,
+           "The model's answer for raw X [samples, features]: missing values filled and X standardized as in "
+           "training, then the network (softmax or sigmoid applied) — what `gradflow predict` prints, float32 "
+           "[samples, outputs]. Warns (RuntimeWarning) when X lies far outside the training inputs' range; raises "
+           "RuntimeError naming the row when an output is not finite. The GIL is released while it computes.")
+      .def("check_inputs", [](const Model& mo, const py::handle& X) {
+             FloatArray a = as_matrix(X, "X");
+             return mo.check_inputs(view_of(a));
+           },
+           py::arg("X"), "The warning predict(X) would give about X's range ('' when none).")
+      .def("save", [](const Model& mo, const std::string& path) { save_model(path, mo); }, py::arg("path"),
+           "Writes the model file (safetensors) with every step, as the CLI does.")
+      .def("to_bytes", [](const Model& mo) { return py::bytes(serialize_model(mo)); },
+           "The model file's bytes (model_from_bytes reads them).")
+      .def(py::pickle([](const Model& mo) { return py::bytes(serialize_model(mo)); },
+                      [](const py::bytes& b) { return Model(deserialize_model(std::string(b))); }))
+      .def("__repr__", [](const Model& mo) {
+        return fmt::format("Model({} -> {}, {}{}{})", mo.network->in_features(), mo.network->out_features(),
+                           mo.info.loss.empty() ? "no loss" : mo.info.loss, mo.info.input.empty() ? "" : ", standardized",
+                           mo.info.impute.empty() ? "" : ", imputed");
+      });
 }
 
 py::tuple xy(const Dataset& d) {
@@ -94,40 +158,57 @@ void bind_data(py::module_& m) {
 }  // namespace
 
 void bind_io(py::module_& m) {
+  bind_model_value(m);
+  const auto names = std::vector<std::string>{};
   m.def(
       "save_model",
-      [](const std::string& path, const Sequential& model, const std::vector<std::string>& class_names,
+      [](const std::string& path, const py::object& model, const std::vector<std::string>& class_names,
          const std::vector<std::string>& feature_names, const std::string& loss) {
-        save_model(path, model, info_of(class_names, feature_names, loss));
+        save_model(path, model_of(model, class_names, feature_names, loss));
       },
-      py::arg("path"), py::arg("model"), py::arg("class_names") = std::vector<std::string>{},
-      py::arg("feature_names") = std::vector<std::string>{}, py::arg("loss") = std::string(),
-      "Writes the model as the CLI does (safetensors, named as torch's nn.Sequential state_dict).");
-  m.def("load_model", [](const std::string& path) { return model_and_info(load_any_model(path)); }, py::arg("path"),
-        "(model, info) from a model file (.safetensors, or .onnx: see model_from_onnx).");
-  m.def("model_to_bytes", &model_to_bytes, py::arg("model"), py::arg("class_names") = std::vector<std::string>{},
-        py::arg("feature_names") = std::vector<std::string>{}, py::arg("loss") = std::string());
-  m.def("model_from_bytes", &model_from_bytes, py::arg("data"));
+      py::arg("path"), py::arg("model"), py::arg("class_names") = names, py::arg("feature_names") = names,
+      py::arg("loss") = std::string(),
+      "Writes a Model (every step) or a Sequential (with the names given) as the CLI does: safetensors, named as "
+      "torch's nn.Sequential state_dict.");
+  m.def("load_model", &read_model, py::arg("path"),
+        "The Model in a model file (.safetensors, or .onnx: see model_from_onnx).");
+  m.def(
+      "model_to_bytes",
+      [](const py::object& model, const std::vector<std::string>& class_names,
+         const std::vector<std::string>& feature_names, const std::string& loss) {
+        return py::bytes(serialize_model(model_of(model, class_names, feature_names, loss)));
+      },
+      py::arg("model"), py::arg("class_names") = names, py::arg("feature_names") = names,
+      py::arg("loss") = std::string(), "A Model's (or a Sequential's) model file as bytes, written in memory.");
+  m.def(
+      "model_from_bytes", [](const py::bytes& data) { return Model(deserialize_model(std::string(data))); },
+      py::arg("data"), "The Model in model-file bytes (model_to_bytes).");
   m.def(
       "model_to_onnx",
-      [](const Sequential& model, const std::vector<std::string>& class_names,
+      [](const py::object& model, const std::vector<std::string>& class_names,
          const std::vector<std::string>& feature_names, const std::string& loss, int opset) {
-        return py::bytes(to_onnx(model, info_of(class_names, feature_names, loss), {.opset = opset}));
+        const Model mo = model_of(model, class_names, feature_names, loss);
+        return py::bytes(to_onnx(*mo.network, mo.info, {.opset = opset}));
       },
-      py::arg("model"), py::arg("class_names") = std::vector<std::string>{},
-      py::arg("feature_names") = std::vector<std::string>{}, py::arg("loss") = std::string(),
-      py::arg("opset") = OnnxExportOptions{}.opset,
-      fmt::format("The model's evaluation function as an ONNX model (bytes): input 'input' float32 [batch, "
-                  "features], output 'output' [batch, outputs]; the names and loss as metadata_props. Checked by "
-                  "ONNX's checker before it is returned. opset: {} to {}.",
+      py::arg("model"), py::arg("class_names") = names, py::arg("feature_names") = names,
+      py::arg("loss") = std::string(), py::arg("opset") = OnnxExportOptions{}.opset,
+      fmt::format("The model's evaluation function as an ONNX model (bytes), from raw inputs as Model.predict takes "
+                  "them: input 'input' float32 [batch, features], output 'output' [batch, outputs]; the names, loss "
+                  "and input range as metadata_props. Checked by ONNX's checker before it is returned. opset: {} to "
+                  "{}.",
                   kOnnxMinOpset, kOnnxMaxOpset)
           .c_str());
   m.def(
-      "model_from_onnx", [](const py::bytes& data) { return model_and_info(from_onnx(data, "ONNX model")); },
-      py::arg("data"),
-      "(model, info) from ONNX bytes: the MLP subset (Gemm or MatMul + Add, BatchNormalization, the activations, "
-      "Dropout, Identity), as torch.onnx.export writes it for nn.Sequential. Anything else is a RuntimeError "
-      "naming the node and its op type.");
+      "model_from_onnx",
+      [](const py::bytes& data, const std::string& task, const std::vector<std::string>& classes) {
+        return Model(from_onnx(data, "ONNX model", {.task = task, .class_names = classes}));
+      },
+      py::arg("data"), py::kw_only(), py::arg("task") = std::string(), py::arg("classes") = names,
+      "The Model in ONNX bytes: the MLP subset (Gemm or MatMul + Add, BatchNormalization, the activations, "
+      "Dropout, Identity), as torch.onnx.export writes it for nn.Sequential. task: '' (as the file says), "
+      "'classification' (outputs without a softmax are logits: a Softmax, or a Sigmoid for one output, is "
+      "appended) or 'regression'; classes: the class names. Anything else is a RuntimeError naming the node and its "
+      "op type.");
   bind_data(m);
 }
 

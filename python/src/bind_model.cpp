@@ -97,9 +97,10 @@ void bind_layers(py::module_& m) {
 }
 
 void bind_sequential(py::module_& m) {
-  py::class_<Sequential>(m, "Sequential", "A feed-forward network: layers applied in order.")
+  py::class_<Sequential, std::shared_ptr<Sequential>>(m, "Sequential",
+                                                       "A feed-forward network: layers applied in order.")
       .def(py::init([](std::size_t in_features, std::vector<LayerSpec> layers, std::uint64_t seed) {
-             return std::make_unique<Sequential>(in_features, std::move(layers), seed);
+             return std::make_shared<Sequential>(in_features, std::move(layers), seed);
            }),
            py::arg("in_features"), py::arg("layers"), py::arg("seed") = 0)
       .def_property_readonly("in_features", &Sequential::in_features)
@@ -121,11 +122,15 @@ void bind_sequential(py::module_& m) {
       .def("summary", &Sequential::summary)
       .def("parameters", [](const Sequential& s) { return to_numpy(s.parameters()); },
            "A copy of every parameter, flat, in state_dict order.")
-      .def("predict", &predict_array, py::arg("X"), py::arg("batch_size") = 64,
-           "The network's output for X [samples, in_features] in evaluation mode (the softmax or sigmoid "
-           "applied), as float32 [samples, out_features]. It runs batch_size rows at a time, the last block "
-           "padded, so that a sample's output does not depend on the samples given with it. The GIL is "
-           "released while it computes.")
+      .def("predict", &predict_array, py::arg("X"), py::arg("batch_size") = kPredictBatch,
+           fmt::format("The network's output for X [samples, in_features] in evaluation mode (the softmax or sigmoid "
+                       "applied), as float32 [samples, out_features] — the network alone: a loaded Model's predict "
+                       "also fills and standardizes raw inputs. It runs batch_size rows at a time (at most {}), the "
+                       "last block padded, so that a sample's output does not depend on the samples given with it. "
+                       "Raises RuntimeError naming the row when an output is not finite. Safe to call from many "
+                       "threads at once; the GIL is released while it computes.",
+                       kMaxPredictBatch)
+               .c_str())
       .def("__repr__", [](const Sequential& s) { return fmt::format("Sequential({})", s.summary()); });
 }
 
@@ -161,32 +166,19 @@ void bind_threads(py::module_& m) {
 
 }  // namespace
 
-py::array_t<float> predict_array(Sequential& model, const py::handle& X, std::size_t batch_size) {
+py::array_t<float> predict_array(const Sequential& model, const py::handle& X, std::size_t batch_size) {
   FloatArray a = as_matrix(X, "X");
   if (static_cast<std::size_t>(a.shape(1)) != model.in_features())
     throw py::value_error(fmt::format("X has {} features, but the model is expecting {} features as input",
                                       a.shape(1), model.in_features()));
-  if (batch_size == 0) throw py::value_error("predict: batch_size must be at least 1");
   check_finite(a, "X");
   const Tensor x = view_of(a);
-  const std::size_t n = x.rows(), k = model.out_features();
-  py::array_t<float> result({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
-  Tensor out = Tensor::view(result.mutable_data(), n, k), part, padded(batch_size, x.cols());
+  Tensor out;
   {
     WithoutGil released;
-    // Always batch_size rows at a time, the last block padded with zeros: the products then take
-    // the same code path for every sample, whose output so depends on it alone, not on the
-    // others it came with (scikit-learn's subset invariance; a batch of 1 and one of 50 take
-    // different kernels, which round differently).
-    for (std::size_t r = 0; r < n; r += batch_size) {
-      const std::size_t rows = std::min(batch_size, n - r);
-      padded.zero();
-      std::copy(x.row(r), x.row(r) + rows * x.cols(), padded.data());
-      predict(model, padded, part, batch_size);
-      std::copy(part.data(), part.data() + rows * k, out.row(r));
-    }
+    predict_rows(model, x, out, batch_size);
   }
-  return result;
+  return to_numpy(out);
 }
 
 void bind_model(py::module_& m) {

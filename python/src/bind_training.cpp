@@ -137,6 +137,7 @@ py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py
     xv = as_matrix(X_val, "X_val"), tv = as_matrix(y_val, "y_val", true);
     val = dataset_of(*xv, *tv, o.num_classes, "validation data");
   }
+  check_training_memory(model.in_features(), model.specs(), o.batch_size);
   TrainOptions topt{.epochs = o.epochs, .batch_size = o.batch_size, .shuffle = o.shuffle, .seed = o.seed};
   Trainer trainer(model, loss, optimizer, topt);
   LrScheduler schedule(parse_schedule(o.schedule, o.epochs, 0));

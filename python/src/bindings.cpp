@@ -1,10 +1,11 @@
 // _gradflow: the library for Python (the package gradflow wraps it; see python/gradflow/).
 // Library errors become Python exceptions with the same message: std::invalid_argument →
-// ValueError, std::runtime_error → RuntimeError.
+// ValueError, std::runtime_error → RuntimeError, MemoryLimitError → MemoryError.
 #include "bindings.h"
 
 #include <stdexcept>
 
+#include "gradflow/memory.h"
 #include "gradflow/runtime.h"
 
 PYBIND11_MODULE(_gradflow, m) {
@@ -16,6 +17,8 @@ PYBIND11_MODULE(_gradflow, m) {
     gradflow::select_openblas_kernels();
   } catch (const std::invalid_argument&) {
   }
+  // A network too large for this machine's memory, refused before it is allocated.
+  pybind11::register_exception<gradflow::MemoryLimitError>(m, "MemoryLimitError", PyExc_MemoryError);
   gradflow::python::bind_model(m);
   gradflow::python::bind_io(m);
   gradflow::python::bind_training(m);

@@ -15,6 +15,6 @@ void bind_io(py::module_& m);        // model files and data sets
 void bind_training(py::module_& m);  // fit and evaluate
 void bind_report(py::module_& m);    // a fit's report page, the studies
 
-py::array_t<float> predict_array(Sequential& model, const py::handle& X, std::size_t batch_size);
+py::array_t<float> predict_array(const Sequential& model, const py::handle& X, std::size_t batch_size);
 
 }  // namespace gradflow::python

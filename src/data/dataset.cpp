@@ -42,6 +42,7 @@ Dataset Dataset::subset(std::span<const std::uint32_t> indices) const {
   d.class_names = class_names;
   d.feature_names = feature_names;
   d.label_name = label_name;
+  d.input_form = input_form;
   gather_rows(x, indices, d.x);
   gather_rows(y, indices, d.y);
   return d;

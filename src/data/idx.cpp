@@ -1,4 +1,5 @@
 #include "gradflow/data/idx.h"
+#include "gradflow/data/input_range.h"
 
 #include <zlib.h>
 
@@ -140,6 +141,7 @@ Dataset read_pair(const std::string& images, const std::string& labels, std::siz
   Dataset d;
   d.name = images;
   d.x = read_images(images);
+  d.input_form = kIdxPixelForm;
   d.y = read_labels(labels);
   if (d.x.rows() != d.y.rows())
     throw std::runtime_error(fmt::format("{} has {} images but {} has {} labels", images,

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <functional>
 #include <stdexcept>
 
@@ -138,7 +139,19 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   write_atomic_with(path, [&](std::FILE* f) { return std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size(); });
 }
 
-void save_model(const std::string& path, const Sequential& model, const ModelInfo& info) {
+namespace {
+// A model file as the header's bytes (length and JSON) and the tensors' bytes after it, pointing
+// into the model's memory: no copy of the weights is built, however large the model.
+struct Encoded {
+  struct Piece {
+    const char* data;
+    std::size_t bytes;
+  };
+  std::string head;
+  std::vector<Piece> pieces;
+};
+
+Encoded encode(const Sequential& model, const ModelInfo& info) {
   const Standardizer& input = info.input;
   json header;
   json meta{{"format", "pt"}, {"gradflow.architecture", architecture_json(model)}};
@@ -153,18 +166,18 @@ void save_model(const std::string& path, const Sequential& model, const ModelInf
     in["impute"] = info.impute.strategy;
     in["fill"] = info.impute.fill;
   }
+  if (!info.range.empty()) {
+    in["min"] = info.range.min;
+    in["max"] = info.range.max;
+    if (!info.range.form.empty()) in["form"] = info.range.form;
+  }
   meta["gradflow.input"] = in.dump();
   if (!info.class_names.empty()) meta["gradflow.classes"] = json(info.class_names).dump();
   if (!info.loss.empty()) meta["gradflow.loss"] = info.loss;
   for (const auto& [k, v] : info.metadata) meta[k] = v;
   header["__metadata__"] = meta;
-  // The header first (it holds every tensor's offsets), then the tensors straight from the
-  // model's memory: no copy of the weights is built, however large the model.
-  struct Piece {
-    const char* data;
-    std::size_t bytes;
-  };
-  std::vector<Piece> pieces;
+  // The header first (it holds every tensor's offsets), then the tensors.
+  std::vector<Encoded::Piece> pieces;
   std::size_t offset = 0;
   auto add = [&](const std::string& name, const char* dtype, const json& shape, const char* p, std::size_t bytes) {
     header[name] = {{"dtype", dtype}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
@@ -185,12 +198,25 @@ void save_model(const std::string& path, const Sequential& model, const ModelInf
   const std::uint64_t n = h.size();
   for (int i = 0; i < 8; ++i) head[i] = static_cast<char>((n >> (8 * i)) & 0xff);  // little-endian
   head += h;
+  return {std::move(head), std::move(pieces)};
+}
+}  // namespace
+
+void save_model(const std::string& path, const Sequential& model, const ModelInfo& info) {
+  const Encoded e = encode(model, info);
   write_atomic_with(path, [&](std::FILE* f) {
-    if (std::fwrite(head.data(), 1, head.size(), f) != head.size()) return false;
-    for (const Piece& p : pieces)
+    if (std::fwrite(e.head.data(), 1, e.head.size(), f) != e.head.size()) return false;
+    for (const Encoded::Piece& p : e.pieces)
       if (std::fwrite(p.data, 1, p.bytes, f) != p.bytes) return false;
     return true;
   });
+}
+
+std::string serialize_model(const Sequential& model, const ModelInfo& info) {
+  const Encoded e = encode(model, info);
+  std::string bytes = e.head;
+  for (const Encoded::Piece& p : e.pieces) bytes.append(p.data, p.bytes);
+  return bytes;
 }
 
 namespace {
@@ -200,7 +226,8 @@ namespace {
 // the tensors the architecture asks for and the optimizer state. Errors name the file.
 class ModelReader {
  public:
-  explicit ModelReader(const std::string& path) : path_(path) {}
+  // `in` holds `size` bytes; `name` (the path, or what the bytes are) starts every error.
+  ModelReader(std::istream& in, std::uintmax_t size, const std::string& name) : path_(name), f_(in), size_(size) {}
 
   ModelFile read() {
     read_header();
@@ -218,12 +245,7 @@ class ModelReader {
   }
 
   void read_header() {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path_, ec))
-      throw std::runtime_error(fmt::format("cannot open '{}': no such file", path_));
-    const std::uintmax_t size = std::filesystem::file_size(path_, ec);
-    f_.open(path_, std::ios::binary);
-    if (!f_ || ec) throw std::runtime_error(fmt::format("cannot open '{}'", path_));
+    const std::uintmax_t size = size_;
     if (size < 8) throw fail(fmt::format("truncated at byte {}: expected an 8-byte header length", size));
     unsigned char len_bytes[8];
     f_.read(reinterpret_cast<char*>(len_bytes), 8);
@@ -281,6 +303,22 @@ class ModelReader {
       for (float v : info.impute.fill)
         if (!std::isfinite(v)) throw std::runtime_error(fmt::format("fill value {} is not finite", v));
     }
+    if (in.contains("min") || in.contains("max")) read_range(in);
+  }
+
+  // The training inputs' range: finite, min ≤ max, one of each per feature.
+  void read_range(const json& in) {
+    InputRange& r = mf_.info.range;
+    r.min = in.at("min").get<std::vector<float>>();
+    r.max = in.at("max").get<std::vector<float>>();
+    r.form = in.value("form", std::string());
+    if (r.min.size() != in_features_ || r.max.size() != in_features_)
+      throw std::runtime_error(fmt::format("input range has {} minima and {} maxima, the model takes {} features",
+                                           r.min.size(), r.max.size(), in_features_));
+    for (std::size_t j = 0; j < in_features_; ++j)
+      if (!std::isfinite(r.min[j]) || !std::isfinite(r.max[j]) || r.min[j] > r.max[j])
+        throw std::runtime_error(fmt::format("input feature {}: range [{}, {}] (expected finite, min <= max)", j,
+                                             r.min[j], r.max[j]));
   }
 
   void read_metadata() {
@@ -396,7 +434,8 @@ class ModelReader {
     std::uint64_t begin, end;
   };
   std::string path_;
-  std::ifstream f_;
+  std::istream& f_;
+  std::uintmax_t size_;
   std::uint64_t n_ = 0, data_size_ = 0;  // header length; data bytes after it
   json header_;
   ModelFile mf_;
@@ -408,7 +447,20 @@ class ModelReader {
 
 }  // namespace
 
-ModelFile load_model(const std::string& path) { return ModelReader(path).read(); }
+ModelFile load_model(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw std::runtime_error(fmt::format("cannot open '{}': no such file", path));
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  std::ifstream f(path, std::ios::binary);
+  if (!f || ec) throw std::runtime_error(fmt::format("cannot open '{}'", path));
+  return ModelReader(f, size, path).read();
+}
+
+ModelFile deserialize_model(std::string_view bytes, const std::string& name) {
+  std::istringstream in{std::string(bytes)};
+  return ModelReader(in, bytes.size(), name).read();
+}
 
 std::string bad_state_value(std::string_view name, std::span<const float> values) {
   const bool variance = name.ends_with("running_var");

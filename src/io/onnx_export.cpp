@@ -183,6 +183,11 @@ void add_metadata(onnx::ModelProto& m, const ModelInfo& info) {
   if (!info.class_names.empty()) add("gradflow.classes", nlohmann::json(info.class_names).dump());
   if (!info.loss.empty()) add("gradflow.loss", info.loss);
   if (!info.impute.empty()) add("gradflow.impute", info.impute.strategy);
+  if (!info.range.empty()) {
+    nlohmann::json r{{"min", info.range.min}, {"max", info.range.max}};
+    if (!info.range.form.empty()) r["form"] = info.range.form;
+    add("gradflow.range", r.dump());
+  }
 }
 
 // The IR version of the ONNX release that introduced the opset: older runtimes read the file.

@@ -44,7 +44,11 @@ constexpr std::uint64_t kMaxBytes = std::numeric_limits<int>::max();
 
 class OnnxReader {
  public:
-  OnnxReader(const std::string& bytes, std::string source) : source_(std::move(source)) {
+  OnnxReader(const std::string& bytes, std::string source, OnnxImportOptions options)
+      : source_(std::move(source)), options_(std::move(options)) {
+    if (!options_.task.empty() && options_.task != "classification" && options_.task != "regression")
+      throw std::invalid_argument(
+          fmt::format("ONNX import: task '{}' (expected classification or regression)", options_.task));
     if (bytes.size() > kMaxBytes) throw fail(fmt::format("{} bytes (at most {})", bytes.size(), kMaxBytes));
     if (!m_.ParseFromString(bytes))
       throw fail("not an ONNX model (the protobuf does not parse: a truncated or different file?)");
@@ -333,9 +337,13 @@ class OnnxReader {
 
   ModelFile build();
   void read_metadata();
+  void read_range(const std::string& text);
+  void read_task(const std::string& file_loss);
   void fill_layer(Layer& l, std::size_t k, Piece& p) const;
 
   std::string source_;
+  OnnxImportOptions options_;
+  std::string note_;  // what read_task chose
   onnx::ModelProto m_;
   std::int64_t opset_ = 0;
   std::map<std::string, Constant> constants_;
@@ -393,15 +401,66 @@ void OnnxReader::read_metadata() {
   info_.class_names = names("gradflow.classes");
   if (meta.count("gradflow.label")) info_.label_name = meta["gradflow.label"];
   if (!info_.impute.empty()) info_.impute.strategy = meta.count("gradflow.impute") ? meta["gradflow.impute"] : "constant";
+  if (meta.count("gradflow.range")) read_range(meta["gradflow.range"]);
+  read_task(meta.count("gradflow.loss") ? meta["gradflow.loss"] : "");
+}
+
+// The training inputs' range, as our export writes it: {"min": [...], "max": [...], "form": "..."}.
+void OnnxReader::read_range(const std::string& text) {
+  try {
+    const auto j = detail::parse_json<nlohmann::json>(text, "gradflow.range");
+    InputRange r{j.at("min").get<std::vector<float>>(), j.at("max").get<std::vector<float>>(),
+                 j.value("form", std::string())};
+    if (r.min.size() != features_ || r.max.size() != features_) throw std::runtime_error("one min and max per feature");
+    for (std::size_t f = 0; f < features_; ++f)
+      if (!std::isfinite(r.min[f]) || !std::isfinite(r.max[f]) || r.min[f] > r.max[f])
+        throw std::runtime_error(fmt::format("feature {}: [{}, {}] (expected finite, min <= max)", f, r.min[f], r.max[f]));
+    info_.range = std::move(r);
+  } catch (const std::exception& e) {
+    throw fail(fmt::format("metadata gradflow.range: {}", e.what()));
+  }
+}
+
+// The loss (so the task) from the file's metadata or its output layer, unless the options say
+// otherwise; logits taken as a classifier's get their softmax (or sigmoid).
+void OnnxReader::read_task(const std::string& file_loss) {
   const LayerKind last = pieces_.back().spec.kind;
-  info_.loss = meta.count("gradflow.loss")            ? meta["gradflow.loss"]
-               : last == LayerKind::Softmax ? "cross_entropy"
-               : last == LayerKind::Sigmoid ? "binary_cross_entropy"
-                                            : "mse";
+  const bool probabilities = last == LayerKind::Softmax || last == LayerKind::Sigmoid;
+  if (options_.task == "regression") {
+    if (probabilities)
+      throw fail(fmt::format("the output layer is a {}, not a regression's: import it without --task regression",
+                             to_string(last)));
+    info_.loss = "mse";
+    note_ = "regression: the outputs are values (mse), as asked";
+  } else if (options_.task == "classification" && !probabilities) {
+    const bool binary = width_ == 1;
+    pieces_.push_back(Piece{binary ? nn::sigmoid() : nn::softmax(), {}});
+    info_.loss = binary ? "binary_cross_entropy" : "cross_entropy";
+    note_ = fmt::format("classification: the {} outputs are taken as logits, and a {} is appended to turn them into "
+                        "probabilities",
+                        width_, binary ? "Sigmoid" : "Softmax");
+  } else {
+    info_.loss = !file_loss.empty()              ? file_loss
+                 : last == LayerKind::Softmax ? "cross_entropy"
+                 : last == LayerKind::Sigmoid ? "binary_cross_entropy"
+                                              : "mse";
+    if (options_.task.empty() && file_loss.empty())
+      note_ = info_.loss == "mse" ? "regression (the output layer is not a softmax or sigmoid; --task classification "
+                                    "takes the outputs as a classifier's logits)"
+                                  : fmt::format("classification (the output layer is a {})", to_string(last));
+  }
   try {
     parse_loss(info_.loss);
   } catch (const std::exception& e) {
     throw fail(fmt::format("metadata gradflow.loss: {}", e.what()));
+  }
+  if (!options_.class_names.empty()) {
+    const std::size_t classes = width_ == 1 ? 2 : width_;
+    if (info_.loss == "mse" || options_.class_names.size() != classes)
+      throw fail(fmt::format("{} class names for a model with {} {}", options_.class_names.size(),
+                             info_.loss == "mse" ? width_ : classes,
+                             info_.loss == "mse" ? "regression outputs" : "classes"));
+    info_.class_names = options_.class_names;
   }
 }
 
@@ -430,14 +489,17 @@ ModelFile OnnxReader::build() {
   mf.model = std::make_unique<Sequential>(features_, specs);
   for (std::size_t k = 0; k < pieces_.size(); ++k) fill_layer(mf.model->layer(k), k, pieces_[k]);
   mf.info = std::move(info_);
+  mf.note = std::move(note_);
   return mf;
 }
 
 }  // namespace
 
-ModelFile from_onnx(const std::string& bytes, const std::string& source) { return OnnxReader(bytes, source).read(); }
+ModelFile from_onnx(const std::string& bytes, const std::string& source, const OnnxImportOptions& options) {
+  return OnnxReader(bytes, source, options).read();
+}
 
-ModelFile load_onnx(const std::string& path) {
+ModelFile load_onnx(const std::string& path, const OnnxImportOptions& options) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw std::runtime_error(fmt::format("cannot open '{}': no such file", path));
   const std::uintmax_t size = std::filesystem::file_size(path, ec);
@@ -446,7 +508,7 @@ ModelFile load_onnx(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::string bytes(size, '\0');
   if (!f.read(bytes.data(), static_cast<std::streamsize>(size))) throw std::runtime_error(fmt::format("cannot read '{}'", path));
-  return from_onnx(bytes, path);
+  return from_onnx(bytes, path, options);
 }
 
 ModelFile load_any_model(const std::string& path) {

@@ -48,7 +48,7 @@ void rrelu_row(const float* x, float* y, float* s, std::size_t w, std::uint32_t 
 }
 }  // namespace
 
-void PointwiseActivation::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+void PointwiseActivation::evaluate_impl(const Tensor& x, Tensor& y) const {
   parallel::for_range(in_, pointwise::forward_cost(spec_) * static_cast<double>(x.rows()),
                       [&](parallel::Range c) { pointwise::forward(spec_, x, y, {0, x.rows()}, c); });
 }
@@ -61,11 +61,14 @@ void PointwiseActivation::backward_impl(const Tensor& x, const Tensor& y, const 
 }
 
 // ---- RReLU ----
+// PyTorch's evaluation mode: leaky_relu with the mean slope (whose gradient at 0 is the slope).
+void RReLU::evaluate_impl(const Tensor& x, Tensor& y) const {
+  const float s = 0.5f * (spec_.rrelu().lower + spec_.rrelu().upper);
+  map(x, y, [s](float v) { return v > 0.0f ? v : v * s; });
+}
 void RReLU::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
   if (mode == Mode::Eval) {
-    // PyTorch's evaluation mode: leaky_relu with the mean slope (whose gradient at 0 is the slope).
-    const float s = 0.5f * (spec_.rrelu().lower + spec_.rrelu().upper);
-    map(x, y, [s](float v) { return v > 0.0f ? v : v * s; });
+    evaluate_impl(x, y);
     slope_.resize(0, 0);  // backward then uses the fixed slope
     return;
   }
@@ -99,7 +102,7 @@ std::vector<ParamShape> PReLU::param_shapes() const {
   return {{"weight", 1, spec_.prelu().per_unit ? in_ : 1, true}};
 }
 void PReLU::init(Rng&) { params_[0].fill(spec_.prelu().init); }
-void PReLU::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+void PReLU::evaluate_impl(const Tensor& x, Tensor& y) const {
   parallel::for_range(in_, parallel::kElementCost * static_cast<double>(x.rows()), [&](parallel::Range c) {
     const float* a = params_[0].data();
     const float shared = a[0];
@@ -149,7 +152,7 @@ void PReLU::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, Tens
 }
 
 // ---- Softmax ----
-void Softmax::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
+void Softmax::evaluate_impl(const Tensor& x, Tensor& y) const {
   for (std::size_t r = 0; r < x.rows(); ++r) {
     const float* xr = x.row(r);
     float* yr = y.row(r);

@@ -175,20 +175,41 @@ void BatchNorm::finish_statistics(std::size_t j0, std::size_t j1) {
 
 // α = γ·invstd and β' = β − μ·α, so that y = x·α + β' is one multiply-add per element.
 void BatchNorm::coefficients(std::size_t j0, std::size_t j1) {
+  coefficients(mean_.data(), invstd_.data(), acc_alpha(), acc_shift(), j0, j1);
+}
+
+void BatchNorm::coefficients(const float* mean, const float* invstd, float* alpha, float* shift, std::size_t j0,
+                             std::size_t j1) const {
   const float* g = params_[0].data();
   const float* b = params_[1].data();
-  float* alpha = acc_alpha();
-  float* shift = acc_shift();
   for (std::size_t j = j0; j < j1; ++j) {
-    alpha[j] = g[j] * invstd_[j];
-    shift[j] = b[j] - mean_[j] * alpha[j];
+    alpha[j] = g[j] * invstd[j];
+    shift[j] = b[j] - mean[j] * alpha[j];
   }
+}
+
+// The evaluation forward's statistics as finish_statistics computes them, then its coefficients
+// and normalization: the same bits as forward(Mode::Eval), with nothing written but y.
+void BatchNorm::evaluate_impl(const Tensor& x, Tensor& y) const {
+  std::vector<float> buf(4 * in_);
+  float *mean = buf.data(), *invstd = mean + in_, *alpha = invstd + in_, *shift = alpha + in_;
+  parallel::for_range(in_, 3 * parallel::kElementCost * static_cast<double>(x.rows()), [&](parallel::Range f) {
+    for (std::size_t j = f.begin; j < f.end; ++j) {
+      mean[j] = running_mean_[j];
+      invstd[j] = 1.0f / std::sqrt(running_var_[j] + spec_.batch_norm().eps);
+    }
+    coefficients(mean, invstd, alpha, shift, f.begin, f.end);
+    normalize(alpha, shift, x, y, 0, x.rows(), f.begin, f.end);
+  });
 }
 
 void BatchNorm::normalize(const Tensor& x, Tensor& y, std::size_t r0, std::size_t r1, std::size_t j0,
                           std::size_t j1) {
-  const float* alpha = acc_alpha();
-  const float* shift = acc_shift();
+  normalize(acc_alpha(), acc_shift(), x, y, r0, r1, j0, j1);
+}
+
+void BatchNorm::normalize(const float* alpha, const float* shift, const Tensor& x, Tensor& y, std::size_t r0,
+                          std::size_t r1, std::size_t j0, std::size_t j1) {
   for (std::size_t r = r0; r < r1; ++r) {
     const float* xr = x.row(r);
     float* yr = y.row(r);

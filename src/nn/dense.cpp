@@ -39,7 +39,12 @@ void Dense::init(Rng& rng) {
 }
 
 void Dense::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
-  forward_with(x, y, nullptr, nullptr, nullptr, nullptr);
+  forward_with(x, y, nullptr, nullptr, nullptr, nullptr, scratch_);
+}
+
+void Dense::evaluate_impl(const Tensor& x, Tensor& y) const {
+  Scratch scratch;
+  forward_with(x, y, nullptr, nullptr, nullptr, nullptr, scratch);
 }
 
 void Dense::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx,
@@ -47,15 +52,25 @@ void Dense::backward_impl(const Tensor& x, const Tensor&, const Tensor& dy, Tens
   backward_with(x, Tensor(), nullptr, nullptr, dy, nullptr, dx, param_grads);
 }
 
-void Dense::forward_fused(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a,
-                          const Tensor* xt, Tensor* at) {
+void Dense::check_fused(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt) const {
   check_input(x);
   if (xt && (xt->rows() != in_ || xt->cols() != x.rows()))
     throw std::invalid_argument(fmt::format("{}: transposed input has shape {}, expected [{}, {}]",
                                             name(), xt->shape_str(), in_, x.rows()));
   z.resize(x.rows(), out_);
   if (act) a->resize(x.rows(), out_);
-  forward_with(x, z, act, act ? a : nullptr, xt, at);
+}
+
+void Dense::forward_fused(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a,
+                          const Tensor* xt, Tensor* at) {
+  check_fused(x, z, act, a, xt);
+  forward_with(x, z, act, act ? a : nullptr, xt, at, scratch_);
+}
+
+void Dense::evaluate_fused(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt, Tensor* at,
+                           Scratch& scratch) const {
+  check_fused(x, z, act, a, xt);
+  forward_with(x, z, act, act ? a : nullptr, xt, at, scratch);
 }
 
 void Dense::backward_fused(const Tensor& x, const Tensor& z, const LayerSpec& act,
@@ -80,7 +95,7 @@ constexpr std::size_t kForwardRows = 64, kTransposedUnits = 16, kWeightGradUnits
 }  // namespace
 
 void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a,
-                         const Tensor* xt, Tensor* at) {
+                         const Tensor* xt, Tensor* at, Scratch& scratch) const {
   const std::size_t B = x.rows();
   const float* w = params_[0].data();
   const float* b = spec_.dense().bias ? params_[1].data() : nullptr;
@@ -91,7 +106,7 @@ void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tenso
   if (!blas::transposed_forward(B)) {
     if (at) at->resize(0, 0);
   } else {
-    forward_transposed(x, z, act, a, xt, at, work);
+    forward_transposed(x, z, act, a, xt, at, work, scratch);
     return;
   }
   // Threads split the larger operand between them: W (out × in) when out ≥ B, taking the tiles
@@ -121,25 +136,26 @@ void Dense::forward_with(const Tensor& x, Tensor& z, const LayerSpec* act, Tenso
 
 // Zᵀ = W·Xᵀ (blas::transposed_forward), in tiles of units (Zᵀ's rows) with the whole batch.
 void Dense::forward_transposed(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt,
-                               Tensor* at, double work) {
+                               Tensor* at, double work, Scratch& scratch) const {
   const std::size_t B = x.rows();
   const float* w = params_[0].data();
   const float* b = spec_.dense().bias ? params_[1].data() : nullptr;
-  zt_.resize(out_, B);
+  Tensor& zt = scratch.zt;
+  zt.resize(out_, B);
   const Tensor& y = act ? *a : z;
   if (at) at->resize(out_, B);
   // Without xᵀ from the Dense before, each thread transposes all of x for itself, in the
   // product's region: a separate region, each thread transposing its share of rows, was as
   // fast on a quiet machine but 10% slower a forward when the cores' caches are far apart
   // (docs/performance.md, "Small products").
-  xts_.resize(static_cast<std::size_t>(parallel::threads()));
+  scratch.xts.resize(static_cast<std::size_t>(parallel::threads()));
   const parallel::Grid g{out_, B, parallel::cut(out_, parallel::tiles_for(work), kTransposedUnits), std::max<std::size_t>(B, 1)};
   const bool small = blas::small_products(B);
   const int parts = parallel::parts_for(g, work / static_cast<double>(g.count()));
   parallel::for_tile_runs(g, parts, false, [&](int t, parallel::Range run) {
     const float* xtd = xt ? xt->data() : nullptr;
     if (!xt) {
-      Tensor& mine = xts_[static_cast<std::size_t>(t)];
+      Tensor& mine = scratch.xts[static_cast<std::size_t>(t)];
       mine.resize(in_, B);
       blas::transpose(B, in_, x.data(), in_, mine.data(), B);
       xtd = mine.data();
@@ -147,12 +163,12 @@ void Dense::forward_transposed(const Tensor& x, Tensor& z, const LayerSpec* act,
     for (std::size_t i = run.begin; i < run.end; ++i) {
       const parallel::Range u = g.rows(i);
       // zᵀ's rows start as the bias, and the product accumulates onto them (as above).
-      for (std::size_t j = u.begin; j < u.end; ++j) std::fill(zt_.row(j), zt_.row(j) + B, b ? b[j] : 0.0f);
+      for (std::size_t j = u.begin; j < u.end; ++j) std::fill(zt.row(j), zt.row(j) + B, b ? b[j] : 0.0f);
       if (small)
-        blas::gemm_small(false, u.size(), B, in_, w + u.begin * in_, in_, xtd, B, 1.0f, zt_.row(u.begin), B);
+        blas::gemm_small(false, u.size(), B, in_, w + u.begin * in_, in_, xtd, B, 1.0f, zt.row(u.begin), B);
       else
-        blas::gemm(false, false, u.size(), B, in_, 1.0f, w + u.begin * in_, in_, xtd, B, 1.0f, zt_.row(u.begin), B);
-      blas::transpose(u.size(), B, zt_.row(u.begin), B, z.data() + u.begin, out_);
+        blas::gemm(false, false, u.size(), B, in_, 1.0f, w + u.begin * in_, in_, xtd, B, 1.0f, zt.row(u.begin), B);
+      blas::transpose(u.size(), B, zt.row(u.begin), B, z.data() + u.begin, out_);
       if (act) pointwise::forward(*act, z, *a, {0, B}, u);
       if (at) blas::transpose(B, u.size(), y.data() + u.begin, out_, at->row(u.begin), B);
     }

@@ -74,10 +74,14 @@ void Dropout::gradient(const Tensor& dy, Tensor& dx, std::size_t r0, std::size_t
   }
 }
 
+void Dropout::evaluate_impl(const Tensor& x, Tensor& y) const {
+  std::memcpy(y.data(), x.data(), x.size() * sizeof(float));
+}
+
 void Dropout::forward_impl(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
   begin(x, mode, rng);
   if (!last_training_) {
-    std::memcpy(y.data(), x.data(), x.size() * sizeof(float));
+    evaluate_impl(x, y);
     return;
   }
   parallel::for_range(x.cols(), 2 * parallel::kElementCost * static_cast<double>(x.rows()),

@@ -89,6 +89,14 @@ void Layer::forward(const Tensor& x, Tensor& y, Mode mode, Rng& rng) {
   forward_impl(x, y, mode, rng);
 }
 
+void Layer::evaluate(const Tensor& x, Tensor& y) const {
+  check_input(x);
+  y.resize(x.rows(), out_);
+  evaluate_impl(x, y);
+}
+
+void Layer::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) { evaluate_impl(x, y); }
+
 void Layer::backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
   check_output_grad(x, dy);
   if (dx) dx->resize(x.rows(), in_);

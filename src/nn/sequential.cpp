@@ -3,6 +3,7 @@
 #include "gradflow/batchnorm.h"
 #include "gradflow/dense.h"
 #include "gradflow/dropout.h"
+#include "gradflow/memory.h"
 
 #include "nn/layer_registry.h"
 #include "nn/pointwise.h"
@@ -42,6 +43,7 @@ Sequential::Sequential(std::size_t in_features, std::vector<LayerSpec> specs, st
     : in_features_(in_features), rng_(seed) {
   if (in_features == 0) throw std::invalid_argument("Sequential: in_features must be positive");
   if (specs.empty()) throw std::invalid_argument("Sequential: a model needs at least one layer");
+  check_build_memory(in_features, specs);
   std::size_t width = in_features;
   std::size_t total = 0;
   for (std::size_t i = 0; i < specs.size(); ++i) {
@@ -141,6 +143,55 @@ const Tensor& Sequential::forward(const Tensor& x, Mode mode, std::size_t upto) 
     i = out;
   }
   return *cur;
+}
+
+// forward()'s walk in evaluation mode: the same Dense pairs and transposed hand-overs (so the
+// same products), each BatchNorm group as its layers one by one (the same bits: test_batchnorm).
+const Tensor& Sequential::evaluate(const Tensor& x, Workspace& ws, std::size_t upto) const {
+  upto = std::min(upto, layers_.size());
+  if (x.cols() != in_features_)
+    throw std::invalid_argument(fmt::format("{}: input has {} features (shape {}), expected {}", layers_[0]->name(),
+                                            x.cols(), x.shape_str(), in_features_));
+  if (x.rows() == 0) throw std::invalid_argument("Sequential::evaluate: empty batch");
+  ws.outputs.resize(layers_.size());
+  ws.toutputs.resize(layers_.size());
+  const auto dense = [&](std::size_t i) {
+    return i < upto && layers_[i]->kind() == LayerKind::Dense ? static_cast<const Dense*>(layers_[i].get()) : nullptr;
+  };
+  const Tensor* cur = &x;
+  const Tensor* cur_t = nullptr;
+  for (std::size_t i = 0; i < upto; ++i) {
+    const Dense* d = dense(i);
+    if (!d) {
+      layers_[i]->evaluate(*cur, ws.outputs[i]);
+      cur = &ws.outputs[i];
+      cur_t = nullptr;
+      continue;
+    }
+    const bool fused = fused_dense(i, upto) != nullptr;
+    const std::size_t out = fused ? i + 1 : i;
+    Tensor* out_t = dense(out + 1) ? &ws.toutputs[out] : nullptr;
+    d->evaluate_fused(*cur, ws.outputs[i], fused ? &layers_[i + 1]->spec() : nullptr,
+                      fused ? &ws.outputs[i + 1] : nullptr, cur_t, out_t, ws.dense);
+    cur = &ws.outputs[out];
+    cur_t = out_t && out_t->rows() > 0 ? out_t : nullptr;
+    i = out;
+  }
+  return *cur;
+}
+
+Sequential::TrainingClaim::TrainingClaim(Sequential& model) : model_(model), owner_(false) {
+  std::thread::id none{};
+  const std::thread::id me = std::this_thread::get_id();
+  if (model.trainer_.compare_exchange_strong(none, me)) owner_ = true;
+  else if (none != me)  // the same thread again (fit's steps) is the same training
+    throw std::logic_error(
+        "Sequential: this model is being trained by another thread; train one model from one thread at a time "
+        "(copy it for each thread)");
+}
+
+Sequential::TrainingClaim::~TrainingClaim() {
+  if (owner_) model_.trainer_.store(std::thread::id{});
 }
 
 void Sequential::backward(const Tensor& dy, std::size_t upto, Tensor* dx) {

@@ -39,7 +39,7 @@ void check_data(const Sequential& model, const Dataset& data, const char* what) 
 }
 }  // namespace
 
-Evaluation evaluate(Sequential& model, const Loss& loss, const Dataset& data,
+Evaluation evaluate(const Sequential& model, const Loss& loss, const Dataset& data,
                     std::size_t batch_size) {
   check_data(model, data, "evaluation");
   const std::size_t head = loss_input_layers(model, loss);
@@ -50,10 +50,11 @@ Evaluation evaluate(Sequential& model, const Loss& loss, const Dataset& data,
   const bool has_acc = loss.has_accuracy(model.layer(head - 1).out_features(), data.y.cols());
   double total = 0;
   std::size_t correct = 0;
+  Sequential::Workspace ws;
   for (std::size_t b = 0; b < data.size(); b += batch_size) {
     const std::size_t n = std::min(batch_size, data.size() - b);
     const Tensor x = row_view(data.x, b, n), y = row_view(data.y, b, n);
-    const Tensor& z = model.forward(x, Mode::Eval, head);
+    const Tensor& z = model.evaluate(x, ws, head);
     total += loss.forward(z, y) * static_cast<double>(n);
     if (has_acc) correct += loss.count_correct(z, y);
     if (ev.classes && y.cols() == 1)
@@ -68,11 +69,12 @@ Evaluation evaluate(Sequential& model, const Loss& loss, const Dataset& data,
   return ev;
 }
 
-void predict(Sequential& model, const Tensor& x, Tensor& out, std::size_t batch_size) {
+void predict(const Sequential& model, const Tensor& x, Tensor& out, std::size_t batch_size) {
   out.resize(x.rows(), model.out_features());
+  Sequential::Workspace ws;
   for (std::size_t b = 0; b < x.rows(); b += batch_size) {
     const std::size_t n = std::min(batch_size, x.rows() - b);
-    const Tensor& y = model.forward(row_view(x, b, n), Mode::Eval);
+    const Tensor& y = model.evaluate(row_view(x, b, n), ws);
     std::copy(y.data(), y.data() + y.size(), out.row(b));
   }
 }
@@ -171,7 +173,10 @@ void Trainer::check_state(bool weights_finite) const {
         diverged(fmt::format("layer {} ({}) has a non-finite {}", b.layer, model_.layer(b.layer).name(), b.name), b.layer);
 }
 
-double Trainer::step(const Tensor& x, const Tensor& y) { return step_rows(x, y, x.rows()); }
+double Trainer::step(const Tensor& x, const Tensor& y) {
+  const Sequential::TrainingClaim claim(model_);
+  return step_rows(x, y, x.rows());
+}
 
 double Trainer::step_rows(const Tensor& x, const Tensor& y, std::size_t batch_rows) {
   double l = 0;
@@ -346,6 +351,7 @@ EpochMetrics Trainer::epoch_metrics(const Dataset& train, std::size_t epoch, dou
 }
 
 std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test, const Dataset* val) {
+  const Sequential::TrainingClaim claim(model_);
   using Clock = std::chrono::steady_clock;
   check(train);
   if (test) check_data(model_, *test, "test");

@@ -177,8 +177,8 @@ def test_a_model_from_python_loads_in_the_cli_and_in_pytorch(tmp_path):
     train(net, X, y)
     path = str(tmp_path / "m.safetensors")
     gf.save_model(path, net, class_names=["in", "out"], loss="cross_entropy")
-    back, info = gf.load_model(path)
-    assert info["class_names"] == ["in", "out"] and info["loss"] == "cross_entropy"
+    back = gf.load_model(path)
+    assert back.class_names == ["in", "out"] and back.loss == "cross_entropy"
     np.testing.assert_array_equal(back.predict(X), net.predict(X))
     csv = tmp_path / "x.csv"
     np.savetxt(csv, X[:20], delimiter=",", header="a,b", comments="", fmt="%.9g")
@@ -199,7 +199,7 @@ def test_a_model_from_python_loads_in_the_cli_and_in_pytorch(tmp_path):
 def test_model_bytes_round_trip_and_a_foreign_file_is_refused(tmp_path):
     X, _ = gf.data.spirals(10, seed=1)
     net = spirals_net()
-    back, _ = gf.model_from_bytes(gf.model_to_bytes(net))
+    back = gf.model_from_bytes(gf.model_to_bytes(net))
     np.testing.assert_array_equal(back.predict(X), net.predict(X))
     with pytest.raises(RuntimeError, match="not a model file"):
         gf.model_from_bytes(b'{"version": 2, "data": "xor"} and more')

@@ -136,8 +136,8 @@ def test_torch_exports_import_with_torchs_outputs(kind, opset, tmp_path):
         warnings.simplefilter("ignore")
         torch.onnx.export(model, torch.randn(2, 5), path, input_names=["x"], output_names=["y"], opset_version=opset,
                           dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
-    net, info = gf.load_model(path)
-    assert info["loss"] == "cross_entropy"
+    net = gf.load_model(path)
+    assert net.loss == "cross_entropy"
     X = np.random.default_rng(2).normal(size=(50, 5)).astype(np.float32) * 2
     with torch.no_grad():
         want = model(torch.from_numpy(X)).numpy()

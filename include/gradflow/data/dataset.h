@@ -24,6 +24,9 @@ struct Dataset {
   std::vector<std::string> class_names;  // optional, num_classes entries
   std::vector<std::string> feature_names;  // optional (a CSV header), features() entries
   std::string label_name;                  // optional (a CSV header's label column)
+  // How the reader transformed the file's values, when it did (the IDX readers' pixel / 255:
+  // kIdxPixelForm): the model records it with the training inputs' range (InputRange::form).
+  std::string input_form;
 
   std::size_t size() const { return x.rows(); }
   std::size_t features() const { return x.cols(); }
