@@ -5,9 +5,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <unistd.h>
 
+#include "gradflow/data/input_range.h"
 #include "gradflow/gradflow.h"
 
 using namespace gradflow;
@@ -190,4 +192,34 @@ TEST(Csv, HeaderColumnsAreMatchedToTheModelsFeaturesByName) {
   EXPECT_NE(error_of(write_csv("extra.csv", "a,b,c,d\n1,2,3,4\n"), o).find("not a feature: d"), std::string::npos);
   // Without a header the columns are taken in order.
   EXPECT_EQ(csv::read(write_csv("plain.csv", "1,2,3\n"), o).x(0, 2), 3.0f);
+}
+
+TEST(InputRange, RawPixelsIntoAModelTrainedOnScaledImagesNameTheScale) {
+  Tensor train(3, 4);
+  for (std::size_t i = 0; i < train.size(); ++i) train[i] = static_cast<float>(i % 5) / 4.0f;  // [0, 1]
+  const InputRange r = InputRange::fit(train, kIdxPixelForm);
+  EXPECT_EQ(r.min, (std::vector<float>{0, 0, 0, 0.25f}));
+  EXPECT_EQ(r.check(train), "");
+  Tensor raw = train;
+  for (std::size_t i = 0; i < raw.size(); ++i) raw[i] *= 255;
+  const std::string w = r.check(raw, {"p0", "p1", "p2", "p3"});
+  EXPECT_NE(w.find("9 of 12 values are far outside the training data's range, in 4 of 4 features: 'p3' 191.25 "
+                   "(trained on [0.25, 0.75]), 'p0' 255 (trained on [0, 1])"),
+            std::string::npos) << w;
+  EXPECT_NE(w.find("raw 0-255 pixels"), std::string::npos) << w;
+  EXPECT_NE(w.find("divide the inputs by 255"), std::string::npos) << w;
+  EXPECT_NE(w.find(kIdxPixelForm), std::string::npos) << w;
+}
+
+TEST(InputRange, InputsScaledDownAreFlaggedAndMissingValuesSkipped) {
+  Tensor train(3, 4);  // raw pixels: [0, 0, 0, 0], [255, 200, 100, 50], [NaN, 10, 10, 10]
+  const float v[] = {0, 0, 0, 0, 255, 200, 100, 50, std::numeric_limits<float>::quiet_NaN(), 10, 10, 10};
+  std::copy(v, v + 12, train.data());
+  const InputRange r = InputRange::fit(train);
+  EXPECT_EQ(r.max, (std::vector<float>{255, 200, 100, 50}));  // the NaN skipped
+  Tensor small(2, 4);
+  for (std::size_t i = 0; i < small.size(); ++i) small[i] = train[i] / 255;  // pixels already divided by 255
+  const std::string w = r.check(small);
+  EXPECT_NE(w.find("less than 1/50 of the training data's [0, 255]"), std::string::npos) << w;
+  EXPECT_THROW(r.check(Tensor(1, 3)), std::invalid_argument);
 }

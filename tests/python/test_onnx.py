@@ -186,3 +186,33 @@ def test_an_estimator_exports_what_it_predicts(tmp_path):
     assert json.loads({p.key: p.value for p in model.metadata_props}["gradflow.classes"]) == ["0", "1", "2"]
     got = opencv(path, X.astype(np.float32))
     assert np.abs(got - clf.predict_proba(X)).max() <= ATOL
+
+
+def test_a_torch_classifier_without_softmax_imports_as_logits_when_told(tmp_path):
+    """PyTorch's usual classifier ends in nn.Linear (CrossEntropyLoss takes the logits)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
+    path = str(tmp_path / "logits.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, torch.randn(2, 5), path, dynamic_axes={"onnx::Gemm_0": {0: "batch"}})
+    out = gradflow("import", path)
+    assert "output: regression (the output layer is not a softmax or sigmoid; --task classification" in out
+    out = gradflow("import", path, "--task", "classification", "--classes", "cat,dog,bird", "--out",
+                   str(tmp_path / "c.safetensors"))
+    assert "output: classification: the 3 outputs are taken as logits, and a Softmax is appended" in out
+    X = np.random.default_rng(3).normal(size=(20, 5)).astype(np.float32)
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",", header="a,b,c,d,e", comments="")
+    lines = gradflow("predict", "--model", str(tmp_path / "c.safetensors"), "--input", str(tmp_path / "x.csv"),
+                     "--format", "json").splitlines()
+    with torch.no_grad():
+        want = torch.softmax(model(torch.from_numpy(X)), dim=1).numpy()
+    assert np.abs(np.array([json.loads(l)["probabilities"] for l in lines]) - want).max() <= ATOL
+    assert json.loads(lines[0])["label"] in ("cat", "dog", "bird")
+    m = gf.model_from_onnx(open(path, "rb").read(), task="classification", classes=["cat", "dog", "bird"])
+    assert m.loss == "cross_entropy" and m.class_names == ["cat", "dog", "bird"]
+    assert np.abs(m.predict(X) - want).max() <= ATOL
+    with pytest.raises(RuntimeError, match="2 class names for a model with 3 classes"):
+        gf.model_from_onnx(open(path, "rb").read(), task="classification", classes=["a", "b"])
+    with pytest.raises(ValueError, match="task 'cluster'"):
+        gf.model_from_onnx(open(path, "rb").read(), task="cluster")

@@ -5,8 +5,10 @@
 // units, columns in another order — so predict and eval check every input against it.
 //
 //   far outside:  x < min − w  or  x > max + w,   w = max − min (1 for a constant feature)
-//   squeezed:     ≥ 32 rows, and in most features the inputs span < w / 50   (inputs scaled
-//                 down: pixels already divided by 255 given to a model trained on raw ones)
+//   flagged:      more than 0.5% of the values far outside, or (over ≥ 32 rows) more than half
+//                 of one feature's — not a test set's rare value past a border pixel's range
+//   squeezed:     all values within 1/50 of the training values' span (≥ 32 rows or ≥ 4
+//                 features): pixels already divided by 255 given to a model trained on raw ones
 #pragma once
 
 #include <string>
@@ -26,8 +28,9 @@ struct InputRange {
   // The range of each feature of x [N, F], NaN (missing) values skipped; a feature with no
   // value gets [0, 0].
   static InputRange fit(const Tensor& x, std::string form = "");
-  // One line saying which features of x fall far outside the range (at most 5 named, with
-  // their range and the farthest value), or are squeezed, and the likely cause; "" when none.
+  // One line saying how many values of x fall far outside the range and in which features (at
+  // most 5 named, with their range and the farthest value), or that x is squeezed, and the
+  // likely cause; "" when neither.
   // names: the features' names (optional). Throws std::invalid_argument on a feature count
   // other than the range's.
   std::string check(const Tensor& x, const std::vector<std::string>& names = {}) const;
