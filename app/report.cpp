@@ -328,14 +328,16 @@ void write_study_page(const nlohmann::json& study, const std::string& out) {
   write_file_atomic(out, page(title, body, study, kStudyScript));
 }
 
-void write_report(const std::vector<std::string>& runs, const std::string& out) {
-  if (runs.empty()) throw std::invalid_argument("no run folders given");
-  for (const std::string& run : runs)
-    if (!fs::is_directory(run)) throw std::runtime_error(fmt::format("'{}' is not a run folder", run));
-  const fs::path folder = fs::absolute(out).parent_path();
-  if (!fs::is_directory(folder))
-    throw std::runtime_error(fmt::format("cannot write {}: the folder {} does not exist", out, folder.string()));
-  if (fs::is_directory(out)) throw std::runtime_error(fmt::format("cannot write {}: it is a folder", out));
+RunRecords read_run(const std::string& run) {
+  const fs::path dir(run);
+  if (!fs::is_directory(dir)) throw std::runtime_error(fmt::format("'{}' is not a run folder", run));
+  const RunFolder folder(run);
+  return {dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string(),
+          folder.read_config(), folder.read_metrics(), folder.read_diagnostics(), folder.read_confusion()};
+}
+
+std::string report_html(const std::vector<RunRecords>& runs) {
+  if (runs.empty()) throw std::invalid_argument("no runs given");
   json data{{"runs", json::array()}, {"kinds", json::array()}};
   for (const LayerKindInfo& k : layer_kinds())
     data["kinds"].push_back({{"name", k.name},
@@ -343,15 +345,9 @@ void write_report(const std::vector<std::string>& runs, const std::string& out) 
                              {"relu_family", (k.traits & kReluFamily) != 0},
                              {"saturating", (k.traits & kSaturating) != 0}});
   std::string warnings_html, config_html, confusion_html;
-  for (const std::string& run : runs) {
-    const fs::path dir(run);
-    if (!fs::is_directory(dir)) throw std::runtime_error(fmt::format("'{}' is not a run folder", run));
-    json r{{"name", dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string()}};
-    const RunFolder folder(run);
-    r["config"] = folder.read_config();
-    r["metrics"] = folder.read_metrics();
-    r["diagnostics"] = folder.read_diagnostics();
-    r["confusion"] = folder.read_confusion();
+  for (const RunRecords& run : runs) {
+    json r{{"name", run.name}, {"config", run.config}, {"metrics", run.metrics}, {"diagnostics", run.diagnostics},
+           {"confusion", run.confusion}};
     int first = -1, last = -1;
     if (!r["diagnostics"].empty())
       for (std::size_t i = 0; i < r["diagnostics"][0]["layers"].size(); ++i)
@@ -361,7 +357,7 @@ void write_report(const std::vector<std::string>& runs, const std::string& out) 
         }
     r["first_dense"] = first;
     r["last_dense"] = last;
-    const std::string title = runs.size() > 1 ? "<h3>" + escape(r["name"].get<std::string>()) + "</h3>" : "";
+    const std::string title = runs.size() > 1 ? "<h3>" + escape(run.name) + "</h3>" : "";
     std::string w;
     for (const auto& m : r["metrics"])
       if (m.contains("warnings"))
@@ -375,12 +371,23 @@ void write_report(const std::vector<std::string>& runs, const std::string& out) 
     data["runs"].push_back(std::move(r));
   }
   const std::string title = runs.size() > 1 ? fmt::format("gradflow: {} runs compared", runs.size())
-                                            : "gradflow run " + escape(data["runs"][0]["name"].get<std::string>());
-  const std::string html = page(title, "<h2>Curves and layers</h2><div id=\"charts\"></div><h2>Warnings</h2>" +
-                                           warnings_html + "<h2>Confusion matrix</h2>" + confusion_html +
-                                           "<h2>Configuration</h2>" + config_html,
-                                data, kScript);
-  write_file_atomic(out, html);
+                                            : "gradflow run " + escape(runs[0].name);
+  return page(title, "<h2>Curves and layers</h2><div id=\"charts\"></div><h2>Warnings</h2>" + warnings_html +
+                         "<h2>Confusion matrix</h2>" + confusion_html + "<h2>Configuration</h2>" + config_html,
+              data, kScript);
+}
+
+void write_report(const std::vector<std::string>& runs, const std::string& out) {
+  if (runs.empty()) throw std::invalid_argument("no run folders given");
+  for (const std::string& run : runs)
+    if (!fs::is_directory(run)) throw std::runtime_error(fmt::format("'{}' is not a run folder", run));
+  const fs::path folder = fs::absolute(out).parent_path();
+  if (!fs::is_directory(folder))
+    throw std::runtime_error(fmt::format("cannot write {}: the folder {} does not exist", out, folder.string()));
+  if (fs::is_directory(out)) throw std::runtime_error(fmt::format("cannot write {}: it is a folder", out));
+  std::vector<RunRecords> records;
+  for (const std::string& run : runs) records.push_back(read_run(run));
+  write_file_atomic(out, report_html(records));
 }
 
 }  // namespace gradflow::app

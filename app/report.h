@@ -12,8 +12,17 @@
 
 namespace gradflow::app {
 
-// Reads each run folder (config.json, metrics.jsonl, diagnostics.jsonl, confusion.json) and
-// writes the page atomically to out. Throws std::runtime_error naming a missing or bad file.
+// A run's records, as its folder holds them (run_folder.h): config.json, the metrics.jsonl and
+// diagnostics.jsonl lines as arrays, confusion.json (null when absent).
+struct RunRecords {
+  std::string name;
+  nlohmann::json config, metrics = nlohmann::json::array(), diagnostics = nlohmann::json::array(), confusion;
+};
+// A run folder's records. Throws std::runtime_error naming a missing or bad file.
+RunRecords read_run(const std::string& folder);
+// The page for one run or several compared, from records in memory.
+std::string report_html(const std::vector<RunRecords>& runs);
+// Reads each run folder and writes its page atomically to out.
 void write_report(const std::vector<std::string>& runs, const std::string& out);
 
 // A study's page (gradflow study): its question, its claims and whether each held, the table,

@@ -68,7 +68,7 @@ void RunFolder::create_metrics() const {
   if (!fs::exists(metrics())) write_file_atomic(metrics(), "");
 }
 
-void RunFolder::append_metrics(const EpochMetrics& m, double lr, const std::vector<std::string>& warnings) const {
+nlohmann::ordered_json metrics_record(const EpochMetrics& m, double lr, const std::vector<std::string>& warnings) {
   ordered row{{"epoch", m.epoch},           {"train_loss", or_null(m.train_loss)}, {"train_acc", or_null(m.train_acc)},
               {"val_loss", or_null(m.val_loss)}, {"val_acc", or_null(m.val_acc)},     {"test_loss", or_null(m.test_loss)},
               {"test_acc", or_null(m.test_acc)}, {"lr", lr},                          {"seconds", m.seconds}};
@@ -76,16 +76,10 @@ void RunFolder::append_metrics(const EpochMetrics& m, double lr, const std::vect
   row["times"] = ordered{{"gather", t.gather},       {"forward", t.forward},     {"backward", t.backward},
                          {"update", t.update},       {"callbacks", t.callbacks}, {"evaluate", t.evaluate}};
   if (!warnings.empty()) row["warnings"] = warnings;
-  // One write of the whole line: a reader (or a kill) never sees half a record.
-  std::ofstream f(metrics(), std::ios::app);
-  f << row.dump() + '\n';
+  return row;
 }
 
-void RunFolder::open_diagnostics(bool append) {
-  diagnostics_.open(diagnostics(), append ? std::ios::app : std::ios::trunc);
-}
-
-void RunFolder::append_diagnostics(const DiagnosticsRecord& r) {
+nlohmann::ordered_json diagnostics_record(const DiagnosticsRecord& r) {
   ordered layers = ordered::array();
   for (const LayerRecord& l : r.layers) {
     ordered j{{"index", l.index}, {"name", l.name}, {"kind", to_string(l.kind)},
@@ -103,7 +97,21 @@ void RunFolder::append_diagnostics(const DiagnosticsRecord& r) {
     }
     layers.push_back(std::move(j));
   }
-  diagnostics_ << ordered{{"step", r.step}, {"epoch", r.epoch}, {"layers", layers}}.dump() << '\n' << std::flush;
+  return ordered{{"step", r.step}, {"epoch", r.epoch}, {"layers", layers}};
+}
+
+void RunFolder::append_metrics(const EpochMetrics& m, double lr, const std::vector<std::string>& warnings) const {
+  // One write of the whole line: a reader (or a kill) never sees half a record.
+  std::ofstream f(metrics(), std::ios::app);
+  f << metrics_record(m, lr, warnings).dump() + '\n';
+}
+
+void RunFolder::open_diagnostics(bool append) {
+  diagnostics_.open(diagnostics(), append ? std::ios::app : std::ios::trunc);
+}
+
+void RunFolder::append_diagnostics(const DiagnosticsRecord& r) {
+  diagnostics_ << diagnostics_record(r).dump() << '\n' << std::flush;
 }
 
 void RunFolder::write_confusion(const Evaluation& ev, const std::vector<std::string>& names) const {

@@ -28,6 +28,11 @@
 
 namespace gradflow::app {
 
+// The records a run folder's metrics.jsonl and diagnostics.jsonl hold, one line each: what the
+// report draws, also from records kept in memory (Python's fit).
+nlohmann::ordered_json metrics_record(const EpochMetrics& m, double lr, const std::vector<std::string>& warnings);
+nlohmann::ordered_json diagnostics_record(const DiagnosticsRecord& r);
+
 class RunFolder {
  public:
   explicit RunFolder(std::string dir) : dir_(std::move(dir)) {}

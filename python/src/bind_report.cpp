@@ -6,6 +6,8 @@
 #include <pybind11/stl.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -13,7 +15,6 @@
 #include "run_folder.h"
 #include "studies/study.h"
 #include "gradflow/model_file.h"
-#include "temp_folder.h"
 #include "without_gil.h"
 
 namespace gradflow::python {
@@ -21,6 +22,11 @@ namespace gradflow::python {
 namespace fs = std::filesystem;
 
 namespace {
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 // A page inside an iframe: its scripts and styles stay its own, and it works offline.
 std::string inline_html(const std::string& page, int height) {
@@ -36,25 +42,16 @@ std::string inline_html(const std::string& page, int height) {
 
 }  // namespace
 
-void FitReport::write(const std::string& out) const {
-  TempFolder t;
-  fs::create_directory(t.path / "gradflow.fit");  // the run's name on the page
-  app::RunFolder folder((t.path / "gradflow.fit").string());
-  write_file_atomic(folder.config(), config.dump(2));
-  folder.create_metrics();
-  for (std::size_t i = 0; i < history.size(); ++i) folder.append_metrics(history[i], lrs.at(i), warnings.at(i));
-  folder.open_diagnostics(false);
-  for (const DiagnosticsRecord& r : records) folder.append_diagnostics(r);
-  folder.close_diagnostics();
-  app::write_report({folder.dir()}, out);
+// The page from the records in memory, as `gradflow report` draws a run folder holding them.
+std::string FitReport::html() const {
+  app::RunRecords run{.name = "gradflow.fit", .config = config};
+  for (std::size_t i = 0; i < history.size(); ++i)
+    run.metrics.push_back(nlohmann::json(app::metrics_record(history[i], lrs.at(i), warnings.at(i))));
+  for (const DiagnosticsRecord& r : records) run.diagnostics.push_back(nlohmann::json(app::diagnostics_record(r)));
+  return app::report_html({run});
 }
 
-std::string FitReport::html() const {
-  TempFolder t;
-  const fs::path page = t.path / "report.html";
-  write(page.string());
-  return read_file(page);
-}
+void FitReport::write(const std::string& out) const { write_file_atomic(out, html()); }
 
 void bind_report(py::module_& m) {
   py::class_<FitReport>(m, "Report",
