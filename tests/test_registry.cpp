@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "gradflow/layer.h"
 #include "gradflow/loss.h"
 #include "gradflow/optimizer.h"
 #include "gradflow/schedule.h"
@@ -119,6 +120,53 @@ TEST(Registry, ScheduleFormsComeFromTheTable) {
   EXPECT_DOUBLE_EQ(o.min_lr, 1e-5);
   EXPECT_THROW(gradflow::parse_schedule("step", 10, 0), std::invalid_argument);
   EXPECT_THROW(gradflow::parse_schedule("exponential:0.9:1", 10, 0), std::invalid_argument);
+}
+
+}  // namespace
+
+namespace {
+
+// nn::NAME() with C++'s defaults (listed here on purpose: the test compares two lists).
+gradflow::LayerSpec cpp_default(gradflow::LayerKind kind) {
+  using gradflow::LayerKind;
+  namespace nn = gradflow::nn;
+  switch (kind) {
+    case LayerKind::Dense: return nn::dense(7);
+    case LayerKind::Identity: return nn::identity();
+    case LayerKind::Sigmoid: return nn::sigmoid();
+    case LayerKind::Tanh: return nn::tanh();
+    case LayerKind::ReLU: return nn::relu();
+    case LayerKind::LeakyReLU: return nn::leaky_relu();
+    case LayerKind::RReLU: return nn::rrelu();
+    case LayerKind::PReLU: return nn::prelu();
+    case LayerKind::ELU: return nn::elu();
+    case LayerKind::SELU: return nn::selu();
+    case LayerKind::Softmax: return nn::softmax();
+    case LayerKind::BatchNorm: return nn::batch_norm();
+    case LayerKind::Dropout: return nn::dropout();
+  }
+  return {};
+}
+
+// Each builder's arguments (what Python's gradflow.nn is made from) at their registered defaults
+// build what nn::NAME() builds: the defaults written there and in C++'s structs agree.
+TEST(Registry, EveryLayerBuildersRegisteredDefaultsAreItsCppDefaults) {
+  using namespace gradflow;
+  for (const LayerKindInfo& k : layer_kinds()) {
+    SCOPED_TRACE(std::string(k.builder));
+    LayerArgs args;
+    for (const LayerArg& a : k.args)
+      if (a.default_value.empty()) args[std::string(a.name)] = 7.0;  // the required ones (dense's units)
+    const LayerSpec built = build_layer(k.builder, args);
+    EXPECT_EQ(built.kind, k.kind);
+    EXPECT_EQ(built, cpp_default(k.kind));
+    EXPECT_FALSE(k.summary.empty());
+  }
+  EXPECT_THROW(build_layer("relu", {{"alpha", 1.0}}), std::invalid_argument);
+  EXPECT_THROW(build_layer("dense", {}), std::invalid_argument);  // units is required
+  EXPECT_THROW(build_layer("dense", {{"units", 2.5}}), std::invalid_argument);
+  EXPECT_THROW(build_layer("no_such_kind", {}), std::invalid_argument);
+  EXPECT_EQ(build_layer("leaky_relu", {{"negative_slope", 0.2}}), nn::leaky_relu(0.2f));
 }
 
 }  // namespace

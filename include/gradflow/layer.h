@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -100,6 +101,15 @@ LayerSpec softmax();
 LayerSpec batch_norm(float eps = 1e-5f, float momentum = 0.1f);
 LayerSpec dropout(float p = 0.5f);
 }  // namespace nn
+
+// A builder's arguments by name (Python's gradflow.nn): numbers, flags and names.
+using LayerArgValue = std::variant<double, bool, std::string>;
+using LayerArgs = std::map<std::string, LayerArgValue, std::less<>>;
+// The kind whose builder is `builder` ("leaky_relu", LayerKindInfo::builder) with the named
+// arguments, the others at their registered defaults: build_layer("leaky_relu", {}) ==
+// nn::leaky_relu(). Throws std::invalid_argument naming the builder and an unknown argument, a
+// missing required one or a value of the wrong type.
+LayerSpec build_layer(std::string_view builder, const LayerArgs& args);
 
 // "relu", "leaky_relu", ... (layer_kinds()'s names); parse_activation accepts the names of the
 // activations (and "linear"/"none" for identity) and throws std::invalid_argument listing them.

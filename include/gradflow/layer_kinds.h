@@ -38,12 +38,22 @@ enum LayerTrait : unsigned {
                           // before it runs it as its fused epilogue
 };
 
+// An argument of a kind's builder (nn::NAME in C++, gradflow.nn.NAME in Python, which is made
+// from these): its name, its type ("int", "float", "bool" or "str"), its default as written
+// ("" when it is required) and what it means.
+struct LayerArg {
+  std::string_view name, type, default_value, help;
+};
+
 struct LayerKindInfo {
   LayerKind kind;
   std::string_view name;         // "leaky_relu": the CLI's and the config's name
   std::string_view torch_class;  // "LeakyReLU": torch.nn's class, the model file's "type"
   unsigned traits;               // LayerTrait bits
   float low = 0, high = 0;       // kSaturating: the output's bounds (within 0.01 of one: saturated)
+  std::string_view builder{};    // "batch_norm": nn::'s (and Python's gradflow.nn's) function
+  std::span<const LayerArg> args{};  // the builder's arguments, in order
+  std::string_view summary{};    // one line: what the kind computes
 };
 
 // Every registered kind, in LayerKind order.

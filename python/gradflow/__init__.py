@@ -17,11 +17,11 @@ Training and prediction release the GIL. fit's result has a Report (the page `gr
 draws, inline in Jupyter); run_study runs the lecture's studies. gradflow.sklearn has
 scikit-learn estimators.
 """
-from . import _gradflow
+from . import _gradflow, nn
 from ._gradflow import (Loss, LayerSpec, MemoryLimitError, Model, Optimizer, Report, Sequential, StudyResult, blas_kernels, data, evaluate,
                         fit, layer_kinds,
                         load_model, loss_kinds, make_optimizer, model_from_bytes, model_from_onnx, model_to_bytes,
-                        model_to_onnx, nn, num_threads, optimizer_kinds, report, run_study, save_model,
+                        model_to_onnx, num_threads, optimizer_kinds, report, run_study, save_model,
                         schedule_forms, set_num_threads, studies)
 
 __version__ = _gradflow.__version__

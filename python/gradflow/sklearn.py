@@ -31,6 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
 from . import _gradflow as _gf
+from . import nn as _nn
 
 __all__ = ["GradflowClassifier", "GradflowRegressor"]
 
@@ -83,12 +84,12 @@ class _GradflowMLP(BaseEstimator):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         layers = []
         for units in sizes:
-            layers.append(_gf.nn.dense(int(units), init=self.init))
+            layers.append(_nn.dense(int(units), init=self.init))
             if self.batch_norm:
-                layers.append(_gf.nn.batch_norm())
-            layers.append(_gf.nn.activation(self.activation))
+                layers.append(_nn.batch_norm())
+            layers.append(_nn.activation(self.activation))
             if self.dropout > 0:
-                layers.append(_gf.nn.dropout(float(self.dropout)))
+                layers.append(_nn.dropout(float(self.dropout)))
         return layers + self._output_layers(n_outputs)
 
     def _make_optimizer(self):
@@ -285,7 +286,7 @@ class GradflowClassifier(ClassifierMixin, _GradflowMLP):
         return len(self.classes_)
 
     def _output_layers(self, n_outputs):
-        return [_gf.nn.dense(n_outputs), _gf.nn.softmax()]
+        return [_nn.dense(n_outputs), _nn.softmax()]
 
     def _targets(self, y, first):
         check_classification_targets(y)
@@ -346,7 +347,7 @@ class GradflowRegressor(RegressorMixin, _GradflowMLP):
         return t.shape[1]
 
     def _output_layers(self, n_outputs):
-        return [_gf.nn.dense(n_outputs)]
+        return [_nn.dense(n_outputs)]
 
     def _targets(self, y, first):
         t = np.asarray(y, dtype=np.float32)

@@ -65,35 +65,40 @@ void bind_layers(py::module_& m) {
       .def_property_readonly("kind", [](const LayerSpec& s) { return std::string(to_string(s.kind)); })
       .def("__repr__", [](const LayerSpec& s) { return fmt::format("LayerSpec({})", to_string(s.kind)); })
       .def(py::self == py::self);
-  py::module_ nn = m.def_submodule("nn", "Layer builders, as torch.nn's modules (the defaults are PyTorch's).");
-  nn.def(
-      "dense",
-      [](std::size_t units, const std::string& init, bool bias) { return nn::dense(units, parse_init(init), bias); },
-      py::arg("units"), py::arg("init") = std::string(to_string(DenseArgs{}.init)), py::arg("bias") = DenseArgs{}.bias,
-      "A Dense layer y = x Wᵀ + b of `units` outputs (W is [out, in], as nn.Linear); init: default (by the "
-      "activation after it), normal, glorot_normal, glorot_uniform, lecun_normal, lecun_uniform, he_normal, "
-      "he_uniform.");
-  nn.def("identity", &nn::identity);
-  nn.def("sigmoid", &nn::sigmoid);
-  nn.def("tanh", &nn::tanh);
-  nn.def("relu", &nn::relu);
-  nn.def("leaky_relu", &nn::leaky_relu, py::arg("negative_slope") = LeakyReluArgs{}.negative_slope);
-  nn.def("rrelu", &nn::rrelu, py::arg("lower") = RReluArgs{}.lower, py::arg("upper") = RReluArgs{}.upper);
-  nn.def("prelu", &nn::prelu, py::arg("per_unit") = PReluArgs{}.per_unit, py::arg("init") = PReluArgs{}.init);
-  nn.def("elu", &nn::elu, py::arg("alpha") = EluArgs{}.alpha);
-  nn.def("selu", &nn::selu);
-  nn.def("softmax", &nn::softmax);
-  nn.def("batch_norm", &nn::batch_norm, py::arg("eps") = BatchNormArgs{}.eps,
-         py::arg("momentum") = BatchNormArgs{}.momentum);
-  nn.def("dropout", &nn::dropout, py::arg("p") = DropoutArgs{}.p);
-  nn.def("activation", &parse_activation, py::arg("name"), "An activation by its name: relu, tanh, … (layer_kinds()).");
-  m.def("layer_kinds", [] {
-    py::list out;
-    for (const LayerKindInfo& k : layer_kinds())
-      out.append(py::dict(py::arg("name") = std::string(k.name), py::arg("torch_class") = std::string(k.torch_class),
-                          py::arg("activation") = (k.traits & kActivation) != 0));
-    return out;
-  });
+  // gradflow.nn's builders are made in Python from layer_kinds()'s arguments (python/gradflow/nn.py).
+  m.def(
+      "_build_layer",
+      [](const std::string& builder, const py::kwargs& kwargs) {
+        LayerArgs args;
+        for (const auto& [key, value] : kwargs) {
+          const std::string name = py::str(key);
+          if (py::isinstance<py::bool_>(value)) args[name] = value.cast<bool>();
+          else if (py::isinstance<py::int_>(value) || py::isinstance<py::float_>(value)) args[name] = value.cast<double>();
+          else if (py::isinstance<py::str>(value)) args[name] = value.cast<std::string>();
+          else throw py::type_error(fmt::format("nn.{}: {} must be a number, a bool or a string", builder, name));
+        }
+        return build_layer(builder, args);
+      },
+      py::arg("builder"), "The layer spec a builder of gradflow.nn makes (layer_kinds()'s 'builder').");
+  m.def("_activation", &parse_activation, py::arg("name"), "An activation by its name: relu, tanh, … (layer_kinds()).");
+  m.def(
+      "layer_kinds",
+      [] {
+        py::list out;
+        for (const LayerKindInfo& k : layer_kinds()) {
+          py::list args;
+          for (const LayerArg& a : k.args)
+            args.append(py::dict(py::arg("name") = std::string(a.name), py::arg("type") = std::string(a.type),
+                                 py::arg("default") = std::string(a.default_value), py::arg("help") = std::string(a.help)));
+          out.append(py::dict(py::arg("name") = std::string(k.name), py::arg("torch_class") = std::string(k.torch_class),
+                              py::arg("activation") = (k.traits & kActivation) != 0,
+                              py::arg("builder") = std::string(k.builder), py::arg("summary") = std::string(k.summary),
+                              py::arg("args") = args));
+        }
+        return out;
+      },
+      "Every registered layer kind: its CLI name, torch class, whether it is an activation, its builder in "
+      "gradflow.nn with the builder's arguments (name, type, default as written, help) and what it computes.");
 }
 
 void bind_sequential(py::module_& m) {

@@ -21,6 +21,7 @@
 #include "gradflow/activations.h"
 #include "gradflow/detail/json_depth.h"
 #include "gradflow/loss.h"
+#include "nn/layer_registry.h"
 
 namespace gradflow {
 
@@ -275,6 +276,16 @@ class OnnxReader {
     layer(nn::prelu(slope.values.size() != 1), {{"weight", slope.values}});
   }
 
+  // A registered one-node kind (detail::OnnxOp), its attribute at ONNX's default when absent.
+  void read_registered(const onnx::NodeProto& n) {
+    for (const detail::KindRegistration& k : detail::registrations())
+      if (k.onnx.read && k.onnx.op == n.op_type()) {
+        layer(k.onnx.read(k.onnx.attr.empty() ? 0.0f : attr(n, std::string(k.onnx.attr).c_str(), k.onnx.attr_default)));
+        return;
+      }
+    throw std::logic_error(fmt::format("ONNX import: no registered kind for {}", n.op_type()));
+  }
+
   void read_selu(const onnx::NodeProto& n) {
     const float alpha = attr(n, "alpha", static_cast<float>(kSeluAlpha));
     const float gamma = attr(n, "gamma", static_cast<float>(kSeluScale));
@@ -355,28 +366,29 @@ class OnnxReader {
   std::optional<std::string> raw_;  // the tensor an IsNaN read, until its Where
 };
 
-// Every op the reader knows: what it makes of the node.
+// Every op the reader knows: what it makes of the node — the registered one-node kinds
+// (detail::OnnxOp), then the ops with tensors or checks of their own.
 const std::map<std::string, OnnxReader::Read>& OnnxReader::ops() {
-  static const std::map<std::string, Read> table{
-      {"Gemm", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_gemm(n); }},
-      {"MatMul", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_matmul(n); }},
-      {"Add", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_add(n); }},
-      {"BatchNormalization", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_batch_norm(n); }},
-      {"Relu", [](OnnxReader& r, const onnx::NodeProto&) { r.layer(nn::relu()); }},
-      {"Sigmoid", [](OnnxReader& r, const onnx::NodeProto&) { r.layer(nn::sigmoid()); }},
-      {"Tanh", [](OnnxReader& r, const onnx::NodeProto&) { r.layer(nn::tanh()); }},
-      {"LeakyRelu", [](OnnxReader& r, const onnx::NodeProto& n) { r.layer(nn::leaky_relu(r.attr(n, "alpha", 0.01f))); }},
-      {"Elu", [](OnnxReader& r, const onnx::NodeProto& n) { r.layer(nn::elu(r.attr(n, "alpha", 1.0f))); }},
-      {"Selu", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_selu(n); }},
-      {"PRelu", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_prelu(n); }},
-      {"Softmax", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_softmax(n); }},
-      {"Dropout", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_dropout(n); }},
-      {"Identity", [](OnnxReader&, const onnx::NodeProto&) {}},  // PyTorch writes them
-      {"IsNaN", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_isnan(n); }},
-      {"Where", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_where(n); }},
-      {"Sub", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_sub(n); }},
-      {"Div", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_div(n); }},
-  };
+  static const std::map<std::string, Read> table = [] {
+    std::map<std::string, Read> t{
+        {"Gemm", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_gemm(n); }},
+        {"MatMul", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_matmul(n); }},
+        {"Add", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_add(n); }},
+        {"BatchNormalization", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_batch_norm(n); }},
+        {"Selu", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_selu(n); }},
+        {"PRelu", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_prelu(n); }},
+        {"Softmax", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_softmax(n); }},
+        {"Dropout", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_dropout(n); }},
+        {"Identity", [](OnnxReader&, const onnx::NodeProto&) {}},  // PyTorch writes them
+        {"IsNaN", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_isnan(n); }},
+        {"Where", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_where(n); }},
+        {"Sub", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_sub(n); }},
+        {"Div", [](OnnxReader& r, const onnx::NodeProto& n) { r.read_div(n); }},
+    };
+    for (const detail::KindRegistration& k : detail::registrations())
+      if (k.onnx.read) t.emplace(std::string(k.onnx.op), [](OnnxReader& r, const onnx::NodeProto& n) { r.read_registered(n); });
+    return t;
+  }();
   return table;
 }
 

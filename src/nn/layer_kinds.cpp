@@ -1,5 +1,7 @@
 // The layer kinds, one registration each (see layer_registry.h for the fields).
+#include <algorithm>
 #include <array>
+#include <string>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -47,13 +49,40 @@ void no_args(const Layer&, json&) {}
 std::uint64_t stateless(const LayerSpec&, std::uint64_t) { return 0; }
 float as_float(double v) { return static_cast<float>(v); }
 
-// A point-wise activation computed by Op, with its PyTorch arguments written and read.
+// The builders' arguments (LayerKindInfo::args): each default written once, here, as Python
+// shows it; test_registry checks that nn::NAME() agrees.
+constexpr LayerArg kDenseArgs[] = {
+    {"units", "int", "", "out_features: the layer's outputs"},
+    {"init", "str", "default",
+     "default (by the activation after it), normal, glorot_normal, glorot_uniform, lecun_normal, lecun_uniform, "
+     "he_normal, he_uniform"},
+    {"bias", "bool", "True", "whether the layer adds a bias b"}};
+constexpr LayerArg kLeakyReluArgs[] = {{"negative_slope", "float", "0.01", "the slope for x < 0"}};
+constexpr LayerArg kRReluArgs[] = {
+    {"lower", "float", "0.125", "the smallest slope drawn for x < 0 in training"},
+    {"upper", "float", "0.3333333333333333", "the largest; evaluation uses (lower + upper) / 2"}};
+constexpr LayerArg kPReluArgs[] = {{"per_unit", "bool", "False", "one slope per unit instead of one shared slope"},
+                                   {"init", "float", "0.25", "the slopes' initial value"}};
+constexpr LayerArg kEluArgs[] = {{"alpha", "float", "1.0", "the value approached as x -> -inf: alpha (e^x - 1)"}};
+constexpr LayerArg kBatchNormArgs[] = {
+    {"eps", "float", "1e-05", "added to the variance"},
+    {"momentum", "float", "0.1", "running = (1 - momentum) running + momentum batch"}};
+constexpr LayerArg kDropoutArgs[] = {{"p", "float", "0.5", "the probability of zeroing an element in training"}};
+
+constexpr LayerKindInfo info(LayerKind kind, std::string_view name, std::string_view torch_class, unsigned traits,
+                   std::string_view summary, std::span<const LayerArg> args = {}, std::string_view builder = {},
+                   float low = 0, float high = 0) {
+  return {kind, name, torch_class, traits, low, high, builder.empty() ? name : builder, args, summary};
+}
+
+// A point-wise activation computed by Op; its PyTorch arguments written and read, its builder,
+// its ONNX node.
 template <class Op>
-constexpr KindRegistration pointwise(LayerKind kind, std::string_view name, std::string_view torch_class,
-                                     unsigned traits, InitPairing pairing, void (*write_args)(const Layer&, json&),
-                                     LayerSpec (*read_args)(const ArchLayer&), LayerSpec (*defaults)(), float low = 0,
-                                     float high = 0) {
-  return {{kind, name, torch_class, traits | kActivation | kPointwise, low, high},
+constexpr KindRegistration pointwise(LayerKindInfo i, InitPairing pairing, void (*write_args)(const Layer&, json&),
+                           LayerSpec (*read_args)(const ArchLayer&), LayerSpec (*defaults)(),
+                           LayerSpec (*build)(const BuilderArgs&), OnnxOp onnx) {
+  i.traits |= kActivation | kPointwise;
+  return {i,
           pairing,
           "in_features",
           make_pointwise,
@@ -63,19 +92,21 @@ constexpr KindRegistration pointwise(LayerKind kind, std::string_view name, std:
           stateless,
           pointwise::forward_cols<Op>,
           pointwise::backward_cols<Op>,
-          pointwise::element_cost<Op>()};
+          pointwise::element_cost<Op>(),
+          build,
+          onnx};
 }
-// …and one without arguments, built by `builder`.
+// …and one without arguments, built by `builder`, one ONNX node `op` without attributes (or none).
 template <class Op, LayerSpec (*builder)()>
-constexpr KindRegistration pointwise(LayerKind kind, std::string_view name, std::string_view torch_class,
-                                     unsigned traits, InitPairing pairing, float low = 0, float high = 0) {
-  return pointwise<Op>(kind, name, torch_class, traits, pairing, no_args,
-                       [](const ArchLayer&) { return builder(); }, builder, low, high);
+constexpr KindRegistration pointwise(LayerKindInfo i, InitPairing pairing, std::string_view op) {
+  LayerSpec (*read)(float) = [](float) { return builder(); };
+  return pointwise<Op>(i, pairing, no_args, [](const ArchLayer&) { return builder(); }, builder,
+                       [](const BuilderArgs&) { return builder(); }, {op, "", nullptr, 0, op.empty() ? nullptr : read});
 }
 
 // In LayerKind order.
 constexpr std::array<KindRegistration, 13> kKinds = {{
-    {{LayerKind::Dense, "dense", "Linear", 0},
+    {info(LayerKind::Dense, "dense", "Linear", 0, "y = x W^T + b, W [units, in] as nn.Linear", kDenseArgs),
      InitPairing::Glorot,
      "in_features",
      make<Dense>,
@@ -93,19 +124,29 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
                         a.args.value("bias", true));
      },
      [] { return nn::dense(1); },
-     [](const LayerSpec& s, std::uint64_t width) -> std::uint64_t { return width * s.dense().units + (s.dense().bias ? s.dense().units : 0); }},
-    pointwise<pointwise::IdentityOp, nn::identity>(LayerKind::Identity, "identity", "Identity", 0,
-                                                    InitPairing::Transparent),
-    pointwise<pointwise::SigmoidOp, nn::sigmoid>(LayerKind::Sigmoid, "sigmoid", "Sigmoid", kSaturating,
-                                                  InitPairing::Glorot, 0, 1),
-    pointwise<pointwise::TanhOp, nn::tanh>(LayerKind::Tanh, "tanh", "Tanh", kSaturating, InitPairing::Glorot, -1, 1),
-    pointwise<pointwise::ReluOp, nn::relu>(LayerKind::ReLU, "relu", "ReLU", kReluFamily, InitPairing::He),
+     [](const LayerSpec& s, std::uint64_t width) -> std::uint64_t { return width * s.dense().units + (s.dense().bias ? s.dense().units : 0); },
+     nullptr, nullptr, 0,
+     [](const BuilderArgs& a) { return nn::dense(a.whole("units"), parse_init(a.text("init")), a.flag("bias")); }},
+    pointwise<pointwise::IdentityOp, nn::identity>(info(LayerKind::Identity, "identity", "Identity", 0, "y = x"),
+                                                    InitPairing::Transparent, ""),
+    pointwise<pointwise::SigmoidOp, nn::sigmoid>(
+        info(LayerKind::Sigmoid, "sigmoid", "Sigmoid", kSaturating, "y = 1 / (1 + e^-x)", {}, {}, 0, 1),
+        InitPairing::Glorot, "Sigmoid"),
+    pointwise<pointwise::TanhOp, nn::tanh>(info(LayerKind::Tanh, "tanh", "Tanh", kSaturating, "y = tanh x", {}, {}, -1, 1),
+                                            InitPairing::Glorot, "Tanh"),
+    pointwise<pointwise::ReluOp, nn::relu>(info(LayerKind::ReLU, "relu", "ReLU", kReluFamily, "y = max(0, x)"),
+                                            InitPairing::He, "Relu"),
     pointwise<pointwise::LeakyReluOp>(
-        LayerKind::LeakyReLU, "leaky_relu", "LeakyReLU", kReluFamily, InitPairing::He,
-        [](const Layer& l, json& j) { j["negative_slope"] = l.spec().leaky_relu().negative_slope; },
+        info(LayerKind::LeakyReLU, "leaky_relu", "LeakyReLU", kReluFamily, "y = x for x > 0, else negative_slope x",
+             kLeakyReluArgs),
+        InitPairing::He, [](const Layer& l, json& j) { j["negative_slope"] = l.spec().leaky_relu().negative_slope; },
         [](const ArchLayer& a) { return nn::leaky_relu(as_float(a.number("negative_slope"))); },
-        [] { return nn::leaky_relu(); }),
-    {{LayerKind::RReLU, "rrelu", "RReLU", kActivation | kReluFamily},
+        [] { return nn::leaky_relu(); },
+        [](const BuilderArgs& a) { return nn::leaky_relu(as_float(a.real("negative_slope"))); },
+        {"LeakyRelu", "alpha", [](const LayerSpec& s) { return s.leaky_relu().negative_slope; }, 0.01f,
+         [](float alpha) { return nn::leaky_relu(alpha); }}),
+    {info(LayerKind::RReLU, "rrelu", "RReLU", kActivation | kReluFamily,
+          "leaky ReLU with a random slope in [lower, upper] in training", kRReluArgs),
      InitPairing::He,
      "in_features",
      make<RReLU>,
@@ -115,8 +156,12 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
      },
      [](const ArchLayer& a) { return nn::rrelu(as_float(a.number("lower")), as_float(a.number("upper"))); },
      [] { return nn::rrelu(); },
-     stateless},
-    {{LayerKind::PReLU, "prelu", "PReLU", kActivation | kReluFamily},
+     stateless,
+     nullptr, nullptr, 0,
+     [](const BuilderArgs& a) { return nn::rrelu(as_float(a.real("lower")), as_float(a.real("upper"))); },
+     // Its evaluation, computed as the layer computes it; a LeakyRelu imports as leaky_relu.
+     {"LeakyRelu", "alpha", [](const LayerSpec& s) { return 0.5f * (s.rrelu().lower + s.rrelu().upper); }}},
+    {info(LayerKind::PReLU, "prelu", "PReLU", kActivation | kReluFamily, "leaky ReLU with learned slopes", kPReluArgs),
      InitPairing::He,
      "in_features",
      make<PReLU>,
@@ -130,14 +175,20 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
        return nn::prelu(n != 1, as_float(a.args.value("init", 0.25)));
      },
      [] { return nn::prelu(); },
-     [](const LayerSpec& s, std::uint64_t width) -> std::uint64_t { return s.prelu().per_unit ? width : 1; }},
+     [](const LayerSpec& s, std::uint64_t width) -> std::uint64_t { return s.prelu().per_unit ? width : 1; },
+     nullptr, nullptr, 0,
+     [](const BuilderArgs& a) { return nn::prelu(a.flag("per_unit"), as_float(a.real("init"))); }},
     pointwise<pointwise::EluOp>(
-        LayerKind::ELU, "elu", "ELU", kReluFamily, InitPairing::He,
-        [](const Layer& l, json& j) { j["alpha"] = l.spec().elu().alpha; },
-        [](const ArchLayer& a) { return nn::elu(as_float(a.number("alpha"))); },
-        [] { return nn::elu(); }),
-    pointwise<pointwise::SeluOp, nn::selu>(LayerKind::SELU, "selu", "SELU", 0, InitPairing::LeCun),
-    {{LayerKind::Softmax, "softmax", "Softmax", kActivation},
+        info(LayerKind::ELU, "elu", "ELU", kReluFamily, "y = x for x > 0, else alpha (e^x - 1)", kEluArgs),
+        InitPairing::He, [](const Layer& l, json& j) { j["alpha"] = l.spec().elu().alpha; },
+        [](const ArchLayer& a) { return nn::elu(as_float(a.number("alpha"))); }, [] { return nn::elu(); },
+        [](const BuilderArgs& a) { return nn::elu(as_float(a.real("alpha"))); },
+        {"Elu", "alpha", [](const LayerSpec& s) { return s.elu().alpha; }, 1.0f,
+         [](float alpha) { return nn::elu(alpha); }}),
+    pointwise<pointwise::SeluOp, nn::selu>(
+        info(LayerKind::SELU, "selu", "SELU", 0, "self-normalizing ELU with PyTorch's scale and alpha"),
+        InitPairing::LeCun, ""),
+    {info(LayerKind::Softmax, "softmax", "Softmax", kActivation, "y_j = e^x_j / sum_k e^x_k over a sample's outputs"),
      InitPairing::Glorot,
      "in_features",
      make<Softmax>,
@@ -147,8 +198,12 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
        return nn::softmax();
      },
      nn::softmax,
-     stateless},
-    {{LayerKind::BatchNorm, "batchnorm", "BatchNorm1d", 0},
+     stateless,
+     nullptr, nullptr, 0,
+     [](const BuilderArgs&) { return nn::softmax(); }},
+    {info(LayerKind::BatchNorm, "batchnorm", "BatchNorm1d", 0,
+          "normalizes each feature over the batch (running statistics in evaluation), then y = gamma x + beta",
+          kBatchNormArgs, "batch_norm"),
      InitPairing::Transparent,
      "num_features",
      make<BatchNorm>,
@@ -166,8 +221,11 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
      },
      [] { return nn::batch_norm(); },
      // γ, β, running mean and variance, and the I64 batch counter.
-     [](const LayerSpec&, std::uint64_t width) -> std::uint64_t { return 4 * width + 2; }},
-    {{LayerKind::Dropout, "dropout", "Dropout", 0},
+     [](const LayerSpec&, std::uint64_t width) -> std::uint64_t { return 4 * width + 2; },
+     nullptr, nullptr, 0,
+     [](const BuilderArgs& a) { return nn::batch_norm(as_float(a.real("eps")), as_float(a.real("momentum"))); }},
+    {info(LayerKind::Dropout, "dropout", "Dropout", 0, "zeroes each element with probability p in training, scales "
+          "the rest by 1 / (1 - p)", kDropoutArgs),
      InitPairing::Transparent,
      "in_features",
      make<Dropout>,
@@ -178,7 +236,9 @@ constexpr std::array<KindRegistration, 13> kKinds = {{
        return nn::dropout(as_float(p));
      },
      [] { return nn::dropout(); },
-     stateless},
+     stateless,
+     nullptr, nullptr, 0,
+     [](const BuilderArgs& a) { return nn::dropout(as_float(a.real("p"))); }},
 }};
 
 // The table is in LayerKind order, every kind once (checked at compile time).
@@ -197,6 +257,56 @@ const std::array<LayerKindInfo, kKinds.size()> kInfos = [] {
 
 }  // namespace
 
+std::span<const KindRegistration> registrations() { return kKinds; }
+
+BuilderArgs::BuilderArgs(const LayerKindInfo& kind, const LayerArgs& given) : kind_(kind), given_(given) {
+  for (const auto& [name, v] : given)
+    if (std::none_of(kind.args.begin(), kind.args.end(), [&](const LayerArg& a) { return a.name == name; }))
+      throw std::invalid_argument(fmt::format("nn.{}: no argument '{}'{}", kind.builder, name,
+                                              kind.args.empty() ? " (it takes none)" : ""));
+}
+
+LayerArgValue BuilderArgs::value(std::string_view name, std::string_view type) const {
+  const auto a = std::find_if(kind_.args.begin(), kind_.args.end(), [&](const LayerArg& x) { return x.name == name; });
+  if (a == kind_.args.end() || a->type != type) throw std::logic_error(fmt::format("nn.{}: {}", kind_.builder, name));
+  if (const auto g = given_.find(name); g != given_.end()) return g->second;
+  if (a->default_value.empty())
+    throw std::invalid_argument(fmt::format("nn.{}: argument '{}' is required ({})", kind_.builder, name, a->help));
+  const std::string d(a->default_value);
+  if (type == "bool") return d == "True";
+  if (type == "str") return d;
+  return std::stod(d);
+}
+
+double BuilderArgs::real(std::string_view name) const {
+  const LayerArgValue v = value(name, "float");
+  if (!std::holds_alternative<double>(v))
+    throw std::invalid_argument(fmt::format("nn.{}: {} must be a number", kind_.builder, name));
+  return std::get<double>(v);
+}
+
+std::size_t BuilderArgs::whole(std::string_view name) const {
+  const LayerArgValue v = value(name, "int");
+  const double* d = std::get_if<double>(&v);
+  if (!d || !(*d >= 0 && *d <= 9.007199254740992e15) || *d != static_cast<double>(static_cast<std::size_t>(*d)))
+    throw std::invalid_argument(fmt::format("nn.{}: {} must be a whole number >= 0", kind_.builder, name));
+  return static_cast<std::size_t>(*d);
+}
+
+bool BuilderArgs::flag(std::string_view name) const {
+  const LayerArgValue v = value(name, "bool");
+  if (!std::holds_alternative<bool>(v))
+    throw std::invalid_argument(fmt::format("nn.{}: {} must be True or False", kind_.builder, name));
+  return std::get<bool>(v);
+}
+
+std::string BuilderArgs::text(std::string_view name) const {
+  const LayerArgValue v = value(name, "str");
+  if (!std::holds_alternative<std::string>(v))
+    throw std::invalid_argument(fmt::format("nn.{}: {} must be a string", kind_.builder, name));
+  return std::get<std::string>(v);
+}
+
 const KindRegistration& registration(LayerKind kind) {
   const auto i = static_cast<std::size_t>(kind);
   if (i >= kKinds.size()) throw std::logic_error("unregistered LayerKind");
@@ -212,6 +322,14 @@ const KindRegistration* registration_of_torch_class(std::string_view torch_class
 }  // namespace detail
 
 std::span<const LayerKindInfo> layer_kinds() { return detail::kInfos; }
+
+LayerSpec build_layer(std::string_view builder, const LayerArgs& args) {
+  for (const detail::KindRegistration& k : detail::registrations())
+    if (k.info.builder == builder) return k.build(detail::BuilderArgs(k.info, args));
+  std::string names;
+  for (const detail::KindRegistration& k : detail::registrations()) names += (names.empty() ? "" : ", ") + std::string(k.info.builder);
+  throw std::invalid_argument(fmt::format("no layer builder '{}' (the builders: {})", builder, names));
+}
 const LayerKindInfo& layer_kind(LayerKind kind) { return detail::registration(kind).info; }
 
 namespace pointwise {
