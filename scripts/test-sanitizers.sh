@@ -30,10 +30,10 @@ cmake --build build-asan -j"$jobs" > /dev/null
 (cd build-asan && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest -j1 --output-on-failure -R 'Mpi\.')
 
-echo "== TSan: thread pool and parallel training"
+echo "== TSan: thread pool, parallel training, threads sharing one model"
 cmake -S . -B build-tsan "${flags[@]}" -DGRADFLOW_SANITIZE=thread \
       -DGRADFLOW_BUILD_BENCH=OFF -DGRADFLOW_BUILD_CLI=OFF -DGRADFLOW_PYTHON=OFF > /dev/null
-cmake --build build-tsan -j"$jobs" --target test_parallel test_optimizer > /dev/null
+cmake --build build-tsan -j"$jobs" --target test_parallel test_optimizer test_sequential > /dev/null
 # TSan cannot start threads in the child of a multi-threaded fork (the fork test runs in the
 # ASan build). The tests that train on 1 to 16 threads set their thread counts themselves, so they
 # run in the first pass only (40 s each under TSan).
@@ -45,4 +45,7 @@ for t in test_parallel test_optimizer; do
       ./build-tsan/tests/$t --gtest_brief=1 --gtest_filter=-$skip
   done
 done
+# Eight threads predicting with one model, and a second thread's fit refused.
+GRADFLOW_NUM_THREADS=2 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+  ./build-tsan/tests/test_sequential --gtest_brief=1 --gtest_filter='Evaluate.*:TrainingClaim.*'
 echo "sanitizers: no reports"

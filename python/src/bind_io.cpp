@@ -146,13 +146,16 @@ void bind_data(py::module_& m) {
       py::arg("train") = true, "(X [n, 784] in [0, 1], y) from Debian's dataset-fashion-mnist.");
   data.def("xor", [] { return xy(synthetic::xor_gate()); });
   data.def(
-      "spirals", [](std::size_t n, std::size_t arms, float noise, std::uint64_t seed) {
-        return xy(synthetic::spirals(n, arms, noise, seed));
+      "spirals", [](std::size_t n, std::size_t arms, double noise, std::uint64_t seed) {
+        return xy(synthetic::spirals(n, arms, static_cast<float>(noise), seed));
       },
-      py::arg("n"), py::arg("arms") = 2, py::arg("noise") = 0.1f, py::arg("seed") = 0);
+      py::arg("n"), py::arg("arms") = 2, py::arg("noise") = 0.1, py::arg("seed") = 0);
   data.def(
-      "moons", [](std::size_t n, float noise, std::uint64_t seed) { return xy(synthetic::moons(n, noise, seed)); },
-      py::arg("n"), py::arg("noise") = 0.1f, py::arg("seed") = 0);
+      "moons",
+      [](std::size_t n, double noise, std::uint64_t seed) {
+        return xy(synthetic::moons(n, static_cast<float>(noise), seed));
+      },
+      py::arg("n"), py::arg("noise") = 0.1, py::arg("seed") = 0);
 }
 
 }  // namespace

@@ -30,3 +30,12 @@ def test_the_layer_builders_come_from_the_registration_with_their_defaults_as_wr
         gf.nn.relu(alpha=1)
     with pytest.raises(ValueError, match="nn.dense: units must be a whole number"):
         gf.nn.dense(2.5)
+
+
+def test_defaults_print_as_written_not_as_float32():
+    """A float32 default (0.1f) shows in help() as 0.10000000149011612."""
+    import re
+    modules = [gf._gradflow, gf._gradflow.data]
+    docs = [getattr(getattr(m, n), "__doc__", "") or "" for m in modules for n in dir(m) if not n.startswith("__")]
+    long = [d for d in docs if re.search(r"= ?-?\d*\.\d{9,}", d)]
+    assert not long, long
