@@ -61,7 +61,7 @@ void require_finite(const Sequential& network, const Tensor& x, const Tensor& ou
         throw std::runtime_error(fmt::format(
             "predict: row {} gives output {} = {} (expected a finite number): the computation overflows float32 "
             "(largest |weight| {:g}, largest |input| in that row {:g})",
-            i, j, out(i, j), largest_magnitude(network.parameters().data(), network.num_params()),
+            i, j, std::isnan(out(i, j)) ? "nan" : fmt::format("{}", out(i, j)), largest_magnitude(network.parameters().data(), network.num_params()),
             largest_magnitude(x.row(i), x.cols())));
 }
 }  // namespace

@@ -151,7 +151,7 @@ def test_fitting_one_network_from_two_threads_is_refused():
 def test_an_output_that_overflows_is_an_error_naming_the_row():
     X, y = gf.data.spirals(100, seed=1)
     net = gf.Sequential(2, [gf.nn.dense(8), gf.nn.relu(), gf.nn.dense(2), gf.nn.softmax()], seed=4)
-    with pytest.raises(RuntimeError, match=r"predict: row \d+ gives output \d = -?nan .*overflows float32"):
+    with pytest.raises(RuntimeError, match=r"predict: row \d+ gives output \d = nan .*overflows float32"):
         net.predict(X * np.float32(3e38))
     with pytest.raises(RuntimeError, match="predict: row"):
         gf.Model(net).predict(X * np.float32(3e38))
