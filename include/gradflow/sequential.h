@@ -91,8 +91,9 @@ class Sequential {
   Rng& rng() { return rng_; }
 
   // Training writes the model; two at once would corrupt it. A Trainer holds this claim while
-  // it trains (fit, step); a second claim throws std::logic_error instead of corrupting the
-  // model (two threads calling fit on one model). Released by the returned guard.
+  // it trains (fit, step); a claim from another thread meanwhile throws std::logic_error instead
+  // of corrupting the model (two threads calling fit on one model), one from the same thread is
+  // the same training. Released when the claim that took it is destroyed.
   class TrainingClaim {
    public:
     explicit TrainingClaim(Sequential& model);

@@ -186,8 +186,7 @@ Sequential::TrainingClaim::TrainingClaim(Sequential& model) : model_(model), own
   if (model.trainer_.compare_exchange_strong(none, me)) owner_ = true;
   else if (none != me)  // the same thread again (fit's steps) is the same training
     throw std::logic_error(
-        "Sequential: this model is being trained by another thread; train one model from one thread at a time "
-        "(copy it for each thread)");
+        "Sequential: this model is being trained by another thread; train one model from one thread at a time");
 }
 
 Sequential::TrainingClaim::~TrainingClaim() {
