@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data_source.h"
+#include "output_file.h"
 #include "run_folder.h"
 #include "gradflow/detail/quote.h"
 #include "gradflow/gradflow.h"
@@ -49,7 +50,7 @@ void prepare_inputs(const Model& model, const std::string& file, Tensor& x) {
 // One warning line when the inputs lie far outside what the model was trained on.
 void warn_about_inputs(const Model& model, const std::string& file, const Tensor& raw) {
   const std::string w = model.check_inputs(raw);
-  if (!w.empty()) fmt::print(stderr, "warning: input '{}': {}\n", file, w);
+  if (!w.empty()) fmt::print(stderr, "warning: input '{}': {}\n", detail::printable(file), detail::printable(w));
 }
 }  // namespace
 
@@ -180,7 +181,8 @@ int predict(const PredictArgs& a) {
       std::string line = fmt::format("{}", i);
       if (!regression) {
         line += fmt::format(",{}", cls);
-        if (!mf.info.class_names.empty()) line += fmt::format(",\"{}\"", cls < mf.info.class_names.size() ? mf.info.class_names[cls] : "");
+        if (!mf.info.class_names.empty())
+          line += fmt::format(",\"{}\"", detail::printable(cls < mf.info.class_names.size() ? mf.info.class_names[cls] : ""));
       }
       for (float v : p) line += fmt::format(",{:.6g}", v);
       fmt::print("{}\n", line);
@@ -191,8 +193,9 @@ int predict(const PredictArgs& a) {
 
 int export_model(const ExportArgs& a) {
   const std::string from = model_path(a.model);
-  ModelFile mf = load_any_model(from);
   const std::string out = !a.out.empty() ? a.out : fs::path(from).replace_extension(".onnx").string();
+  check_output(out, OutputKind::Model, a.force);
+  ModelFile mf = load_any_model(from);
   save_onnx(out, *mf.model, mf.info, {.opset = a.opset});
   fmt::print("exported {} to {} (ONNX opset {}): input 'input' [batch, {}] -> output 'output' [batch, {}]\n", from, out,
              a.opset, mf.model->in_features(), mf.model->out_features());
@@ -200,10 +203,11 @@ int export_model(const ExportArgs& a) {
 }
 
 int import_model(const ImportArgs& a) {
-  ModelFile mf = load_onnx(a.file, {.task = a.task, .class_names = a.classes});
   const std::string out = !a.out.empty() ? a.out : fs::path(a.file).replace_extension(".safetensors").string();
+  check_output(out, OutputKind::Model, a.force);
+  ModelFile mf = load_onnx(a.file, {.task = a.task, .class_names = a.classes});
   save_model(out, *mf.model, mf.info);
-  if (!mf.note.empty()) fmt::print("output: {}\n", mf.note);
+  if (!mf.note.empty()) fmt::print("output: {}\n", detail::printable(mf.note));
   fmt::print("imported {} (loss {}{}{}), saved to {}:\n{}\n", a.file, mf.info.loss,
              mf.info.impute.empty() ? "" : ", imputation", mf.info.input.empty() ? "" : ", standardization", out,
              mf.model->summary());

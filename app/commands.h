@@ -25,12 +25,14 @@ struct PredictArgs {
 struct ExportArgs {
   std::string model, format = "onnx", out;  // out "": beside the model, its extension .onnx
   int opset = OnnxExportOptions{}.opset;
+  bool force = false;  // replace an existing out (output_file.h)
 };
 
 struct ImportArgs {
   std::string file, out;  // out "": beside the file, its extension .safetensors
   std::string task;       // "", classification, regression (OnnxImportOptions::task)
   std::vector<std::string> classes;  // class names (OnnxImportOptions::class_names)
+  bool force = false;                // replace an existing out (output_file.h)
 };
 
 int train(const TrainConfig& config);  // train_command.cpp

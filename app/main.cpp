@@ -26,6 +26,7 @@
 #include "gradflow/threads.h"
 
 #include "commands.h"
+#include "output_file.h"
 #include "config.h"
 #include "data_source.h"
 #include "report.h"
@@ -289,6 +290,7 @@ struct Commands {
   std::string report_run, report_out;
   std::vector<std::string> compare_runs;
   std::string compare_out = "compare.html";
+  bool page_force = false;  // report/compare --force
   gradflow::app::StudyOptions study_opts;
   std::string study_name;
   bool study_list = false;
@@ -327,6 +329,7 @@ void add_export_and_import(CLI::App& app, Commands& c) {
   c.exporting->add_option("--opset", e.opset, "ONNX opset version")
       ->check(CLI::Range(gradflow::kOnnxMinOpset, gradflow::kOnnxMaxOpset));
   c.exporting->add_option("--out", e.out, "output file (default: the model's path with the extension .onnx)");
+  c.exporting->add_flag("--force", e.force, "replace the output file if it exists");
   c.importing = app.add_subcommand("import", "an MLP from ONNX (e.g. torch.onnx.export) as a gradflow model file");
   c.importing->add_option("file", c.import_args.file, "the .onnx file")->required();
   c.importing->add_option("--out", c.import_args.out,
@@ -338,15 +341,18 @@ void add_export_and_import(CLI::App& app, Commands& c) {
       ->check(CLI::IsMember({"classification", "regression"}));
   c.importing->add_option("--classes", c.import_args.classes, "class names, comma-separated, one per output")
       ->delimiter(',');
+  c.importing->add_flag("--force", c.import_args.force, "replace the output file if it exists");
 }
 
 void add_report_and_study(CLI::App& app, Commands& c) {
   c.report = app.add_subcommand("report", "write a run's report.html: curves, per-layer diagnostics, warnings");
   c.report->add_option("run", c.report_run, "run folder")->required();
   c.report->add_option("--out", c.report_out, "output file (default: RUN/report.html)");
+  c.report->add_flag("--force", c.page_force, "replace the output file even if it is not a page gradflow drew");
   c.compare = app.add_subcommand("compare", "several runs on the same plots, as one HTML page");
   c.compare->add_option("runs", c.compare_runs, "run folders")->required()->expected(2, -1);
   c.compare->add_option("--out", c.compare_out, "output file");
+  c.compare->add_flag("--force", c.page_force, "replace the output file even if it is not a page gradflow drew");
 
   c.study = app.add_subcommand("study", "run the experiment behind one of the lecture's claims (--list: which)");
   c.study->add_option("name", c.study_name, "the study (see --list)");
@@ -376,10 +382,12 @@ int dispatch(Commands& c) {
   if (*c.importing) return app::import_model(c.import_args);
   if (*c.report) {
     const std::string out = c.report_out.empty() ? app::RunFolder(c.report_run).report() : c.report_out;
+    app::check_output(out, app::OutputKind::Page, c.page_force);
     app::write_report({c.report_run}, out);
     std::printf("report written to %s\n", out.c_str());
   }
   if (*c.compare) {
+    app::check_output(c.compare_out, app::OutputKind::Page, c.page_force);
     app::write_report(c.compare_runs, c.compare_out);
     std::printf("comparison of %zu runs written to %s\n", c.compare_runs.size(), c.compare_out.c_str());
   }
@@ -394,7 +402,7 @@ int main(int argc, char** argv) {
     gradflow::select_openblas_kernels();
     gradflow::blas_kernels();
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "gradflow: error: %s\n", e.what());
+    std::fprintf(stderr, "gradflow: error: %s\n", gradflow::detail::printable(e.what()).c_str());
     return 2;
   }
   // Under mpirun: MPI for the whole process (a plain start runs without it).
@@ -419,14 +427,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help and --version print and exit 0; a bad option is one error line like any other.
     if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "gradflow: error: %s%s (see --help)\n", e.what(), suggestion(app, argc, argv).c_str());
+    std::fprintf(stderr, "gradflow: error: %s%s (see --help)\n", gradflow::detail::printable(e.what()).c_str(),
+                 suggestion(app, argc, argv).c_str());
     return e.get_exit_code();
   }
   try {
     return dispatch(c);
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "gradflow: error: %s\n", e.what());
+    // Errors quote names from files (ONNX op types, tensor names, labels): never raw to the terminal.
+    std::fprintf(stderr, "gradflow: error: %s\n", gradflow::detail::printable(e.what()).c_str());
     return 1;
   }
 }

@@ -1,4 +1,5 @@
 #include "report.h"
+#include "output_file.h"
 
 #include <filesystem>
 #include <fstream>
@@ -268,7 +269,8 @@ std::string page(const std::string& title, const std::string& body, const json& 
   std::string payload = data.dump();
   // Inside <script>, "</" would end the element early.
   for (std::size_t p = 0; (p = payload.find("</", p)) != std::string::npos; p += 3) payload.replace(p, 2, "<\\/");
-  return "<!doctype html><html><head><meta charset=\"utf-8\"><title>" + title + "</title><style>" + kUplotCss +
+  return "<!doctype html><html><head><meta charset=\"utf-8\">" + std::string(kPageGenerator) + "<title>" + title +
+         "</title><style>" + kUplotCss +
          R"CSS(
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
 h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; border-bottom: 1px solid #ddd; }

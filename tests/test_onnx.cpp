@@ -214,7 +214,7 @@ TEST(Onnx, HostileGraphsGiveOneLineErrors) {
                }),
                "initializer 'b' keeps its data in an external file");
   expect_error(with([](auto& m) { m.mutable_graph()->mutable_initializer(1)->set_data_type(onnx::TensorProto::DOUBLE); }),
-               "initializer 'b' has data type 11 (expected float32");
+               "node 1 'add_node' (Add): its bias 'b' has data type double (expected float)");
   expect_error(with([](auto& m) { m.mutable_graph()->mutable_initializer()->RemoveLast(); }),
                "node 1 'add_node' (Add): its bias 'b' is not a constant");
   expect_error(with([](auto& m) { m.mutable_graph()->mutable_node(3)->set_input(0, "r"); }),  // a cycle

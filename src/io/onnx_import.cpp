@@ -5,6 +5,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -58,7 +59,7 @@ class OnnxReader {
   ModelFile read() {
     read_opset();
     const onnx::GraphProto& g = m_.graph();
-    for (const onnx::TensorProto& t : g.initializer()) constants_[t.name()] = tensor(t, "initializer");
+    for (const onnx::TensorProto& t : g.initializer()) keep_constant(t.name(), t, "initializer");
     read_input(g);
     if (g.output_size() != 1)
       throw fail(fmt::format("the graph has {} outputs (an MLP has one)", g.output_size()));
@@ -86,6 +87,22 @@ class OnnxReader {
     if (opset_ <= 0) throw fail("no opset for the default ONNX domain");
   }
 
+  // A float constant for the layers to read; another type is kept aside (a Dropout's
+  // training_mode flag), an error only where a layer reads it as its weights.
+  void keep_constant(const std::string& name, const onnx::TensorProto& t, const char* what) {
+    if (t.data_type() == onnx::TensorProto::FLOAT) constants_[name] = tensor(t, what);
+    else others_[name] = t;
+  }
+
+  // "float", "bool", …: ONNX's name of a data type, for messages.
+  static std::string type_name(int type) {
+    std::string name = onnx::TensorProto_DataType_IsValid(type)
+                           ? onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(type))
+                           : fmt::format("number {}", type);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name;
+  }
+
   // Dims checked against the data present: a claimed [1e12, 1e12] never allocates.
   Constant tensor(const onnx::TensorProto& t, const char* what) const {
     const std::string name = fmt::format("{} '{}'", what, t.name());
@@ -94,7 +111,7 @@ class OnnxReader {
                              "the model)",
                              name));
     if (t.data_type() != onnx::TensorProto::FLOAT)
-      throw fail(fmt::format("{} has data type {} (expected float32, type 1)", name, t.data_type()));
+      throw fail(fmt::format("{} has data type {} (expected float)", name, type_name(t.data_type())));
     Constant c;
     std::uint64_t count = 1;
     for (std::int64_t d : t.dims()) {
@@ -156,9 +173,13 @@ class OnnxReader {
       if (!n.output(o).empty() && !(n.op_type() == "Dropout" && o == 1))
         throw fail(n, fmt::format("has {} outputs (a layer has one)", n.output_size()));
     const auto op = ops().find(n.op_type());
-    if (op == ops().end())
-      throw fail(n, "not a layer gradflow has (supported: Gemm, MatMul + Add, BatchNormalization, Relu, LeakyRelu, "
-                    "PRelu, Elu, Selu, Sigmoid, Tanh, Softmax, Dropout, Identity; in front: IsNaN + Where, Sub + Div)");
+    if (op == ops().end()) {
+      std::string known;
+      for (const auto& [name, read] : ops()) known += (known.empty() ? "" : ", ") + name;
+      throw fail(n, fmt::format("not a layer gradflow has (the ops it reads: {}; IsNaN + Where and Sub + Div only in "
+                                "front, Add only after MatMul)",
+                                known));
+    }
     op->second(*this, n);
     current_ = n.output(0);
   }
@@ -166,7 +187,7 @@ class OnnxReader {
   void read_constant(const onnx::NodeProto& n) {
     for (const auto& a : n.attribute()) {
       if (a.name() == "value" && a.type() == onnx::AttributeProto::TENSOR) {
-        constants_[n.output(0)] = tensor(a.t(), "Constant");
+        keep_constant(n.output(0), a.t(), "Constant");
         return;
       }
       if (a.name() == "value_float" && a.type() == onnx::AttributeProto::FLOAT) {
@@ -199,6 +220,9 @@ class OnnxReader {
   const Constant& constant(const onnx::NodeProto& n, int i, std::size_t count, const char* what) const {
     if (n.input_size() <= i || n.input(i).empty()) throw fail(n, fmt::format("no {} (input {})", what, i));
     const auto c = constants_.find(n.input(i));
+    if (const auto other = others_.find(n.input(i)); c == constants_.end() && other != others_.end())
+      throw fail(n, fmt::format("its {} '{}' has data type {} (expected float)", what, n.input(i),
+                                type_name(other->second.data_type())));
     if (c == constants_.end())
       throw fail(n, fmt::format("its {} '{}' is not a constant (an initializer or a Constant node)", what, n.input(i)));
     if (count && c->second.values.size() != count)
@@ -302,6 +326,17 @@ class OnnxReader {
   }
 
   void read_dropout(const onnx::NodeProto& n) {
+    // opset 12+: a third input, training_mode — a graph exported in training mode is not the model's
+    // evaluation (torch.onnx.export after model.eval() writes none, or false).
+    if (n.input_size() > 2 && !n.input(2).empty()) {
+      const auto flag = others_.find(n.input(2));
+      const bool off = flag != others_.end() && flag->second.data_type() == onnx::TensorProto::BOOL &&
+                       flag->second.int32_data_size() + flag->second.raw_data().size() == 1 &&
+                       (flag->second.int32_data_size() ? flag->second.int32_data(0) : flag->second.raw_data()[0]) == 0;
+      if (!off)
+        throw fail(n, "training_mode is not a constant false: a Dropout in training mode (export the model after "
+                      "model.eval())");
+    }
     float p = attr(n, "ratio", 0.5f);
     if (n.input_size() > 1 && !n.input(1).empty()) p = constant(n, 1, 1, "ratio").values[0];
     if (!(p >= 0.0f && p < 1.0f)) throw fail(n, fmt::format("ratio {} (expected 0 ≤ p < 1)", p));
@@ -358,6 +393,7 @@ class OnnxReader {
   onnx::ModelProto m_;
   std::int64_t opset_ = 0;
   std::map<std::string, Constant> constants_;
+  std::map<std::string, onnx::TensorProto> others_;  // constants of other types than float
   std::string current_;
   std::size_t features_ = 0, width_ = 0;
   int node_index_ = -1;

@@ -258,5 +258,51 @@ TEST_F(RoughEdges, CountsRatesAndLargeLossesReadWell) {
   EXPECT_EQ(count(s.out, "a perceptron and a linear network cannot learn XOR"), 1u) << s.out;
 }
 
+// 12. A command that writes one file never replaces a file it did not write (a data file, a
+// model) unless told to (--force); a page it drew it may draw again.
+TEST_F(RoughEdges, ACommandNeverReplacesAFileItDidNotWrite) {
+  const std::string train = " --data spirals --layers 8:relu --epochs 1 --no-report --out ";
+  ASSERT_EQ(run("train" + train + path("a")).code, 0);
+  ASSERT_EQ(run("train" + train + path("b")).code, 0);
+  ASSERT_EQ(run("export " + path("a") + " --out " + path("m.onnx")).code, 0);
+  const std::string data = write("iris.csv", "a,b,species\n1,2,setosa\n");
+  for (const std::string& cmd : {"report " + path("a") + " --out " + data, "compare " + path("a") + " " + path("b") +
+                                     " --out " + data, "export " + path("a") + " --out " + data,
+                                 "import " + path("m.onnx") + " --out " + data, "export " + path("a") + " --out " +
+                                     path("m.onnx")}) {
+    const Result r = run(cmd);
+    EXPECT_NE(r.code, 0) << cmd;
+    EXPECT_NE(r.err.find("exists"), std::string::npos) << cmd << ": " << r.err;
+    EXPECT_NE(r.err.find("pass --force to replace it"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(slurp(data), "a,b,species\n1,2,setosa\n");
+  ASSERT_EQ(run("report " + path("a") + " --out " + path("page.html")).code, 0);
+  EXPECT_EQ(run("compare " + path("a") + " " + path("b") + " --out " + path("page.html")).code, 0);  // its own page
+  EXPECT_EQ(run("import " + path("m.onnx") + " --out " + data + " --force").code, 0);
+  EXPECT_NE(slurp(data).find("gradflow.architecture"), std::string::npos);
+}
+
+// 13. Names taken from files reach the terminal with their control characters escaped.
+TEST_F(RoughEdges, NamesFromFilesAreEscapedOnTheTerminal) {
+  ASSERT_EQ(run("train --data spirals --layers 8:relu --epochs 1 --no-report --out " + path("a")).code, 0);
+  ASSERT_EQ(run("export " + path("a") + " --out " + path("m.onnx")).code, 0);
+  std::string onnx = slurp(path("m.onnx"));
+  const std::size_t relu = onnx.find("Relu");
+  ASSERT_NE(relu, std::string::npos);
+  onnx.replace(relu, 4, "R\x1b]0");  // an op type that would set the terminal's title
+  write("evil.onnx", onnx);
+  const Result r = run("import " + path("evil.onnx") + " --out " + path("e.safetensors"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("R\\x1b]0"), std::string::npos) << r.err;
+  // A class name with an escape sequence, stored in the model and printed by predict.
+  write("x.csv", "a,b,label\n0,0,plain\n1,1,\x1b[2Jclear\n0,1,plain\n1,0,\x1b[2Jclear\n");
+  ASSERT_EQ(run("train --data " + path("x.csv") + " --layers 4:relu --epochs 1 --no-report --out " + path("c")).code, 0);
+  const Result p = run("predict --model " + path("c") + " --input " + write("in.csv", "a,b\n1,1\n0,0\n"));
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_EQ(p.out.find('\x1b'), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("\\x1b[2Jclear"), std::string::npos) << p.out;
+}
+
 }  // namespace
 }  // namespace gradflow_cli_test
