@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -27,6 +28,12 @@ std::string model_path(const std::string& m) {
 }
 
 namespace {
+bool is_number(const std::string& s) {
+  char* end = nullptr;
+  std::strtod(s.c_str(), &end);
+  return end && *end == '\0' && end != s.c_str();
+}
+
 std::string join_names(const std::vector<std::string>& names) {
   std::string s;
   for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
@@ -63,18 +70,23 @@ int eval(const EvalArgs& a) {
                                          "on with --data FILE.csv",
                                          model_path(a.model), mf.info.feature_names.size(),
                                          quote(join_names(mf.info.feature_names))));
+  // The label by the name it had in training when the model knows it and the file has a header
+  // (found wherever the column is; a file without it is an error naming it), else the last column.
   std::string label = a.label_column;
   if (label.empty()) {
-    const auto header = csv::first_line(a.data);
-    const bool named = !mf.info.label_name.empty() &&
-                       std::find(header.begin(), header.end(), mf.info.label_name) != header.end();
-    label = named ? mf.info.label_name : "-1";
+    const bool header = !mf.info.feature_names.empty() && is_delimited_text(a.data) && [&] {
+      const auto first = csv::first_line(a.data);
+      return std::any_of(first.begin(), first.end(),
+                         [&](const std::string& f) { return !f.empty() && !csv::is_missing(f) && !is_number(f); });
+    }();
+    label = header && !mf.info.label_name.empty() ? mf.info.label_name : "-1";
   }
   DataOptions dopt{.label_column = label,
                    .regression = loss.kind() == LossKind::MeanSquaredError,
                    .class_names = mf.info.class_names,
                    .feature_names = mf.info.feature_names,
-                   .allow_missing = !mf.info.impute.empty()};
+                   .allow_missing = !mf.info.impute.empty(),
+                   .ignore_columns = mf.info.ignored_columns};
   Dataset data = load_data(a.data, false, dopt);
   if (data.features() != mf.network->in_features())
     throw std::runtime_error(fmt::format("data '{}' has {} features, the model takes {}", a.data, data.features(),
@@ -129,13 +141,13 @@ int predict(const PredictArgs& a) {
     throw std::runtime_error(fmt::format("--input {} is a folder; expected a file of samples: a CSV file of features "
                                          "or an IDX image file", a.input));
   Tensor x;
-  const bool is_csv = a.input.size() > 4 && a.input.substr(a.input.size() - 4) == ".csv";
-  if (is_csv) {
+  if (is_delimited_text(a.input)) {
     csv::Options co;
     co.has_labels = !a.label_column.empty();
     if (co.has_labels) co.label_column = a.label_column;
     co.regression = true;  // any value is fine in an ignored column
-    if (!mf.info.label_name.empty()) co.ignore_columns = {mf.info.label_name};
+    co.ignore_columns = mf.info.ignored_columns;
+    if (!mf.info.label_name.empty()) co.ignore_columns.push_back(mf.info.label_name);
     co.feature_names = mf.info.feature_names;
     co.allow_missing = !mf.info.impute.empty();
     co.hints.impute = "predict fills missing values only for a model trained with --impute mean|median, and this "

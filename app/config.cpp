@@ -48,6 +48,11 @@ std::vector<TrainOption> data_options() {
        "CSV missing values (empty, NA, nan, ?, …): none (an error naming row and column) | mean | median (of the "
        "training set, kept with the model)",
        "none|mean|median"},
+      {"drop_columns", "--drop-columns", &C::drop_columns,
+       "CSV columns to leave out, by header name, comma-separated (an unnamed first column, pandas' index, always "
+       "is)"},
+      {"feature_columns", "--feature-columns", &C::feature_columns,
+       "CSV feature columns, by header name, comma-separated (default: every column but the label)"},
       {"standardize", "--standardize,!--no-standardize", &C::standardize,
        "standardize features with the training set's mean/std (kept with the model)"},
       {"limit", "--limit", &C::limit, "use only the first N training samples (0: all)"},

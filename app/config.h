@@ -42,6 +42,8 @@ struct TrainConfig {
   std::string task = "auto";        // auto | classification | regression
   std::size_t max_classes = 100;    // at most this many classes (a CSV label is a class index below it)
   std::string impute = "none";      // CSV missing values: none (an error) | mean | median
+  std::string drop_columns;         // CSV: columns to leave out, by name, comma-separated
+  std::string feature_columns;      // CSV: the feature columns, by name, comma-separated ("": all but the label)
   bool standardize = false;
   std::size_t limit = 0, test_limit = 0;  // use only the first N samples (0: all)
   // model

@@ -17,13 +17,16 @@
 namespace gradflow::app {
 
 namespace {
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 bool is_synthetic(const std::string& s) {
   return s == "xor" || s == "spirals" || s == "moons" || s == "sine";
 }
 }  // namespace
+
+bool is_delimited_text(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".csv" || ext == ".tsv" || ext == ".txt";
+}
 
 bool has_own_test_split(const std::string& spec) {
   return spec == "fashion-mnist" || is_synthetic(spec) || std::filesystem::is_directory(spec);
@@ -68,7 +71,7 @@ Dataset load_data(const std::string& spec, bool train, const DataOptions& o) {
     if (!std::filesystem::is_directory(idx::kFashionMnistDir))
       throw std::runtime_error(fmt::format(
           "Fashion-MNIST not found in {} (install Debian's dataset-fashion-mnist package)", idx::kFashionMnistDir));
-    d = idx::fashion_mnist(idx::kFashionMnistDir, train);
+    d = idx::fashion_mnist(idx::kFashionMnistDir, train, o.limit);
   } else if (is_synthetic(spec)) {
     const std::uint64_t seed = train ? o.seed : o.seed + 1000003;
     if (spec == "xor") d = synthetic::xor_gate();
@@ -76,12 +79,12 @@ Dataset load_data(const std::string& spec, bool train, const DataOptions& o) {
     else if (spec == "moons") d = synthetic::moons(train ? 1000 : 500, 0.1f, seed);
     else d = synthetic::sine(train ? 1000 : 500, seed);
   } else if (std::filesystem::is_directory(spec)) {
-    d = idx::mnist_dir(spec, train, spec);
+    d = idx::mnist_dir(spec, train, spec, o.limit);
   } else if (spec.find(',') != std::string::npos && !std::filesystem::is_regular_file(spec)) {
     // IMAGES,LABELS — unless a file of that very name exists (a CSV path with a comma).
     const std::size_t comma = spec.find(',');
-    d = idx::read_pair(spec.substr(0, comma), spec.substr(comma + 1), o.num_classes);
-  } else if (ends_with(spec, ".csv") || ends_with(spec, ".CSV")) {
+    d = idx::read_pair(spec.substr(0, comma), spec.substr(comma + 1), o.num_classes, o.limit);
+  } else if (is_delimited_text(spec)) {
     csv::Options co;
     co.label_column = o.label_column;
     co.regression = o.regression;
@@ -91,6 +94,9 @@ Dataset load_data(const std::string& spec, bool train, const DataOptions& o) {
     co.feature_names = o.feature_names;
     co.allow_missing = o.allow_missing;
     co.encode_numeric_labels = o.encode_numeric_labels;
+    co.drop_columns = o.drop_columns;
+    co.feature_columns = o.feature_columns;
+    co.ignore_columns = o.ignore_columns;
     co.hints = {.impute = "let training fill it (--impute mean|median)",
                 .max_classes = "--max-classes raises it",
                 .regression = "train a regression (--task regression or --loss mse)"};
@@ -100,10 +106,21 @@ Dataset load_data(const std::string& spec, bool train, const DataOptions& o) {
         "data '{}': no such file, and not one of fashion-mnist, xor, spirals, moons, sine", detail::quote(spec)));
   } else {
     throw std::runtime_error(fmt::format(
-        "data '{}': cannot tell the format (expected a .csv file, IMAGES,LABELS IDX files, or a folder of MNIST files)",
+        "data '{}': cannot tell the format (expected a .csv, .tsv or .txt file, IMAGES,LABELS IDX files, or a folder "
+        "of MNIST files)",
         detail::quote(spec)));
   }
   return d;
+}
+
+std::vector<std::string> name_list(const std::string& text) {
+  std::vector<std::string> names;
+  for (std::size_t start = 0; start <= text.size() && !text.empty();) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    names.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return names;
 }
 
 Dataset head(const Dataset& d, std::size_t n) {

@@ -3,7 +3,7 @@
 //   fashion-mnist            Debian's dataset-fashion-mnist (train / t10k)
 //   DIR                      a folder with MNIST-format {train,t10k}-*-ubyte[.gz] files
 //   IMAGES,LABELS            a pair of IDX files (.gz or not)
-//   FILE.csv                 CSV, label column from --label-column
+//   FILE.csv|.tsv|.txt       delimited text (csv.h), label column from --label-column
 //   xor | spirals | moons | sine   built-in synthetic sets
 #pragma once
 
@@ -26,7 +26,12 @@ struct DataOptions {
   std::vector<std::string> feature_names;  // CSV: a header's columns are matched to these
   bool allow_missing = false;              // CSV: missing features read as NaN (to be imputed)
   bool encode_numeric_labels = false;      // CSV training data: labels 1, 2, 3 are classes "1", "2", "3"
+  std::vector<std::string> drop_columns, feature_columns, ignore_columns;  // CSV: csv::Options's
+  std::size_t limit = 0;  // IDX: read only the first N samples (0: all), decoding no further
 };
+
+// A comma-separated list of names ("" : none).
+std::vector<std::string> name_list(const std::string& text);
 
 // The training part (train = true) or the evaluation part of a data spec. For a CSV file or
 // an IDX pair both are the file itself; the evaluation part of a synthetic set is drawn with
@@ -35,6 +40,9 @@ Dataset load_data(const std::string& spec, bool train, const DataOptions& option
 // Whether the spec names a source with its own test split (fashion-mnist, an MNIST folder,
 // the synthetic sets).
 bool has_own_test_split(const std::string& spec);
+// Whether a path names delimited text (.csv, .tsv, .txt, any case): read as CSV, the
+// separator sniffed.
+bool is_delimited_text(const std::string& path);
 // Whether a synthetic spec is a regression task (sine).
 bool is_regression(const std::string& spec);
 

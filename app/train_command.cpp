@@ -160,13 +160,24 @@ struct TrainingData {
 TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
   DataOptions dopt{.label_column = cfg.label_column, .regression = regression, .seed = cfg.seed,
                    .max_classes = cfg.max_classes, .class_names = {}, .feature_names = {},
-                   .allow_missing = cfg.impute != "none", .encode_numeric_labels = true};
-  TrainingData d{load_data(cfg.data, true, dopt), std::nullopt, std::nullopt, "", ""};
-  // Other files are read as the training data was: by its class names and its columns.
+                   .allow_missing = cfg.impute != "none", .encode_numeric_labels = true,
+                   .drop_columns = name_list(cfg.drop_columns), .feature_columns = name_list(cfg.feature_columns)};
+  // --limit and --test-limit keep the first samples: an IDX reader need not decode the rest — unless
+  // --classes or --per-class choose among all of them first.
+  const bool first_samples = cfg.classes.empty() && cfg.per_class == 0;
+  DataOptions train_opt = dopt;
+  train_opt.limit = first_samples ? cfg.limit : 0;
+  TrainingData d{load_data(cfg.data, true, train_opt), std::nullopt, std::nullopt, "", ""};
+  // Other files are read as the training data was: by its class names and its columns, the label
+  // by its name where the training file's header named it (a file may order its columns otherwise).
   DataOptions other = dopt;
   other.encode_numeric_labels = false;
   other.class_names = d.train.class_names;
   other.feature_names = d.train.feature_names;
+  if (!d.train.label_name.empty()) other.label_column = d.train.label_name;
+  other.drop_columns.clear();
+  other.feature_columns.clear();
+  other.ignore_columns = d.train.ignored_columns;
   const auto held_out = [&](double f) { return fmt::format("{} ({:g}% held out)", cfg.data, 100 * f); };
   if (cfg.test == "none") {
     if (cfg.test_split > 0) throw std::invalid_argument("--test none and --test-split: choose one");
@@ -182,7 +193,9 @@ TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
     std::tie(d.train, d.test) = split(d.train, cfg.test_split, cfg.seed, "--test-split");
     d.test_name = held_out(cfg.test_split);
   } else if (has_own_test_split(cfg.data)) {
-    d.test = load_data(cfg.data, false, dopt);
+    DataOptions test_opt = dopt;
+    test_opt.limit = first_samples ? cfg.test_limit : 0;
+    d.test = load_data(cfg.data, false, test_opt);
     d.test_name = d.test->name;
   }
   if (!cfg.val.empty()) {
@@ -404,7 +417,7 @@ Training prepare_training(TrainConfig& cfg, const Settings& s, const Inputs& in,
   t.checkpoints = std::make_unique<RunCheckpoints>(
       *t.folder, *m.net, *s.optimizer, *t.trainer, *s.scheduler, t.early.get(), t.unfreezing.get(),
       ModelInfo{.input = in.input, .impute = in.impute, .range = in.range, .feature_names = train.feature_names,
-                .label_name = train.label_name, .class_names = train.class_names,
+                .label_name = train.label_name, .ignored_columns = train.ignored_columns, .class_names = train.class_names,
                 .loss = std::string(m.loss.name())},
       s.cadence);
   if (in.checkpoint) {
@@ -434,17 +447,26 @@ bool open_folder(const RunFolder& folder, bool resuming) {
 }
 
 // ---- plan ----
+
+// ", columns left out: column 1 (unnamed: an index), id" for the data line.
+std::string left_out(const std::vector<std::string>& ignored) {
+  std::string names;
+  for (const std::string& c : ignored)
+    names += (names.empty() ? "" : ", ") + (c.empty() ? std::string("column 1 (unnamed: an index)") : detail::printable(c));
+  return names.empty() ? "" : ", left out: " + names;
+}
+
 void print_plan(const TrainConfig& cfg, const Settings& s, const Inputs& in, const Model& m, const Training& t) {
   const Dataset& train = in.data.train;
   const auto& val = in.data.val;
   const auto& test = in.data.test;
-  fmt::print("data:   {}: {}{}{}, {}{}{}{}\n", cfg.data, plural(train.size(), "training sample"),
+  fmt::print("data:   {}: {}{}{}, {}{}{}{}{}\n", cfg.data, plural(train.size(), "training sample"),
              val ? fmt::format(", {} validation samples ({})", val->size(), in.data.val_name) : "",
              test ? fmt::format(", {} test samples ({})", test->size(), in.data.test_name) : ", no test set",
              plural(train.features(), "feature"),
              train.classification() ? ", " + plural(train.num_classes, "class", "classes") : ", regression",
              in.filled ? fmt::format(", {} missing values filled ({})", in.filled, in.impute.strategy) : "",
-             in.input.empty() ? "" : ", standardized");
+             in.input.empty() ? "" : ", standardized", left_out(train.ignored_columns));
   if (!s.val_note.empty()) fmt::print("note:   {}\n", s.val_note);
   fmt::print("model:  {}, {} parameters, init {}\n", describe(*m.net), m.net->num_params(),
              s.init == Init::Default ? "default (He/LeCun/Glorot by activation)" : std::string(to_string(s.init)));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -222,4 +223,15 @@ TEST(InputRange, InputsScaledDownAreFlaggedAndMissingValuesSkipped) {
   const std::string w = r.check(small);
   EXPECT_NE(w.find("less than 1/50 of the training data's [0, 255]"), std::string::npos) << w;
   EXPECT_THROW(r.check(Tensor(1, 3)), std::invalid_argument);
+}
+
+TEST(Idx, ALimitReadsTheFirstSamplesAsReadingAllThenKeepingThem) {
+  if (!std::filesystem::exists(idx::kFashionMnistDir)) GTEST_FAIL() << "dataset-fashion-mnist is not installed";
+  const Dataset all = idx::fashion_mnist(idx::kFashionMnistDir, false);
+  const Dataset first = idx::fashion_mnist(idx::kFashionMnistDir, false, 700);
+  ASSERT_EQ(first.size(), 700u);
+  EXPECT_EQ(first.num_classes, all.num_classes);
+  EXPECT_EQ(std::memcmp(first.x.data(), all.x.data(), first.x.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(first.y.data(), all.y.data(), first.y.size() * sizeof(float)), 0);
+  EXPECT_EQ(idx::fashion_mnist(idx::kFashionMnistDir, false, 20000).size(), all.size());  // more than there are
 }

@@ -6,7 +6,8 @@
 //            "__metadata__": {"gradflow.architecture": "[{\"type\": \"Linear\", …}, …]",
 //                             "gradflow.input": "{\"features\": F, \"mean\": […], \"std\": […],
 //                                                 \"names\": […], \"label\": …, \"impute\": …, \"fill\": […],
-//                                                 \"min\": […], \"max\": […], \"form\": …}",
+//                                                 \"min\": […], \"max\": […], \"form\": …,
+//                                                 \"ignored\": […]}",
 //                             "gradflow.classes": "[…]", "gradflow.loss": "cross_entropy"}}
 //
 // The layer at index k of the model is module k of the nn.Sequential: Dense is Linear
@@ -40,6 +41,7 @@ struct ModelInfo {
   InputRange range{};                    // the raw training inputs' range (or empty: unknown)
   std::vector<std::string> feature_names{};  // optional (a CSV header): predict matches columns by these
   std::string label_name{};              // optional: the label column's name, ignored at predict time
+  std::vector<std::string> ignored_columns{};  // a CSV header's columns left out in training: ignored too
   std::vector<std::string> class_names{};  // optional
   std::string loss{};                    // the loss it was trained with ("" if unknown)
   // Training checkpoints: extra __metadata__ entries ("gradflow.training": epoch, RNG states,

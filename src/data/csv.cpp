@@ -19,32 +19,117 @@ namespace gradflow::csv {
 
 namespace {
 
-// The field separator, from the first line, as pandas' sniffer decides it: the most frequent
-// of , ; tab and | (a comma when none is there, or on a tie).
-char sniff_delimiter(std::string_view line) {
-  char best = ',';
-  std::size_t most = static_cast<std::size_t>(std::count(line.begin(), line.end(), ','));
-  for (const char c : {';', '\t', '|'}) {
-    const auto n = static_cast<std::size_t>(std::count(line.begin(), line.end(), c));
-    if (n > most) best = c, most = n;
+// A field as read: its text (quotes removed, "" made "), the byte column where it starts on its
+// record's first line (1-based; for messages), and whether it was quoted.
+struct Field {
+  std::string text;
+  std::size_t column = 1;
+  bool quoted = false;
+};
+using Fields = std::vector<Field>;
+
+// The field separator, from the first record, as pandas' sniffer decides it: the most frequent
+// of , ; tab and | outside quotes (a comma when none is there, or on a tie).
+char sniff_delimiter(std::string_view record) {
+  std::size_t counts[4] = {0, 0, 0, 0};
+  constexpr char kSeparators[4] = {',', ';', '\t', '|'};
+  bool quoted = false;
+  for (const char c : record) {
+    if (c == '"') quoted = !quoted;
+    for (int k = 0; k < 4 && !quoted; ++k) counts[k] += c == kSeparators[k];
   }
+  char best = ',';
+  std::size_t most = counts[0];
+  for (int k = 1; k < 4; ++k)
+    if (counts[k] > most) best = kSeparators[k], most = counts[k];
   return best;
 }
 
 std::string delimiter_name(char d) { return d == '\t' ? "tabs" : fmt::format("'{}'", d); }
 
-std::vector<std::string_view> split(std::string_view line, char delimiter) {
-  std::vector<std::string_view> out;
-  std::size_t start = 0;
+// Whether a record ends inside a quoted field (a newline in quotes: the record goes on). Before
+// the separator is known (delimiter 0: the first record), any of the candidates ends a field.
+bool open_quote(std::string_view record, char delimiter) {
+  bool quoted = false, field_start = true;
+  for (std::size_t i = 0; i < record.size(); ++i) {
+    const char c = record[i];
+    if (quoted) {
+      if (c == '"') quoted = i + 1 < record.size() && record[i + 1] == '"' ? (++i, true) : false;
+      continue;
+    }
+    if (c == '"' && field_start) quoted = true;
+    const bool separator = delimiter ? c == delimiter : c == ',' || c == ';' || c == '\t' || c == '|';
+    field_start = separator || (field_start && c == ' ');
+  }
+  return quoted;
+}
+
+// The next record of `in`: a line, and the lines after it while a quoted field is open. Blank
+// lines between records are skipped; false at the end. line_no: the record's first line.
+bool next_record(std::istream& in, std::string& record, std::size_t& line_no, std::size_t& lines, char& delimiter) {
+  record.clear();
+  for (std::string line; std::getline(in, line);) {
+    ++lines;
+    if (lines == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);  // a byte-order mark (spreadsheets)
+    if (record.empty()) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // a blank line
+      line_no = lines;
+      record = std::move(line);
+    } else {
+      record += '\n';
+      record += line;
+    }
+    if (!open_quote(record, delimiter)) break;
+  }
+  if (record.empty()) return false;
+  if (delimiter == 0) delimiter = sniff_delimiter(record);  // from the whole first record
+  return true;  // (an unclosed quote at the end: split() names where it opened)
+}
+
+// RFC 4180 fields of one record: a field that starts (after spaces) with '"' runs to the next
+// lone '"', with "" for a quote and any separator or newline inside; spaces around a field and a
+// trailing \r are dropped. Python's csv module splits the same (tests/test_data.cpp's corpus).
+Fields split(std::string_view record, char delimiter, const std::string& path, std::size_t line_no) {
+  Fields out;
+  std::size_t i = 0;
   while (true) {
-    const std::size_t comma = line.find(delimiter, start);
-    std::string_view f = line.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-    while (!f.empty() && (f.front() == ' ' || f.front() == '\t')) f.remove_prefix(1);
-    while (!f.empty() && (f.back() == ' ' || f.back() == '\t' || f.back() == '\r')) f.remove_suffix(1);
-    if (f.size() >= 2 && f.front() == '"' && f.back() == '"') f = f.substr(1, f.size() - 2);
-    out.push_back(f);
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
+    while (i < record.size() && (record[i] == ' ' || (record[i] == '\t' && delimiter != '\t'))) ++i;
+    Field f;
+    f.column = i + 1;
+    if (i < record.size() && record[i] == '"') {
+      f.quoted = true;
+      const std::size_t open = i++;
+      for (;; ++i) {
+        if (i >= record.size())
+          throw std::runtime_error(fmt::format("{}:{}:{}: the quoted field opened here is never closed", path, line_no,
+                                               open + 1));
+        if (record[i] != '"') {
+          f.text += record[i];
+        } else if (i + 1 < record.size() && record[i + 1] == '"') {
+          f.text += '"', ++i;
+        } else {
+          ++i;
+          break;
+        }
+      }
+      while (i < record.size() && (record[i] == ' ' || record[i] == '\r' || (record[i] == '\t' && delimiter != '\t')))
+        ++i;
+      if (i < record.size() && record[i] != delimiter)
+        throw std::runtime_error(fmt::format("{}:{}:{}: '{}' after the quoted field that opens at column {} (expected "
+                                             "{} or the end of the line; a quote inside a field is written \"\")",
+                                             path, line_no, i + 1, detail::printable(record.substr(i, 1)), open + 1,
+                                             delimiter_name(delimiter)));
+    } else {
+      const std::size_t end = std::min(record.find(delimiter, i), record.size());
+      std::string_view v = record.substr(i, end - i);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\r' || (v.back() == '\t' && delimiter != '\t')))
+        v.remove_suffix(1);
+      f.text = v;
+      i = end;
+    }
+    out.push_back(std::move(f));
+    if (i >= record.size()) break;
+    ++i;  // the delimiter
   }
   return out;
 }
@@ -100,11 +185,6 @@ void check_text(std::string_view field, const std::string& path, std::size_t lin
                                          static_cast<unsigned char>(field[bad])));
 }
 
-// The 1-based byte column of a field split from `line`.
-std::size_t column_of(const std::string& line, std::string_view field) {
-  return static_cast<std::size_t>(field.data() - line.data()) + 1;
-}
-
 // What each column of the file is.
 constexpr long kLabel = -1, kIgnored = -2;
 
@@ -112,14 +192,16 @@ constexpr long kLabel = -1, kIgnored = -2;
 
 std::vector<std::string> first_line(const std::string& path) {
   std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const auto f = split(line, sniff_delimiter(line));
-    return {f.begin(), f.end()};
+  std::string record;
+  std::size_t line_no = 0, lines = 0;
+  char delimiter = 0;
+  if (!next_record(in, record, line_no, lines, delimiter)) return {};
+  std::vector<std::string> names;
+  try {
+    for (Field& f : split(record, delimiter, path, line_no)) names.push_back(std::move(f.text));
+  } catch (const std::runtime_error&) {  // read() says what is wrong with the file
   }
-  return {};
+  return names;
 }
 
 bool is_missing(std::string_view f) {
@@ -163,18 +245,40 @@ long label_by_index(const std::string& path, const Options& o, const Layout& l, 
   return label;
 }
 
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Whether header column j is left out (csv.h: an unnamed first column, drop_columns, not among
+// feature_columns, ignore_columns).
+bool left_out(const Layout& l, std::size_t j, const Options& o) {
+  if (l.header.empty()) return false;
+  const std::string& name = l.header[j];
+  return (j == 0 && name.empty()) || contains(o.drop_columns, name) || contains(o.ignore_columns, name) ||
+         (!o.feature_columns.empty() && !contains(o.feature_columns, name));
+}
+
+// The columns named in drop_columns and feature_columns are in the header.
+void check_selected(const Layout& l, const std::string& path, const Options& o) {
+  for (const auto* list : {&o.drop_columns, &o.feature_columns})
+    for (const std::string& name : *list)
+      if (!contains(l.header, name))
+        throw std::runtime_error(fmt::format("{}: no column named '{}' {}{}", path, detail::quote(name),
+                                             list == &o.drop_columns ? "to drop" : "to take as a feature",
+                                             l.header.empty() ? " (the file has no header)" : ""));
+}
+
 // Each column's role; with the model's feature names, header columns are matched to them by name.
 void assign_roles(Layout& l, long label, const std::string& path, const Options& o) {
+  check_selected(l, path, o);
   l.role.assign(l.fields, 0);
   std::vector<std::string> unknown;
   std::vector<bool> found(o.feature_names.size(), false);
   const bool by_feature_name = !l.header.empty() && !o.feature_names.empty();
   for (std::size_t j = 0; j < l.fields; ++j) {
-    const bool ignored = !l.header.empty() && std::find(o.ignore_columns.begin(), o.ignore_columns.end(),
-                                                        l.header[j]) != o.ignore_columns.end();
     if (o.has_labels && static_cast<long>(j) == label) {
       l.role[j] = kLabel;
-    } else if (ignored) {
+    } else if (left_out(l, j, o)) {
       l.role[j] = kIgnored;
     } else if (by_feature_name) {
       const auto it = std::find(o.feature_names.begin(), o.feature_names.end(), l.header[j]);
@@ -189,6 +293,8 @@ void assign_roles(Layout& l, long label, const std::string& path, const Options&
     }
     if (l.role[j] >= 0) ++l.features;
   }
+  if (l.features == 0 && unknown.empty())
+    throw std::runtime_error(fmt::format("{}: no feature column is left (the header: {})", path, join(l.header)));
   if (!by_feature_name) return;
   std::vector<std::string> missing;
   for (std::size_t k = 0; k < found.size(); ++k)
@@ -201,8 +307,7 @@ void assign_roles(Layout& l, long label, const std::string& path, const Options&
 }
 
 // From the first non-blank line: a header when a field that must be a number is not one.
-Layout read_layout(const std::vector<std::string_view>& f, const std::string& path, const Options& o,
-                   std::size_t line_no, char delimiter) {
+Layout read_layout(const Fields& f, const std::string& path, const Options& o, std::size_t line_no, char delimiter) {
   Layout l;
   l.delimiter = delimiter;
   l.fields = f.size();
@@ -211,8 +316,10 @@ Layout read_layout(const std::vector<std::string_view>& f, const std::string& pa
   long label = label_by_index(path, o, l, line_no, by_name);
   bool is_header = false;
   for (std::size_t j = 0; j < l.fields; ++j)
-    is_header |= (by_name || static_cast<long>(j) != label || !o.has_labels) && !is_number(f[j]) && !is_missing(f[j]);
-  if (is_header) l.header.assign(f.begin(), f.end());
+    is_header |= (by_name || static_cast<long>(j) != label || !o.has_labels) && !is_number(f[j].text) &&
+                 !is_missing(f[j].text);
+  if (is_header)
+    for (const Field& name : f) l.header.push_back(name.text);
   if (by_name) {
     auto it = std::find(l.header.begin(), l.header.end(), o.label_column);
     if (it == l.header.end())
@@ -232,30 +339,31 @@ struct Rows {
   std::size_t count = 0;
 };
 
-void read_row(const std::vector<std::string_view>& f, const Layout& l, const std::string& path, const Options& o,
-              std::size_t line_no, Rows& rows) {
-  if (f.size() != l.fields)
-    throw std::runtime_error(fmt::format("{}:{}: row has {} fields, expected {}{}", path, line_no, f.size(), l.fields,
+void read_row(const Fields& fields, const Layout& l, const std::string& path, const Options& o, std::size_t line_no,
+              Rows& rows) {
+  const auto f = [&](std::size_t j) -> const std::string& { return fields[j].text; };
+  if (fields.size() != l.fields)
+    throw std::runtime_error(fmt::format("{}:{}: row has {} fields, expected {}{}", path, line_no, fields.size(), l.fields,
                                          l.header.empty() ? " (as in line 1)" : " (as in the header)"));
   rows.xs.resize(rows.xs.size() + l.features);
   float* row = rows.xs.data() + rows.xs.size() - l.features;
   for (std::size_t j = 0; j < l.fields; ++j) {
     if (l.role[j] == kIgnored) continue;
     if (l.role[j] == kLabel) {
-      if (is_missing(f[j]))
-        throw std::runtime_error(fmt::format("{}:{}: {}: the label is missing ('{}')", path, line_no, l.column(j), detail::quote(f[j])));
-      rows.labels.emplace_back(f[j]);
+      if (is_missing(f(j)))
+        throw std::runtime_error(fmt::format("{}:{}: {}: the label is missing ('{}')", path, line_no, l.column(j), detail::quote(f(j))));
+      rows.labels.push_back(f(j));
       rows.label_line.push_back(line_no);
       continue;
     }
     float v;
-    if (is_missing(f[j])) {
+    if (is_missing(f(j))) {
       if (!o.allow_missing)
         throw std::runtime_error(fmt::format("{}:{}: {}: missing value ('{}'); fill it in, or {}", path, line_no,
-                                             l.column(j), detail::quote(f[j]), o.hints.impute));
+                                             l.column(j), detail::quote(f(j)), o.hints.impute));
       v = std::numeric_limits<float>::quiet_NaN();
-    } else if (!parse_float(f[j], v) || !std::isfinite(v)) {
-      throw std::runtime_error(fmt::format("{}:{}: {}: '{}' is not a finite number", path, line_no, l.column(j), detail::quote(f[j])));
+    } else if (!parse_float(f(j), v) || !std::isfinite(v)) {
+      throw std::runtime_error(fmt::format("{}:{}: {}: '{}' is not a finite number", path, line_no, l.column(j), detail::quote(f(j))));
     }
     row[l.role[j]] = v;
   }
@@ -357,6 +465,7 @@ Dataset to_dataset(const std::string& path, const Layout& l, const Rows& rows, c
     for (std::size_t j = 0; j < l.fields; ++j)
       if (l.role[j] >= 0) d.feature_names[static_cast<std::size_t>(l.role[j])] = l.header[j];
       else if (l.role[j] == kLabel) d.label_name = l.header[j];
+      else if (!contains(o.ignore_columns, l.header[j])) d.ignored_columns.push_back(l.header[j]);
   }
   if (!o.has_labels) return d;
   if (o.regression) {
@@ -384,28 +493,25 @@ Dataset read(const std::string& path, const Options& o) {
     throw std::runtime_error(fmt::format("cannot open '{}': no such file", detail::quote(path)));
   Layout layout;
   Rows rows;
-  std::size_t line_no = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++line_no;
-    // A UTF-8 byte-order mark (spreadsheets write one) is not part of the first field.
-    if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
-    if (const std::size_t nul = line.find('\0'); nul != std::string::npos)
+  std::string record;
+  std::size_t line_no = 0, lines = 0;
+  char delimiter = 0;
+  while (next_record(in, record, line_no, lines, delimiter)) {
+    if (const std::size_t nul = record.find('\0'); nul != std::string::npos)
       throw std::runtime_error(fmt::format("{}:{}:{}: a NUL byte (expected text: is this a CSV file?)", path, line_no,
                                            nul + 1));
-    if (layout.fields == 0) layout.delimiter = sniff_delimiter(line);
-    const auto f = split(line, layout.delimiter);
+    const Fields f = split(record, delimiter, path, line_no);
     if (layout.fields == 0) {
-      layout = read_layout(f, path, o, line_no, layout.delimiter);
+      layout = read_layout(f, path, o, line_no, delimiter);
       if (!layout.header.empty()) {
-        for (std::string_view name : f) check_text(name, path, line_no, column_of(line, name), "the header name");
+        for (const Field& name : f) check_text(name.text, path, line_no, name.column, "the header name");
         continue;
       }
     }
     read_row(f, layout, path, o, line_no, rows);
     if (o.has_labels && !o.regression)
       for (std::size_t j = 0; j < f.size(); ++j)
-        if (layout.role[j] == kLabel) check_text(f[j], path, line_no, column_of(line, f[j]), "the label");
+        if (layout.role[j] == kLabel) check_text(f[j].text, path, line_no, f[j].column, "the label");
   }
   return to_dataset(path, layout, rows, o);
 }

@@ -43,6 +43,7 @@ Dataset Dataset::subset(std::span<const std::uint32_t> indices) const {
   d.feature_names = feature_names;
   d.label_name = label_name;
   d.input_form = input_form;
+  d.ignored_columns = ignored_columns;
   gather_rows(x, indices, d.x);
   gather_rows(y, indices, d.y);
   return d;

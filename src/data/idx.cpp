@@ -86,11 +86,13 @@ void check_magic(const std::string& path, std::uint32_t got, std::uint32_t want,
 
 }  // namespace
 
-Tensor read_images(const std::string& path) {
+Tensor read_images(const std::string& path, std::size_t limit) {
   Reader r(path);
   check_magic(path, r.u32("the magic number"), kImageMagic, "image");
-  const std::uint32_t n = r.u32("the image count"), rows = r.u32("the row count"),
+  const std::uint32_t count = r.u32("the image count"), rows = r.u32("the row count"),
                       cols = r.u32("the column count");
+  // With a limit, the images after it are neither decoded nor checked.
+  const std::uint32_t n = limit && limit < count ? static_cast<std::uint32_t>(limit) : count;
   if (rows == 0 || cols == 0 || rows > 4096 || cols > 4096)
     throw std::runtime_error(
         fmt::format("{}: implausible image size {}×{} at byte 8 (expected 1..4096 each)", path, rows, cols));
@@ -106,11 +108,11 @@ Tensor read_images(const std::string& path) {
   while (done < n) {
     const std::size_t batch = std::min<std::size_t>(per_chunk, n - done);
     r.read(buf.data(), batch * pixels,
-           fmt::format("pixels (images {}..{} of {}, {}×{} each)", done, done + batch - 1, n, rows, cols));
+           fmt::format("pixels (images {}..{} of {}, {}×{} each)", done, done + batch - 1, count, rows, cols));
     for (std::size_t i = 0; i < batch * pixels; ++i) values.push_back(static_cast<float>(buf[i]) / 255.0f);
     done += batch;
   }
-  r.expect_end();
+  if (n == count) r.expect_end();
   x.resize(n, pixels);
   if (!values.empty()) std::memcpy(x.data(), values.data(), values.size() * sizeof(float));
   return x;
@@ -137,12 +139,21 @@ Tensor read_labels(const std::string& path) {
   return y;
 }
 
-Dataset read_pair(const std::string& images, const std::string& labels, std::size_t num_classes) {
+Dataset read_pair(const std::string& images, const std::string& labels, std::size_t num_classes, std::size_t limit) {
   Dataset d;
   d.name = images;
-  d.x = read_images(images);
+  d.x = read_images(images, limit);
   d.input_form = kIdxPixelForm;
   d.y = read_labels(labels);
+  if (limit && d.x.rows() == limit && d.y.rows() > limit) {
+    // The classes are counted on every label, as without a limit; the samples are the first ones.
+    std::size_t max_label = 0;
+    for (float v : d.y.span()) max_label = std::max(max_label, static_cast<std::size_t>(v));
+    if (num_classes == 0) num_classes = max_label + 1;
+    Tensor first(limit, 1);
+    std::copy(d.y.data(), d.y.data() + limit, first.data());
+    d.y = std::move(first);
+  }
   if (d.x.rows() != d.y.rows())
     throw std::runtime_error(fmt::format("{} has {} images but {} has {} labels", images,
                                          d.x.rows(), labels, d.y.rows()));
@@ -166,10 +177,10 @@ std::string find_file(const std::string& dir, const std::string& stem) {
 }
 }  // namespace
 
-Dataset mnist_dir(const std::string& dir, bool train, const std::string& name) {
+Dataset mnist_dir(const std::string& dir, bool train, const std::string& name, std::size_t limit) {
   const std::string prefix = train ? "train" : "t10k";
   Dataset d = read_pair(find_file(dir, prefix + "-images-idx3-ubyte"),
-                        find_file(dir, prefix + "-labels-idx1-ubyte"));
+                        find_file(dir, prefix + "-labels-idx1-ubyte"), 0, limit);
   d.name = name;
   return d;
 }
@@ -180,8 +191,8 @@ const std::vector<std::string>& fashion_mnist_classes() {
   return names;
 }
 
-Dataset fashion_mnist(const std::string& dir, bool train) {
-  Dataset d = mnist_dir(dir, train, train ? "fashion-mnist (train)" : "fashion-mnist (test)");
+Dataset fashion_mnist(const std::string& dir, bool train, std::size_t limit) {
+  Dataset d = mnist_dir(dir, train, train ? "fashion-mnist (train)" : "fashion-mnist (test)", limit);
   d.num_classes = 10;
   d.class_names = fashion_mnist_classes();
   return d;

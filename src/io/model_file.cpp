@@ -162,6 +162,7 @@ Encoded encode(const Sequential& model, const ModelInfo& info) {
   }
   if (!info.feature_names.empty()) in["names"] = info.feature_names;
   if (!info.label_name.empty()) in["label"] = info.label_name;
+  if (!info.ignored_columns.empty()) in["ignored"] = info.ignored_columns;
   if (!info.impute.empty()) {
     in["impute"] = info.impute.strategy;
     in["fill"] = info.impute.fill;
@@ -295,6 +296,7 @@ class ModelReader {
         throw std::runtime_error(fmt::format("{} feature names for {} features", info.feature_names.size(), in_features_));
     }
     if (in.contains("label")) info.label_name = in.at("label").get<std::string>();
+    if (in.contains("ignored")) info.ignored_columns = in.at("ignored").get<std::vector<std::string>>();
     if (in.contains("impute") || in.contains("fill")) {
       info.impute.strategy = in.at("impute").get<std::string>();
       info.impute.fill = in.at("fill").get<std::vector<float>>();

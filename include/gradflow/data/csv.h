@@ -11,6 +11,14 @@
 // A numeric label column that looks like a numeric target — a fraction, or a class index of
 // max_classes or more — is an error that suggests a regression (--task regression / --loss mse).
 //
+// Quoting (RFC 4180, as pandas' to_csv and Python's csv module write it): a field in double
+// quotes may hold the separator, a newline and "" for a quote; a quote left open is an error
+// naming the line and column where it opened. The separator is sniffed from the first record.
+//
+// Columns left out (Dataset::ignored_columns): an unnamed first column in a header (pandas'
+// to_csv() writes its index there: in a class-sorted file it would give the label away), the
+// columns named in drop_columns, and with feature_columns every column not named there.
+//
 // Missing values: an empty field or one of NA N/A n/a NaN nan -nan null NULL None ? #N/A <NA>
 // (pandas' and UCI's spellings). A missing feature is an error naming the line and column
 // unless allow_missing (then it reads as NaN, for an Imputer to fill); a missing label always is.
@@ -40,6 +48,8 @@ struct Options {
   // columns are taken in order.
   std::vector<std::string> feature_names;
   std::vector<std::string> ignore_columns;  // dropped when the header has them (a label column at predict time)
+  std::vector<std::string> drop_columns;    // dropped; each must be in the header
+  std::vector<std::string> feature_columns;  // when given: the features, by name; the other columns are left out
   bool allow_missing = false;               // missing features read as NaN instead of an error
   // Training data: whole-number labels that are not 0..K−1 (1, 2, 3) become classes named by
   // their values, in increasing order, as text labels do (scikit-learn's LabelEncoder). Other

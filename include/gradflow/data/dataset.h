@@ -24,6 +24,7 @@ struct Dataset {
   std::vector<std::string> class_names;  // optional, num_classes entries
   std::vector<std::string> feature_names;  // optional (a CSV header), features() entries
   std::string label_name;                  // optional (a CSV header's label column)
+  std::vector<std::string> ignored_columns;  // a CSV header's columns the reader left out (csv.h)
   // How the reader transformed the file's values, when it did (the IDX readers' pixel / 255:
   // kIdxPixelForm): the model records it with the training inputs' range (InputRange::form).
   std::string input_form;
