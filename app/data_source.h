@@ -26,7 +26,7 @@ struct DataOptions {
   std::vector<std::string> feature_names;  // CSV: a header's columns are matched to these
   bool allow_missing = false;              // CSV: missing features read as NaN (to be imputed)
   bool encode_numeric_labels = false;      // CSV training data: labels 1, 2, 3 are classes "1", "2", "3"
-  std::vector<std::string> drop_columns, feature_columns, ignore_columns;  // CSV: csv::Options's
+  std::vector<std::string> drop_columns{}, feature_columns{}, ignore_columns{};  // CSV: csv::Options's
   std::size_t limit = 0;  // IDX: read only the first N samples (0: all), decoding no further
 };
 

@@ -1,6 +1,7 @@
 #include "run_folder.h"
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <stdexcept>
@@ -101,18 +102,14 @@ nlohmann::ordered_json diagnostics_record(const DiagnosticsRecord& r) {
 }
 
 void RunFolder::append_metrics(const EpochMetrics& m, double lr, const std::vector<std::string>& warnings) const {
-  // One write of the whole line: a reader (or a kill) never sees half a record.
-  std::ofstream f(metrics(), std::ios::app);
-  f << metrics_record(m, lr, warnings).dump() + '\n';
+  append_line(metrics(), metrics_record(m, lr, warnings).dump());
 }
 
-void RunFolder::open_diagnostics(bool append) {
-  diagnostics_.open(diagnostics(), append ? std::ios::app : std::ios::trunc);
+void RunFolder::open_diagnostics(bool append) const {
+  if (!append) std::ofstream(diagnostics(), std::ios::trunc);
 }
 
-void RunFolder::append_diagnostics(const DiagnosticsRecord& r) {
-  diagnostics_ << diagnostics_record(r).dump() << '\n' << std::flush;
-}
+void RunFolder::append_diagnostics(const DiagnosticsRecord& r) const { append_line(diagnostics(), diagnostics_record(r).dump()); }
 
 void RunFolder::write_confusion(const Evaluation& ev, const std::vector<std::string>& names) const {
   json c{{"classes", ev.classes}, {"names", names}, {"matrix", json::array()}};

@@ -52,13 +52,13 @@ class RunFolder {
   // metrics.jsonl exists from the start (empty), so that a run stopped in its first epoch is
   // still a folder report and compare can read.
   void create_metrics() const;
+  // Every record is one line written whole or not at all (a write cut short by a full disk is
+  // taken back), and on disk before the call returns: a checkpoint is never ahead of the records
+  // before it, and a log never ends in half a line.
   void append_metrics(const EpochMetrics& m, double lr, const std::vector<std::string>& warnings) const;
-  // Opens diagnostics.jsonl (appending when resuming); records are flushed one by one, so a
-  // checkpoint is never ahead of the records before it.
-  void open_diagnostics(bool append);
-  void append_diagnostics(const DiagnosticsRecord& r);
-  void flush_diagnostics() { diagnostics_.flush(); }
-  void close_diagnostics() { diagnostics_.close(); }
+  // diagnostics.jsonl: started empty, or kept when resuming.
+  void open_diagnostics(bool append) const;
+  void append_diagnostics(const DiagnosticsRecord& r) const;
   void write_confusion(const Evaluation& ev, const std::vector<std::string>& names) const;
   // Resuming: the records past the checkpoint (epochs after `epoch`, steps after `step`) belong
   // to work that is about to be redone; a line cut short goes too.
@@ -73,7 +73,6 @@ class RunFolder {
  private:
   std::string file(const char* name) const;
   std::string dir_;
-  std::ofstream diagnostics_;
 };
 
 // Keeps the records of a JSON-lines file whose `key` is at most `last`; drops a last line cut short.

@@ -83,4 +83,12 @@ void check_free_space(const std::string& folder, double bytes) {
                                          folder, bytes / 1e6, static_cast<double>(space.available) / 1e6));
 }
 
+double model_files_bytes(const std::string& folder) {
+  double bytes = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(folder, ec))
+    if (e.path().extension() == ".safetensors" && e.is_regular_file(ec)) bytes += static_cast<double>(e.file_size(ec));
+  return bytes;
+}
+
 }  // namespace gradflow::app

@@ -47,5 +47,7 @@ void remove_temporaries(const std::string& folder);
 
 // Refuses to start when `folder`'s file system has less free space than `bytes`.
 void check_free_space(const std::string& folder, double bytes);
+// The bytes the model files (*.safetensors) in `folder` hold: what a resumed run replaces.
+double model_files_bytes(const std::string& folder);
 
 }  // namespace gradflow::app

@@ -526,7 +526,6 @@ std::optional<Diagnostics> make_diagnostics(const TrainConfig& cfg, const Settin
 // finished no epoch keeps nothing: train() removes the folder it made.
 [[noreturn]] void diverged(const TrainConfig& cfg, Training& t, const TrainingDiverged& e) {
   std::fflush(stdout);
-  t.folder->flush_diagnostics();
   const bool kept = t.checkpoints->save_last_good() || fs::exists(t.folder->model());
   if (cfg.report && kept) {
     try {
@@ -545,7 +544,6 @@ int interrupted(Training& t, const InterruptGuard& interrupts) {
   const int sig = interrupts.signal() ? interrupts.signal() : SIGINT;
   if (!mpi::root()) return 128 + sig;
   t.checkpoints->save_interrupted();
-  t.folder->flush_diagnostics();
   const EpochPosition& p = t.trainer->position();
   fmt::print("interrupted by {} after step {} of epoch {}: saved {}; continue with: gradflow train --resume {}\n",
              sig == SIGTERM ? "SIGTERM" : "SIGINT", p.steps_done, p.epoch, t.folder->checkpoint_last(),
@@ -583,7 +581,7 @@ Result fit(const TrainConfig& cfg, const Settings& s, const Inputs& in, Training
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (t.trainer->interrupted()) r.code = interrupted(t, interrupts);
-  else if (root) folder.close_diagnostics();
+
   return r;
 }
 
@@ -633,8 +631,10 @@ int train(const TrainConfig& config) {
   remove_temporaries(folder.dir());
   try {
     // model, checkpoint_last (weights and up to two optimizer moments), checkpoint_best, each
-    // briefly twice while it is replaced; plus the logs.
-    check_free_space(folder.dir(), 4.0 * 8 * static_cast<double>(model.net->num_params()) + 1e7);
+    // briefly twice while it is replaced; plus the logs. A resumed run's files are replaced in
+    // place: the space they hold counts (a run stopped by a full disk resumes once space is freed).
+    check_free_space(folder.dir(),
+                     4.0 * 8 * static_cast<double>(model.net->num_params()) + 1e7 - model_files_bytes(folder.dir()));
     folder.write_config(cfg);
     print_plan(cfg, settings, inputs, model, training);
     const Result result = fit(cfg, settings, inputs, training);

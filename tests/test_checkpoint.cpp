@@ -1,6 +1,10 @@
 // safetensors model files: round trip, and rejection of truncated, corrupt and hostile files.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <csignal>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -159,6 +163,26 @@ TEST_F(Checkpoint, SavingIsAtomicAndLeavesNoTemporaryFiles) {
   for (const auto& e : fs::directory_iterator(dir)) files += e.is_regular_file();
   EXPECT_EQ(files, 1u);
   EXPECT_THROW(save_model(path("no/such/folder/m.safetensors"), m), std::runtime_error);
+}
+
+// A log line cut short by a full disk is taken back: the file ends in whole lines. The disk is
+// played by RLIMIT_FSIZE, under which a write past the limit writes up to it and stops.
+TEST_F(Checkpoint, AnAppendedLineIsWrittenWholeOrNotAtAll) {
+  const std::string log = path("metrics.jsonl");
+  append_line(log, "{\"epoch\": 1}");
+  const std::string before = bytes_of(log);
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto previous = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit tight = old;
+  tight.rlim_cur = before.size() + 5;  // room for 5 of the next line's bytes
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+  EXPECT_THROW(append_line(log, "{\"epoch\": 2, \"train_loss\": 0.5}"), std::runtime_error);
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, previous);
+  EXPECT_EQ(bytes_of(log), before);
+  append_line(log, "{\"epoch\": 2}");
+  EXPECT_EQ(bytes_of(log), before + "{\"epoch\": 2}\n");
 }
 
 TEST_F(Checkpoint, RejectsTruncatedAndCorruptFiles) {

@@ -79,5 +79,9 @@ std::string bad_state_value(std::string_view name, std::span<const float> values
 
 // Write bytes to path atomically (temporary file + rename in the same folder).
 void write_file_atomic(const std::string& path, const std::string& bytes);
+// Appends `line` and a newline to the file at path (created if missing) in one write: all of it
+// or, when the write fails part-way (a full disk), none — the file is cut back to where it was.
+// Throws std::runtime_error naming the file and the cause. (Run folders' logs.)
+void append_line(const std::string& path, const std::string& line);
 
 }  // namespace gradflow

@@ -44,7 +44,9 @@ std::string inline_html(const std::string& page, int height) {
 
 // The page from the records in memory, as `gradflow report` draws a run folder holding them.
 std::string FitReport::html() const {
-  app::RunRecords run{.name = "gradflow.fit", .config = config};
+  app::RunRecords run;
+  run.name = "gradflow.fit";
+  run.config = config;
   for (std::size_t i = 0; i < history.size(); ++i)
     run.metrics.push_back(nlohmann::json(app::metrics_record(history[i], lrs.at(i), warnings.at(i))));
   for (const DiagnosticsRecord& r : records) run.diagnostics.push_back(nlohmann::json(app::diagnostics_record(r)));

@@ -4,10 +4,13 @@
 
 #include "nn/layer_registry.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cmath>
 #include <cstring>
@@ -211,6 +214,22 @@ void save_model(const std::string& path, const Sequential& model, const ModelInf
       if (std::fwrite(p.data, 1, p.bytes, f) != p.bytes) return false;
     return true;
   });
+}
+
+void append_line(const std::string& path, const std::string& line) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
+  struct stat before {};
+  ::fstat(fd, &before);
+  const std::string text = line + '\n';
+  const ssize_t n = ::write(fd, text.data(), text.size());
+  const int err = n < 0 ? errno : ENOSPC;  // a short write: the disk filled up
+  if (n != static_cast<ssize_t>(text.size())) {
+    if (n > 0) (void)!::ftruncate(fd, before.st_size);  // take the part back (the error says the rest)
+    ::close(fd);
+    throw std::runtime_error(fmt::format("cannot write '{}': {}", path, std::strerror(err)));
+  }
+  ::close(fd);
 }
 
 std::string serialize_model(const Sequential& model, const ModelInfo& info) {

@@ -55,6 +55,23 @@ TEST_F(Failures, AnIdxHeaderCannotMakeUsAllocateWhatTheFileDoesNotHold) {
   expect_clean_error(r, "h.idx: truncated at byte 16", path("o"));
 }
 
+// A run stopped for want of space resumes in place once space is freed: the room its own model
+// files take counts (it used to be refused for good: "needs 18.5 MB, 14.3 MB free"). The disk is
+// an 18 MB tmpfs in a mount namespace of the test's own (unshare: no mount outlives it).
+TEST_F(Failures, ARunOnAFullDiskResumesOnceItsOwnFilesFit) {
+  const std::string disk = path("disk"), g = GRADFLOW_CLI;
+  fs::create_directories(disk);
+  // 400-400 units on 2 features: 162,402 parameters, 15.2 MB asked of a new run; its files ~2.6 MB.
+  const std::string script =
+      "mount -t tmpfs -o size=18m tmpfs " + disk + " && " + g +
+      " train --data spirals --layers 400:relu,400:relu --epochs 2 --no-report --out " + disk + "/run > /dev/null && " +
+      "avail=$(df -B1 --output=avail " + disk + " | tail -1) && head -c $((avail - 14000000)) /dev/zero > " + disk +
+      "/filler && " + g + " train --resume " + disk + "/run --epochs 3";
+  const Result r = run_in_shell("unshare -rm sh -c '" + script + "'");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("test accuracy"), std::string::npos) << r.out;
+}
+
 TEST_F(Failures, CsvLabelsThatAreNoClassIndicesAndOddNumbers) {
   const std::string big = write("big.csv", "1,2,0\n3,4,100000\n");
   expect_clean_error(run("train --data " + big + " --out " + path("o")), "labels are class indices below 100 (--max-classes raises it) — a label column of large numbers is a numeric "
