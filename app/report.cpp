@@ -267,8 +267,9 @@ std::string confusion_table(const json& c) {
 // A whole page: the shared style, `body` (with a #charts element), the data and the page's script.
 std::string page(const std::string& title, const std::string& body, const json& data, const char* script) {
   std::string payload = data.dump();
-  // Inside <script>, "</" would end the element early.
-  for (std::size_t p = 0; (p = payload.find("</", p)) != std::string::npos; p += 3) payload.replace(p, 2, "<\\/");
+  // Inside <script>, "</" would end the element early and "<!--" change how it ends: every "<"
+  // (only ever inside a JSON string) as \u003c.
+  for (std::size_t p = 0; (p = payload.find('<', p)) != std::string::npos; p += 6) payload.replace(p, 1, "\\u003c");
   return "<!doctype html><html><head><meta charset=\"utf-8\">" + std::string(kPageGenerator) + "<title>" + title +
          "</title><style>" + kUplotCss +
          R"CSS(

@@ -302,6 +302,13 @@ TEST_F(RoughEdges, NamesFromFilesAreEscapedOnTheTerminal) {
   ASSERT_EQ(p.code, 0) << p.err;
   EXPECT_EQ(p.out.find('\x1b'), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("\\x1b[2Jclear"), std::string::npos) << p.out;
+  // In the report page, a label is text, never markup.
+  std::string rows = "a,b,label\n";
+  for (int i = 0; i < 40; ++i) rows += std::to_string(i % 2) + "," + std::to_string(i % 3) + "," + (i % 2 ? "<script>x()</script>" : "plain") + "\n";
+  ASSERT_EQ(run("train --data " + write("s.csv", rows) + " --test-split 0.5 --layers 4:relu --epochs 1 --out " + path("s")).code, 0);
+  const std::string page = slurp(path("s/report.html"));
+  EXPECT_EQ(page.find("<script>x()"), std::string::npos);
+  EXPECT_NE(page.find("&lt;script&gt;x()&lt;/script&gt;"), std::string::npos);
 }
 
 }  // namespace
