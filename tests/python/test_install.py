@@ -43,6 +43,9 @@ def test_pip_installs_the_package_into_a_venv_with_its_metadata(tmp_path):
                               "print(m.version('gradflow'))", cwd=tmp_path).split()
     assert where[0].startswith(str(tmp_path / "venv")) and where[1] == VERSION, where
     assert f"Version: {VERSION}" in run(python, "-m", "pip", "show", "gradflow")
+    out = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join(SOURCE, "tests", "python",
+                                                                                      "test_model.py"), cwd=tmp_path)
+    assert " passed" in out and "failed" not in out, out
 
 
 def test_a_wheel_installs_in_another_venv_and_passes_the_tests_there(wheel, tmp_path):
