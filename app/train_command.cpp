@@ -516,7 +516,8 @@ std::optional<Diagnostics> make_diagnostics(const TrainConfig& cfg, const Settin
   const std::size_t steps = cfg.epochs * t.trainer->steps_per_epoch(in.data.train.size());
   const std::size_t every =
       s.diagnostics_every != kAuto ? s.diagnostics_every : std::clamp<std::size_t>(steps / 20, 1, 50);
-  std::optional<Diagnostics> d(std::in_place, DiagnosticsOptions{.every = every});
+  std::optional<Diagnostics> d(std::in_place,
+                               DiagnosticsOptions{.every = every, .input_scale = input_scale(in.data.train.x)});
   t.folder->open_diagnostics(in.resuming);
   return d;
 }

@@ -146,6 +146,59 @@ TEST(DiagnosticsWarnings, TanhUnderNormalInitHasExplodingGradients) {
   EXPECT_FALSE(has(ws, "vanishing"));
 }
 
+const DiagnosticWarning* find(const std::vector<DiagnosticWarning>& ws, const std::string& kind) {
+  const auto w = std::find_if(ws.begin(), ws.end(), [&](const auto& x) { return x.kind == kind; });
+  return w == ws.end() ? nullptr : &*w;
+}
+
+// The lecture's case as the issue saw it: a 6×128 tanh net under N(0,1) saturates while its
+// gradient grows toward the input, and the warning says so (it used to say "vanishes").
+TEST(DiagnosticsWarnings, TanhUnderNormalInitSaturatesAndItsGradientExplodesTowardTheInput) {
+  Sequential net = deep_net(6, nn::tanh(), Init::Normal);
+  SGD sgd(1e-7);
+  const auto ws = train_and_watch(net, sgd, synthetic::moons(320, 0.1f, 1), 1, 2);
+  const DiagnosticWarning* w = find(ws, "saturated");
+  ASSERT_NE(w, nullptr);
+  EXPECT_NE(w->message.find("explodes toward the input"), std::string::npos) << w->message;
+  EXPECT_EQ(w->message.find("vanish"), std::string::npos) << w->message;
+}
+
+// Dead units behind a frozen layer are not the learning rate's doing.
+TEST(DiagnosticsWarnings, DeadUnitsInAFrozenLayerNameTheReusedWeightsNotTheRate) {
+  Sequential net(2, {nn::dense(32), nn::relu(), nn::dense(2)}, 1);
+  net.layer(0).params()[0].fill(-1.0f);  // every unit off for inputs ≥ 0
+  net.layer(0).params()[1].fill(-0.1f);
+  net.layer(0).set_trainable(false);
+  Dataset d = synthetic::spirals(200, 2, 0.1f, 1);
+  for (float& v : d.x.span()) v = std::fabs(v);
+  SGD sgd(0.01);
+  const auto ws = train_and_watch(net, sgd, d, 2, 2);
+  const DiagnosticWarning* w = find(ws, "dead");
+  ASSERT_NE(w, nullptr);
+  EXPECT_NE(w->message.find("frozen"), std::string::npos) << w->message;
+  EXPECT_EQ(w->message.find("learning rate"), std::string::npos) << w->message;
+}
+
+// Unscaled inputs: the remedy is to standardize them, not the rate or He initialization.
+TEST(DiagnosticsWarnings, DeadUnitsOnUnscaledInputsNameStandardization) {
+  Sequential net(2, {nn::dense(32), nn::relu(), nn::dense(2)}, 1);
+  net.layer(0).params()[0].fill(-1.0f);
+  Dataset d = synthetic::spirals(200, 2, 0.1f, 1);
+  for (float& v : d.x.span()) v = 50.0f + std::fabs(v);  // raw measurements far from 0
+  Loss ce(LossKind::CrossEntropy);
+  Diagnostics diag(DiagnosticsOptions{.every = 2, .input_scale = input_scale(d.x)});
+  SGD sgd(0.001);
+  Trainer t(net, ce, sgd, {.epochs = 2, .batch_size = 32});
+  t.add_callback(diag);
+  t.fit(d);
+  const DiagnosticWarning* w = find(diag.warnings(), "dead");
+  ASSERT_NE(w, nullptr);
+  EXPECT_NE(w->message.find("--standardize"), std::string::npos) << w->message;
+  EXPECT_EQ(w->message.find("He initialization"), std::string::npos) << w->message;
+  EXPECT_GT(input_scale(d.x), kUnscaledInputs);
+  EXPECT_LT(input_scale(synthetic::spirals(200, 2, 0.1f, 1).x), kUnscaledInputs);
+}
+
 TEST(DiagnosticsWarnings, GradientsThatGrowStepAfterStepAreExploding) {
   // Gradient descent on a deep linear net with far too large a rate diverges geometrically:
   // the gradient norm grows many times per step until it overflows.

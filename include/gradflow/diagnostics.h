@@ -68,7 +68,16 @@ struct DiagnosticsOptions {
   double exploding_factor = 10;
   double dead_fraction = 0.5;
   double saturated_fraction = 0.5;
+  // The training inputs' scale as the network sees them (input_scale(x)); 0: unknown. Above
+  // kUnscaledInputs, dead or saturated units in the first layer name the inputs' scale as the
+  // cause (--standardize), not the rate or the initializer.
+  double input_scale = 0;
 };
+
+// max over features of |mean| + std: about 1 or less for standardized or [0, 1] inputs,
+// several for raw measurements (iris in cm: 6.6). NaN values are skipped.
+double input_scale(const Tensor& x);
+inline constexpr double kUnscaledInputs = 3;
 
 class Diagnostics final : public Callback {
  public:
@@ -88,6 +97,8 @@ class Diagnostics final : public Callback {
     return (s.global_step + 1) % o_.every == 0 || (s.epoch == epochs_ && s.step + 1 == s.steps_per_epoch);
   }
   void check(Trainer& t, const DiagnosticsRecord& r);
+  std::string dead_cause(const Sequential& m, std::size_t layer, double lr) const;
+  std::string saturated_cause(const Sequential& m, std::size_t layer, const std::vector<const LayerRecord*>& dense) const;
   void warn(const std::string& kind, std::size_t layer, const DiagnosticsRecord& r, std::string message);
 
   DiagnosticsOptions o_;

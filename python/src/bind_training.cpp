@@ -151,7 +151,8 @@ py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py
   PythonHooks hooks(std::move(on_epoch), *report);
   std::optional<Diagnostics> diagnostics;
   if (o.diagnostics_every > 0) {
-    trainer.add_callback(diagnostics.emplace(DiagnosticsOptions{.every = o.diagnostics_every}));
+    trainer.add_callback(
+        diagnostics.emplace(DiagnosticsOptions{.every = o.diagnostics_every, .input_scale = input_scale(train.x)}));
     diagnostics->on_warning = [&](const DiagnosticWarning& w) { hooks.warn(w.message); };
   }
   trainer.add_callback(hooks);

@@ -174,21 +174,93 @@ void Diagnostics::check(Trainer& t, const DiagnosticsRecord& r) {
       if (l.dead > o_.dead_fraction) {
         if (!dead_since_[l.index]) dead_since_[l.index] = r.epoch;
         warn("dead", l.index, r,
-             fmt::format("layer {} ({}, {} units): {} of units dead since epoch {} — learning rate {:.3g} may be too "
-                         "high; try LeakyReLU/ELU, He initialization or a lower rate",
-                         l.index, to_string(l.kind), t.model().layer(l.index).out_features(), pct(l.dead),
-                         dead_since_[l.index], lr));
+             fmt::format("layer {} ({}, {} units): {} of units dead since epoch {} — {}", l.index, to_string(l.kind),
+                         t.model().layer(l.index).out_features(), pct(l.dead), dead_since_[l.index],
+                         dead_cause(t.model(), l.index, lr)));
       } else {
         dead_since_[l.index] = 0;
       }
     }
     if (!std::isnan(l.saturated) && l.saturated > o_.saturated_fraction)
       warn("saturated", l.index, r,
-           fmt::format("layer {} ({}, {} units): {} of outputs saturated (within 1% of an asymptote), so its gradient "
-                       "nearly vanishes — try Glorot/LeCun initialization instead of N(0,1), batch normalization, "
-                       "or ReLU-family activations",
-                       l.index, to_string(l.kind), t.model().layer(l.index).out_features(), pct(l.saturated)));
+           fmt::format("layer {} ({}, {} units): {} of outputs saturated (within 1% of an asymptote) — {}", l.index,
+                       to_string(l.kind), t.model().layer(l.index).out_features(), pct(l.saturated),
+                       saturated_cause(t.model(), l.index, dense)));
   }
+}
+
+namespace {
+// The Dense whose output an activation at `layer` transforms (through BatchNorm, Dropout), or null.
+const Dense* feeding_dense(const Sequential& m, std::size_t layer) {
+  for (std::size_t i = layer; i-- > 0;)
+    if (m.layer(i).kind() == LayerKind::Dense) return static_cast<const Dense*>(&m.layer(i));
+  return nullptr;
+}
+
+bool first_dense(const Sequential& m, const Dense* d) {
+  for (std::size_t i = 0; i < m.size(); ++i)
+    if (m.layer(i).kind() == LayerKind::Dense) return &m.layer(i) == d;
+  return false;
+}
+
+bool normal_init(const Dense* d) { return d && d->spec().dense().init == Init::Normal; }
+}  // namespace
+
+// Dead units, by what could have killed them: a frozen layer's weights came from elsewhere;
+// unscaled inputs push the first layer's pre-activations far below 0; else a step too large.
+std::string Diagnostics::dead_cause(const Sequential& m, std::size_t layer, double lr) const {
+  const Dense* d = feeding_dense(m, layer);
+  if (d && !d->trainable())
+    return "its Dense layer is frozen (it does not learn in this run): the reused weights do not activate these "
+           "units on this data; unfreeze it (--freeze fewer blocks, --unfreeze-every) or reuse fewer layers";
+  if (d && first_dense(m, d) && o_.input_scale > kUnscaledInputs)
+    return fmt::format("the inputs are not standardized (features reach |mean| + std = {:.3g}), which pushes the "
+                       "pre-activations far from 0; standardize them (--standardize)",
+                       o_.input_scale);
+  const Init init = d ? d->spec().dense().init : Init::Default;
+  const bool he = init == Init::HeNormal || init == Init::HeUniform;
+  return fmt::format("learning rate {:.3g} may be too high; try a lower rate, LeakyReLU/ELU{}", lr,
+                     he ? "" : " or He initialization");
+}
+
+// Saturated units, by the direction the gradient takes through depth: growing toward the input
+// under N(0,1) weights (the lecture's exploding case) or shrinking toward it (vanishing); or
+// unscaled inputs; else units in the flat tails learn slowly.
+std::string Diagnostics::saturated_cause(const Sequential& m, std::size_t layer,
+                                         const std::vector<const LayerRecord*>& dense) const {
+  const Dense* d = feeding_dense(m, layer);
+  const double ratio = dense.size() >= 2 ? dense.front()->grad_norm / dense.back()->grad_norm : 1.0;
+  const std::size_t first = dense.empty() ? 0 : dense.front()->index;
+  const std::string glorot = normal_init(d) ? "Glorot/LeCun initialization instead of N(0,1) (--init glorot_normal), " : "";
+  if (normal_init(d) && ratio > 10)
+    return fmt::format("N(0,1) weights are too large for {}: its units sit in the tails and the gradient explodes "
+                       "toward the input (layer {}'s gradient norm is {:.2g}× the last layer's); use {}batch "
+                       "normalization or gradient clipping",
+                       to_string(m.layer(layer).kind()), first, ratio, glorot);
+  if (d && first_dense(m, d) && o_.input_scale > kUnscaledInputs)
+    return fmt::format("the inputs are not standardized (features reach |mean| + std = {:.3g}); standardize them "
+                       "(--standardize)",
+                       o_.input_scale);
+  if (ratio < 0.1)
+    return fmt::format("the gradient vanishes toward the input (layer {}'s gradient norm is {:.2g} of the last "
+                       "layer's); try {}batch normalization or ReLU-family activations",
+                       first, ratio, glorot);
+  return fmt::format("units in the flat tails learn slowly; try {}batch normalization or ReLU-family activations",
+                     glorot);
+}
+
+double input_scale(const Tensor& x) {
+  double scale = 0;
+  for (std::size_t j = 0; j < x.cols(); ++j) {
+    double sum = 0, sq = 0;
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < x.rows(); ++i)
+      if (const double v = x(i, j); !std::isnan(v)) sum += v, sq += v * v, ++n;
+    if (n == 0) continue;
+    const double mean = sum / static_cast<double>(n);
+    scale = std::max(scale, std::fabs(mean) + std::sqrt(std::max(0.0, sq / static_cast<double>(n) - mean * mean)));
+  }
+  return scale;
 }
 
 }  // namespace gradflow
