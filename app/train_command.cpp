@@ -158,6 +158,10 @@ struct TrainingData {
 };
 
 TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
+  if ((!cfg.drop_columns.empty() || !cfg.feature_columns.empty()) && !is_delimited_text(cfg.data))
+    throw std::invalid_argument(fmt::format("--drop-columns and --feature-columns name the columns of a CSV file; "
+                                            "--data {} is not one",
+                                            detail::quote(cfg.data)));
   DataOptions dopt{.label_column = cfg.label_column, .regression = regression, .seed = cfg.seed,
                    .max_classes = cfg.max_classes, .class_names = {}, .feature_names = {},
                    .allow_missing = cfg.impute != "none", .encode_numeric_labels = true,
@@ -448,7 +452,7 @@ bool open_folder(const RunFolder& folder, bool resuming) {
 
 // ---- plan ----
 
-// ", columns left out: column 1 (unnamed: an index), id" for the data line.
+// ", left out: column 1 (unnamed: an index), id" for the data line.
 std::string left_out(const std::vector<std::string>& ignored) {
   std::string names;
   for (const std::string& c : ignored)

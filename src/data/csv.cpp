@@ -88,7 +88,7 @@ bool next_record(std::istream& in, std::string& record, std::size_t& line_no, st
 
 // RFC 4180 fields of one record: a field that starts (after spaces) with '"' runs to the next
 // lone '"', with "" for a quote and any separator or newline inside; spaces around a field and a
-// trailing \r are dropped. Python's csv module splits the same (tests/test_data.cpp's corpus).
+// trailing \r are dropped. Python's csv module splits the same (tests/python/test_csv.py's corpus).
 Fields split(std::string_view record, char delimiter, const std::string& path, std::size_t line_no) {
   Fields out;
   std::size_t i = 0;
