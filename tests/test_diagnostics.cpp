@@ -161,6 +161,9 @@ TEST(DiagnosticsWarnings, TanhUnderNormalInitSaturatesAndItsGradientExplodesTowa
   ASSERT_NE(w, nullptr);
   EXPECT_NE(w->message.find("explodes toward the input"), std::string::npos) << w->message;
   EXPECT_EQ(w->message.find("vanish"), std::string::npos) << w->message;
+  // One line for all the layers the cause hits, not one per layer.
+  EXPECT_EQ(std::count_if(ws.begin(), ws.end(), [](const auto& x) { return x.kind == "saturated"; }), 1) << w->message;
+  EXPECT_EQ(w->message.rfind("layers 3, 5, 7, 9, 11 (tanh): ", 0), 0u) << w->message;  // the first sees 2-D inputs
 }
 
 // Dead units behind a frozen layer are not the learning rate's doing.

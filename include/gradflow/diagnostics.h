@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <set>
 #include <limits>
 #include <string>
 #include <vector>
@@ -97,6 +98,15 @@ class Diagnostics final : public Callback {
     return (s.global_step + 1) % o_.every == 0 || (s.epoch == epochs_ && s.step + 1 == s.steps_per_epoch);
   }
   void check(Trainer& t, const DiagnosticsRecord& r);
+  // A layer's dead or saturated units in one record, with their likely cause.
+  struct Finding {
+    std::string kind;
+    std::size_t layer;
+    LayerKind layer_kind;
+    double fraction;
+    std::string cause;
+  };
+  void warn_grouped(const Sequential& m, const DiagnosticsRecord& r, std::vector<Finding>& found);
   std::string dead_cause(const Sequential& m, std::size_t layer, double lr) const;
   std::string saturated_cause(const Sequential& m, std::size_t layer, const std::vector<const LayerRecord*>& dense) const;
   void warn(const std::string& kind, std::size_t layer, const DiagnosticsRecord& r, std::string message);
@@ -106,6 +116,7 @@ class Diagnostics final : public Callback {
   std::size_t epochs_ = 0;  // of the run: its last step is always recorded
   std::vector<DiagnosticsRecord> records_;
   std::vector<DiagnosticWarning> warnings_;
+  std::set<std::pair<std::string, std::size_t>> warned_;  // (kind, layer): each warned once
   std::vector<std::vector<unsigned char>> alive_;  // [layer][unit]: non-zero for some sample
   std::vector<std::size_t> dead_since_;             // epoch the layer was first seen mostly dead
   std::size_t vanishing_count_ = 0, growing_count_ = 0;  // records in a row

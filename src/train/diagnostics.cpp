@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -119,8 +120,7 @@ void Diagnostics::on_step_end(Trainer& t, const StepInfo& s) {
 }
 
 void Diagnostics::warn(const std::string& kind, std::size_t layer, const DiagnosticsRecord& r, std::string message) {
-  for (const auto& w : warnings_)
-    if (w.kind == kind && w.layer == layer) return;  // once each
+  if (!warned_.insert({kind, layer}).second) return;  // once each
   warnings_.push_back({kind, layer, r.epoch, r.step, std::move(message)});
   if (on_warning) on_warning(warnings_.back());
 }
@@ -160,32 +160,75 @@ void Diagnostics::check(Trainer& t, const DiagnosticsRecord& r) {
   if (records_.size() >= 3) {
     const DiagnosticsRecord& prev = records_[records_.size() - 2];
     const DiagnosticsRecord& prev2 = records_[records_.size() - 3];
+    std::vector<const LayerRecord*> grew;  // one warning for all the layers, each warned once
+    double lo = std::numeric_limits<double>::infinity(), hi = 0, top = 0;
     for (const LayerRecord* l : dense) {
       const double before = prev.layers[l->index].grad_norm, before2 = prev2.layers[l->index].grad_norm;
-      if (before2 > 0 && before > o_.exploding_factor * before2 && l->grad_norm > o_.exploding_factor * before)
-        warn("exploding", l->index, r,
-             fmt::format("exploding gradients: layer {} ({}) gradient norm grew {:.0f}× in {} steps (to {:.3g}) — "
-                         "lower the learning rate ({:.3g}), clip gradients (norm 1) or add batch normalization",
-                         l->index, l->name, l->grad_norm / before2, 2 * o_.every, l->grad_norm, lr));
+      if (before2 > 0 && before > o_.exploding_factor * before2 && l->grad_norm > o_.exploding_factor * before &&
+          !warned_.count({"exploding", l->index})) {
+        grew.push_back(l);
+        lo = std::min(lo, l->grad_norm / before2), hi = std::max(hi, l->grad_norm / before2);
+        top = std::max(top, l->grad_norm);
+      }
+    }
+    if (!grew.empty()) {
+      std::string layers;
+      for (const LayerRecord* l : grew) layers += (layers.empty() ? "" : ", ") + std::to_string(l->index);
+      const std::string who = grew.size() == 1 ? fmt::format("layer {} ({}) gradient norm", grew[0]->index,
+                                                             grew[0]->name)
+                                               : fmt::format("layers {} (Dense) gradient norms", layers);
+      const std::string by = lo == hi ? fmt::format("{:.0f}×", hi) : fmt::format("{:.0f}–{:.0f}×", lo, hi);
+      warn("exploding", grew[0]->index, r,
+           fmt::format("exploding gradients: {} grew {} in {} steps (to {:.3g}) — lower the learning rate ({:.3g}), "
+                       "clip gradients (norm 1) or add batch normalization",
+                       who, by, 2 * o_.every, top, lr));
+      for (const LayerRecord* l : grew) warned_.insert({"exploding", l->index});
     }
   }
+  // Dead and saturated units, one warning per cause for all the layers it hits.
+  std::vector<Finding> found;
   for (const LayerRecord& l : r.layers) {
     if (!std::isnan(l.dead)) {
       if (l.dead > o_.dead_fraction) {
         if (!dead_since_[l.index]) dead_since_[l.index] = r.epoch;
-        warn("dead", l.index, r,
-             fmt::format("layer {} ({}, {} units): {} of units dead since epoch {} — {}", l.index, to_string(l.kind),
-                         t.model().layer(l.index).out_features(), pct(l.dead), dead_since_[l.index],
-                         dead_cause(t.model(), l.index, lr)));
+        found.push_back({"dead", l.index, l.kind, l.dead, dead_cause(t.model(), l.index, lr)});
       } else {
         dead_since_[l.index] = 0;
       }
     }
     if (!std::isnan(l.saturated) && l.saturated > o_.saturated_fraction)
-      warn("saturated", l.index, r,
-           fmt::format("layer {} ({}, {} units): {} of outputs saturated (within 1% of an asymptote) — {}", l.index,
-                       to_string(l.kind), t.model().layer(l.index).out_features(), pct(l.saturated),
-                       saturated_cause(t.model(), l.index, dense)));
+      found.push_back({"saturated", l.index, l.kind, l.saturated, saturated_cause(t.model(), l.index, dense)});
+  }
+  warn_grouped(t.model(), r, found);
+}
+
+// "layer 3 (tanh, 128 units): 77% of outputs …" or "layers 3, 5, 7 (tanh): 51–81% of outputs …".
+void Diagnostics::warn_grouped(const Sequential& m, const DiagnosticsRecord& r, std::vector<Finding>& found) {
+  std::erase_if(found, [&](const Finding& f) { return warned_.count({f.kind, f.layer}) > 0; });
+  while (!found.empty()) {
+    const Finding head = found.front();
+    std::vector<Finding> group;
+    std::erase_if(found, [&](const Finding& f) {
+      const bool same = f.kind == head.kind && f.cause == head.cause && f.layer_kind == head.layer_kind;
+      if (same) group.push_back(f);
+      return same;
+    });
+    double lo = 1, hi = 0;
+    std::string layers;
+    for (const Finding& f : group) {
+      lo = std::min(lo, f.fraction), hi = std::max(hi, f.fraction);
+      layers += (layers.empty() ? "" : ", ") + std::to_string(f.layer);
+    }
+    const std::string who =
+        group.size() == 1 ? fmt::format("layer {} ({}, {} units)", head.layer, to_string(head.layer_kind),
+                                         m.layer(head.layer).out_features())
+                          : fmt::format("layers {} ({})", layers, to_string(head.layer_kind));
+    const std::string share = group.size() == 1 || pct(lo) == pct(hi) ? pct(hi) : pct(lo) + "–" + pct(hi);
+    const std::string what = head.kind == "dead"
+                                 ? fmt::format("of units dead since epoch {}", dead_since_[head.layer])
+                                 : "of outputs saturated (within 1% of an asymptote)";
+    warn(head.kind, head.layer, r, fmt::format("{}: {} {} — {}", who, share, what, head.cause));
+    for (const Finding& f : group) warned_.insert({f.kind, f.layer});
   }
 }
 
