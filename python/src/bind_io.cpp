@@ -59,12 +59,13 @@ py::array_t<float> model_predict(const Model& model, const py::handle& X, std::s
                                       model.network->in_features()));
   const std::string warning = model.check_inputs(x);
   if (!warning.empty() && PyErr_WarnEx(PyExc_RuntimeWarning, warning.c_str(), 1) != 0) throw py::error_already_set();
-  Tensor out;
+  py::array_t<float> result({static_cast<py::ssize_t>(x.rows()), static_cast<py::ssize_t>(model.network->out_features())});
+  Tensor out = Tensor::view(result.mutable_data(), x.rows(), model.network->out_features());  // written in place
   {
     WithoutGil released;
     model.predict(x, out, batch_size);
   }
-  return to_numpy(out);
+  return result;
 }
 
 // A Model or a bare Sequential (with the names given beside it), for the writers.

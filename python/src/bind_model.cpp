@@ -178,12 +178,13 @@ py::array_t<float> predict_array(const Sequential& model, const py::handle& X, s
                                       a.shape(1), model.in_features()));
   check_finite(a, "X");
   const Tensor x = view_of(a);
-  Tensor out;
+  py::array_t<float> result({static_cast<py::ssize_t>(x.rows()), static_cast<py::ssize_t>(model.out_features())});
+  Tensor out = Tensor::view(result.mutable_data(), x.rows(), model.out_features());  // written in place
   {
     WithoutGil released;
     predict_rows(model, x, out, batch_size);
   }
-  return to_numpy(out);
+  return result;
 }
 
 void bind_model(py::module_& m) {

@@ -20,23 +20,35 @@ Model::Model(ModelFile&& file) : network(std::move(file.model)), info(std::move(
   info.metadata.erase("gradflow.training");
 }
 
+namespace {
+// A value that is not finite after filling is named with its sample and feature.
+void require_finite_inputs(const Tensor& x, bool imputes) {
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (!std::isfinite(x[i]))
+      throw std::invalid_argument(
+          fmt::format("sample {}, feature {} is {} (expected a finite number{})", i / x.cols(), i % x.cols(), x[i],
+                      std::isnan(x[i]) && !imputes ? "; the model fills missing values only when trained with --impute"
+                                                   : ""));
+}
+}  // namespace
+
 void Model::prepare(Tensor& x) const {
   if (x.cols() != network->in_features())
     throw std::invalid_argument(fmt::format("model: input has {} features (shape {}), the model takes {}", x.cols(),
                                             x.shape_str(), network->in_features()));
   info.impute.apply(x);
-  for (std::size_t i = 0; i < x.size(); ++i)
-    if (!std::isfinite(x[i]))
-      throw std::invalid_argument(fmt::format(
-          "sample {}, feature {} is {} (expected a finite number{})", i / x.cols(), i % x.cols(), x[i],
-          std::isnan(x[i]) && info.impute.empty() ? "; the model fills missing values only when trained with --impute"
-                                                  : ""));
+  require_finite_inputs(x, !info.impute.empty());
   info.input.apply(x);
 }
 
 std::string Model::check_inputs(const Tensor& raw) const { return info.range.check(raw, info.feature_names); }
 
 void Model::predict(const Tensor& raw, Tensor& out, std::size_t batch_size) const {
+  if (info.impute.empty() && info.input.empty()) {  // no step to take: no copy of the inputs
+    if (raw.cols() == network->in_features()) require_finite_inputs(raw, false);
+    predict_rows(*network, raw, out, batch_size);
+    return;
+  }
   Tensor x = raw;
   prepare(x);
   predict_rows(*network, x, out, batch_size);
@@ -73,13 +85,17 @@ void predict_rows(const Sequential& network, const Tensor& x, Tensor& out, std::
                                             x.shape_str(), network.in_features()));
   const std::size_t n = x.rows(), k = network.out_features(), block = std::min(batch_size, kMaxPredictBatch);
   out.resize(n, k);
-  Tensor padded(block, x.cols());
   Sequential::Workspace ws;
+  Tensor padded;  // only for a last block shorter than the others
   for (std::size_t r = 0; r < n; r += block) {
     const std::size_t rows = std::min(block, n - r);
-    padded.zero();
-    std::copy(x.row(r), x.row(r) + rows * x.cols(), padded.data());
-    const Tensor& y = network.evaluate(padded, ws);
+    if (rows < block) {
+      padded.resize(block, x.cols());
+      padded.zero();
+      std::copy(x.row(r), x.row(r) + rows * x.cols(), padded.data());
+    }
+    const Tensor whole = Tensor::view(const_cast<float*>(x.row(r)), rows, x.cols());  // read only
+    const Tensor& y = network.evaluate(rows < block ? padded : whole, ws);
     std::copy(y.data(), y.data() + rows * k, out.row(r));
   }
   require_finite(network, x, out);
