@@ -1,4 +1,6 @@
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <numeric>
 #include <stdexcept>
@@ -67,7 +69,14 @@ std::vector<EpochMetrics> fit(Sequential& model, LossKind loss_kind, Optimizer& 
   o.seed = seed;
   Trainer t(model, loss, optimizer, o);
   for (Callback* c : callbacks) t.add_callback(*c);
-  return t.fit(train, test);
+  // A full study trains for minutes: say what each fit took, on stderr (the table goes to stdout).
+  const auto start = std::chrono::steady_clock::now();
+  auto metrics = t.fit(train, test);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::fflush(stdout);
+  fmt::print(stderr, "  trained {} layers, {} epochs on {} samples: {:.1f} s\n", model.size(), metrics.size(),
+             train.size(), seconds);
+  return metrics;
 }
 
 std::string num(double v, int digits) {
