@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <memory>
+#include <set>
 
 #include "gradflow/gradflow.h"
 
@@ -163,7 +166,7 @@ TEST(DiagnosticsWarnings, TanhUnderNormalInitSaturatesAndItsGradientExplodesTowa
   EXPECT_EQ(w->message.find("vanish"), std::string::npos) << w->message;
   // One line for all the layers the cause hits, not one per layer.
   EXPECT_EQ(std::count_if(ws.begin(), ws.end(), [](const auto& x) { return x.kind == "saturated"; }), 1) << w->message;
-  EXPECT_EQ(w->message.rfind("layers 3, 5, 7, 9, 11 (tanh): ", 0), 0u) << w->message;  // the first sees 2-D inputs
+  EXPECT_EQ(w->message.rfind("layers 3, 5, …, 11 (tanh): ", 0), 0u) << w->message;  // the first sees 2-D inputs
 }
 
 // Dead units behind a frozen layer are not the learning rate's doing.
@@ -226,6 +229,127 @@ TEST(DiagnosticsWarnings, AHealthyNetStaysSilent) {
   const auto ws = train_and_watch(net, adam, synthetic::moons(1000, 0.1f, 1), 10);
   EXPECT_TRUE(ws.empty());
 }
+
+
+// ---- The diagnosis, scenario by scenario: the lecture's cases, each with the cause its warnings
+// must name and no other. A scenario trains a small net on 2-D data for a few epochs, recording
+// often; a run that diverges counts as a "diverged" warning with TrainingDiverged's cause.
+struct Scenario {
+  const char* name;
+  std::function<Sequential()> net;
+  std::function<std::unique_ptr<Optimizer>()> optimizer;
+  std::function<Dataset()> data;
+  std::size_t epochs, batch, every;
+  std::set<std::string> expected;  // "kind:cause" each of which must be warned; empty: silence
+  std::function<void(Sequential&)> prepare = nullptr;
+};
+
+std::unique_ptr<Optimizer> sgd(double lr) { return std::make_unique<SGD>(lr); }
+
+Dataset moons() { return synthetic::moons(320, 0.1f, 1); }
+
+Dataset shifted_spirals() {  // raw measurements around 50, as unstandardized features often are
+  Dataset d = synthetic::spirals(400, 2, 0.1f, 1);
+  for (float& v : d.x.span()) v = 50.0f + 10.0f * v;
+  return d;
+}
+
+Sequential small_relu_net() { return Sequential(2, {nn::dense(32), nn::relu(), nn::dense(2)}, 1); }
+
+void reuse_frozen(Sequential& net) {  // a reused first layer no unit of which fires on this data
+  net.layer(0).params()[0].fill(-1.0f);
+  net.layer(0).params()[1].fill(-0.1f);
+  net.layer(0).set_trainable(false);
+}
+
+Dataset positive_spirals() {
+  Dataset d = synthetic::spirals(200, 2, 0.1f, 1);
+  for (float& v : d.x.span()) v = std::fabs(v);
+  return d;
+}
+
+Sequential batchnorm_net() {
+  return Sequential(2, {nn::dense(32), nn::batch_norm(), nn::relu(), nn::dense(32), nn::batch_norm(), nn::relu(),
+                        nn::dense(2)},
+                    1);
+}
+
+const std::vector<Scenario>& scenarios() {
+  static const std::vector<Scenario> all = {
+      {"sigmoid under N(0,1)", [] { return deep_net(10, nn::sigmoid(), Init::Normal); }, [] { return sgd(0.1); },
+       moons, 2, 32, 5, {"saturated:normal_init"}},
+      {"sigmoid under Glorot", [] { return deep_net(10, nn::sigmoid(), Init::GlorotUniform); }, [] { return sgd(0.1); },
+       moons, 2, 32, 5, {"vanishing:saturating_activation"}},
+      {"tanh under N(0,1)", [] { return deep_net(6, nn::tanh(), Init::Normal); }, [] { return sgd(0.01); }, moons, 2,
+       32, 2, {"saturated:normal_init"}},
+      {"deep tanh under N(0,1), at initialization", [] { return deep_net(15, nn::tanh(), Init::Normal); },
+       [] { return sgd(1e-7); }, moons, 1, 32, 2, {"saturated:normal_init", "exploding:normal_init"}},
+      {"tanh under Glorot", [] { return deep_net(6, nn::tanh(), Init::GlorotUniform); }, [] { return sgd(0.01); },
+       moons, 3, 32, 5, {}},
+      {"deep ReLU under He", [] { return deep_net(10, nn::relu(), Init::HeNormal); }, [] { return sgd(0.01); }, moons,
+       3, 32, 5, {}},
+      {"deep ReLU under N(0,1)", [] { return deep_net(10, nn::relu(), Init::Normal); }, [] { return sgd(0.01); },
+       moons, 2, 32, 2, {"diverged:normal_init"}},
+      {"dying ReLU at a high rate",
+       [] { return Sequential(2, {nn::dense(64), nn::relu(), nn::dense(64), nn::relu(), nn::dense(2)}, 1); },
+       [] { return sgd(3.0); }, [] { return synthetic::spirals(500, 2, 0.1f, 1); }, 5, 32, 10,
+       {"dead:learning_rate"}},
+      {"unstandardized inputs",
+       [] { return Sequential(2, {nn::dense(32), nn::relu(), nn::dense(32), nn::relu(), nn::dense(2)}, 1); },
+       [] { return sgd(0.01); }, shifted_spirals, 3, 32, 5, {"dead:unscaled_inputs"}},
+      {"frozen pretrained layer", small_relu_net, [] { return sgd(0.01); }, positive_spirals, 2, 32, 2, {"dead:frozen"},
+       reuse_frozen},
+      {"SELU without LeCun normal", [] { return deep_net(10, nn::selu(), Init::HeNormal); }, [] { return sgd(0.001); },
+       moons, 2, 32, 5, {"selu:selu_init"}},
+      {"SELU with LeCun normal", [] { return deep_net(10, nn::selu(), Init::LeCunNormal); }, [] { return sgd(0.001); },
+       moons, 2, 32, 5, {}},
+      {"BatchNorm with batch 2", batchnorm_net, [] { return sgd(0.01); }, moons, 1, 2, 20, {"batchnorm:small_batch"}},
+      {"BatchNorm with batch 32", batchnorm_net, [] { return sgd(0.01); }, moons, 3, 32, 5, {}},
+      {"a diverging rate",
+       [] { return Sequential(2, {nn::dense(32), nn::relu(), nn::dense(32), nn::relu(), nn::dense(2)}, 1); },
+       [] { return sgd(300.0); }, moons, 3, 32, 5, {"diverged:learning_rate"}},
+  };
+  return all;
+}
+
+class Diagnosis : public ::testing::TestWithParam<std::size_t> {};
+
+TEST_P(Diagnosis, NamesTheScenariosCauseAndNoOther) {
+  const Scenario& s = scenarios()[GetParam()];
+  Sequential net = s.net();
+  if (s.prepare) s.prepare(net);
+  const std::unique_ptr<Optimizer> opt = s.optimizer();
+  const Dataset d = s.data();
+  Loss ce(LossKind::CrossEntropy);
+  Diagnostics diag(DiagnosticsOptions{.every = s.every, .input_scale = input_scale(d.x)});
+  Trainer t(net, ce, *opt, TrainOptions{.epochs = s.epochs, .batch_size = s.batch});
+  t.add_callback(diag);
+  std::set<std::string> got;
+  try {
+    t.fit(d);
+  } catch (const TrainingDiverged& e) {
+    got.insert(std::string("diverged:") + e.cause);
+    std::printf("  %s: %s\n", s.name, e.what());
+  }
+  for (const auto& w : diag.warnings()) {
+    got.insert(w.kind + ":" + w.cause);
+    std::printf("  %s: [%s:%s] %s\n", s.name, w.kind.c_str(), w.cause.c_str(), w.message.c_str());
+  }
+  for (const std::string& e : s.expected) EXPECT_TRUE(got.count(e)) << s.name << ": expected " << e;
+  std::set<std::string> causes;
+  for (const std::string& e : s.expected) causes.insert(e.substr(e.find(':') + 1));
+  for (const std::string& g : got)
+    EXPECT_TRUE(causes.count(g.substr(g.find(':') + 1))) << s.name << ": a wrong cause, " << g;
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, Diagnosis, ::testing::Range<std::size_t>(0, 15), [](const auto& info) {
+  std::string n = scenarios()[info.param].name;
+  for (char& c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+});
+
+TEST(Diagnosis, TheTableCoversEveryScenario) { EXPECT_EQ(scenarios().size(), 15u); }
 
 }  // namespace
 }  // namespace gradflow

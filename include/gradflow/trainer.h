@@ -78,10 +78,11 @@ class GradientReducer : public CrossProcessSum {
 // Thrown by Trainer::step when training diverges; says where and what to try.
 class TrainingDiverged : public std::runtime_error {
  public:
-  TrainingDiverged(const std::string& what, std::size_t global_step, std::size_t layer)
-      : std::runtime_error(what), step(global_step), layer(layer) {}
+  TrainingDiverged(const std::string& what, std::size_t global_step, std::size_t layer, std::string cause = {})
+      : std::runtime_error(what), step(global_step), layer(layer), cause(std::move(cause)) {}
   std::size_t step;   // 0-based global step
   std::size_t layer;  // the layer named in the message (model.size() for the loss itself)
+  std::string cause;  // its likely cause, a diagnostics.h kCause… name (divergence_cause)
 };
 
 struct EpochMetrics {

@@ -1,4 +1,5 @@
 #include "gradflow/trainer.h"
+#include "gradflow/diagnostics.h"
 
 #include <algorithm>
 #include <atomic>
@@ -130,10 +131,11 @@ std::size_t highest_non_finite(const Sequential& model, const float* values) {
 }  // namespace
 
 void Trainer::diverged(const std::string& what, std::size_t layer) const {
-  throw TrainingDiverged(fmt::format("training diverged at step {} (epoch {}, batch {}): {} — lower the learning "
-                                     "rate (now {:.6g}), clip the gradients or add batch normalization",
-                                     info_.global_step + 1, info_.epoch, info_.step + 1, what, opt_.learning_rate()),
-                         info_.global_step, layer);
+  std::string remedy;
+  std::string cause = divergence_cause(model_, opt_.learning_rate(), &remedy);
+  throw TrainingDiverged(fmt::format("training diverged at step {} (epoch {}, batch {}): {} — {}",
+                                     info_.global_step + 1, info_.epoch, info_.step + 1, what, remedy),
+                         info_.global_step, layer, std::move(cause));
 }
 
 void Trainer::check_finite(double loss) const {
