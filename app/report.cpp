@@ -1,6 +1,8 @@
 #include "report.h"
 #include "output_file.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -10,6 +12,7 @@
 #include "gradflow/detail/json_depth.h"
 #include <nlohmann/json.hpp>
 
+#include "gradflow/model.h"
 #include "gradflow/model_file.h"
 #include "run_folder.h"
 #include "gradflow/layer_kinds.h"
@@ -35,22 +38,44 @@ window.addEventListener('error', (e) => {
   document.body.setAttribute('data-errors', window.gradflowErrors.join(' | '));
 });
 window.gradflowCharts = function (grid) {
-  const palette = ['#1f77b4','#d62728','#2ca02c','#ff7f0e','#9467bd','#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf'];
+  // 20 categorical colours (runs, study series): no two alike within 20 series.
+  const palette = ['#1f77b4','#d62728','#2ca02c','#ff7f0e','#9467bd','#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf',
+                   '#aec7e8','#ff9896','#98df8a','#ffbb78','#c5b0d5','#c49c94','#f7b6d2','#393b79','#637939','#843c39'];
+  // Layers by depth: a ramp from dark purple (input side) through blue and green to orange (output
+  // side), every step readable on white.
+  const ramp = [[68,1,84],[59,82,139],[33,145,140],[60,160,60],[230,120,20]];
+  const depthColor = (i, n) => {
+    const t = n > 1 ? i / (n - 1) : 0, k = Math.min(ramp.length - 2, Math.floor(t * (ramp.length - 1)));
+    const f = t * (ramp.length - 1) - k, c = ramp[k].map((v, j) => Math.round(v + f * (ramp[k + 1][j] - v)));
+    return 'rgb(' + c.join(',') + ')';
+  };
+  const colorOf = (s, i) => typeof s.color === 'string' ? s.color : palette[(s.color !== undefined ? s.color : i) % palette.length];
   let drawn = 0;
   // Tick labels with just enough digits to tell the ticks apart (a nearly constant series, such
   // as a learning rate without schedule, would otherwise show the same label on every tick).
-  // The labels drawn are kept in the chart's data-yticks.
-  const distinct = (box) => (u, vs) => {
-    // Large and tiny values in scientific notation: 5.8e13 written out is wider than the axis,
-    // which then showed only its last digits ("0000000000").
-    const text = (v, p) => v == null ? '' : (v !== 0 && (Math.abs(v) >= 1e5 || Math.abs(v) < 1e-4))
-                                            ? v.toExponential(Math.max(0, p - 1)) : String(+v.toPrecision(p));
+  const text = (v, p) => v == null ? '' : (v !== 0 && (Math.abs(v) >= 1e5 || Math.abs(v) < 1e-4))
+                                          ? v.toExponential(Math.max(0, p - 1)) : String(+v.toPrecision(p));
+  const distinct = (box, key) => (u, vs) => {
     let labels = vs.map(v => text(v, 10));
     for (let p = 2; p <= 10; p++) {
       const l = vs.map(v => text(v, p));
       if (new Set(l).size === l.length) { labels = l; break; }
     }
-    box.dataset.yticks = JSON.stringify(labels);
+    box.dataset[key] = JSON.stringify(labels);
+    return labels;
+  };
+  const logTicks = (box) => (u, vs) => {
+    const labels = vs.map(v => v == null ? '' : (v >= 0.01 && v < 1000 ? String(+v.toPrecision(2)) : v.toExponential(0)));
+    box.dataset.logticks = JSON.stringify(labels);
+    delete box.dataset.yticks;
+    return labels;
+  };
+  // Epochs, steps and layers are counted: ticks at whole numbers only (1, 2, 5, 10, 20, …).
+  const wholeSteps = [];
+  for (let e = 1; e <= 1e9; e *= 10) wholeSteps.push(e, 2 * e, 5 * e);
+  const wholeTicks = (box) => (u, vs) => {
+    const labels = vs.map(v => v == null ? '' : String(Math.round(v)));
+    box.dataset.xticks = JSON.stringify(labels);
     return labels;
   };
   const panel = (title, caption) => {
@@ -76,39 +101,72 @@ window.gradflowCharts = function (grid) {
       return Object.assign({}, s, { values: values });
     }) };
   }
+  const finite = (v) => v !== null && v !== undefined && isFinite(v);
+  // A log axis where the values span more than two decades (opts.log 'auto'), as asked (true,
+  // false) otherwise; possible only without negative values.
+  function chooseLog(series, want) {
+    const vs = [].concat(...series.map(s => s.values)).filter(finite);
+    const positive = vs.filter(v => v > 0);
+    const possible = positive.length > 0 && vs.every(v => v >= 0);
+    if (want !== 'auto') return { log: !!want && possible, possible };
+    return { log: possible && Math.max(...positive) > 100 * Math.min(...positive), possible };
+  }
   // An empty panel says why it is empty (opts.why), not just "no data". xs null: every series
-  // brings its own (align).
+  // brings its own (align). opts: ylabel, log (true, false, 'auto'), range, caption, xint (whole
+  // x ticks), xlog, why, xwhy, records.
   function chart(title, xlabel, xs, series, opts) {
     opts = opts || {};
-    // (No series at all: the x values of opts.records, so that the panel says opts.why.)
     if (xs === null) ({ xs, series } = series.length ? align(series) : { xs: opts.records || [], series: [] });
     const box = panel(title, opts.caption);
-    const usable = series.filter(s => s.values.some(v => v !== null && isFinite(v) && (!opts.log || v > 0)));
+    const usable = series.filter(s => s.values.some(finite));
     if (!xs.length || !usable.length) {
       const why = !xs.length && opts.xwhy ? opts.xwhy : (opts.why || 'no finite values were recorded');
       box.insertAdjacentHTML('afterbegin', '<h3>' + title + '</h3><p class="none">no data: ' + why + '</p>');
       box.dataset.empty = why;
       return;
     }
-    const clean = (v) => (v === null || !isFinite(v) || (opts.log && v <= 0)) ? null : v;
-    const data = [xs].concat(usable.map(s => s.values.map(clean)));
-    // As wide as its column of the page's grid (two columns at 1200 px, more on wider pages).
+    let { log, possible } = chooseLog(usable, opts.log === undefined ? false : opts.log);
     const width = Math.max(320, Math.floor(box.getBoundingClientRect().width) - 10);
     box.dataset.width = String(width);
-    // What was drawn, for the tests: the x range and each series' last x with a point.
     box.dataset.x = JSON.stringify([xs[0], xs[xs.length - 1]]);
-    box.dataset.lastx = JSON.stringify(data.slice(1).map(v => xs[v.reduce((last, y, i) => (y === null ? last : i), 0)]));
-    new uPlot({
-      title: title, width: width, height: 300,
-      scales: { x: { time: false, distr: opts.xlog ? 3 : 1 }, y: opts.log ? { distr: 3 } : (opts.range ? { range: opts.range } : {}) },
-      axes: [{ label: xlabel }, { label: opts.ylabel || '', size: 60,
-               values: opts.log ? (u, vs) => vs.map(v => v == null ? '' : (v >= 0.01 && v < 1000 ? String(+v.toPrecision(2))
-                                                                                                  : v.toExponential(0)))
-                                : distinct(box) }],
-      series: [{ label: xlabel }].concat(usable.map((s, i) => ({
-        label: s.label, stroke: palette[(s.color !== undefined ? s.color : i) % palette.length], width: 1.5, dash: s.dash,
-        spanGaps: true, points: { show: xs.length < 40 } })))
-    }, data, (u, init) => { box.insertBefore(u.root, box.firstChild); init(); });
+    box.dataset.legend = JSON.stringify(usable.map(s => s.label));
+    const note = document.createElement('p');
+    note.className = 'caption zeros';
+    let plot = null;
+    const draw = () => {
+      // On a log axis an exact 0 has no place: drawn at the axis floor, and the panel says so.
+      const positive = [].concat(...usable.map(s => s.values)).filter(v => finite(v) && v > 0);
+      const floor = positive.length ? Math.pow(10, Math.floor(Math.log10(Math.min(...positive))) - 1) : 1;
+      let zeros = 0;
+      const clean = (v) => !finite(v) ? null : (log && v <= 0 ? (zeros++, floor) : v);
+      const data = [xs].concat(usable.map(s => s.values.map(clean)));
+      box.dataset.log = log ? '1' : '0';
+      box.dataset.zeros = String(zeros);
+      note.textContent = zeros ? zeros + ' value(s) of exactly 0 drawn at the axis floor (' + floor.toExponential(0) + ')' : '';
+      box.dataset.lastx = JSON.stringify(data.slice(1).map(v => xs[v.reduce((last, y, i) => (y === null ? last : i), 0)]));
+      const xaxis = { label: xlabel };
+      if (opts.xint) Object.assign(xaxis, { incrs: wholeSteps, values: wholeTicks(box) });
+      if (plot) plot.destroy();
+      plot = new uPlot({
+        title: title, width: width, height: 300, legend: { live: false },
+        scales: { x: { time: false, distr: opts.xlog ? 3 : 1 },
+                  y: log ? { distr: 3 } : (opts.range ? { range: opts.range } : {}) },
+        axes: [xaxis, { label: opts.ylabel || '', size: 60, values: log ? logTicks(box) : distinct(box, 'yticks') }],
+        series: [{ label: xlabel }].concat(usable.map((s, i) => ({
+          label: s.label, stroke: colorOf(s, i), width: s.width || 1.5, dash: s.dash,
+          spanGaps: true, points: { show: xs.length < 40 } })))
+      }, data, (u, init) => { box.insertBefore(u.root, box.firstChild); init(); });
+    };
+    draw();
+    box.appendChild(note);
+    if (possible) {  // switch between log and linear
+      const b = document.createElement('button');
+      b.className = 'scale';
+      const label = () => { b.textContent = log ? 'linear scale' : 'log scale'; };
+      label();
+      b.onclick = () => { log = !log; label(); draw(); };
+      box.appendChild(b);
+    }
     drawn++;
   }
   // cells: nx·ny predicted classes over [x0, x1] × [y0, y1], row by row from y0; points: [x, y, class].
@@ -137,7 +195,7 @@ window.gradflowCharts = function (grid) {
     }
     drawn++;
   }
-  return { chart, regions, drawn: () => drawn };
+  return { chart, regions, depthColor, drawn: () => drawn };
 };
 )JS";
 
@@ -152,52 +210,86 @@ constexpr const char* kScript = R"JS(
   const runs = D.runs;
   const multi = runs.length > 1;
   const name = (r, s) => multi ? r.name + ' ' + s : s;
+  const has = (r, key) => r.metrics.some(m => m[key] !== undefined && m[key] !== null);
+  const regression = runs.every(r => r.metrics.length && !['train_acc', 'val_acc', 'test_acc'].some(k => has(r, k)));
 
   // ---- curves per epoch ----
-  // Train solid, validation dotted, test dashed; in a comparison each run keeps one colour.
-  const has = (r, key) => r.metrics.some(m => m[key] !== undefined && m[key] !== null);
-  // Each run on its own epochs: a comparison of runs of different lengths draws every one whole.
-  const curves = (key) => [].concat(...runs.map((r, k) => [
-    { label: name(r, 'train'), xs: epochs(r), values: col(r.metrics, 'train_' + key), color: multi ? k : 0 }]
-    .concat(has(r, 'val_' + key) ? [{ label: name(r, 'validation'), xs: epochs(r), values: col(r.metrics, 'val_' + key),
-                                      dash: [2, 3], color: multi ? k : 2 }] : [])
-    .concat([{ label: name(r, 'test'), xs: epochs(r), values: col(r.metrics, 'test_' + key), dash: [6, 3],
-               color: multi ? k : 1 }])));
-  const noEpoch = 'no epoch finished';
-  chart('Loss', 'epoch', null, curves('loss'), { ylabel: 'loss', xwhy: noEpoch });
-  chart('Accuracy', 'epoch', null, curves('acc'),
-        { ylabel: 'accuracy', xwhy: noEpoch, why: 'accuracy is defined for classification only (this is a regression)' });
+  // Train solid, validation dotted, test dashed; in a comparison each run keeps one colour in
+  // every chart. Each run on its own epochs: runs of different lengths are drawn whole.
+  const SET = { train: ['train', undefined, 0], val: ['validation', [2, 3], 2], test: ['test', [6, 3], 1] };
+  const curves = (key, sets) => [].concat(...runs.map((r, k) => sets.filter(set => has(r, set + '_' + key)).map(set => (
+    { label: name(r, SET[set][0]), xs: epochs(r), values: col(r.metrics, set + '_' + key), dash: SET[set][1],
+      color: multi ? k : SET[set][2] }))));
+  const E = (o) => Object.assign({ xint: true, xwhy: 'no epoch finished' }, o);
+  chart('Loss', 'epoch', null, curves('loss', ['train', 'val', 'test']), E({ ylabel: 'loss', log: 'auto' }));
+  if (regression) {
+    const why = 'R² and MAE are measured on a validation or test set, and this run had neither';
+    // From −1 up: an early epoch's R² of −30 would flatten the rest to a line.
+    const r2 = curves('r2', ['val', 'test']), low = Math.min(...[].concat(...r2.map(s => s.values)).filter(v => v !== null));
+    chart('R² (1: perfect; 0: no better than the mean)', 'epoch', null, r2,
+          E({ ylabel: 'R²', why, range: low < -1 ? [-1, 1] : undefined,
+              caption: low < -1 ? 'the axis starts at −1: lower values (down to ' + low.toPrecision(3) + ') lie below it' : '' }));
+    chart('Mean absolute error', 'epoch', null, curves('mae', ['val', 'test']), E({ ylabel: 'MAE', log: 'auto', why }));
+  } else {
+    chart('Accuracy', 'epoch', null, curves('acc', ['train', 'val', 'test']), E({ ylabel: 'accuracy' }));
+  }
   chart('Learning rate', 'epoch', null,
-        runs.map(r => ({ label: name(r, 'lr'), xs: epochs(r), values: col(r.metrics, 'lr') })),
-        { ylabel: 'lr', xwhy: noEpoch });
+        runs.map((r, k) => ({ label: name(r, 'lr'), xs: epochs(r), values: col(r.metrics, 'lr'), color: k })),
+        E({ ylabel: 'lr', log: 'auto' }));
   // Where each epoch's time went (EpochMetrics::times); a comparison shows each run's whole epoch.
   const parts = ['forward', 'backward', 'update', 'evaluate', 'gather', 'callbacks'];
   chart('Time per epoch', 'epoch', null,
         multi ? runs.map((r, k) => ({ label: name(r, 'epoch'), xs: epochs(r), values: col(r.metrics, 'seconds'), color: k }))
-              : [{ label: 'whole epoch', xs: epochs(runs[0]), values: col(runs[0].metrics, 'seconds') }].concat(
-                  parts.map(p => ({ label: p, xs: epochs(runs[0]),
-                                    values: runs[0].metrics.map(m => (m.times ? m.times[p] : null)), dash: [4, 2] }))),
-        { ylabel: 'seconds', xwhy: noEpoch,
-          caption: multi ? '' : 'the epoch and its parts: forward (with the loss), backward, the update, ' +
-                                'the evaluations after the epoch, gathering the batches, the per-step callbacks' });
+              : [{ label: 'whole epoch', xs: epochs(runs[0]), values: col(runs[0].metrics, 'seconds'), width: 2.5 }].concat(
+                  parts.map((p, i) => ({ label: p, xs: epochs(runs[0]), color: i + 1, dash: [4, 2],
+                                         values: runs[0].metrics.map(m => (m.times ? m.times[p] : null)) }))),
+        E({ ylabel: 'seconds', caption: multi ? '' : 'the epoch and its parts: forward (with the loss), backward, the ' +
+                                                     'update, the evaluations after the epoch, gathering the batches, ' +
+                                                     'the per-step callbacks' }));
 
   // ---- per-layer diagnostics ----
-  // opts.what names the layers the panel is about, for the reason an empty panel gives.
+  const off = runs.every(r => r.config && String(r.config.diagnostics_every) === '0');
+  const xwhy = off ? 'per-layer diagnostics were off (--diagnostics-every 0)'
+                   : 'no per-layer record: the run stopped before its first one';
+  const denseOf = (r) => r.diagnostics.length ? r.diagnostics[0].layers.map((l, i) => i).filter(i =>
+    r.diagnostics[0].layers[i].kind === 'dense' && r.diagnostics.some(d => d.layers[i].grad_norm !== undefined && d.layers[i].grad_norm !== null)) : [];
+  // Gradient by depth: each Dense layer's gradient norm over the last one's, at a few moments —
+  // a line falling toward the input (left) is a vanishing gradient, rising an exploding one.
+  const moments = (n) => [...new Set([0, Math.round((n - 1) / 4), Math.round((n - 1) / 2), n - 1])];
+  const depth = [].concat(...runs.map((r, k) => {
+    const dense = denseOf(r);
+    if (dense.length < 2) return [];
+    const at = multi ? [...new Set([0, r.diagnostics.length - 1])] : moments(r.diagnostics.length);
+    return at.map((j, m) => {
+      const d = r.diagnostics[j], last = d.layers[dense[dense.length - 1]].grad_norm;
+      return { label: name(r, 'step ' + d.step + ' (epoch ' + d.epoch + ')'), xs: dense.map((_, q) => q + 1),
+               values: dense.map(i => (last > 0 && d.layers[i].grad_norm !== null ? d.layers[i].grad_norm / last : null)),
+               color: multi ? k : C.depthColor(m, at.length), dash: multi && m === 0 ? [4, 2] : undefined };
+    });
+  }));
+  chart('Gradient by depth: ‖∂L/∂W‖ ÷ the last layer\'s', 'Dense layer (1 = input side)', null, depth,
+        { log: true, xint: true, ylabel: 'relative gradient norm', xwhy,
+          records: [].concat(...runs.map(r => r.diagnostics.map(d => d.step))),
+          why: 'it needs per-layer records of two or more trained Dense layers',
+          caption: 'each trained Dense layer\'s weight-gradient norm divided by the last one\'s, at ' +
+                   (multi ? 'the first and last record of each run (first dashed)' : 'four moments of training (dark: early)') +
+                   ': falling toward the input (left) is a vanishing gradient, rising an exploding one; a healthy net ' +
+                   'stays within about 0.1–10' });
+  // opts.what names the layers the panel is about, for the reason an empty panel gives. One
+  // colour per depth (dark: input side); in a comparison, each run's colour, first Dense dashed.
   function layerChart(title, key, kinds, opts) {
     const series = [];
-    opts = Object.assign({}, opts);
-    const off = runs.every(r => r.config && String(r.config.diagnostics_every) === '0');
-    opts.xwhy = off ? 'per-layer diagnostics were off (--diagnostics-every 0)'
-                    : 'no per-layer record: the run stopped before its first one';
-    opts.why = 'this model has no ' + opts.what + ' layer';
-    runs.forEach(r => {
+    opts = Object.assign({ xint: true, xwhy, why: 'this model has no ' + opts.what + ' layer' }, opts);
+    runs.forEach((r, k) => {
       if (!r.diagnostics.length) return;
       const steps = r.diagnostics.map(d => d.step);  // this run's own steps
-      r.diagnostics[0].layers.forEach((l, i) => {
-        if (!kinds.includes(l.kind)) return;
-        if (multi && !(i === r.first_dense || i === r.last_dense)) return;
-        series.push({ label: name(r, 'L' + l.index + ' ' + l.name), xs: steps,
-                      values: r.diagnostics.map(d => d.layers[i][key]) });
+      const dense = denseOf(r);
+      const picked = r.diagnostics[0].layers.map((l, i) => i).filter(i => kinds.includes(r.diagnostics[0].layers[i].kind) &&
+        (!multi || i === dense[0] || i === dense[dense.length - 1]));
+      picked.forEach((i, q) => {
+        const l = r.diagnostics[0].layers[i];
+        series.push({ label: name(r, 'L' + l.index + ' ' + l.name), xs: steps, values: r.diagnostics.map(d => d.layers[i][key]),
+                      color: multi ? k : C.depthColor(q, picked.length), dash: multi && i === dense[0] ? [4, 2] : undefined });
       });
     });
     opts.records = [].concat(...runs.map(r => r.diagnostics.map(d => d.step)));
@@ -207,14 +299,14 @@ constexpr const char* kScript = R"JS(
   const kindsWith = (trait) => D.kinds.filter(k => k[trait]).map(k => k.name);
   const DENSE = ['dense'], ACT = kindsWith('activation');
   const D_ = { what: 'Dense' }, A_ = { what: 'activation' };
-  layerChart('Gradient norm ‖∂L/∂W‖ per layer (log)', 'grad_norm', DENSE, { log: true, what: 'trained Dense' });
+  layerChart('Gradient norm ‖∂L/∂W‖ per layer', 'grad_norm', DENSE, { log: true, what: 'trained Dense' });
   if (!multi) {
-    layerChart('Update / weight ratio per layer (log)', 'update_ratio', DENSE, { log: true, what: 'trained Dense' });
-    layerChart('Weight norm ‖W‖ per layer', 'weight_norm', DENSE, D_);
+    layerChart('Update / weight ratio per layer', 'update_ratio', DENSE, { log: true, what: 'trained Dense' });
+    layerChart('Weight norm ‖W‖ per layer', 'weight_norm', DENSE, Object.assign({ log: 'auto' }, D_));
     layerChart('Pre-activation z: mean', 'out_mean', DENSE.concat(['batchnorm']), D_);
-    layerChart('Pre-activation z: standard deviation', 'out_std', DENSE.concat(['batchnorm']), D_);
+    layerChart('Pre-activation z: standard deviation', 'out_std', DENSE.concat(['batchnorm']), Object.assign({ log: 'auto' }, D_));
     layerChart('Activation a: mean', 'out_mean', ACT, A_);
-    layerChart('Activation a: standard deviation', 'out_std', ACT, A_);
+    layerChart('Activation a: standard deviation', 'out_std', ACT, Object.assign({ log: 'auto' }, A_));
     const RELU = kindsWith('relu_family'), SAT = kindsWith('saturating');
     layerChart('Dead units (ReLU family)', 'dead', RELU, { range: [0, 1], what: 'ReLU-family (' + RELU.join(', ') + ')' });
     layerChart('Saturated outputs (' + SAT.join(', ') + ')', 'saturated', SAT, { range: [0, 1], what: SAT.join(' or ') });
@@ -264,6 +356,97 @@ std::string confusion_table(const json& c) {
   return h + fmt::format("</table><p>{} test samples</p>", total);
 }
 
+// ---- the headline: the answer first ----
+bool has_key(const json& metrics, const std::string& key) {
+  return std::any_of(metrics.begin(), metrics.end(), [&](const json& m) { return m.contains(key) && m[key].is_number(); });
+}
+
+// "90.74%" for an accuracy, "0.9016" for an R², "0.2700" for a loss.
+std::string metric_text(const std::string& key, double v) {
+  return key == "acc" ? fmt::format("{:.2f}%", 100 * v) : fmt::format("{:.4g}", v);
+}
+
+// What a run reached: on the test set (else validation, else training), its accuracy (R² for a
+// regression; the loss alone for other losses) at the last epoch and at its best epoch.
+struct Outcome {
+  std::string set, key, what;  // "test", "acc", "test accuracy"
+  double final = NAN, loss = NAN, best = NAN, best_val = NAN, seconds = 0;
+  std::size_t epochs = 0, best_epoch = 0, best_val_epoch = 0, warnings = 0;
+  std::string best_val_what;
+};
+
+Outcome outcome(const RunRecords& run) {
+  Outcome o;
+  const json& ms = run.metrics;
+  o.epochs = ms.size();
+  for (const json& m : ms) {
+    o.seconds += m.value("seconds", 0.0);
+    if (m.contains("warnings")) o.warnings += m["warnings"].size();
+  }
+  if (ms.empty()) return o;
+  const bool regression = !has_key(ms, "train_acc") && !has_key(ms, "test_acc") && !has_key(ms, "val_acc");
+  o.set = has_key(ms, "test_loss") ? "test" : has_key(ms, "val_loss") ? "val" : "train";
+  o.key = regression ? (has_key(ms, o.set + "_r2") ? "r2" : "loss") : "acc";
+  const std::string names[] = {o.set == "val" ? "validation" : o.set, o.key == "acc" ? "accuracy" : o.key == "r2" ? "R²" : "loss"};
+  o.what = names[0] + " " + names[1];
+  const auto value = [](const json& m, const std::string& k) { return m.contains(k) && m[k].is_number() ? m[k].get<double>() : NAN; };
+  o.final = value(ms.back(), o.set + "_" + o.key);
+  o.loss = value(ms.back(), o.set + "_loss");
+  const bool higher = o.key != "loss";
+  for (const json& m : ms) {
+    const double v = value(m, o.set + "_" + o.key);
+    if (!std::isnan(v) && (std::isnan(o.best) || (higher ? v > o.best : v < o.best))) o.best = v, o.best_epoch = m.value("epoch", 0);
+    const std::string vk = o.key == "loss" ? "val_loss" : "val_" + o.key;
+    const double w = value(m, vk);
+    if (o.set != "val" && !std::isnan(w) && (std::isnan(o.best_val) || (higher ? w > o.best_val : w < o.best_val)))
+      o.best_val = w, o.best_val_epoch = m.value("epoch", 0);
+  }
+  o.best_val_what = "validation " + names[1];
+  return o;
+}
+
+std::string model_text(const RunRecords& run) {
+  if (!run.model.is_object()) return "";
+  return fmt::format(" · model {} · {} parameters", escape(run.model.value("summary", "")),
+                     run.model.value("parameters", std::size_t{0}));
+}
+
+std::string headline_one(const RunRecords& run) {
+  const Outcome o = outcome(run);
+  const std::string data = run.config.is_object() && run.config.contains("data") ? run.config["data"].dump() : "";
+  std::string h = fmt::format("<div class=\"headline\" id=\"headline\" data-final=\"{}\">", std::isnan(o.final) ? "" : metric_text(o.key, o.final));
+  if (o.epochs == 0) return h + "<p class=\"answer\">no epoch finished</p></div>";
+  h += fmt::format("<p class=\"answer\">{} <b>{}</b>{} after {} epoch{} in {:.1f} s</p>", o.what, metric_text(o.key, o.final),
+                   o.key == "loss" || std::isnan(o.loss) ? "" : fmt::format(" (loss {:.4g})", o.loss), o.epochs,
+                   o.epochs == 1 ? "" : "s", o.seconds);
+  std::string best = fmt::format("best {} {} at epoch {}", o.what, metric_text(o.key, o.best), o.best_epoch);
+  if (!std::isnan(o.best_val))
+    best += fmt::format(" · best {} {} at epoch {}", o.best_val_what, metric_text(o.key, o.best_val), o.best_val_epoch);
+  h += "<p>" + best + "</p>";
+  h += fmt::format("<p class=\"about\">data {}{} · <a href=\"#warnings\">{} warning{}</a></p></div>", escape(data),
+                   model_text(run), o.warnings, o.warnings == 1 ? "" : "s");
+  return h;
+}
+
+std::string headline_table(const std::vector<RunRecords>& runs) {
+  std::string h = "<table class=\"headline\" id=\"headline\"><tr><th>run</th><th>final</th><th>best (epoch)</th>"
+                  "<th>best validation (epoch)</th><th>epochs</th><th>time</th><th>parameters</th><th>warnings</th></tr>";
+  for (const RunRecords& run : runs) {
+    const Outcome o = outcome(run);
+    const auto shown = [&](double v, std::size_t e) {
+      return std::isnan(v) ? std::string("-") : fmt::format("{} ({})", metric_text(o.key, v), e);
+    };
+    h += fmt::format("<tr data-final=\"{}\"><th>{}</th><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f} s</td>"
+                     "<td>{}</td><td>{}</td></tr>",
+                     std::isnan(o.final) ? "" : metric_text(o.key, o.final), escape(run.name), o.what,
+                     std::isnan(o.final) ? "-" : metric_text(o.key, o.final), shown(o.best, o.best_epoch),
+                     shown(o.best_val, o.best_val_epoch), o.epochs, o.seconds,
+                     run.model.is_object() ? std::to_string(run.model.value("parameters", std::size_t{0})) : "-",
+                     o.warnings);
+  }
+  return h + "</table>";
+}
+
 // A whole page: the shared style, `body` (with a #charts element), the data and the page's script.
 std::string page(const std::string& title, const std::string& body, const json& data, const char* script) {
   std::string payload = data.dump();
@@ -280,9 +463,12 @@ h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; border-bottom: 1
 .caption { font-size: 13px; color: #444; margin: 4px 6px; }
 .none { color: #888; } .warnings li { color: #a33; margin: 4px 0; }
 .held { color: #2a7d2a; } .failed { color: #b02020; }
+.headline { background: #f6f8fa; border: 1px solid #e1e4e8; padding: 8px 14px; margin: 8px 0 16px; }
+.headline p { margin: 4px 0; } .answer { font-size: 18px; } .about { color: #444; }
+button.scale { font-size: 11px; margin: 2px 6px; } .zeros:empty { display: none; }
 table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
 table.config td, table.config th { text-align: left; }
-)CSS" + "</style></head><body><h1>" + title + "</h1><p id=\"status\">drawing…</p>" + body +
+)CSS" + "</style></head><body><h1>" + title + "</h1>" + body + "<p id=\"status\" class=\"none\">drawing…</p>" +
          "<script type=\"application/json\" id=\"gradflow-data\">" + payload + "</script><script>" + kUplotJs +
          "</script><script>" + kChartLib + "</script><script>" + script + "</script></body></html>\n";
 }
@@ -294,7 +480,8 @@ constexpr const char* kStudyScript = R"JS(
   const C = gradflowCharts(document.getElementById('charts'));
   for (const c of D.charts) {
     if (c.type === 'regions') C.regions(c.title, c, c.caption);
-    else C.chart(c.title, c.xlabel, c.x, c.series, { ylabel: c.ylabel, log: c.log, xlog: c.xlog, caption: c.caption });
+    else C.chart(c.title, c.xlabel, c.x, c.series, { ylabel: c.ylabel, log: c.log, xlog: c.xlog, caption: c.caption,
+                                                     xint: /epoch|layer/i.test(c.xlabel) && !c.xlog });
   }
   document.body.setAttribute('data-charts', String(C.drawn()));
   document.getElementById('status').textContent = C.drawn() + ' charts drawn';
@@ -335,8 +522,21 @@ RunRecords read_run(const std::string& run) {
   const fs::path dir(run);
   if (!fs::is_directory(dir)) throw std::runtime_error(fmt::format("'{}' is not a run folder", run));
   const RunFolder folder(run);
-  return {dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string(),
-          folder.read_config(), folder.read_metrics(), folder.read_diagnostics(), folder.read_confusion()};
+  RunRecords r{dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string(),
+               folder.read_config(), folder.read_metrics(), folder.read_diagnostics(), folder.read_confusion(), nullptr};
+  // The network for the headline; a run stopped before its first save has none yet.
+  if (const fs::path model = dir / "model.safetensors"; fs::exists(model)) {
+    try {
+      r.model = model_record(*read_model(model.string()).network);
+    } catch (const std::exception&) {
+      // (the page draws the records; the model file is `gradflow eval`'s to complain about)
+    }
+  }
+  return r;
+}
+
+nlohmann::json model_record(const Sequential& network) {
+  return {{"summary", network.outline()}, {"parameters", network.num_params()}};
 }
 
 std::string report_html(const std::vector<RunRecords>& runs) {
@@ -375,7 +575,9 @@ std::string report_html(const std::vector<RunRecords>& runs) {
   }
   const std::string title = runs.size() > 1 ? fmt::format("gradflow: {} runs compared", runs.size())
                                             : "gradflow run " + escape(runs[0].name);
-  return page(title, "<h2>Curves and layers</h2><div id=\"charts\"></div><h2>Warnings</h2>" + warnings_html +
+  const std::string head = runs.size() > 1 ? headline_table(runs) : headline_one(runs[0]);
+  return page(title, head + "<h2>Curves and layers</h2><div id=\"charts\"></div><h2 id=\"warnings\">Warnings</h2>" +
+                         warnings_html +
                          "<h2>Confusion matrix</h2>" + confusion_html + "<h2>Configuration</h2>" + config_html,
               data, kScript);
 }

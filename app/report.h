@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gradflow/sequential.h"
+
 namespace gradflow::app {
 
 // A run's records, as its folder holds them (run_folder.h): config.json, the metrics.jsonl and
@@ -17,7 +19,10 @@ namespace gradflow::app {
 struct RunRecords {
   std::string name;
   nlohmann::json config, metrics = nlohmann::json::array(), diagnostics = nlohmann::json::array(), confusion;
+  nlohmann::json model;  // {"summary", "parameters"} of the trained network (model_record); null when unknown
 };
+// What the headline says of a network.
+nlohmann::json model_record(const Sequential& network);
 // A run folder's records. Throws std::runtime_error naming a missing or bad file.
 RunRecords read_run(const std::string& folder);
 // The page for one run or several compared, from records in memory.

@@ -73,6 +73,10 @@ nlohmann::ordered_json metrics_record(const EpochMetrics& m, double lr, const st
   ordered row{{"epoch", m.epoch},           {"train_loss", or_null(m.train_loss)}, {"train_acc", or_null(m.train_acc)},
               {"val_loss", or_null(m.val_loss)}, {"val_acc", or_null(m.val_acc)},     {"test_loss", or_null(m.test_loss)},
               {"test_acc", or_null(m.test_acc)}, {"lr", lr},                          {"seconds", m.seconds}};
+  // A regression's MAE and R² (absent for classification, which keeps its records as they were).
+  for (const auto& [key, v] : {std::pair{"val_mae", m.val_mae}, std::pair{"val_r2", m.val_r2},
+                               std::pair{"test_mae", m.test_mae}, std::pair{"test_r2", m.test_r2}})
+    if (!std::isnan(v)) row[key] = or_null(v);
   const EpochMetrics::Times& t = m.times;
   row["times"] = ordered{{"gather", t.gather},       {"forward", t.forward},     {"backward", t.backward},
                          {"update", t.update},       {"callbacks", t.callbacks}, {"evaluate", t.evaluate}};

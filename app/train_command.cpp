@@ -225,18 +225,6 @@ TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
 
 // ---- model ----
 
-std::string describe(const Sequential& m) {
-  std::string s = fmt::format("{}", m.in_features());
-  for (std::size_t i = 0; i < m.size(); ++i) {
-    const Layer& l = m.layer(i);
-    if (l.kind() == LayerKind::Dense) s += fmt::format("-{}", l.out_features());
-    else if (l.kind() == LayerKind::BatchNorm) s += "(bn)";
-    else if (l.kind() == LayerKind::Dropout) s += fmt::format("(dropout {})", l.spec().dropout().p);
-    else if (l.kind() != LayerKind::Identity) s += fmt::format("({})", to_string(l.kind()));
-  }
-  return s;
-}
-
 std::string default_run_folder() {
   const std::time_t now = std::time(nullptr);
   char stamp[32];
@@ -472,7 +460,7 @@ void print_plan(const TrainConfig& cfg, const Settings& s, const Inputs& in, con
              in.filled ? fmt::format(", {} missing values filled ({})", in.filled, in.impute.strategy) : "",
              in.input.empty() ? "" : ", standardized", left_out(train.ignored_columns));
   if (!s.val_note.empty()) fmt::print("note:   {}\n", s.val_note);
-  fmt::print("model:  {}, {} parameters, init {}\n", describe(*m.net), m.net->num_params(),
+  fmt::print("model:  {}, {} parameters, init {}\n", m.net->outline(), m.net->num_params(),
              s.init == Init::Default ? "default (He/LeCun/Glorot by activation)" : std::string(to_string(s.init)));
   fmt::print("recipe: {} lr {}{}{}, batch {}, {}, loss {}{}{}, seed {}, {} thread(s), sgemm {}\n",
              s.optimizer->name(), cfg.lr, cfg.schedule == "none" ? "" : fmt::format(" ({} schedule)", cfg.schedule),

@@ -50,6 +50,8 @@ class Sequential {
   std::vector<LayerSpec> specs() const;
   // One line per layer with its output size and parameter count.
   std::string summary() const;
+  // The shape in one line: "784-512(bn)(relu)(dropout 0.1)-10(softmax)".
+  std::string outline() const;
 
   // Runs layers [0, upto) on x [B, in_features] and returns the last one's output [B, ·]
   // (valid until the next forward). x must stay alive until backward.

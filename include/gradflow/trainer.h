@@ -95,6 +95,9 @@ struct EpochMetrics {
   double val_acc = std::numeric_limits<double>::quiet_NaN();
   double test_loss = std::numeric_limits<double>::quiet_NaN();
   double test_acc = std::numeric_limits<double>::quiet_NaN();
+  // Regression only (Evaluation::mae, r2), on the validation and test sets; NaN otherwise.
+  double val_mae = std::numeric_limits<double>::quiet_NaN(), val_r2 = std::numeric_limits<double>::quiet_NaN();
+  double test_mae = std::numeric_limits<double>::quiet_NaN(), test_r2 = std::numeric_limits<double>::quiet_NaN();
   double seconds = 0;  // wall time of the epoch, evaluations included
   // Where the epoch's time went, in seconds (wall time on the calling thread; they add up to
   // `seconds` but for the shuffle and the bookkeeping between phases):
@@ -142,6 +145,10 @@ struct Evaluation {
   std::size_t samples = 0;
   std::size_t classes = 0;
   std::vector<std::size_t> confusion;  // [true class][predicted class], classes² entries
+  // Regression (no accuracy, no classes): mean absolute error over every output, and R² =
+  // 1 − SSE/SST per output column, averaged over columns (scikit-learn's r2_score); NaN otherwise.
+  double mae = std::numeric_limits<double>::quiet_NaN();
+  double r2 = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Loss (and accuracy, confusion matrix for classification) of the model on data, in

@@ -28,8 +28,10 @@ std::string read_file(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// A page inside an iframe: its scripts and styles stay its own, and it works offline.
-std::string inline_html(const std::string& page, int height) {
+// A page inside an iframe: its scripts and styles stay its own, and it works offline. The frame
+// takes the page's height once drawn (a srcdoc frame is same-origin), so every chart shows
+// without scrolling inside it; 900 px until then, or where the notebook forbids scripts.
+std::string inline_html(const std::string& page) {
   std::string escaped;
   escaped.reserve(page.size() + page.size() / 8);
   for (char c : page) {
@@ -37,7 +39,10 @@ std::string inline_html(const std::string& page, int height) {
     else if (c == '"') escaped += "&quot;";
     else escaped += c;
   }
-  return fmt::format("<iframe srcdoc=\"{}\" style=\"width: 100%; height: {}px; border: 0\"></iframe>", escaped, height);
+  return fmt::format("<iframe srcdoc=\"{}\" style=\"width: 100%; height: 900px; border: 0\" onload=\"{}\"></iframe>",
+                     escaped,
+                     "const f = this; const fit = () => { const d = f.contentDocument; if (d &amp;&amp; d.body) "
+                     "f.style.height = (d.documentElement.scrollHeight + 20) + 'px'; }; fit(); setTimeout(fit, 300);");
 }
 
 }  // namespace
@@ -47,6 +52,7 @@ std::string FitReport::html() const {
   app::RunRecords run;
   run.name = "gradflow.fit";
   run.config = config;
+  run.model = model;
   for (std::size_t i = 0; i < history.size(); ++i)
     run.metrics.push_back(nlohmann::json(app::metrics_record(history[i], lrs.at(i), warnings.at(i))));
   for (const DiagnosticsRecord& r : records) run.diagnostics.push_back(nlohmann::json(app::diagnostics_record(r)));
@@ -62,7 +68,7 @@ void bind_report(py::module_& m) {
                         "Jupyter; save(path) writes the self-contained page.")
       .def("html", &FitReport::html, "The page (one self-contained HTML file: opens offline).")
       .def("save", &FitReport::write, py::arg("path"), "Writes the page to path (atomically).")
-      .def("_repr_html_", [](const FitReport& r) { return inline_html(r.html(), 900); });
+      .def("_repr_html_", [](const FitReport& r) { return inline_html(r.html()); });
 
   m.def(
       "report",
@@ -85,7 +91,7 @@ void bind_report(py::module_& m) {
       .def_readonly("folder", &StudyResult::folder)
       .def("html", [](const StudyResult& s) { return read_file(fs::path(s.folder) / "report.html"); })
       .def("_repr_html_", [](const StudyResult& s) {
-        return inline_html(read_file(fs::path(s.folder) / "report.html"), 1200);
+        return inline_html(read_file(fs::path(s.folder) / "report.html"));
       });
   m.def(
       "run_study",

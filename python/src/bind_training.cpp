@@ -12,6 +12,7 @@
 #include "arrays.h"
 #include "without_gil.h"
 #include "bind_report.h"
+#include "report.h"
 #include "bindings.h"
 #include "gradflow/gradflow.h"
 
@@ -148,6 +149,7 @@ py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py
   if (o.early_stop > 0) trainer.add_callback(early.emplace(o.early_stop, o.min_delta));
   auto report = std::make_unique<FitReport>();
   report->config = settings(model, loss, optimizer, o);
+  report->model = app::model_record(model);
   PythonHooks hooks(std::move(on_epoch), *report);
   std::optional<Diagnostics> diagnostics;
   if (o.diagnostics_every > 0) {

@@ -76,6 +76,17 @@ std::vector<LayerSpec> Sequential::specs() const {
   return s;
 }
 
+std::string Sequential::outline() const {
+  std::string s = fmt::format("{}", in_features_);
+  for (const auto& l : layers_) {
+    if (l->kind() == LayerKind::Dense) s += fmt::format("-{}", l->out_features());
+    else if (l->kind() == LayerKind::BatchNorm) s += "(bn)";
+    else if (l->kind() == LayerKind::Dropout) s += fmt::format("(dropout {})", l->spec().dropout().p);
+    else if (l->kind() != LayerKind::Identity) s += fmt::format("({})", to_string(l->kind()));
+  }
+  return s;
+}
+
 std::string Sequential::summary() const {
   std::string out = fmt::format("input {}\n", in_features_);
   for (std::size_t i = 0; i < layers_.size(); ++i) {

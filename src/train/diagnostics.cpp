@@ -267,7 +267,13 @@ void Diagnostics::check_depth(const Sequential& m, const DiagnosticsRecord& r,
                                           "gradient; use ReLU-family activations with He initialization, batch "
                                           "normalization, or fewer layers",
                                           acts)
-                            : " — the lower layers barely learn; try batch normalization or fewer layers"));
+                            : has_batchnorm(m)
+                                  ? fmt::format(" — the lower layers barely learn; BatchNorm after a Dense layer makes "
+                                                "its output blind to the weights' scale, which leaves a layer of few "
+                                                "inputs (here {}) little gradient: harmless if the model trains well, "
+                                                "else try without BatchNorm in the first block, or fewer layers",
+                                                m.layer(first.index).in_features())
+                                  : " — the lower layers barely learn; try batch normalization or fewer layers"));
   } else {
     warn("exploding", kCauseInitScale, first.index, r,
          what + " — the gradient grows as it flows back through the layers: the initial weights are too large for "

@@ -38,6 +38,32 @@ void check_data(const Sequential& model, const Dataset& data, const char* what) 
                                             model.in_features()));
   if (data.size() == 0) throw std::invalid_argument(fmt::format("{} set is empty", what));
 }
+// MAE and R² of a regression, accumulated batch by batch (in double: SST = Σy² − n·mean²).
+struct RegressionSums {
+  explicit RegressionSums(std::size_t cols) : sum(cols), sq(cols), sse(cols) {}
+  void add(const Tensor& z, const Tensor& y) {
+    if (z.cols() != y.cols()) return;
+    for (std::size_t r = 0; r < y.rows(); ++r, ++rows)
+      for (std::size_t c = 0; c < y.cols(); ++c) {
+        const double t = y(r, c), e = static_cast<double>(z(r, c)) - t;
+        sum[c] += t, sq[c] += t * t, sse[c] += e * e, abs += std::fabs(e);
+      }
+  }
+  void finish(Evaluation& ev) const {
+    if (rows == 0 || sum.empty()) return;
+    const double n = static_cast<double>(rows);
+    ev.mae = abs / (n * static_cast<double>(sum.size()));
+    double r2 = 0;
+    for (std::size_t c = 0; c < sum.size(); ++c) {
+      const double sst = sq[c] - sum[c] * sum[c] / n;
+      r2 += sst > 0 ? 1 - sse[c] / sst : (sse[c] == 0 ? 1.0 : 0.0);  // a constant target: as scikit-learn
+    }
+    ev.r2 = r2 / static_cast<double>(sum.size());
+  }
+  std::vector<double> sum, sq, sse;
+  double abs = 0;
+  std::size_t rows = 0;
+};
 }  // namespace
 
 Evaluation evaluate(const Sequential& model, const Loss& loss, const Dataset& data,
@@ -51,6 +77,8 @@ Evaluation evaluate(const Sequential& model, const Loss& loss, const Dataset& da
   const bool has_acc = loss.has_accuracy(model.layer(head - 1).out_features(), data.y.cols());
   double total = 0;
   std::size_t correct = 0;
+  const bool regression = !has_acc && ev.classes == 0;
+  RegressionSums sums(regression ? data.y.cols() : 0);
   Sequential::Workspace ws;
   for (std::size_t b = 0; b < data.size(); b += batch_size) {
     const std::size_t n = std::min(batch_size, data.size() - b);
@@ -58,6 +86,7 @@ Evaluation evaluate(const Sequential& model, const Loss& loss, const Dataset& da
     const Tensor& z = model.evaluate(x, ws, head);
     total += loss.forward(z, y) * static_cast<double>(n);
     if (has_acc) correct += loss.count_correct(z, y);
+    if (regression) sums.add(z, y);
     if (ev.classes && y.cols() == 1)
       for (std::size_t r = 0; r < n; ++r) {
         const auto want = static_cast<std::size_t>(y(r, 0));
@@ -67,6 +96,7 @@ Evaluation evaluate(const Sequential& model, const Loss& loss, const Dataset& da
   }
   ev.loss = total / static_cast<double>(data.size());
   if (has_acc) ev.accuracy = static_cast<double>(correct) / static_cast<double>(data.size());
+  if (regression) sums.finish(ev);
   return ev;
 }
 
@@ -341,11 +371,15 @@ EpochMetrics Trainer::epoch_metrics(const Dataset& train, std::size_t epoch, dou
     const Evaluation ev = evaluate(model_, loss_, *val, opts_.eval_batch_size);
     m.val_loss = ev.loss;
     m.val_acc = ev.accuracy;
+    m.val_mae = ev.mae;
+    m.val_r2 = ev.r2;
   }
   if (test) {
     const Evaluation ev = evaluate(model_, loss_, *test, opts_.eval_batch_size);
     m.test_loss = ev.loss;
     m.test_acc = ev.accuracy;
+    m.test_mae = ev.mae;
+    m.test_r2 = ev.r2;
   }
   times_.evaluate = clock.lap();
   m.times = times_;

@@ -168,6 +168,22 @@ inline std::string render(const std::string& page, const fs::path& profile, int 
   return dom;
 }
 
+// The value of attribute `attr` of the chart whose title is `title` in a rendered page ("" if
+// none), with &quot; turned back into quotes.
+inline std::string chart_attr(const std::string& dom, const std::string& title, const std::string& attr) {
+  const std::size_t t = dom.find(">" + title + "<");
+  if (t == std::string::npos) return "";
+  const std::size_t open = dom.rfind("<div class=\"chart\"", t);
+  const std::size_t end = dom.find('>', open);
+  const std::string tag = dom.substr(open, end - open);
+  const std::size_t a = tag.find(" " + attr + "=\"");
+  if (a == std::string::npos) return "";
+  const std::size_t v = a + attr.size() + 3;
+  std::string value = tag.substr(v, tag.find('"', v) - v);
+  for (std::size_t q; (q = value.find("&quot;")) != std::string::npos;) value.replace(q, 6, "\"");
+  return value;
+}
+
 // Whole lines in a JSON-lines file being written (a last line without its newline is not one).
 inline std::size_t read_jsonl_lines(const std::string& p) {
   const std::string t = slurp(p);

@@ -384,13 +384,13 @@ TEST_F(Cli, ReportAndCompareOpenInHeadlessChromiumWithChartsDrawn) {
   const std::string dom = render(path("bn") + "/report.html", dir / "profile");
   if (dom.empty()) GTEST_FAIL() << "Debian's chromium is not installed: the pages were written but not rendered (scripts/test.sh installs it)";
   EXPECT_EQ(dom.find("data-errors=\""), std::string::npos) << "JavaScript errors in the report";
-  EXPECT_NE(dom.find("data-charts=\"14\""), std::string::npos) << dom.substr(0, 400);
-  EXPECT_GE(count(dom, "<canvas"), 14u);  // uPlot drew every chart
+  EXPECT_NE(dom.find("data-charts=\"15\""), std::string::npos) << dom.substr(0, 400);
+  EXPECT_GE(count(dom, "<canvas"), 15u);  // uPlot drew every chart
   EXPECT_NE(dom.find("Time per epoch"), std::string::npos);
   const std::string cdom = render(path("compare.html"), dir / "profile2");
   EXPECT_EQ(cdom.find("data-errors=\""), std::string::npos);
-  EXPECT_NE(cdom.find("data-charts=\"5\""), std::string::npos) << cdom.substr(0, 400);
-  EXPECT_GE(count(cdom, "<canvas"), 5u);
+  EXPECT_NE(cdom.find("data-charts=\"6\""), std::string::npos) << cdom.substr(0, 400);
+  EXPECT_GE(count(cdom, "<canvas"), 6u);
   EXPECT_NE(cdom.find("normal train"), std::string::npos);  // both runs on the same plots
   EXPECT_NE(cdom.find("he train"), std::string::npos);
 }
