@@ -13,3 +13,8 @@ def test_the_lecture_notebook_runs_and_its_claims_hold(tmp_path):
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "one tanh hidden layer: 100%" in outputs
     assert "cross-validated accuracy" in outputs
+    # Each diagnostic warning shows once (as a RuntimeWarning), naming its cause.
+    lines = [line for line in outputs.splitlines() if " dead since epoch " in line or " saturated (" in line]
+    assert lines, outputs
+    assert all(outputs.count(line.split("RuntimeWarning: ")[-1]) == 1 for line in lines), lines
+    assert "the learning rate (3) is too high" in outputs

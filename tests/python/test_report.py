@@ -51,6 +51,16 @@ def test_a_fits_report_is_the_clis_page_and_shows_inline(tmp_path):
     assert charts >= 10 and dom.count("<canvas") >= charts  # curves and per-layer diagnostics, all drawn
 
 
+def test_the_inline_report_takes_its_contents_height(tmp_path):
+    """In a notebook the frame grows to the page, so every per-layer chart shows without scrolling inside it."""
+    inline = spirals_fit(diagnostics_every=5)["report"]._repr_html_()
+    page = tmp_path / "notebook.html"
+    page.write_text("<!doctype html><html><body>" + inline + "</body></html>")
+    dom = render(str(page), tmp_path / "profile")
+    height = int(re.search(r'<iframe[^>]*style="[^"]*height: (\d+)px', dom).group(1))
+    assert height > 2000, height  # 15 charts in two columns; the frame was 900 px
+
+
 def test_without_diagnostics_the_report_has_the_curves():
     page = spirals_fit()["report"].html()
     assert "<th>diagnostics_every</th><td>0</td>" in page
