@@ -90,6 +90,9 @@ std::vector<TrainOption> recipe_options() {
        "learning-rate schedule per epoch: " + schedule_forms(" | ") +
            " (cosine's T_MAX: the epochs after the warm-up; plateau: on the validation loss)"},
       {"warmup", "--warmup", &C::warmup, "linear learning-rate warm-up over this many epochs, from lr/3"},
+      {"schedule_epochs", "--schedule-epochs", &C::schedule_epochs,
+       "plan the schedule over this many epochs (0: --epochs); a resumed run keeps its plan and steps it further "
+       "as PyTorch's scheduler would, unless this re-plans it"},
       {"clip_norm", "--clip-norm", &C::clip_norm, "clip the gradients' global L2 norm to this (0: off)"},
       {"clip_value", "--clip-value", &C::clip_value, "clip every gradient element to [-v, v] (0: off)"},
       {"early_stop", "--early-stop", &C::early_stop,
@@ -156,7 +159,9 @@ constexpr const char* kVersion1OptimizerKeys[] = {"momentum", "weight_decay", "b
 json migrate(json j) {
   if (j.contains("version")) return j;
   json options = json::object();
-  const std::string optimizer = j.value("optimizer", TrainConfig{}.optimizer);
+  // (a non-string optimizer is reported by from_json, naming the key)
+  const std::string optimizer =
+      j.contains("optimizer") && j["optimizer"].is_string() ? j["optimizer"].get<std::string>() : TrainConfig{}.optimizer;
   const auto kind = std::find_if(optimizer_kinds().begin(), optimizer_kinds().end(),
                                   [&](const OptimizerKind& k) { return k.name == optimizer; });
   for (const char* key : kVersion1OptimizerKeys) {
@@ -181,6 +186,13 @@ json migrate(json j) {
 template <class M>
 void read_member(TrainConfig& c, M TrainConfig::*member, const char* key, const json& v, const std::string& source) {
   const json example = TrainConfig{}.*member;
+  // A number where the flag takes text means what the same flag means: "save_every": 1 is
+  // --save-every 1, "diagnostics_every": 25 is --diagnostics-every 25.
+  if constexpr (std::is_same_v<M, std::string>)
+    if (v.is_number()) {
+      c.*member = v.dump();
+      return;
+    }
   const bool fits = std::is_same_v<M, bool> ? v.is_boolean()
                     : std::is_same_v<M, std::string> ? v.is_string()
                     : std::is_unsigned_v<M> ? v.is_number_unsigned()
@@ -238,7 +250,7 @@ TrainConfig from_json(const json& given, const std::string& source) {
     if (o->min > 0 && v.get<double>() < static_cast<double>(o->min))
       throw std::runtime_error(
           fmt::format("{}: '{}' should be a whole number ≥ {}, got {}", source, k, o->min, detail::quote(v.dump())));
-    if (o->choices && !is_choice(o->choices, v.get<std::string>()))
+    if (o->choices && !is_choice(o->choices, c.*std::get<std::string TrainConfig::*>(o->member)))
       throw std::runtime_error(
           fmt::format("{}: '{}' should be one of {}, got {}", source, k, o->choices, detail::quote(v.dump())));
   }

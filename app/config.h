@@ -62,6 +62,9 @@ struct TrainConfig {
   nlohmann::json optimizer_options = nlohmann::json::object();
   std::string schedule = "cosine";  // none | step:S[:G] | exponential:G | cosine[:T[:MIN]] | plateau[:P[:F]]
   std::size_t warmup = 0;          // linear warm-up epochs
+  // The epochs the schedule is planned over (cosine's T_MAX counts from it); 0: --epochs. A
+  // resumed run keeps its own plan: --resume --epochs 30 continues the 10-epoch schedule.
+  std::size_t schedule_epochs = 0;
   double clip_norm = 0, clip_value = 0;  // 0: off
   std::size_t early_stop = 0;            // patience in epochs, 0: off
   std::size_t batch_size = 128;

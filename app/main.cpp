@@ -211,6 +211,14 @@ TrainConfig read_config_file(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {  // (too deep a nesting says so itself)
     throw std::runtime_error(fmt::format("{}: not valid JSON: {}", path, e.what()));
   }
+  // A recipe says what to train, not where: a run's folder is --out, continuing one is --resume.
+  for (const char* key : {"resume", "out"})
+    if (j.is_object() && j.contains(key) && !(j[key].is_string() && j[key].get<std::string>().empty()))
+      throw std::runtime_error(fmt::format("{}: '{}' is not part of a recipe (a config file says what to train, not "
+                                           "where): {}",
+                                           path, key,
+                                           std::string_view(key) == "out" ? "give --out FOLDER"
+                                                                          : "continue a run with --resume RUN"));
   TrainConfig file = from_json(j, path);
   absolute_paths(file, fs::absolute(path).parent_path());
   return file;
@@ -231,6 +239,9 @@ TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, const OptimizerFlag
     merged = to_json(*file);
     for (const CLI::Option* opt : cmd.get_options())
       if (opt->count() > 0 && merged.contains(key_of(opt))) merged[key_of(opt)] = given[key_of(opt)];
+    // A resumed run keeps the plan its schedule was made with, whatever --epochs it runs to now.
+    if (!flags.resume.empty() && cmd.get_option("--schedule-epochs")->count() == 0 && file->schedule_epochs == 0)
+      merged["schedule_epochs"] = file->epochs;
     // The file's optimizer settings are that optimizer's: another one starts from its own.
     if (cmd.get_option("--optimizer")->count() > 0 && flags.optimizer != file->optimizer)
       merged["optimizer_options"] = nlohmann::json::object();

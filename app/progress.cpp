@@ -69,8 +69,8 @@ void Progress::warn(const std::string& message) {
   warnings_.push_back(message);
 }
 
-void Progress::on_epoch_end(Trainer& t, const EpochMetrics& m) {
-  const double lr = t.optimizer().learning_rate();
+void Progress::on_epoch_end(Trainer&, const EpochMetrics& m) {
+  const double lr = m.lr;  // the rate the epoch trained with (a plateau schedule has already moved on)
   if (tty_) fmt::print("\r\x1b[K");
   fmt::print("{:>5}  {:>10}  {:>9}  {}{}  {:>8}  {:>9.3g}  {:>7.2f}\n", m.epoch, num(m.train_loss, 10), pct(m.train_acc),
              with_val_ ? fmt::format("{}  {:>8}  ", num(m.val_loss), pct(m.val_acc)) : "", num(m.test_loss),

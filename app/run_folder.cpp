@@ -59,10 +59,10 @@ std::string RunFolder::file(const char* name) const { return (fs::path(dir_) / n
 void RunFolder::write_config(const TrainConfig& c) const {
   // The saved configuration describes the run, not how it was started or where it is: reusing
   // it with --config reproduces the run in a new folder and resumes nothing.
-  TrainConfig saved = c;
-  saved.resume.clear();
-  saved.out.clear();
-  write_file_atomic(config(), to_json(saved).dump(2) + "\n");
+  json saved = to_json(c);
+  saved.erase("resume");
+  saved.erase("out");
+  write_file_atomic(config(), saved.dump(2) + "\n");
 }
 
 void RunFolder::create_metrics() const {

@@ -93,7 +93,8 @@ Settings parse_settings(TrainConfig& cfg) {
   s.cadence = parse_save_every(cfg.save_every);
   s.diagnostics_every = parse_diagnostics_every(cfg.diagnostics_every);
   s.optimizer = resolve_optimizer(cfg);  // and cfg.optimizer_options: what it uses
-  s.scheduler = std::make_unique<LrScheduler>(parse_schedule(cfg.schedule, cfg.epochs, cfg.warmup));
+  s.scheduler = std::make_unique<LrScheduler>(
+      parse_schedule(cfg.schedule, cfg.schedule_epochs ? cfg.schedule_epochs : cfg.epochs, cfg.warmup));
   // Selection needs data to select on that is neither trained on nor the test set.
   const bool selects = cfg.early_stop > 0 || s.scheduler->options().kind == ScheduleOptions::Kind::Plateau;
   if (selects && cfg.val.empty() && cfg.val_split == 0) {
@@ -448,6 +449,21 @@ std::string left_out(const std::vector<std::string>& ignored) {
   return names.empty() ? "" : ", left out: " + names;
 }
 
+// " (resuming after epoch 10)", and what a run resumed for more epochs does with its schedule.
+std::string resuming_note(const TrainConfig& cfg, std::size_t done) {
+  std::string note = fmt::format(" (resuming after epoch {}", done);
+  const std::size_t plan = cfg.schedule_epochs ? cfg.schedule_epochs : cfg.epochs;
+  // (only where the plan depends on the epochs: cosine without its own T_MAX)
+  if (cfg.epochs > plan && parse_schedule(cfg.schedule, plan, cfg.warmup).t_max !=
+                               parse_schedule(cfg.schedule, cfg.epochs, cfg.warmup).t_max)
+    note += fmt::format("; the {} schedule keeps its plan over {} epochs and is stepped further as PyTorch's "
+                        "scheduler would be — cosine rises again after T_MAX —; --schedule-epochs {} re-plans it over "
+                        "the {} epochs, as a run started with --epochs {}",
+                        cfg.schedule, plan, cfg.epochs, cfg.epochs, cfg.epochs);
+  return note + ")";
+}
+
+
 void print_plan(const TrainConfig& cfg, const Settings& s, const Inputs& in, const Model& m, const Training& t) {
   const Dataset& train = in.data.train;
   const auto& val = in.data.val;
@@ -483,8 +499,7 @@ void print_plan(const TrainConfig& cfg, const Settings& s, const Inputs& in, con
   if (mpi::size() > 1)
     fmt::print("ranks:  {} processes (MPI), each {} thread(s) on its slice of every batch of {}\n", mpi::size(),
                num_threads(), cfg.batch_size);
-  fmt::print("run:    {}{}\n", t.folder->dir(),
-             in.resuming ? fmt::format(" (resuming after epoch {})", t.epochs_done) : "");
+  fmt::print("run:    {}{}\n", t.folder->dir(), in.resuming ? resuming_note(cfg, t.epochs_done) : "");
 }
 
 // ---- fit ----

@@ -281,3 +281,42 @@ TEST(Divergence, NonFiniteRunningStatisticsStopTraining) {
 
 }  // namespace
 }  // namespace gradflow
+
+namespace gradflow {
+namespace {
+
+// Records the optimizer's rate at every step of every epoch.
+struct RateAtEachStep final : Callback {
+  std::vector<std::vector<double>> rates;
+  void on_epoch_begin(Trainer&, std::size_t) override { rates.emplace_back(); }
+  void on_step_end(Trainer& t, const StepInfo&) override { rates.back().push_back(t.optimizer().learning_rate()); }
+};
+
+// Every schedule kind: an epoch's recorded lr is the rate its steps used — for plateau too,
+// whose reduction at an epoch's end belongs to the next epoch.
+TEST(Schedules, EachEpochsRecordedRateIsTheRateItsStepsUsed) {
+  const Dataset d = synthetic::moons(256, 0.3f, 1);
+  for (const char* text : {"none", "step:2:0.5", "exponential:0.7", "cosine", "plateau:0:0.5:0.5"}) {
+    Sequential net(2, {nn::dense(8), nn::relu(), nn::dense(2)}, 1);
+    SGD sgd(0.5);
+    Loss ce(LossKind::CrossEntropy);
+    Trainer t(net, ce, sgd, TrainOptions{.epochs = 6, .batch_size = 32});
+    LrScheduler schedule(parse_schedule(text, 6, 0));
+    RateAtEachStep seen;
+    t.add_callback(schedule);
+    t.add_callback(seen);
+    const std::vector<EpochMetrics> h = t.fit(d, nullptr, &d);
+    ASSERT_EQ(h.size(), 6u);
+    bool changed = false;
+    for (std::size_t e = 0; e < h.size(); ++e) {
+      for (double r : seen.rates[e]) EXPECT_EQ(r, h[e].lr) << text << " epoch " << e + 1;
+      changed |= e > 0 && h[e].lr != h[e - 1].lr;
+    }
+    if (std::string(text) != "none") {
+      EXPECT_TRUE(changed) << text;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gradflow

@@ -98,6 +98,9 @@ struct EpochMetrics {
   // Regression only (Evaluation::mae, r2), on the validation and test sets; NaN otherwise.
   double val_mae = std::numeric_limits<double>::quiet_NaN(), val_r2 = std::numeric_limits<double>::quiet_NaN();
   double test_mae = std::numeric_limits<double>::quiet_NaN(), test_r2 = std::numeric_limits<double>::quiet_NaN();
+  // The learning rate the epoch trained with (the optimizer's after on_epoch_begin): a plateau
+  // schedule's change at the epoch's end belongs to the next epoch.
+  double lr = std::numeric_limits<double>::quiet_NaN();
   double seconds = 0;  // wall time of the epoch, evaluations included
   // Where the epoch's time went, in seconds (wall time on the calling thread; they add up to
   // `seconds` but for the shuffle and the bookkeeping between phases):

@@ -63,7 +63,7 @@ class PythonHooks final : public Callback {
     }
   }
   void on_epoch_end(Trainer& t, const EpochMetrics& m) override {
-    report_.lrs.push_back(t.optimizer().learning_rate());  // the epoch's: a schedule changes it at the next's start
+    report_.lrs.push_back(m.lr);  // the rate the epoch trained with
     report_.warnings.push_back(std::move(pending_));
     pending_.clear();
     if (on_epoch_.is_none() || error_) return;

@@ -404,6 +404,7 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
     const auto t0 = Clock::now();
     info_.epoch = epoch;
     for (Callback* cb : callbacks_) cb->on_epoch_begin(*this, epoch);
+    const double lr = opt_.learning_rate();
     // Each epoch's order depends only on the Rng state (not on the previous epoch's order), so a
     // resumed run visits the samples exactly as an uninterrupted one.
     epoch_rng_ = rng_.state();
@@ -423,6 +424,7 @@ std::vector<EpochMetrics> Trainer::fit(const Dataset& train, const Dataset* test
     if (!train_epoch(train, epoch, first_step, loss_sum, correct)) return history;
     EpochMetrics m = epoch_metrics(train, epoch, loss_sum, correct, test, val);
     m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    m.lr = lr;
     history.push_back(m);
     for (Callback* cb : callbacks_) cb->on_epoch_end(*this, m);
   }

@@ -128,7 +128,8 @@ TEST_F(Cli, ConfigFileWithFlagsOverriding) {
 TEST_F(Cli, ARunsConfigReproducesItInANewFolder) {
   ASSERT_EQ(run("train --data moons --layers 8:relu --epochs 3 --no-report --out " + path("r")).code, 0);
   const auto saved = nlohmann::json::parse(std::ifstream(path("r") + "/config.json"));
-  EXPECT_EQ(saved["out"], "");  // where a run is is not part of what it is
+  EXPECT_FALSE(saved.contains("out"));  // where a run is is not part of what it is
+  EXPECT_FALSE(saved.contains("resume"));
   const Result again = run("train --config " + path("r") + "/config.json --out " + path("r2"));
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_EQ(slurp(path("r") + "/model.safetensors"), slurp(path("r2") + "/model.safetensors"));
@@ -568,3 +569,56 @@ TEST_F(Cli, CorruptModelFile) {
 }
 
 }  // namespace
+
+namespace gradflow_cli_test {
+namespace {
+
+// A config file is a recipe: where a run goes (out) and what it continues (resume) are refused,
+// naming the key; a number where the flag takes text means what the flag means; a wrong type is
+// one line naming the key.
+// --resume RUN --epochs N: the schedule keeps the plan the run was started with (stepped further
+// as PyTorch's scheduler would be), and says so; --schedule-epochs N re-plans it as a run
+// started with --epochs N. The lr column is the rate each epoch trained with.
+TEST_F(Cli, AResumedRunSaysWhatItDoesWithItsSchedule) {
+  const std::string recipe = " --data moons --layers 8:relu --lr 0.1 --no-report --save-every 1 ";
+  ASSERT_EQ(run("train" + recipe + "--epochs 3 --out " + path("a")).code, 0);
+  ASSERT_EQ(run("train" + recipe + "--epochs 3 --out " + path("b")).code, 0);
+  ASSERT_EQ(run("train" + recipe + "--epochs 5 --out " + path("fresh")).code, 0);
+  const Result kept = run("train --resume " + path("a") + " --epochs 5");
+  ASSERT_EQ(kept.code, 0) << kept.err;
+  EXPECT_NE(kept.out.find("the cosine schedule keeps its plan over 3 epochs"), std::string::npos) << kept.out;
+  const auto lr = [&](const std::string& run, std::size_t epoch) {
+    return read_jsonl(path(run) + "/metrics.jsonl").at(epoch - 1)["lr"].get<double>();
+  };
+  EXPECT_NEAR(lr("a", 4), 0.0, 1e-12);         // cos(π·3/3): the plan's end
+  EXPECT_NEAR(lr("a", 5), 0.1 * 0.25, 1e-12);  // cos(π·4/3): stepped further, rising again
+  const Result replanned = run("train --resume " + path("b") + " --epochs 5 --schedule-epochs 5");
+  ASSERT_EQ(replanned.code, 0) << replanned.err;
+  EXPECT_EQ(replanned.out.find("keeps its plan"), std::string::npos) << replanned.out;
+  for (std::size_t e : {4u, 5u}) EXPECT_DOUBLE_EQ(lr("b", e), lr("fresh", e)) << e;
+}
+
+TEST_F(Cli, AConfigFileIsARecipeAndNothingElse) {
+  for (const char* key : {"resume", "out"}) {
+    const std::string f = write(std::string(key) + ".json", std::string(R"({"data": "moons", ")") + key + R"(": ")" +
+                                                                path("elsewhere") + R"("})");
+    expect_clean_error(run("train --config " + f + " --out " + path("x")),
+                       std::string("'") + key + "' is not part of a recipe", path("x"));
+    EXPECT_FALSE(fs::exists(path("elsewhere")));
+  }
+  const std::string natural = write("natural.json", R"({"data": "moons", "layers": "8:relu", "epochs": 2,
+                                                         "diagnostics_every": 3, "save_every": 1})");
+  const Result r = run("train --config " + natural + " --no-report --out " + path("n"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto saved = nlohmann::json::parse(std::ifstream(path("n") + "/config.json"));
+  EXPECT_EQ(saved["diagnostics_every"], "3");
+  EXPECT_EQ(saved["save_every"], "1");
+  const std::string bad = write("bad.json", R"({"optimizer": 1})");
+  const Result b = run("train --config " + bad + " --out " + path("b"));
+  EXPECT_NE(b.code, 0);
+  EXPECT_NE(b.err.find("unknown optimizer '1'"), std::string::npos) << b.err;
+  EXPECT_EQ(b.err.find("json.exception"), std::string::npos) << b.err;
+}
+
+}  // namespace
+}  // namespace gradflow_cli_test
