@@ -290,6 +290,8 @@ const std::vector<Scenario>& scenarios() {
        3, 32, 5, {}},
       {"deep ReLU under N(0,1)", [] { return deep_net(10, nn::relu(), Init::Normal); }, [] { return sgd(0.01); },
        moons, 2, 32, 2, {"diverged:normal_init"}},
+      {"deep ReLU under N(0,1) at a rate of 1e4", [] { return deep_net(6, nn::relu(), Init::Normal); },
+       [] { return sgd(1e4); }, moons, 2, 32, 2, {"diverged:learning_rate"}},
       {"dying ReLU at a high rate",
        [] { return Sequential(2, {nn::dense(64), nn::relu(), nn::dense(64), nn::relu(), nn::dense(2)}, 1); },
        [] { return sgd(3.0); }, [] { return synthetic::spirals(500, 2, 0.1f, 1); }, 5, 32, 10,
@@ -342,14 +344,14 @@ TEST_P(Diagnosis, NamesTheScenariosCauseAndNoOther) {
     EXPECT_TRUE(causes.count(g.substr(g.find(':') + 1))) << s.name << ": a wrong cause, " << g;
 }
 
-INSTANTIATE_TEST_SUITE_P(Scenarios, Diagnosis, ::testing::Range<std::size_t>(0, 15), [](const auto& info) {
+INSTANTIATE_TEST_SUITE_P(Scenarios, Diagnosis, ::testing::Range<std::size_t>(0, 16), [](const auto& info) {
   std::string n = scenarios()[info.param].name;
   for (char& c : n)
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   return n;
 });
 
-TEST(Diagnosis, TheTableCoversEveryScenario) { EXPECT_EQ(scenarios().size(), 15u); }
+TEST(Diagnosis, TheTableCoversEveryScenario) { EXPECT_EQ(scenarios().size(), 16u); }
 
 }  // namespace
 }  // namespace gradflow

@@ -100,7 +100,8 @@ struct DiagnosticsOptions {
 };
 
 // Why training diverged (the trainer's TrainingDiverged says it): N(0,1) weights in a layer of
-// many inputs, whose activations grow layer by layer (kCauseNormalInit), else the learning rate.
+// many inputs, whose activations grow layer by layer (kCauseNormalInit), unless the learning
+// rate is above 1; else the learning rate.
 // The remedy, as a sentence, goes to `remedy`.
 std::string divergence_cause(const Sequential& model, double lr, std::string* remedy);
 

@@ -430,9 +430,11 @@ std::pair<std::string, std::string> Diagnostics::saturated_cause(const Sequentia
   return {kCauseTails, "units in the flat tails learn slowly; try batch normalization or ReLU-family activations"};
 }
 
+// A rate above 1 is past what any of the update rules trains with: it is the cause even where
+// N(0,1) weights would be one too (a rate grown by a schedule, a typo'd --lr).
 std::string divergence_cause(const Sequential& m, double lr, std::string* remedy) {
   const std::vector<const Dense*> normal = normal_layers(m);
-  if (!normal.empty()) {
+  if (!normal.empty() && lr <= 1) {
     if (remedy)
       *remedy = normal_cause(m, normal.front(), "the activations grow layer by layer until the loss overflows");
     return kCauseNormalInit;
