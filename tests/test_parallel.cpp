@@ -146,6 +146,30 @@ TEST(Region, RunsEveryPartOnceAndNestedRegionsRunSerially) {
   EXPECT_EQ(capped.load(), 2);
 }
 
+// A ThreadLimit caps the calling thread's regions only, and restores what was there.
+TEST(Region, AThreadLimitCapsTheCallingThreadAlone) {
+  Threads four(4);
+  {
+    const ThreadLimit one(1);
+    EXPECT_EQ(num_threads(), 1);
+    int parts = 0;
+    parallel::run([&](int, int T) { parts = T; }, 4);
+    EXPECT_EQ(parts, 1);
+    {
+      const ThreadLimit three(3);
+      EXPECT_EQ(num_threads(), 3);
+    }
+    EXPECT_EQ(num_threads(), 1);
+    int other = 0;
+    std::thread([&] { other = num_threads(); }).join();
+    EXPECT_EQ(other, 4);  // another thread: the process's count
+  }
+  EXPECT_EQ(num_threads(), 4);
+  const ThreadLimit many(64);  // above the process's count: the process's count
+  EXPECT_EQ(num_threads(), 4);
+  EXPECT_THROW(ThreadLimit(-1), std::invalid_argument);
+}
+
 TEST(Region, UsesOnlyThePartsItIsGiven) {
   Threads four(4);
   for (int parts : {3, 4, 2, 4, 1, 3}) {

@@ -21,6 +21,21 @@ namespace gradflow {
 // when it is a positive number, else one per core. Call it while no computation runs.
 void set_num_threads(int n);
 int num_threads();
+
+// While it lives, the calling thread's gradflow calls use at most n threads (n >= 1; 0: no
+// limit) of the process's num_threads(); other threads are unaffected, and the bits are the same
+// (any thread count gives them). Two models trained at once from two threads can each have
+// their own count without changing the process's (scikit-learn estimators' n_threads).
+class ThreadLimit {
+ public:
+  explicit ThreadLimit(int n);
+  ~ThreadLimit();
+  ThreadLimit(const ThreadLimit&) = delete;
+  ThreadLimit& operator=(const ThreadLimit&) = delete;
+
+ private:
+  int previous_;
+};
 // The library that runs the matrix products and its code path: "oneDNN 2.6.3 avx512_core"
 // (the ISA oneDNN's JIT targets; ONEDNN_MAX_CPU_ISA caps it) or "OpenBLAS Haswell" (its kernel
 // family; OPENBLAS_CORETYPE chooses it). oneDNN where the build has it, else OpenBLAS; the

@@ -10,6 +10,11 @@ overlap, plus gradflow's own (batch_norm, dropout, init, schedule, n_threads). D
   adagrad, rmsprop, adam, adamw); 'sgd' has no momentum, 'momentum' has 0.9. No 'lbfgs'.
 - early_stopping stops on the validation loss (scikit-learn: the validation score) and keeps the
   best epoch's weights, as scikit-learn does.
+- init (gradflow's own) defaults to Glorot-uniform, scikit-learn's initializer (which narrows it
+  by √3 for 'logistic'); "default" picks by activation (He for the ReLU family, LeCun for SELU).
+- n_threads caps this estimator's fits (0: the process's count, gradflow.set_num_threads);
+  estimators fitting in several threads at once each keep theirs, and the process's count is
+  never changed.
 
 They work in Pipeline, GridSearchCV, cross_val_score and clone, and pickle (the weights travel
 as the safetensors bytes gradflow's model files hold; an optimizer's state does not travel: a
@@ -36,11 +41,16 @@ from . import nn as _nn
 __all__ = ["GradflowClassifier", "GradflowRegressor"]
 
 
+# scikit-learn's names for the activations it shares with gradflow (its others are gradflow's too).
+_ACTIVATIONS = {"logistic": "sigmoid"}
+
+
 class _GradflowMLP(BaseEstimator):
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=None, batch_size="auto",
                  learning_rate_init=None, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 batch_norm=False, dropout=0.0, init="default", schedule="none", diagnostics_every=0, n_threads=0):
+                 batch_norm=False, dropout=0.0, init="glorot_uniform", schedule="none", diagnostics_every=0,
+                 n_threads=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -87,7 +97,7 @@ class _GradflowMLP(BaseEstimator):
             layers.append(_nn.dense(int(units), init=self.init))
             if self.batch_norm:
                 layers.append(_nn.batch_norm())
-            layers.append(_nn.activation(self.activation))
+            layers.append(_nn.activation(_ACTIVATIONS.get(self.activation, self.activation)))
             if self.dropout > 0:
                 layers.append(_nn.dropout(float(self.dropout)))
         return layers + self._output_layers(n_outputs)
@@ -144,7 +154,7 @@ class _GradflowMLP(BaseEstimator):
                          X_val=X_val, y_val=t_val, schedule=self.schedule,
                          early_stop=self.n_iter_no_change if X_val is not None else 0,
                          min_delta=float(self.tol), diagnostics_every=int(self.diagnostics_every),
-                         on_epoch=None if incremental else stopper)
+                         on_epoch=None if incremental else stopper, n_threads=int(self.n_threads))
         self._record(result, len(X))
         if not incremental and not stopper.stopped and X_val is None and epochs == self.max_iter:
             warnings.warn(f"{type(self).__name__}: max_iter ({self.max_iter}) reached and the optimization hasn't "
@@ -183,12 +193,7 @@ class _GradflowMLP(BaseEstimator):
             self._initialize(X.shape[1], self._n_outputs(t), seed)
         elif not hasattr(self, "_optimizer"):  # unpickled: the update rule starts afresh
             self._optimizer = self._make_optimizer()
-        old = _gf.num_threads()
-        _gf.set_num_threads(int(self.n_threads))
-        try:
-            self._train(X, t, 1 if incremental else int(self.max_iter), seed, bool(incremental))
-        finally:
-            _gf.set_num_threads(old)
+        self._train(X, t, 1 if incremental else int(self.max_iter), seed, bool(incremental))
         return self
 
     def fit(self, X, y):
@@ -269,7 +274,8 @@ class GradflowClassifier(ClassifierMixin, _GradflowMLP):
     docstring for the differences), plus batch_norm (BatchNorm after every hidden Dense), dropout
     (after every hidden activation), init (the Dense layers' initializer), schedule (a
     learning-rate schedule as gradflow train --schedule takes it), diagnostics_every (per-layer
-    records every N steps into diagnostics_) and n_threads (0: one per core). Labels may be of any
+    records every N steps into diagnostics_) and n_threads (at most that many threads for this
+    estimator's fits; 0: the process's count). Labels may be of any
     type; classes_ holds them sorted.
     """
 
@@ -351,7 +357,6 @@ class GradflowRegressor(RegressorMixin, _GradflowMLP):
 
     def _targets(self, y, first):
         t = np.asarray(y, dtype=np.float32)
-        self._y_1d = t.ndim == 1 if first else self._y_1d
         return np.ascontiguousarray(t.reshape(len(t), -1))
 
     def partial_fit(self, X, y):
@@ -359,8 +364,10 @@ class GradflowRegressor(RegressorMixin, _GradflowMLP):
         return self._fit(X, y, incremental="reset" if not hasattr(self, "model_") else True)
 
     def predict(self, X):
+        """The predicted values: [samples] for one output (as MLPRegressor, whatever y's shape was),
+        else [samples, outputs]."""
         out = self._raw_predict(X).astype(np.float64)
-        return out.ravel() if self._y_1d else out
+        return out.ravel() if out.shape[1] == 1 else out
 
     def _more_tags(self):
         return {"multioutput": True}

@@ -109,6 +109,7 @@ struct FitOptions {
   std::uint64_t seed;
   std::string schedule;
   double clip_norm;
+  int n_threads;  // at most this many threads for this fit (0: the process's count)
 };
 
 // The report's settings table: what this fit ran with.
@@ -160,6 +161,7 @@ py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py
   trainer.add_callback(hooks);
   {
     WithoutGil released;
+    const ThreadLimit limit(o.n_threads);  // this thread's, whatever other threads fit at once
     report->history = trainer.fit(train, nullptr, val ? &*val : nullptr);
   }
   hooks.rethrow();
@@ -188,10 +190,11 @@ void bind_training(py::module_& m) {
       [](Sequential& model, const Loss& loss, Optimizer& optimizer, const py::handle& X, const py::handle& y,
          std::size_t epochs, std::size_t batch_size, bool shuffle, std::uint64_t seed, std::size_t num_classes,
          const py::handle& X_val, const py::handle& y_val, const std::string& schedule, double clip_norm,
-         std::size_t early_stop, double min_delta, std::size_t diagnostics_every, py::object on_epoch) {
+         std::size_t early_stop, double min_delta, std::size_t diagnostics_every, py::object on_epoch, int n_threads) {
+        if (n_threads < 0) throw py::value_error(fmt::format("fit: n_threads must be 0 (the process's count) or more, got {}", n_threads));
         return fit(model, loss, optimizer, X, y, X_val, y_val,
                    {epochs, batch_size, num_classes, diagnostics_every, early_stop, min_delta, shuffle, seed, schedule,
-                    clip_norm},
+                    clip_norm, n_threads},
                    std::move(on_epoch));
       },
       py::arg("model"), py::arg("loss"), py::arg("optimizer"), py::arg("X"), py::arg("y"), py::kw_only(),
@@ -199,13 +202,14 @@ void bind_training(py::module_& m) {
       py::arg("seed") = d.seed, py::arg("num_classes") = 0, py::arg("X_val") = py::none(),
       py::arg("y_val") = py::none(), py::arg("schedule") = "none", py::arg("clip_norm") = 0.0,
       py::arg("early_stop") = 0, py::arg("min_delta") = 0.0, py::arg("diagnostics_every") = 0,
-      py::arg("on_epoch") = py::none(),
+      py::arg("on_epoch") = py::none(), py::arg("n_threads") = 0,
       "Trains model on X [samples, features] and y (class labels 0..num_classes-1, or targets [samples, outputs]) "
       "with gradflow's Trainer; the GIL is released while it runs. Returns {history: one dict per epoch, "
       "diagnostics: per-layer records every diagnostics_every steps, warnings (also issued as RuntimeWarning), "
       "best_epoch, report: a Report, the page `gradflow report` draws, shown inline in Jupyter}. early_stop: stop after "
       "that many epochs without the validation loss improving by more than min_delta, keeping the best epoch's "
-      "model. on_epoch(dict) is "
+      "model. n_threads: at most that many threads for this fit (0: the process's count, gradflow.set_num_threads); "
+      "other threads and the process's count are unaffected. on_epoch(dict) is "
       "called after each epoch and stops training by returning True. Ctrl-C raises KeyboardInterrupt within a "
       "second and leaves the model at its last completed step. float32 C-contiguous arrays are read in place; "
       "others are converted once.");

@@ -13,6 +13,8 @@
 #include <exception>
 #include <mutex>
 #include <new>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -115,7 +117,7 @@ class Pool {
   }
 
   void run(void (*fn)(void*, int, int), void* ctx, int parts) {
-    parts = std::min(parts, threads());
+    parts = std::min(parts, parallel::threads());  // (the caller's ThreadLimit included)
     if (parts <= 1 || busy_.exchange(true, std::memory_order_acquire)) {
       fn(ctx, 0, 1);
       return;
@@ -316,7 +318,13 @@ void pool_after_fork() { pool().after_fork(); }
 
 }  // namespace
 
-int threads() { return pool().threads(); }
+// The calling thread's ThreadLimit (0: none).
+thread_local int thread_limit = 0;
+
+int threads() {
+  const int n = pool().threads();
+  return thread_limit > 0 ? std::min(n, thread_limit) : n;
+}
 
 int parts_for(double work) {
   const double parts = 2.0 * work / kMinParallelWork;
@@ -407,4 +415,11 @@ void set_num_threads(int n) {
 }
 
 int num_threads() { return parallel::threads(); }
+
+ThreadLimit::ThreadLimit(int n) : previous_(parallel::thread_limit) {
+  if (n < 0)
+    throw std::invalid_argument("ThreadLimit: expected 0 (no limit) or more threads, got " + std::to_string(n));
+  parallel::thread_limit = n;
+}
+ThreadLimit::~ThreadLimit() { parallel::thread_limit = previous_; }
 }  // namespace gradflow

@@ -4,8 +4,10 @@ import warnings
 
 import numpy as np
 import pytest
+
+import gradflow as gf
 from sklearn.base import clone
-from sklearn.datasets import load_iris, make_regression
+from sklearn.datasets import load_iris, make_classification, make_regression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -99,3 +101,42 @@ def test_warm_start_continues_the_network_and_a_plain_fit_starts_afresh():
     assert clf.n_iter_ == 10 and len(clf.loss_curve_) == 10 and clf.loss_curve_[5] < first
     clf.set_params(warm_start=False).fit(X, y)
     assert clf.n_iter_ == 5
+
+
+def test_scikit_learns_defaults_and_names_where_the_estimators_overlap_with_its_mlp():
+    """Glorot-uniform weights by default (scikit-learn's initializer), activation='logistic', and a
+    regressor fitted on a column y predicts [samples] as MLPRegressor does."""
+    X, y = make_classification(n_samples=200, n_features=6, random_state=0)
+    clf = GradflowClassifier(hidden_layer_sizes=(8,), activation="logistic", max_iter=5, random_state=0)
+    clf.fit(X, y)
+    assert clf.get_params()["init"] == "glorot_uniform"
+    assert "Sigmoid(8)" in clf.model_.summary() and "init glorot_uniform" in clf.model_.summary()
+    reg = GradflowRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y.astype(float).reshape(-1, 1))
+    assert reg.predict(X).shape == (len(X),)
+
+
+def test_two_estimators_fitting_in_two_threads_each_keep_their_thread_count():
+    import threading
+    X, y = make_classification(n_samples=400, n_features=8, random_state=1)
+    before = gf.num_threads()
+    errors = []
+
+    def fit(n):
+        try:
+            for _ in range(3):
+                GradflowClassifier(hidden_layer_sizes=(32,), max_iter=3, n_threads=n, random_state=0).fit(X, y)
+                assert gf.num_threads() == before  # this thread's count outside a fit: untouched
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=fit, args=(n,)) for n in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert gf.num_threads() == before
+    # The same bits with one thread as with the process's count.
+    a = GradflowClassifier(hidden_layer_sizes=(32,), max_iter=3, n_threads=1, random_state=0).fit(X, y)
+    b = GradflowClassifier(hidden_layer_sizes=(32,), max_iter=3, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
