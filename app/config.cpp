@@ -64,7 +64,8 @@ std::vector<TrainOption> model_options() {
   return {
       {"layers", "--layers", &C::layers,
        "hidden layers, exactly as written: comma-separated UNITS[:ACTIVATION][:bn][:dropout=P], or bn (BatchNorm, "
-       "first: on the input) or dropout=P; activations: " + activation_names(" ")},
+       "first: on the input) or dropout=P; activations: " + activation_names(" ") + "; auto: " + kLargeDataLayers +
+           " from 16,384 training rows up, else " + kSmallDataLayers},
       {"batchnorm", "--batchnorm,!--no-batchnorm", &C::batchnorm,
        "batch normalization after every hidden Dense, before its activation (per layer: 256:relu:bn)"},
       {"dropout", "--dropout", &C::dropout, "dropout rate after every hidden activation (per layer: 256:relu:dropout=0.2)"},
@@ -97,11 +98,14 @@ std::vector<TrainOption> recipe_options() {
       {"clip_value", "--clip-value", &C::clip_value, "clip every gradient element to [-v, v] (0: off)"},
       {"early_stop", "--early-stop", &C::early_stop,
        "stop after this many epochs without a better validation loss, keeping the best epoch's model (0: off)"},
-      {"batch_size", "--batch-size", &C::batch_size, "minibatch size", nullptr, 1},
+      {"batch_size", "--batch-size", &C::batch_size,
+       "minibatch size (0: from the training rows — 128 from 16,384 rows up, else rows/8 within 16..128)"},
       {"drop_last", "--drop-last,!--no-drop-last", &C::drop_last,
        "skip each epoch's last partial batch (without it, a last batch of 1 sample joins the one before when the "
        "model has BatchNorm)"},
-      {"epochs", "--epochs", &C::epochs, "passes over the training data", nullptr, 1},
+      {"epochs", "--epochs", &C::epochs,
+       "passes over the training data (0: from the training rows — 15 from 16,384 rows up, else about 2,000 steps "
+       "within 15..200)"},
       {"seed", "--seed", &C::seed, "seed for initialization, shuffling and noise"},
       {"threads", "--threads", &C::threads, "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)"},
       {"shuffle", "--shuffle,!--no-shuffle", &C::shuffle,
@@ -209,6 +213,34 @@ void read_member(TrainConfig& c, M TrainConfig::*member, const char* key, const 
   c.*member = v.get<M>();
 }
 }  // namespace
+
+std::string adapt_to_data(TrainConfig& c, std::size_t rows) {
+  std::string chosen;
+  if (c.layers == "auto") {
+    c.layers = rows >= kLargeData ? kLargeDataLayers : kSmallDataLayers;
+    chosen = "layers " + c.layers + ", ";
+  }
+  if (c.batch_size == 0) {
+    std::size_t b = 128;
+    if (rows < kLargeData) {
+      const double eighth = std::max(1.0, static_cast<double>(rows) / 8);
+      b = std::clamp<std::size_t>(std::size_t{1} << static_cast<int>(std::lround(std::log2(eighth))), 16, 128);
+    }
+    c.batch_size = b;
+    chosen += fmt::format("batch {} (of {} rows), ", b, rows);
+  }
+  if (c.epochs == 0) {
+    std::size_t e = 15;
+    if (rows < kLargeData) {
+      const std::size_t steps = std::max<std::size_t>(1, (rows + c.batch_size - 1) / c.batch_size);
+      e = std::clamp<std::size_t>((kAdaptiveSteps + steps - 1) / steps, 15, 200);
+    }
+    c.epochs = e;
+    chosen += fmt::format("{} epochs", e);
+  }
+  if (chosen.ends_with(", ")) chosen.resize(chosen.size() - 2);
+  return chosen.empty() ? "" : chosen + ": chosen for the data size (--layers, --batch-size, --epochs set them)";
+}
 
 std::span<const TrainOption> train_options() {
   static const std::vector<TrainOption> options = make_train_options();

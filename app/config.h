@@ -26,9 +26,11 @@ inline constexpr int kConfigVersion = 2;
 
 // The defaults are the main job, spelled out in them (what --help shows is what runs):
 // 784-512-256-10, BatchNorm before each ReLU and dropout 0.1 after it (written into the
-// default --layers), He init, Adam at 4e-3 with cosine annealing, batch 128, 15 epochs — the
+// network kLargeDataLayers), He init, Adam at 4e-3 with cosine annealing, batch 128, 15 epochs — the
 // most accurate on a validation split of the candidates within 3/4 of the old 20-epoch
-// recipe's compute (bench/recipe_search, bench/results/recipe_search.md).
+// recipe's compute (bench/recipe_search, bench/results/recipe_search.md). Batch and epochs not
+// given, and --layers auto, follow the training set's size (adapt_to_data): the main job's from
+// 16,384 rows up.
 // A user's --layers means exactly the layers written.
 struct TrainConfig {
   int version = kConfigVersion;
@@ -47,7 +49,7 @@ struct TrainConfig {
   bool standardize = false;
   std::size_t limit = 0, test_limit = 0;  // use only the first N samples (0: all)
   // model
-  std::string layers = "512:relu:bn:dropout=0.1,256:relu:bn:dropout=0.1";
+  std::string layers = "auto";  // auto: kLargeDataLayers from kLargeData rows up, else kSmallDataLayers
   bool batchnorm = false;  // BatchNorm after every hidden Dense, before its activation
   double dropout = 0;      // Dropout after every hidden activation
   std::string output = "auto";  // softmax | sigmoid | identity | auto (from the loss)
@@ -67,9 +69,9 @@ struct TrainConfig {
   std::size_t schedule_epochs = 0;
   double clip_norm = 0, clip_value = 0;  // 0: off
   std::size_t early_stop = 0;            // patience in epochs, 0: off
-  std::size_t batch_size = 128;
+  std::size_t batch_size = 0;  // 0: from the training rows (adapt_to_data)
   bool drop_last = false;  // skip each epoch's last partial batch
-  std::size_t epochs = 15;
+  std::size_t epochs = 0;      // 0: from the training rows (adapt_to_data)
   std::uint64_t seed = 42;
   int threads = 0;  // 0: all cores
   bool shuffle = true;
@@ -109,6 +111,18 @@ struct TrainOption {
 std::span<const TrainOption> train_options();
 // Whether `value` is one of "a|b|c".
 bool is_choice(std::string_view choices, std::string_view value);
+
+// Batch size and epochs the user left at 0, and --layers auto, from the training rows: from
+// kLargeData rows up, the main job's network, batch 128 and 15 epochs; below, 100 ReLU units, the power of two nearest rows / 8 within
+// [16, 128], and as many epochs as make about kAdaptiveSteps steps, within [15, 200] — a small
+// set gets as many updates as a large one instead of 15 steps in all (iris: batch 16, 200
+// epochs). Returns what it chose, for the recipe line ("" when the user set all three).
+inline constexpr std::size_t kLargeData = 16384, kAdaptiveSteps = 2000;
+// --layers auto: the main job's network, or scikit-learn's MLP default for smaller sets (on its
+// bundled sets within a point of MLPClassifier() or better: bench/bundled_sets.py).
+inline constexpr const char* kLargeDataLayers = "512:relu:bn:dropout=0.1,256:relu:bn:dropout=0.1";
+inline constexpr const char* kSmallDataLayers = "100:relu";
+std::string adapt_to_data(TrainConfig& c, std::size_t rows);
 
 nlohmann::json to_json(const TrainConfig& c);
 // Keys not in TrainConfig are an error (a misspelt key must not be silently ignored); a file of

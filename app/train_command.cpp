@@ -66,6 +66,7 @@ struct Settings {
   SaveCadence cadence;
   std::size_t diagnostics_every = kAuto;
   std::string val_note;  // when a validation set is held out without being asked for
+  std::string adapted;   // the batch size and epochs chosen for the data (adapt_to_data)
 };
 
 std::size_t parse_diagnostics_every(const std::string& text) {
@@ -114,7 +115,9 @@ Settings parse_settings(TrainConfig& cfg) {
   if (s.regression && s.loss != LossKind::MeanSquaredError)
     throw std::invalid_argument(fmt::format("a regression (--task regression) trains with --loss mse, not {}",
                                             Loss(s.loss).name()));
-  s.hidden = parse_hidden_layers(cfg.layers, s.init, cfg.batchnorm, static_cast<float>(cfg.dropout));
+  // (auto: chosen once the data is read; both forms are checked now, before anything is read)
+  s.hidden = parse_hidden_layers(cfg.layers == "auto" ? kLargeDataLayers : cfg.layers, s.init, cfg.batchnorm,
+                                 static_cast<float>(cfg.dropout));
   if (cfg.output == "auto") {
     if (s.loss == LossKind::CrossEntropy) s.output = nn::softmax();
     else if (s.loss == LossKind::BinaryCrossEntropy) s.output = nn::sigmoid();
@@ -476,6 +479,7 @@ void print_plan(const TrainConfig& cfg, const Settings& s, const Inputs& in, con
              in.filled ? fmt::format(", {} missing values filled ({})", in.filled, in.impute.strategy) : "",
              in.input.empty() ? "" : ", standardized", left_out(train.ignored_columns));
   if (!s.val_note.empty()) fmt::print("note:   {}\n", s.val_note);
+  if (!s.adapted.empty()) fmt::print("note:   {}\n", s.adapted);
   fmt::print("model:  {}, {} parameters, init {}\n", m.net->outline(), m.net->num_params(),
              s.init == Init::Default ? "default (He/LeCun/Glorot by activation)" : std::string(to_string(s.init)));
   fmt::print("recipe: {} lr {}{}{}, batch {}, {}, loss {}{}{}, seed {}, {} thread(s), sgemm {}\n",
@@ -626,9 +630,15 @@ void write_outputs(const TrainConfig& cfg, const Inputs& in, Model& m, Training&
 // Settings → Inputs → Model → Training → Result, each step a value built from the ones before.
 int train(const TrainConfig& config) {
   TrainConfig cfg = config;
-  const Settings settings = parse_settings(cfg);
+  Settings settings = parse_settings(cfg);
   set_num_threads(cfg.threads);
   Inputs inputs = load_inputs(cfg, settings);
+  settings.adapted = adapt_to_data(cfg, inputs.data.train.size());
+  if (!settings.adapted.empty()) {  // the network and the schedule's plan as chosen
+    settings.hidden = parse_hidden_layers(cfg.layers, settings.init, cfg.batchnorm, static_cast<float>(cfg.dropout));
+    settings.scheduler = std::make_unique<LrScheduler>(
+        parse_schedule(cfg.schedule, cfg.schedule_epochs ? cfg.schedule_epochs : cfg.epochs, cfg.warmup));
+  }
   Model model = build_model(cfg, settings, inputs);
   Training training = prepare_training(cfg, settings, inputs, model);
   if (!mpi::root()) return fit(cfg, settings, inputs, training).code;  // the other ranks compute; rank 0 writes

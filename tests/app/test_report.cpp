@@ -60,7 +60,8 @@ TEST_F(ReportPage, OpensWithTheAnswerAndNamesEveryLegendEntry) {
 }
 
 TEST_F(ReportPage, ARegressionShowsRSquaredAndMaeOnLogAxesWhereValuesSpanDecades) {
-  ASSERT_EQ(run("train --data sine --epochs 12 --out " + path("g")).code, 0);
+  ASSERT_EQ(run("train --data sine --layers 512:relu:bn:dropout=0.1,256:relu:bn:dropout=0.1 --batch-size 128 --epochs 12 "
+                "--out " + path("g")).code, 0);
   const std::string dom = rendered(path("g") + "/report.html", "p2");
   EXPECT_EQ(dom.find(">Accuracy<"), std::string::npos) << "a regression has no accuracy panel";
   EXPECT_EQ(chart_attr(dom, "R² (1: perfect; 0: no better than the mean)", "data-empty"), "");

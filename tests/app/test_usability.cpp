@@ -91,6 +91,13 @@ TEST_F(Usability, EveryDefaultHelpShowsIsWhatARunWithNoFlagsUses) {
   wait_for(pid);
   ASSERT_FALSE(config.empty()) << slurp(path("log"));
   const auto c = nlohmann::json::parse(slurp(config.string()));
+  // What "0" and "auto" chose for the default job's 60,000 rows (adapt_to_data), recorded as such.
+  EXPECT_EQ(shown["batch_size"], "0");
+  EXPECT_EQ(shown["epochs"], "0");
+  EXPECT_EQ(shown["layers"], "auto");
+  shown["batch_size"] = "128";
+  shown["epochs"] = "15";
+  shown["layers"] = "512:relu:bn:dropout=0.1,256:relu:bn:dropout=0.1";
   for (const auto& [key, value] : shown) {
     ASSERT_TRUE(c.contains(key)) << key;
     if (c[key].is_boolean()) EXPECT_EQ(value, c[key].get<bool>() ? "true" : "false") << key;
