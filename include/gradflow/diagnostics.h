@@ -20,7 +20,7 @@
 //   exploding   through depth: above exploding_ratio (1e3) × the last one's, two records in a row
 //               (N(0,1) weights, else too large an initial scale); in time: a Dense layer's
 //               gradient norm growing more than exploding_factor (10×) per interval, two
-//               intervals in a row (the learning rate)
+//               intervals in a row, past every layer's norm before (the learning rate)
 //   dead        more than dead_fraction (half) of a layer's units dead: a frozen layer, unscaled
 //               inputs, N(0,1) weights, else the learning rate
 //   saturated   more than saturated_fraction (half) of a layer's outputs saturated: N(0,1)

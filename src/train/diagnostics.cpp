@@ -290,10 +290,14 @@ void Diagnostics::check_growth(const DiagnosticsRecord& r, const std::vector<con
   const DiagnosticsRecord& prev2 = records_[records_.size() - 3];
   std::vector<std::size_t> grew;  // one warning for all the layers, each warned once
   double lo = std::numeric_limits<double>::infinity(), hi = 0, top = 0;
+  // Growth from near 0 is not an explosion (BatchNorm over 2 rows passes a first layer ~1e-6,
+  // whose rounding noise can grow 1e4×): it must pass the largest gradient the net had before.
+  double ceiling = 0;
+  for (const LayerRecord* l : dense) ceiling = std::max(ceiling, prev2.layers[l->index].grad_norm);
   for (const LayerRecord* l : dense) {
     const double before = prev.layers[l->index].grad_norm, before2 = prev2.layers[l->index].grad_norm;
     if (before2 > 0 && before > o_.exploding_factor * before2 && l->grad_norm > o_.exploding_factor * before &&
-        !warned_.count({"exploding", l->index})) {
+        l->grad_norm > ceiling && !warned_.count({"exploding", l->index})) {
       grew.push_back(l->index);
       lo = std::min(lo, l->grad_norm / before2), hi = std::max(hi, l->grad_norm / before2);
       top = std::max(top, l->grad_norm);
