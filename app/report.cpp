@@ -407,13 +407,17 @@ Outcome outcome(const RunRecords& run) {
 
 std::string model_text(const RunRecords& run) {
   if (!run.model.is_object()) return "";
-  return fmt::format(" · model {} · {} parameters", escape(run.model.value("summary", "")),
+  return fmt::format("model {} · {} parameters", escape(run.model.value("summary", "")),
                      run.model.value("parameters", std::size_t{0}));
 }
 
 std::string headline_one(const RunRecords& run) {
   const Outcome o = outcome(run);
-  const std::string data = run.config.is_object() && run.config.contains("data") ? run.config["data"].dump() : "";
+  // What it trained on: the CLI's --data, or Python's source ("gradflow.fit (Python)").
+  std::string data;
+  for (const char* key : {"data", "source"})
+    if (data.empty() && run.config.is_object() && run.config.contains(key))
+      data = run.config[key].is_string() ? run.config[key].get<std::string>() : run.config[key].dump();
   std::string h = fmt::format("<div class=\"headline\" id=\"headline\" data-final=\"{}\">", std::isnan(o.final) ? "" : metric_text(o.key, o.final));
   if (o.epochs == 0) return h + "<p class=\"answer\">no epoch finished</p></div>";
   h += fmt::format("<p class=\"answer\">{} <b>{}</b>{} after {} epoch{} in {:.1f} s</p>", o.what, metric_text(o.key, o.final),
@@ -423,8 +427,10 @@ std::string headline_one(const RunRecords& run) {
   if (!std::isnan(o.best_val))
     best += fmt::format(" · best {} {} at epoch {}", o.best_val_what, metric_text(o.key, o.best_val), o.best_val_epoch);
   h += "<p>" + best + "</p>";
-  h += fmt::format("<p class=\"about\">data {}{} · <a href=\"#warnings\">{} warning{}</a></p></div>", escape(data),
-                   model_text(run), o.warnings, o.warnings == 1 ? "" : "s");
+  std::string about = data.empty() ? "" : "data " + escape(data) + " · ";
+  if (const std::string model = model_text(run); !model.empty()) about += model + " · ";
+  h += fmt::format("<p class=\"about\">{}<a href=\"#warnings\">{} warning{}</a></p></div>", about, o.warnings,
+                   o.warnings == 1 ? "" : "s");
   return h;
 }
 
