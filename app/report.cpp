@@ -557,15 +557,6 @@ std::string report_html(const std::vector<RunRecords>& runs) {
   for (const RunRecords& run : runs) {
     json r{{"name", run.name}, {"config", run.config}, {"metrics", run.metrics}, {"diagnostics", run.diagnostics},
            {"confusion", run.confusion}};
-    int first = -1, last = -1;
-    if (!r["diagnostics"].empty())
-      for (std::size_t i = 0; i < r["diagnostics"][0]["layers"].size(); ++i)
-        if (r["diagnostics"][0]["layers"][i]["kind"] == "dense") {
-          if (first < 0) first = static_cast<int>(i);
-          last = static_cast<int>(i);
-        }
-    r["first_dense"] = first;
-    r["last_dense"] = last;
     const std::string title = runs.size() > 1 ? "<h3>" + escape(run.name) + "</h3>" : "";
     std::string w;
     for (const auto& m : r["metrics"])
