@@ -44,6 +44,9 @@ class Optimizer : public Stateful {
   void set_layer_lr_scale(std::size_t layer, double scale);
   const std::vector<double>& layer_lr_scales() const { return layer_scale_; }
   virtual std::string_view name() const = 0;
+  // Every registered hyper-parameter with the value it was built with (make_optimizer's; empty
+  // for one constructed directly).
+  const HyperparameterValues& hyperparameters() const { return hyperparameters_; }
   // Named state buffers (for checkpoints), each [1, num_params] or empty before the first step.
   virtual std::vector<std::pair<std::string, Tensor*>> state() { return {}; }
   // Updates applied to each layer so far. As torch keeps a step count per parameter, a layer
@@ -55,6 +58,7 @@ class Optimizer : public Stateful {
   void load_state_json(const std::string& json) override;
 
  protected:
+  friend std::unique_ptr<Optimizer> make_optimizer(std::string_view name, const HyperparameterValues& given);
   // Update θ[0, n) from g[0, n) at learning rate lr, the layer's step-th update (1-based);
   // `state_offset` indexes the flat state.
   virtual void update(float* theta, const float* grad, std::size_t n, std::size_t state_offset, double lr,
@@ -62,6 +66,7 @@ class Optimizer : public Stateful {
   // Called before the first update of a step, with the model's parameter count.
   virtual void prepare(std::size_t num_params) { (void)num_params; }
   double lr_, initial_lr_;
+  HyperparameterValues hyperparameters_;
   std::vector<std::int64_t> layer_steps_;
   std::vector<double> layer_scale_;
   std::vector<double> layer_lr_;  // per step: lr · layer scale

@@ -7,7 +7,13 @@ overlap, plus gradflow's own (batch_norm, dropout, init, schedule, n_threads). D
   Adam lr 1e-3, weight decay 0; AdamW weight decay 0.01). alpha is the solver's weight decay
   (an L2 term added to the gradient, as torch.optim), not scikit-learn's penalty on the loss.
 - solver is any registered optimizer (gradflow.optimizer_kinds(): sgd, momentum, nesterov,
-  adagrad, rmsprop, adam, adamw); 'sgd' has no momentum, 'momentum' has 0.9. No 'lbfgs'.
+  adagrad, rmsprop, adam, adamw). 'sgd' is scikit-learn's: momentum (0.9) and nesterovs_momentum
+  (True) apply to it; 'adam' takes beta_1, beta_2 and epsilon. No 'lbfgs' (max_fun, its only
+  parameter, is accepted and unused, as scikit-learn does for the other solvers).
+- learning_rate: 'constant' for every solver (scikit-learn, too, ignores it but for 'sgd');
+  'invscaling' and 'adaptive' with 'sgd' are refused: their rates are functions of the samples
+  seen and of the training loss that gradflow's schedules do not have (schedule= has gradflow's:
+  step, exponential, cosine, plateau).
 - early_stopping stops on the validation loss (scikit-learn: the validation score) and keeps the
   best epoch's weights, as scikit-learn does.
 - init (gradflow's own) defaults to Glorot-uniform, scikit-learn's initializer (which narrows it
@@ -19,7 +25,8 @@ overlap, plus gradflow's own (batch_norm, dropout, init, schedule, n_threads). D
 They work in Pipeline, GridSearchCV, cross_val_score and clone, and pickle (the weights travel
 as the safetensors bytes gradflow's model files hold; an optimizer's state does not travel: a
 partial_fit after unpickling starts the update rule afresh). After fit: classes_ (classifier),
-loss_curve_, n_iter_, history_ (a pandas DataFrame when pandas is installed, else a list of
+loss_curve_, n_iter_, best_loss_ (without early_stopping), validation_scores_ and
+best_validation_score_ (accuracy, or R² for the regressor, with early_stopping), history_ (a pandas DataFrame when pandas is installed, else a list of
 dicts), diagnostics_ (per-layer records, with diagnostics_every), model_ (the gradflow
 Sequential).
 """
@@ -48,8 +55,9 @@ _ACTIVATIONS = {"logistic": "sigmoid"}
 class _GradflowMLP(BaseEstimator):
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=None, batch_size="auto",
                  learning_rate_init=None, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
-                 warm_start=False, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 batch_norm=False, dropout=0.0, init="glorot_uniform", schedule="none", diagnostics_every=0,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 learning_rate="constant", power_t=0.5, max_fun=15000, batch_norm=False, dropout=0.0, init="glorot_uniform", schedule="none", diagnostics_every=0,
                  n_threads=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -63,9 +71,17 @@ class _GradflowMLP(BaseEstimator):
         self.tol = tol
         self.verbose = verbose
         self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.max_fun = max_fun
         self.batch_norm = batch_norm
         self.dropout = dropout
         self.init = init
@@ -107,6 +123,11 @@ class _GradflowMLP(BaseEstimator):
             raise ValueError("solver 'lbfgs' is not available in gradflow: use one of "
                              + ", ".join(k["name"] for k in _gf.optimizer_kinds()))
         kwargs = {}
+        if self.solver == "sgd":  # scikit-learn's SGD: with (Nesterov) momentum unless told otherwise
+            kwargs["momentum"] = float(self.momentum)
+            kwargs["nesterov"] = bool(self.nesterovs_momentum) and self.momentum > 0
+        elif self.solver in ("adam", "adamw"):
+            kwargs.update(beta1=float(self.beta_1), beta2=float(self.beta_2), eps=float(self.epsilon))
         if self.learning_rate_init is not None:
             kwargs["lr"] = float(self.learning_rate_init)
         if self.alpha is not None:
@@ -123,6 +144,20 @@ class _GradflowMLP(BaseEstimator):
             raise ValueError(f"batch_size must be 'auto' or a whole number ≥ 1, got {self.batch_size!r}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+        if self.learning_rate not in ("constant", "invscaling", "adaptive"):
+            raise ValueError(f"learning_rate must be 'constant', 'invscaling' or 'adaptive', got {self.learning_rate!r}")
+        if self.solver == "sgd" and self.learning_rate != "constant":
+            raise ValueError(f"learning_rate={self.learning_rate!r} is not available in gradflow: scikit-learn's "
+                             "rate there follows the samples seen ('invscaling') or the training loss ('adaptive'), "
+                             "which gradflow's schedules do not; schedule= takes gradflow's (step, exponential, "
+                             "cosine, plateau)")
+        if not 0 <= self.momentum <= 1:
+            raise ValueError(f"momentum must be in [0, 1], got {self.momentum!r}")
+        for name in ("beta_1", "beta_2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not self.epsilon > 0:
+            raise ValueError(f"epsilon must be > 0, got {self.epsilon!r}")
 
     # ---- training ----
     def _initialize(self, n_features, n_outputs, seed):
@@ -135,6 +170,10 @@ class _GradflowMLP(BaseEstimator):
         self.diagnostics_ = []
         self.n_iter_ = 0
         self.t_ = 0
+        # scikit-learn's: the best training loss without early stopping, the validation scores with it
+        self.best_loss_ = None if self.early_stopping else np.inf
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
 
     def _split_validation(self, X, t, seed):
         stratify = t if self._loss_name() == "cross_entropy" else None
@@ -163,6 +202,13 @@ class _GradflowMLP(BaseEstimator):
     def _record(self, result, n):
         self._history += result["history"]
         self.loss_curve_ += [epoch["train_loss"] for epoch in result["history"]]
+        if self.best_loss_ is not None and self.loss_curve_:
+            self.best_loss_ = min(self.best_loss_, min(self.loss_curve_))
+        if self.validation_scores_ is not None:
+            key = "val_acc" if self._loss_name() == "cross_entropy" else "val_r2"
+            self.validation_scores_ += [e[key] for e in result["history"] if e[key] is not None]
+            if self.validation_scores_:
+                self.best_validation_score_ = max(self.validation_scores_)
         self.n_iter_ += len(result["history"])
         self.t_ += n * len(result["history"])
         self.diagnostics_ += result["diagnostics"]  # (its warnings: RuntimeWarnings from gradflow.fit)
@@ -244,7 +290,7 @@ def _frame(rows):
         import pandas
     except ImportError:
         return list(rows)
-    return pandas.DataFrame(rows, columns=["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"])
+    return pandas.DataFrame(rows, columns=["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_r2", "lr", "seconds"])
 
 
 class _NoImprovement:

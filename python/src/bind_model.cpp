@@ -151,7 +151,9 @@ void bind_losses_and_optimizers(py::module_& m) {
   });
   py::class_<Optimizer>(m, "Optimizer", "An update rule with its state (make_optimizer builds one).")
       .def_property_readonly("name", [](const Optimizer& o) { return std::string(o.name()); })
-      .def_property_readonly("learning_rate", &Optimizer::learning_rate);
+      .def_property_readonly("learning_rate", &Optimizer::learning_rate)
+      .def("hyperparameters", &Optimizer::hyperparameters,
+           "Every registered hyper-parameter with the value it was built with ({name: value}; flags as 0/1).");
   m.def("optimizer_kinds", &registry_list,
         "The registered optimizers: name, torch class, and each hyper-parameter with its default and range.");
   m.def(

@@ -29,6 +29,7 @@ py::dict epoch_dict(const EpochMetrics& m, double lr) {
   d["train_acc"] = or_none(m.train_acc);
   d["val_loss"] = or_none(m.val_loss);
   d["val_acc"] = or_none(m.val_acc);
+  d["val_r2"] = or_none(m.val_r2);
   d["lr"] = lr;
   d["seconds"] = m.seconds;
   return d;

@@ -125,7 +125,10 @@ const OptimizerKind& optimizer_kind(std::string_view name) {
 
 std::unique_ptr<Optimizer> make_optimizer(std::string_view name, const HyperparameterValues& given) {
   const OptimizerKind& k = optimizer_kind(name);
-  return k.make(resolve_hyperparameters(fmt::format("optimizer {}", k.name), k.params, given));
+  HyperparameterValues values = resolve_hyperparameters(fmt::format("optimizer {}", k.name), k.params, given);
+  std::unique_ptr<Optimizer> o = k.make(values);
+  o->hyperparameters_ = std::move(values);
+  return o;
 }
 
 }  // namespace gradflow

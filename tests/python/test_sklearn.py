@@ -140,3 +140,51 @@ def test_two_estimators_fitting_in_two_threads_each_keep_their_thread_count():
     a = GradflowClassifier(hidden_layer_sizes=(32,), max_iter=3, n_threads=1, random_state=0).fit(X, y)
     b = GradflowClassifier(hidden_layer_sizes=(32,), max_iter=3, random_state=0).fit(X, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_every_mlpclassifier_parameter_is_accepted_with_its_meaning_or_refused_with_the_reason():
+    """A grid copied from an MLPClassifier search runs: every constructor parameter of scikit-learn's
+    MLP is one of ours, with its default; 'sgd' is scikit-learn's (Nesterov momentum 0.9)."""
+    import inspect
+
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    for ours, theirs in ((GradflowClassifier, MLPClassifier), (GradflowRegressor, MLPRegressor)):
+        mine = ours().get_params()
+        for name, value in theirs().get_params().items():
+            assert name in mine, name
+            if name not in ("alpha", "learning_rate_init"):  # None: the solver's own (the module says why)
+                assert mine[name] == value, (name, mine[name], value)
+        assert set(inspect.signature(theirs).parameters) <= set(inspect.signature(ours).parameters)
+    X, y = iris()
+    sgd = GradflowClassifier(solver="sgd", max_iter=2, random_state=0).fit(X, y)
+    h = sgd._optimizer.hyperparameters()
+    assert (h["momentum"], h["nesterov"]) == (0.9, 1.0)
+    plain = GradflowClassifier(solver="sgd", momentum=0, max_iter=2, random_state=0).fit(X, y)
+    assert plain._optimizer.hyperparameters()["momentum"] == 0 and plain._optimizer.hyperparameters()["nesterov"] == 0
+    adam = GradflowClassifier(beta_1=0.8, beta_2=0.99, epsilon=1e-6, max_iter=2, random_state=0).fit(X, y)
+    assert {k: adam._optimizer.hyperparameters()[k] for k in ("beta1", "beta2", "eps")} == {
+        "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}
+    GradflowClassifier(learning_rate="adaptive", power_t=0.3, max_fun=10, max_iter=2).fit(X, y)  # Adam ignores them
+    with pytest.raises(ValueError, match="learning_rate='invscaling' is not available in gradflow"):
+        GradflowClassifier(solver="sgd", learning_rate="invscaling").fit(X, y)
+    with pytest.raises(ValueError, match="learning_rate must be"):
+        GradflowClassifier(learning_rate="fast").fit(X, y)
+    search = GridSearchCV(GradflowClassifier(max_iter=3, random_state=0),
+                          {"learning_rate": ["constant", "adaptive"], "momentum": [0.8, 0.9],
+                           "nesterovs_momentum": [True, False], "beta_1": [0.9], "epsilon": [1e-8]}, cv=2)
+    assert search.fit(X, y).best_params_ is not None
+
+
+def test_best_loss_and_validation_scores_as_scikit_learn_keeps_them():
+    X, y = iris()
+    plain = GradflowClassifier(max_iter=20, random_state=0).fit(X, y)
+    assert plain.best_loss_ == min(plain.loss_curve_)
+    assert plain.validation_scores_ is None and plain.best_validation_score_ is None
+    early = GradflowClassifier(max_iter=30, early_stopping=True, random_state=0).fit(X, y)
+    assert early.best_loss_ is None
+    assert len(early.validation_scores_) == early.n_iter_
+    assert all(0 <= s <= 1 for s in early.validation_scores_)
+    assert early.best_validation_score_ == max(early.validation_scores_)
+    Xr, yr = make_regression(n_samples=200, n_features=5, noise=0.1, random_state=0)
+    reg = GradflowRegressor(max_iter=30, early_stopping=True, random_state=0).fit(Xr, (yr - yr.mean()) / yr.std())
+    assert len(reg.validation_scores_) == reg.n_iter_ and reg.best_validation_score_ <= 1  # R²
