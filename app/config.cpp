@@ -98,6 +98,8 @@ std::vector<TrainOption> recipe_options() {
       {"clip_value", "--clip-value", &C::clip_value, "clip every gradient element to [-v, v] (0: off)"},
       {"early_stop", "--early-stop", &C::early_stop,
        "stop after this many epochs without a better validation loss, keeping the best epoch's model (0: off)"},
+      {"min_delta", "--min-delta", &C::min_delta,
+       "early stopping: a validation loss is better when it is lower than the best by more than this"},
       {"batch_size", "--batch-size", &C::batch_size,
        "minibatch size (0: from the training rows — 128 from 16,384 rows up, else rows/8 within 16..128)"},
       {"drop_last", "--drop-last,!--no-drop-last", &C::drop_last,
@@ -254,6 +256,13 @@ json to_json(const TrainConfig& c) {
   return j;
 }
 
+json config_json(const TrainConfig& c) {
+  json saved = to_json(c);
+  saved.erase("resume");
+  saved.erase("out");
+  return saved;
+}
+
 TrainConfig from_json(const json& given, const std::string& source) {
   if (!given.is_object()) throw std::runtime_error(fmt::format("{}: expected a JSON object", source));
   const json j = migrate(given);
@@ -308,16 +317,20 @@ std::unique_ptr<Optimizer> resolve_optimizer(TrainConfig& c) {
                                               detail::quote(name), detail::quote(v.dump())));
     given[name] = v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>();
   }
-  const HyperparameterValues values =
-      resolve_hyperparameters(fmt::format("optimizer {}", kind.name), kind.params, given);
+  std::unique_ptr<Optimizer> o = make_optimizer(kind.name, given);
+  c.optimizer_options = optimizer_options_json(*o);
+  return o;
+}
+
+json optimizer_options_json(const Optimizer& optimizer) {
   json used = json::object();
-  for (const Hyperparameter& p : kind.params)
+  if (optimizer.hyperparameters().empty()) return used;
+  for (const Hyperparameter& p : optimizer_kind(optimizer.registered_name()).params)
     if (p.name != "lr") {
-      const double v = values.find(p.name)->second;
+      const double v = optimizer.hyperparameters().find(p.name)->second;
       used[std::string(p.name)] = p.type == Hyperparameter::Type::Flag ? json(v != 0) : json(v);
     }
-  c.optimizer_options = used;
-  return kind.make(values);
+  return used;
 }
 
 namespace {
@@ -371,11 +384,8 @@ std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, b
         else throw std::invalid_argument(
             fmt::format("--layers: '{}': unknown part '{}'", detail::quote(item), detail::quote(parts[i])));
       }
-      // Ioffe & Szegedy: normalize the pre-activation z, between the Dense and its activation.
-      specs.push_back(nn::dense(n, init));
-      if (bn) specs.push_back(nn::batch_norm());
-      specs.push_back(act);
-      if (rate > 0) specs.push_back(nn::dropout(rate));
+      const nn::Block block{.units = n, .activation = act, .batch_norm = bn, .dropout = rate, .init = init};
+      for (LayerSpec& l : nn::mlp(std::span(&block, 1))) specs.push_back(std::move(l));
     }
     if (specs.size() > kMaxLayers)
       throw std::invalid_argument(fmt::format("--layers: more than {} layers", kMaxLayers));
@@ -383,6 +393,47 @@ std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, b
     start = comma + 1;
   }
   return specs;
+}
+
+namespace {
+// The --layers text of the blocks (init aside), or nullopt.
+std::optional<std::string> hidden_layers_text(std::span<const LayerSpec> hidden) {
+  const auto blocks = nn::blocks_of(hidden);
+  if (!blocks) return std::nullopt;
+  std::string text;
+  for (const nn::Block& b : *blocks) {
+    const std::string_view act = to_string(b.activation.kind);
+    if (parse_activation(act) != b.activation) return std::nullopt;
+    text += fmt::format("{}{}:{}{}", text.empty() ? "" : ",", b.units, act, b.batch_norm ? ":bn" : "");
+    if (b.dropout > 0) text += fmt::format(":dropout={}", b.dropout);
+  }
+  return text.empty() ? "none" : text;
+}
+}  // namespace
+
+std::optional<NetworkText> network_text(const std::vector<LayerSpec>& specs) {
+  std::size_t out = specs.size();
+  while (out > 0 && specs[out - 1].kind != LayerKind::Dense) --out;
+  if (out == 0 || out + 1 < specs.size()) return std::nullopt;
+  NetworkText t;
+  if (out == specs.size()) t.output = "identity";
+  else if (is_activation(specs[out].kind) && parse_activation(to_string(specs[out].kind)) == specs[out])
+    t.output = to_string(specs[out].kind);
+  else return std::nullopt;
+  const auto hidden = hidden_layers_text(std::span(specs).first(out - 1));
+  if (!hidden) return std::nullopt;
+  t.layers = *hidden;
+  // The text builds the same network when its inits resolve to these: "default", or one for all.
+  for (const Init init : {Init::Default, specs[out - 1].dense().init}) {
+    std::vector<LayerSpec> again = parse_hidden_layers(t.layers, init);
+    again.push_back(nn::dense(specs[out - 1].dense().units, init));
+    if (t.output != "identity") again.push_back(parse_activation(t.output));
+    if (resolve_inits(again) == specs) {
+      t.init = to_string(init);
+      return t;
+    }
+  }
+  return std::nullopt;
 }
 
 SaveCadence parse_save_every(const std::string& text) {
@@ -425,6 +476,66 @@ std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text) {
   }
   if (stages.front().epoch != 1) stages.insert(stages.begin(), {1, 0});
   return stages;
+}
+
+std::vector<StagedUnfreezing::Stage> unfreezing_stages(const TrainConfig& c) {
+  if (!c.stages.empty()) return parse_stages(c.stages);
+  if (c.freeze > 0) return StagedUnfreezing::every(c.freeze, c.unfreeze_every);
+  return {};
+}
+
+ScheduleOptions recipe_schedule(const TrainConfig& c) {
+  return parse_schedule(c.schedule, c.schedule_epochs ? c.schedule_epochs : c.epochs, c.warmup);
+}
+
+std::size_t parse_diagnostics_every(const std::string& text) {
+  if (text == "auto") return kAutoDiagnostics;
+  std::size_t n = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || p != text.data() + text.size() || n == kAutoDiagnostics)
+    throw std::invalid_argument(fmt::format("--diagnostics-every '{}': expected a number of steps, 0 (off) or auto",
+                                            detail::quote(text)));
+  return n;
+}
+
+TrainingRun build_training(const TrainConfig& c, Sequential& model, const Loss& loss, Optimizer& optimizer,
+                           const Dataset& train, GradientReducer* reducer) {
+  if (c.batch_size == 0 || c.epochs == 0)
+    throw std::invalid_argument("build_training: batch size and epochs must be resolved (adapt_to_data)");
+  if (c.clip_norm < 0 || c.clip_value < 0) throw std::invalid_argument("--clip-norm and --clip-value must be >= 0");
+  if (!(c.min_delta >= 0)) throw std::invalid_argument(fmt::format("--min-delta must be >= 0, got {}", c.min_delta));
+  const std::vector<StagedUnfreezing::Stage> stages = unfreezing_stages(c);
+  for (const auto& st : stages)
+    if (st.frozen >= count_blocks(model))
+      throw std::invalid_argument(fmt::format("cannot freeze {} blocks: the model has {} Dense layers (the output's "
+                                              "must stay trainable)",
+                                              st.frozen, count_blocks(model)));
+  TrainingRun r;
+  TrainOptions o{.epochs = c.epochs, .batch_size = c.batch_size, .shuffle = c.shuffle, .seed = c.seed,
+                 .drop_last = c.drop_last};
+  o.reducer = reducer;
+  r.trainer = std::make_unique<Trainer>(model, loss, optimizer, o);
+  r.trainer->check(train);
+  r.scheduler = std::make_unique<LrScheduler>(recipe_schedule(c));
+  r.trainer->add_callback(*r.scheduler);
+  if (c.clip_norm > 0 || c.clip_value > 0) {
+    r.clipping = std::make_unique<GradientClipping>(c.clip_norm > 0 ? std::optional<double>(c.clip_norm) : std::nullopt,
+                                                    c.clip_value > 0 ? std::optional<double>(c.clip_value) : std::nullopt);
+    r.trainer->add_callback(*r.clipping);
+  }
+  if (c.early_stop > 0) r.trainer->add_callback(*(r.early = std::make_unique<EarlyStopping>(c.early_stop, c.min_delta)));
+  if (!stages.empty())
+    r.trainer->add_callback(*(r.unfreezing = std::make_unique<StagedUnfreezing>(stages, c.unfrozen_lr_scale)));
+  // auto: every 50 steps, but at least ~20 records in a short run (always the last step)
+  std::size_t every = parse_diagnostics_every(c.diagnostics_every);
+  if (every == kAutoDiagnostics)
+    every = std::clamp<std::size_t>(c.epochs * r.trainer->steps_per_epoch(train.size()) / 20, 1, 50);
+  if (every > 0) {
+    r.diagnostics =
+        std::make_unique<Diagnostics>(DiagnosticsOptions{.every = every, .input_scale = input_scale(train.x)});
+    r.trainer->add_callback(*r.diagnostics);
+  }
+  return r;
 }
 
 }  // namespace gradflow::app

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -13,9 +14,12 @@
 #include <nlohmann/json.hpp>
 
 #include "gradflow/callbacks.h"
+#include "gradflow/diagnostics.h"
 #include "gradflow/layer.h"
 #include "gradflow/loss.h"
+#include "gradflow/mlp.h"
 #include "gradflow/optimizer.h"
+#include "gradflow/trainer.h"
 
 namespace gradflow::app {
 
@@ -69,6 +73,7 @@ struct TrainConfig {
   std::size_t schedule_epochs = 0;
   double clip_norm = 0, clip_value = 0;  // 0: off
   std::size_t early_stop = 0;            // patience in epochs, 0: off
+  double min_delta = 0;                  // early stopping: a better validation loss is lower by more than this
   std::size_t batch_size = 0;  // 0: from the training rows (adapt_to_data)
   bool drop_last = false;  // skip each epoch's last partial batch
   std::size_t epochs = 0;      // 0: from the training rows (adapt_to_data)
@@ -125,6 +130,9 @@ inline constexpr const char* kSmallDataLayers = "100:relu";
 std::string adapt_to_data(TrainConfig& c, std::size_t rows);
 
 nlohmann::json to_json(const TrainConfig& c);
+// config.json: the recipe as a run used it, without where it ran (out) or what it resumed — the
+// same from the CLI and from gradflow.fit; --config with it trains the same run anew.
+nlohmann::json config_json(const TrainConfig& c);
 // Keys not in TrainConfig are an error (a misspelt key must not be silently ignored); a file of
 // an earlier version is migrated (kConfigVersion).
 TrainConfig from_json(const nlohmann::json& j, const std::string& source);
@@ -133,6 +141,9 @@ TrainConfig from_json(const nlohmann::json& j, const std::string& source);
 // registration and completed with its defaults into c.optimizer_options (throws on an unknown
 // name, a hyper-parameter it does not take or a value out of range).
 std::unique_ptr<Optimizer> resolve_optimizer(TrainConfig& c);
+// An optimizer's hyper-parameters but the rate, as config.json's optimizer_options holds them
+// (flags as true/false); empty for one not built by make_optimizer.
+nlohmann::json optimizer_options_json(const Optimizer& optimizer);
 
 // How often checkpoints are written: every `epochs` epochs, or at most every `seconds`.
 struct SaveCadence {
@@ -144,6 +155,33 @@ SaveCadence parse_save_every(const std::string& text);
 
 // "1:3,5:2,9:0" → unfreezing stages (epoch, frozen blocks).
 std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text);
+// The recipe's unfreezing stages: --stages, else --freeze with --unfreeze-every, else none.
+std::vector<StagedUnfreezing::Stage> unfreezing_stages(const TrainConfig& c);
+// The schedule the recipe names, planned over --schedule-epochs (0: --epochs) after the warm-up.
+ScheduleOptions recipe_schedule(const TrainConfig& c);
+// --diagnostics-every: a number of steps, 0 (off) or kAutoDiagnostics ("auto").
+inline constexpr std::size_t kAutoDiagnostics = static_cast<std::size_t>(-1);
+std::size_t parse_diagnostics_every(const std::string& text);
+
+// The trainer a recipe describes with the callbacks that follow from it, owned together: the
+// schedule, gradient clipping, early stopping, staged unfreezing and the per-layer diagnostics,
+// added in that order (diagnostics see the clipped gradients). The CLI, gradflow.fit, the
+// estimators and the studies build theirs with build_training; a front end adds only its own
+// observers after them (progress lines, checkpoints, Python's hooks).
+struct TrainingRun {
+  std::unique_ptr<Trainer> trainer;
+  std::unique_ptr<LrScheduler> scheduler;
+  std::unique_ptr<GradientClipping> clipping;     // clip_norm or clip_value > 0
+  std::unique_ptr<EarlyStopping> early;           // early_stop > 0
+  std::unique_ptr<StagedUnfreezing> unfreezing;   // stages
+  std::unique_ptr<Diagnostics> diagnostics;       // diagnostics_every ≠ 0
+};
+// `c` resolved: batch size and epochs not 0 (adapt_to_data). `train` is the training set the
+// trainer is checked against (and what "auto" diagnostics count steps over); `reducer` splits
+// every batch across processes (nullptr: none). Throws std::invalid_argument on a setting the
+// model or the data cannot take (more frozen blocks than the model has, …).
+TrainingRun build_training(const TrainConfig& c, Sequential& model, const Loss& loss, Optimizer& optimizer,
+                           const Dataset& train, GradientReducer* reducer = nullptr);
 
 // Hidden layers from "256:relu:bn,128:tanh:dropout=0.2": each item UNITS[:ACTIVATION][:bn]
 // [:dropout=P] (activation defaults to relu) gives Dense [→ BatchNorm] → activation
@@ -151,5 +189,12 @@ std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text);
 // a Dropout layer. batchnorm / dropout > 0 apply to every Dense item that does not say.
 std::vector<LayerSpec> parse_hidden_layers(const std::string& text, Init init, bool batchnorm = false,
                                            float dropout = 0);
+// The --layers, --output and --init that build a network of these specs (Sequential::specs():
+// inits resolved) again; nullopt where they cannot say it (a layer outside the blocks, Dense
+// layers initialized differently, an activation's non-default argument).
+struct NetworkText {
+  std::string layers, output, init;
+};
+std::optional<NetworkText> network_text(const std::vector<LayerSpec>& specs);
 
 }  // namespace gradflow::app

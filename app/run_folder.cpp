@@ -57,12 +57,7 @@ json read_json(const std::string& p) {
 std::string RunFolder::file(const char* name) const { return (fs::path(dir_) / name).string(); }
 
 void RunFolder::write_config(const TrainConfig& c) const {
-  // The saved configuration describes the run, not how it was started or where it is: reusing
-  // it with --config reproduces the run in a new folder and resumes nothing.
-  json saved = to_json(c);
-  saved.erase("resume");
-  saved.erase("out");
-  write_file_atomic(config(), saved.dump(2) + "\n");
+  write_file_atomic(config(), config_json(c).dump(2) + "\n");
 }
 
 void RunFolder::create_metrics() const {

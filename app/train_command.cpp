@@ -49,14 +49,11 @@ namespace {
 
 // More threads than this is a typo, not a machine (and each costs a stack).
 constexpr int kMaxThreads = 1024;
-// --diagnostics-every auto.
-constexpr std::size_t kAuto = static_cast<std::size_t>(-1);
 
 // ---- settings ----
 
 struct Settings {
   std::unique_ptr<Optimizer> optimizer;
-  std::unique_ptr<LrScheduler> scheduler;
   Init init = Init::Default;
   bool regression = false;
   LossKind loss = LossKind::CrossEntropy;
@@ -64,19 +61,9 @@ struct Settings {
   std::optional<LayerSpec> output;
   std::vector<StagedUnfreezing::Stage> stages;
   SaveCadence cadence;
-  std::size_t diagnostics_every = kAuto;
   std::string val_note;  // when a validation set is held out without being asked for
   std::string adapted;   // the batch size and epochs chosen for the data (adapt_to_data)
 };
-
-std::size_t parse_diagnostics_every(const std::string& text) {
-  if (text == "auto") return kAuto;
-  std::size_t n = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || p != text.data() + text.size() || n == kAuto)
-    throw std::invalid_argument(fmt::format("--diagnostics-every '{}': expected a number of steps, 0 (off) or auto", detail::quote(text)));
-  return n;
-}
 
 void check_fraction(const char* option, double f) {
   if (!(f >= 0 && f < 1)) throw std::invalid_argument(fmt::format("{} must be in [0, 1), got {}", option, f));
@@ -92,12 +79,10 @@ Settings parse_settings(TrainConfig& cfg) {
   if (cfg.threads < 0 || cfg.threads > kMaxThreads)
     throw std::invalid_argument(fmt::format("--threads {}: expected 0 (the default count) to {}", cfg.threads, kMaxThreads));
   s.cadence = parse_save_every(cfg.save_every);
-  s.diagnostics_every = parse_diagnostics_every(cfg.diagnostics_every);
+  parse_diagnostics_every(cfg.diagnostics_every);
   s.optimizer = resolve_optimizer(cfg);  // and cfg.optimizer_options: what it uses
-  s.scheduler = std::make_unique<LrScheduler>(
-      parse_schedule(cfg.schedule, cfg.schedule_epochs ? cfg.schedule_epochs : cfg.epochs, cfg.warmup));
   // Selection needs data to select on that is neither trained on nor the test set.
-  const bool selects = cfg.early_stop > 0 || s.scheduler->options().kind == ScheduleOptions::Kind::Plateau;
+  const bool selects = cfg.early_stop > 0 || recipe_schedule(cfg).kind == ScheduleOptions::Kind::Plateau;
   if (selects && cfg.val.empty() && cfg.val_split == 0) {
     cfg.val_split = 0.1;
     s.val_note = fmt::format("{} selects on a validation set: holding out 10% of the training data (--val-split "
@@ -124,8 +109,7 @@ Settings parse_settings(TrainConfig& cfg) {
   } else {
     s.output = parse_activation(cfg.output);
   }
-  if (!cfg.stages.empty()) s.stages = parse_stages(cfg.stages);
-  else if (cfg.freeze > 0) s.stages = StagedUnfreezing::every(cfg.freeze, cfg.unfreeze_every);
+  s.stages = unfreezing_stages(cfg);
   return s;
 }
 
@@ -337,22 +321,14 @@ Model build_model(const TrainConfig& cfg, const Settings& s, const Inputs& in) {
                                               cfg.init_from, from.layer(0).name(), m.net->layer(0).name()));
     m.reuse_note = fmt::format("layers 0..{} from {}, the rest initialized fresh", copied - 1, cfg.init_from);
   }
-  for (const auto& st : s.stages)
-    if (st.frozen >= count_blocks(*m.net))
-      throw std::invalid_argument(fmt::format("cannot freeze {} blocks: the model has {} Dense layers (the output's "
-                                              "must stay trainable)",
-                                              st.frozen, count_blocks(*m.net)));
   return m;
 }
 
-// ---- training: the trainer, the callbacks that shape it, the checkpoints and a resumed run's state ----
+// ---- training: the trainer with the recipe's callbacks (build_training), the checkpoints and a
+// resumed run's state ----
 
-struct Training {
+struct Training : TrainingRun {
   std::unique_ptr<GradientReducer> reducer;  // under mpirun
-  std::unique_ptr<Trainer> trainer;
-  std::unique_ptr<GradientClipping> clipping;
-  std::unique_ptr<EarlyStopping> early;
-  std::unique_ptr<StagedUnfreezing> unfreezing;
   std::unique_ptr<RunFolder> folder;
   std::unique_ptr<RunCheckpoints> checkpoints;
   std::size_t epochs_done = 0;  // resuming: the epochs the checkpoint holds
@@ -378,40 +354,19 @@ void check_slices(const TrainConfig& cfg, const Dataset& train, Sequential& net,
         ranks, smallest, smallest / ranks, n % b != 0 ? " or --drop-last" : ""));
 }
 
-void add_callbacks(const TrainConfig& cfg, const Settings& s, Training& t) {
-  t.trainer->add_callback(*s.scheduler);
-  if (cfg.clip_norm > 0 || cfg.clip_value > 0) {
-    t.clipping = std::make_unique<GradientClipping>(
-        cfg.clip_norm > 0 ? std::optional<double>(cfg.clip_norm) : std::nullopt,
-        cfg.clip_value > 0 ? std::optional<double>(cfg.clip_value) : std::nullopt);
-    t.trainer->add_callback(*t.clipping);
-  }
-  if (cfg.early_stop > 0) {
-    t.early = std::make_unique<EarlyStopping>(cfg.early_stop);
-    t.trainer->add_callback(*t.early);
-  }
-  if (!s.stages.empty()) {
-    t.unfreezing = std::make_unique<StagedUnfreezing>(s.stages, cfg.unfrozen_lr_scale);
-    t.trainer->add_callback(*t.unfreezing);
-  }
-}
-
 Training prepare_training(TrainConfig& cfg, const Settings& s, const Inputs& in, Model& m) {
   Training t;
   t.reducer = mpi::make_reducer();
-  TrainOptions topt{.epochs = cfg.epochs, .batch_size = cfg.batch_size, .shuffle = cfg.shuffle, .seed = cfg.seed,
-                    .drop_last = cfg.drop_last};
-  topt.reducer = t.reducer.get();
-  t.trainer = std::make_unique<Trainer>(*m.net, m.loss, *s.optimizer, topt);
   const Dataset& train = in.data.train;
-  t.trainer->check(train);
+  TrainConfig recipe = cfg;
+  if (!mpi::root()) recipe.diagnostics_every = "0";  // rank 0 records for all
+  static_cast<TrainingRun&>(t) = build_training(recipe, *m.net, m.loss, *s.optimizer, train, t.reducer.get());
   if (t.reducer) check_slices(cfg, train, *m.net, t);
-  add_callbacks(cfg, s, t);
   if (cfg.out.empty() && mpi::root()) cfg.out = default_run_folder();
   cfg.out = mpi::broadcast(cfg.out);  // rank 0's choice of folder, on every rank
   t.folder = std::make_unique<RunFolder>(cfg.out);
   t.checkpoints = std::make_unique<RunCheckpoints>(
-      *t.folder, *m.net, *s.optimizer, *t.trainer, *s.scheduler, t.early.get(), t.unfreezing.get(),
+      *t.folder, *m.net, *s.optimizer, *t.trainer, *t.scheduler, t.early.get(), t.unfreezing.get(),
       ModelInfo{.input = in.input, .impute = in.impute, .range = in.range, .feature_names = train.feature_names,
                 .label_name = train.label_name, .ignored_columns = train.ignored_columns, .class_names = train.class_names,
                 .loss = std::string(m.loss.name())},
@@ -519,20 +474,6 @@ struct RunDiverged : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Records every N steps (auto: every 50, but at least ~20 records in a short run; always the
-// last step) into the run folder, its warnings into the progress lines.
-std::optional<Diagnostics> make_diagnostics(const TrainConfig& cfg, const Settings& s, const Inputs& in,
-                                            Training& t) {
-  if (!mpi::root() || s.diagnostics_every == 0) return std::nullopt;
-  const std::size_t steps = cfg.epochs * t.trainer->steps_per_epoch(in.data.train.size());
-  const std::size_t every =
-      s.diagnostics_every != kAuto ? s.diagnostics_every : std::clamp<std::size_t>(steps / 20, 1, 50);
-  std::optional<Diagnostics> d(std::in_place,
-                               DiagnosticsOptions{.every = every, .input_scale = input_scale(in.data.train.x)});
-  t.folder->open_diagnostics(in.resuming);
-  return d;
-}
-
 // A diverged run is still a run: its page shows the epochs and records up to the stop
 // (comparing --init normal with --init he_normal is exactly when one diverges). One that
 // finished no epoch keeps nothing: train() removes the folder it made.
@@ -564,7 +505,7 @@ int interrupted(Training& t, const InterruptGuard& interrupts) {
   return 128 + sig;
 }
 
-Result fit(const TrainConfig& cfg, const Settings& s, const Inputs& in, Training& t) {
+Result fit(const TrainConfig& cfg, const Inputs& in, Training& t) {
   const bool root = mpi::root();
   RunFolder& folder = *t.folder;
   // Records past the checkpoint belong to work that is about to be redone.
@@ -573,11 +514,11 @@ Result fit(const TrainConfig& cfg, const Settings& s, const Inputs& in, Training
   if (root) folder.create_metrics();
   Progress progress(cfg.epochs, in.data.train.size(), &folder, in.data.val.has_value());
   if (root) t.trainer->add_callback(progress);
-  std::optional<Diagnostics> diagnostics = make_diagnostics(cfg, s, in, t);
-  if (diagnostics) {
+  // The records go into the run folder, the warnings into the progress lines.
+  if (Diagnostics* diagnostics = t.diagnostics.get()) {
+    folder.open_diagnostics(in.resuming);
     diagnostics->on_record = [&](const DiagnosticsRecord& r) { folder.append_diagnostics(r); };
     diagnostics->on_warning = [&](const DiagnosticWarning& w) { progress.warn(w.message); };
-    t.trainer->add_callback(*diagnostics);
   }
   if (root) t.trainer->add_callback(*t.checkpoints);
   InterruptGuard interrupts;
@@ -634,14 +575,11 @@ int train(const TrainConfig& config) {
   set_num_threads(cfg.threads);
   Inputs inputs = load_inputs(cfg, settings);
   settings.adapted = adapt_to_data(cfg, inputs.data.train.size());
-  if (!settings.adapted.empty()) {  // the network and the schedule's plan as chosen
+  if (!settings.adapted.empty())  // the network as chosen
     settings.hidden = parse_hidden_layers(cfg.layers, settings.init, cfg.batchnorm, static_cast<float>(cfg.dropout));
-    settings.scheduler = std::make_unique<LrScheduler>(
-        parse_schedule(cfg.schedule, cfg.schedule_epochs ? cfg.schedule_epochs : cfg.epochs, cfg.warmup));
-  }
   Model model = build_model(cfg, settings, inputs);
   Training training = prepare_training(cfg, settings, inputs, model);
-  if (!mpi::root()) return fit(cfg, settings, inputs, training).code;  // the other ranks compute; rank 0 writes
+  if (!mpi::root()) return fit(cfg, inputs, training).code;  // the other ranks compute; rank 0 writes
   RunFolder& folder = *training.folder;
   const bool created = open_folder(folder, inputs.resuming);
   // Outside the clean-up below: a run that finds the folder locked must not touch it.
@@ -655,7 +593,7 @@ int train(const TrainConfig& config) {
                      4.0 * 8 * static_cast<double>(model.net->num_params()) + 1e7 - model_files_bytes(folder.dir()));
     folder.write_config(cfg);
     print_plan(cfg, settings, inputs, model, training);
-    const Result result = fit(cfg, settings, inputs, training);
+    const Result result = fit(cfg, inputs, training);
     if (result.code == 0) write_outputs(cfg, inputs, model, training, result);
     return result.code;
   } catch (const RunDiverged&) {

@@ -213,12 +213,8 @@ TEST(Determinism, BatchNormAndDropoutRunsRepeatBitForBit) {
 // sigmoid MLP at the same learning rate reaches the target training loss in fewer epochs
 // with BN than without.
 std::size_t epochs_to_reach(bool batchnorm, double target, std::size_t max_epochs) {
-  std::vector<LayerSpec> layers;
-  for (int i = 0; i < 10; ++i) {
-    layers.push_back(nn::dense(32));
-    if (batchnorm) layers.push_back(nn::batch_norm());
-    layers.push_back(nn::sigmoid());
-  }
+  std::vector<LayerSpec> layers =
+      nn::mlp(std::vector(10, nn::Block{.units = 32, .activation = nn::sigmoid(), .batch_norm = batchnorm}));
   layers.push_back(nn::dense(2));
   Sequential net(2, layers, 3);
   Loss ce(LossKind::CrossEntropy);

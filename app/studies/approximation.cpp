@@ -57,7 +57,7 @@ void study_approximation(StudyReport& r, const StudyOptions& o) {
     for (std::size_t w : widths) {
       Sequential m(1, {nn::dense(w), nn::tanh(), nn::dense(1)}, seed);
       Adam adam(AdamOptions{.lr = 0.01});
-      study::fit(m, LossKind::MeanSquaredError, adam, train, nullptr, epochs, 32, seed);
+      study::fit(m, LossKind::MeanSquaredError, adam, train, nullptr, study::recipe(epochs, 32, seed));
       const Loss l(LossKind::MeanSquaredError);
       mse[ti].push_back(evaluate(m, l, test).loss);
       if (w == widths.front() || w == widths.back() || w == 4) {

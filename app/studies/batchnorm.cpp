@@ -29,11 +29,13 @@ std::vector<std::pair<std::string, double>> input_normalization(StudyReport& r, 
   for (int v = 0; v < 3; ++v) {
     std::vector<LayerSpec> layers;
     if (v == 2) layers.push_back(nn::batch_norm());
-    layers.insert(layers.end(), {nn::dense(128), nn::sigmoid(), nn::dense(128), nn::sigmoid(), nn::dense(10), nn::softmax()});
+    const nn::Block sigmoid{.units = 128, .activation = nn::sigmoid()};
+    for (LayerSpec& l : nn::mlp(std::vector{sigmoid, sigmoid})) layers.push_back(std::move(l));
+    layers.insert(layers.end(), {nn::dense(10), nn::softmax()});
     Sequential m(784, layers, seed);
     SGD sgd(SGDOptions{.lr = 0.3});
     const auto h = study::fit(m, LossKind::CrossEntropy, sgd, v == 1 ? standardized : train,
-                              v == 1 ? &standardized_test : &test, epochs, 64, seed);
+                              v == 1 ? &standardized_test : &test, study::recipe(epochs, 64, seed));
     std::vector<double> l;
     for (const auto& e : h) l.push_back(e.train_loss);
     const char* name = v == 0 ? "raw pixels" : v == 1 ? "standardized inputs" : "BatchNorm as the first layer";
@@ -70,19 +72,15 @@ void study_batchnorm(StudyReport& r, const StudyOptions& o) {
     double f[2];
     std::size_t ep[2];
     for (int bn = 0; bn < 2; ++bn) {
-      std::vector<LayerSpec> layers;
-      for (int k = 0; k < 3; ++k) {
-        layers.push_back(nn::dense(128));
-        if (bn) layers.push_back(nn::batch_norm());
-        layers.push_back(nn::sigmoid());
-      }
+      const nn::Block block{.units = 128, .activation = nn::sigmoid(), .batch_norm = bn == 1};
+      std::vector<LayerSpec> layers = nn::mlp(std::vector(3, block));
       layers.push_back(nn::dense(10));
       layers.push_back(nn::softmax());
       Sequential m(784, layers, seed);
       SGD sgd(SGDOptions{.lr = lr});
       std::vector<EpochMetrics> h;
       try {
-        h = study::fit(m, LossKind::CrossEntropy, sgd, train, &test, epochs, 64, seed);
+        h = study::fit(m, LossKind::CrossEntropy, sgd, train, &test, study::recipe(epochs, 64, seed));
       } catch (const TrainingDiverged&) {
       }
       ep[bn] = epochs_to(h, target);

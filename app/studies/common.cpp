@@ -59,19 +59,23 @@ LayerStats probe(Sequential& m, const Loss& loss, const Dataset& data, std::size
   return s;
 }
 
+TrainConfig recipe(std::size_t epochs, std::size_t batch, std::uint64_t seed) {
+  TrainConfig c;
+  c.epochs = epochs;
+  c.batch_size = batch;
+  c.seed = seed;
+  c.schedule = std::string("none");
+  c.diagnostics_every = std::string("0");
+  return c;
+}
+
 std::vector<EpochMetrics> fit(Sequential& model, LossKind loss_kind, Optimizer& optimizer, const Dataset& train,
-                              const Dataset* test, std::size_t epochs, std::size_t batch, std::uint64_t seed,
-                              std::vector<Callback*> callbacks) {
+                              const Dataset* test, const TrainConfig& recipe) {
   const Loss loss(loss_kind);
-  TrainOptions o;
-  o.epochs = epochs;
-  o.batch_size = batch;
-  o.seed = seed;
-  Trainer t(model, loss, optimizer, o);
-  for (Callback* c : callbacks) t.add_callback(*c);
+  TrainingRun run = build_training(recipe, model, loss, optimizer, train);
   // A full study trains for minutes: say what each fit took, on stderr (the table goes to stdout).
   const auto start = std::chrono::steady_clock::now();
-  auto metrics = t.fit(train, test);
+  auto metrics = run.trainer->fit(train, test);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fflush(stdout);
   fmt::print(stderr, "  trained {} layers, {} epochs on {} samples: {:.1f} s\n", model.size(), metrics.size(),

@@ -33,7 +33,7 @@ void study_deep_relu(StudyReport& r, const StudyOptions& o) {
     SGD sgd(SGDOptions{.lr = lr, .momentum = 0.9});
     std::vector<EpochMetrics> h;
     try {
-      h = study::fit(m, LossKind::CrossEntropy, sgd, train, &test, epochs, 64, seed);
+      h = study::fit(m, LossKind::CrossEntropy, sgd, train, &test, study::recipe(epochs, 64, seed));
     } catch (const TrainingDiverged&) {
     }
     std::vector<double> loss;

@@ -37,7 +37,7 @@ void study_dying_relu(StudyReport& r, const StudyOptions& o) {
       double acc = NAN;
       bool diverged = false;
       try {
-        acc = study::fit(m, LossKind::CrossEntropy, sgd, train, &test, epochs, 64, seed).back().test_acc;
+        acc = study::fit(m, LossKind::CrossEntropy, sgd, train, &test, study::recipe(epochs, 64, seed)).back().test_acc;
       } catch (const TrainingDiverged&) {
         diverged = true;
       }

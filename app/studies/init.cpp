@@ -106,7 +106,7 @@ void study_init(StudyReport& r, const StudyOptions& o) {
       SGD sgd(SGDOptions{.lr = 0.01});
       double acc = NAN;
       try {
-        acc = study::fit(m, LossKind::CrossEntropy, sgd, train, &test, epochs, 64, seed).back().test_acc;
+        acc = study::fit(m, LossKind::CrossEntropy, sgd, train, &test, study::recipe(epochs, 64, seed)).back().test_acc;
       } catch (const TrainingDiverged&) {
       }
       const Summary s1 = summarize(study::probe(m, ce, train, probe_n), depth);

@@ -37,7 +37,7 @@ void study_optimizers(StudyReport& r, const StudyOptions& o) {
   for (const Rule& rule : rules) {
     Sequential m(784, {nn::dense(128), nn::relu(), nn::dense(128), nn::relu(), nn::dense(10), nn::softmax()}, seed);
     auto opt = rule.make();
-    const auto h = study::fit(m, LossKind::CrossEntropy, *opt, train, &test, epochs, 64, seed);
+    const auto h = study::fit(m, LossKind::CrossEntropy, *opt, train, &test, study::recipe(epochs, 64, seed));
     std::vector<double> l;
     for (const auto& e : h) l.push_back(e.train_loss);
     finals.push_back(h.back().train_loss);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gradflow/gradflow.h"
+#include "../config.h"
 #include "study.h"
 
 namespace gradflow::app {
@@ -36,10 +37,13 @@ struct LayerStats {
 };
 LayerStats probe(Sequential& model, const Loss& loss, const Dataset& data, std::size_t n);
 
-// Trains and returns the metrics of every epoch (test: evaluated after each, may be null).
+// A study's recipe: `epochs` of minibatches of `batch`, shuffled from `seed`, at a constant rate,
+// without diagnostics (a study measures what it reports itself); the rest as the fit needs it.
+TrainConfig recipe(std::size_t epochs, std::size_t batch, std::uint64_t seed);
+// Trains with build_training and returns the metrics of every epoch (test: evaluated after
+// each, may be null). The optimizer's rate is its own (the recipe's lr is not read).
 std::vector<EpochMetrics> fit(Sequential& model, LossKind loss, Optimizer& optimizer, const Dataset& train,
-                              const Dataset* test, std::size_t epochs, std::size_t batch, std::uint64_t seed,
-                              std::vector<Callback*> callbacks = {});
+                              const Dataset* test, const TrainConfig& recipe);
 
 std::string num(double v, int digits = 3);   // "0.0123", "1.2e-07"
 std::string pct(double v);                   // "91.23%"

@@ -17,9 +17,10 @@ double frozen_probe(Sequential& pre, const Dataset& few, const Dataset& test, st
                     std::uint64_t seed) {
   Sequential m(784, {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(4), nn::softmax()}, seed);
   copy_matching_layers(m, pre);
-  StagedUnfreezing frozen(StagedUnfreezing::every(2, 0), 0.1);
+  TrainConfig recipe = study::recipe(epochs, 16, seed);
+  recipe.freeze = 2;
   Adam adam(AdamOptions{.lr = 1e-3});
-  return study::fit(m, LossKind::CrossEntropy, adam, few, &test, epochs, 16, seed, {&frozen}).back().test_acc;
+  return study::fit(m, LossKind::CrossEntropy, adam, few, &test, recipe).back().test_acc;
 }
 // The variants, in the table's order: 0 scratch, 1 frozen, 2 staged at 0.1× the rate, 3 staged at
 // the full rate.
@@ -82,7 +83,7 @@ void study_transfer(StudyReport& r, const StudyOptions& o) {
   r.setting("seed", seed);
   Sequential pre(784, {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(6), nn::softmax()}, seed);
   Adam pre_adam(AdamOptions{.lr = 1e-3});
-  const double pre_acc = study::fit(pre, LossKind::CrossEntropy, pre_adam, clothing, nullptr, pre_epochs, 128, seed)
+  const double pre_acc = study::fit(pre, LossKind::CrossEntropy, pre_adam, clothing, nullptr, study::recipe(pre_epochs, 128, seed))
                              .back()
                              .train_acc;
   r.columns({"images per class", "scratch", "frozen", "staged, 0.1× rate", "staged, full rate"});
@@ -93,15 +94,15 @@ void study_transfer(StudyReport& r, const StudyOptions& o) {
     std::vector<std::string> row{std::to_string(per)};
     for (int v = 0; v < kVariants; ++v) {
       Sequential m(784, {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(4), nn::softmax()}, seed);
-      std::optional<StagedUnfreezing> stages;
-      if (v > 0) {
+      TrainConfig recipe = study::recipe(epochs, 16, seed);
+      if (v > 0) {  // the two reused blocks frozen; staged: unfrozen one by one, every 5 epochs
         copy_matching_layers(m, pre);
-        stages.emplace(StagedUnfreezing::every(2, v >= 2 ? 5 : 0), v == 2 ? 0.1 : 1.0);
+        recipe.freeze = 2;
+        recipe.unfreeze_every = v >= 2 ? 5 : 0;
+        recipe.unfrozen_lr_scale = v == 2 ? 0.1 : 1.0;
       }
       Adam adam(AdamOptions{.lr = 1e-3});
-      std::vector<Callback*> cbs;
-      if (stages) cbs.push_back(&*stages);
-      const double a = study::fit(m, LossKind::CrossEntropy, adam, few, &target_test, epochs, 16, seed, cbs)
+      const double a = study::fit(m, LossKind::CrossEntropy, adam, few, &target_test, recipe)
                            .back()
                            .test_acc;
       acc[v].push_back(a);

@@ -90,7 +90,7 @@ void study_xor(StudyReport& r, const StudyOptions& o) {
     for (std::uint64_t seed : seeds) {
       Sequential m(2, {nn::dense(4), net.hidden, nn::dense(2), nn::softmax()}, seed);
       SGD sgd(SGDOptions{.lr = 0.5});
-      const auto h = study::fit(m, LossKind::CrossEntropy, sgd, d, &d, epochs, 4, seed);
+      const auto h = study::fit(m, LossKind::CrossEntropy, sgd, d, &d, study::recipe(epochs, 4, seed));
       const double acc = accuracy_by_margin(m, d);
       solved += acc == 1.0;
       if (seed == seeds.front()) {

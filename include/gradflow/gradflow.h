@@ -9,6 +9,7 @@
 #include "gradflow/dense.h"
 #include "gradflow/init.h"
 #include "gradflow/layer.h"
+#include "gradflow/mlp.h"
 #include "gradflow/loss.h"
 #include "gradflow/optimizer.h"
 #include "gradflow/perceptron.h"

@@ -44,8 +44,10 @@ class Optimizer : public Stateful {
   void set_layer_lr_scale(std::size_t layer, double scale);
   const std::vector<double>& layer_lr_scales() const { return layer_scale_; }
   virtual std::string_view name() const = 0;
-  // Every registered hyper-parameter with the value it was built with (make_optimizer's; empty
-  // for one constructed directly).
+  // The registered name it was made by and every hyper-parameter of that entry with the value
+  // it was built with (make_optimizer's: make_optimizer(registered_name(), hyperparameters())
+  // builds the same); name() and nothing for one constructed directly.
+  std::string_view registered_name() const { return registered_.empty() ? name() : registered_; }
   const HyperparameterValues& hyperparameters() const { return hyperparameters_; }
   // Named state buffers (for checkpoints), each [1, num_params] or empty before the first step.
   virtual std::vector<std::pair<std::string, Tensor*>> state() { return {}; }
@@ -66,6 +68,7 @@ class Optimizer : public Stateful {
   // Called before the first update of a step, with the model's parameter count.
   virtual void prepare(std::size_t num_params) { (void)num_params; }
   double lr_, initial_lr_;
+  std::string_view registered_;
   HyperparameterValues hyperparameters_;
   std::vector<std::int64_t> layer_steps_;
   std::vector<double> layer_scale_;

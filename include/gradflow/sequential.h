@@ -30,6 +30,10 @@
 
 namespace gradflow {
 
+// The specs with every Init::Default resolved as Sequential resolves it (from the activation
+// after each Dense: He for the ReLU family, LeCun for SELU, else Glorot), as specs() returns them.
+std::vector<LayerSpec> resolve_inits(std::vector<LayerSpec> specs);
+
 class Sequential {
  public:
   static constexpr std::size_t kAll = std::numeric_limits<std::size_t>::max();

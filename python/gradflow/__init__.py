@@ -21,7 +21,7 @@ from . import _gradflow, nn
 from ._gradflow import (Loss, LayerSpec, MemoryLimitError, Model, Optimizer, Report, Sequential, StudyResult, blas_kernels, data, evaluate,
                         fit, layer_kinds,
                         load_model, loss_kinds, make_optimizer, model_from_bytes, model_from_onnx, model_to_bytes,
-                        model_to_onnx, num_threads, optimizer_kinds, report, run_study, save_model,
+                        model_to_onnx, num_threads, optimizer_kinds, recipe, recipe_options, report, run_study, save_model,
                         schedule_forms, set_num_threads, studies)
 
 __version__ = _gradflow.__version__
@@ -29,5 +29,5 @@ __version__ = _gradflow.__version__
 __all__ = ["Loss", "LayerSpec", "MemoryLimitError", "Model", "Optimizer", "Report", "Sequential", "StudyResult", "blas_kernels", "data", "evaluate", "fit", "layer_kinds",
            "load_model", "loss_kinds", "make_optimizer", "model_from_bytes", "model_from_onnx", "model_to_bytes",
            "model_to_onnx", "nn", "num_threads",
-           "optimizer_kinds", "report", "run_study", "save_model", "schedule_forms", "set_num_threads", "studies",
+           "optimizer_kinds", "recipe", "recipe_options", "report", "run_study", "save_model", "schedule_forms", "set_num_threads", "studies",
            "__version__"]

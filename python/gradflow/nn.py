@@ -7,6 +7,7 @@ builder here with nothing else to write.
 """
 import ast
 import inspect
+import numbers
 
 from . import _gradflow
 
@@ -39,7 +40,29 @@ def activation(name: str) -> _gradflow.LayerSpec:
     return _gradflow._activation(name)
 
 
+def mlp(hidden_layer_sizes, activation="relu", batch_norm=False, dropout=0.0, init="default"):
+    """The hidden layers of an MLP as blocks, Dense(units, init) [→ BatchNorm] → activation
+    [→ Dropout(p)], one per size (the library's nn::mlp, which `gradflow train --layers` builds
+    with too). activation, batch_norm, dropout and init: one value for every block, or a list
+    with one per block."""
+    sizes = [hidden_layer_sizes] if isinstance(hidden_layer_sizes, int) else list(hidden_layer_sizes)
+
+    def per_block(name, value):
+        values = list(value) if isinstance(value, (list, tuple)) else [value] * len(sizes)
+        if len(values) != len(sizes):
+            raise ValueError(f"mlp: {name} has {len(values)} values for {len(sizes)} blocks")
+        return values
+
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
+            raise ValueError(f"mlp: hidden_layer_sizes must be positive whole numbers, got {hidden_layer_sizes!r}")
+    acts = [a if isinstance(a, _gradflow.LayerSpec) else _gradflow._activation(a)
+            for a in per_block("activation", activation)]
+    return _gradflow._mlp([int(s) for s in sizes], acts, [bool(b) for b in per_block("batch_norm", batch_norm)],
+                          [float(p) for p in per_block("dropout", dropout)], [str(i) for i in per_block("init", init)])
+
+
 for _kind in _gradflow.layer_kinds():
     globals()[_kind["builder"]] = _builder(_kind)
 
-__all__ = [k["builder"] for k in _gradflow.layer_kinds()] + ["activation"]
+__all__ = [k["builder"] for k in _gradflow.layer_kinds()] + ["activation", "mlp"]

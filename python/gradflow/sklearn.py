@@ -108,15 +108,9 @@ class _GradflowMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must be positive whole numbers, got {self.hidden_layer_sizes!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        layers = []
-        for units in sizes:
-            layers.append(_nn.dense(int(units), init=self.init))
-            if self.batch_norm:
-                layers.append(_nn.batch_norm())
-            layers.append(_nn.activation(_ACTIVATIONS.get(self.activation, self.activation)))
-            if self.dropout > 0:
-                layers.append(_nn.dropout(float(self.dropout)))
-        return layers + self._output_layers(n_outputs)
+        hidden = _nn.mlp(sizes, activation=_ACTIVATIONS.get(self.activation, self.activation),
+                         batch_norm=bool(self.batch_norm), dropout=float(self.dropout), init=self.init)
+        return hidden + self._output_layers(n_outputs)
 
     def _make_optimizer(self):
         if self.solver == "lbfgs":

@@ -82,6 +82,18 @@ void bind_layers(py::module_& m) {
       py::arg("builder"), "The layer spec a builder of gradflow.nn makes (layer_kinds()'s 'builder').");
   m.def("_activation", &parse_activation, py::arg("name"), "An activation by its name: relu, tanh, … (layer_kinds()).");
   m.def(
+      "_mlp",
+      [](const std::vector<std::size_t>& units, const std::vector<LayerSpec>& activations,
+         const std::vector<bool>& batch_norm, const std::vector<float>& dropout, const std::vector<std::string>& init) {
+        std::vector<nn::Block> blocks;
+        for (std::size_t i = 0; i < units.size(); ++i)
+          blocks.push_back({.units = units[i], .activation = activations.at(i), .batch_norm = batch_norm.at(i),
+                            .dropout = dropout.at(i), .init = parse_init(init.at(i))});
+        return nn::mlp(blocks);
+      },
+      py::arg("units"), py::arg("activations"), py::arg("batch_norm"), py::arg("dropout"), py::arg("init"),
+      "nn::mlp's layers for blocks given column by column (gradflow.nn.mlp broadcasts them).");
+  m.def(
       "layer_kinds",
       [] {
         py::list out;

@@ -68,6 +68,9 @@ void bind_report(py::module_& m) {
                         "Jupyter; save(path) writes the self-contained page.")
       .def("html", &FitReport::html, "The page (one self-contained HTML file: opens offline).")
       .def("save", &FitReport::write, py::arg("path"), "Writes the page to path (atomically).")
+      .def_property_readonly(
+          "config", [](const FitReport& r) { return py::module_::import("json").attr("loads")(r.config.dump()); },
+          "The recipe the fit ran, as a CLI run's config.json holds it (`gradflow train --config` reads it).")
       .def("_repr_html_", [](const FitReport& r) { return inline_html(r.html()); });
 
   m.def(

@@ -5,13 +5,16 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "arrays.h"
 #include "without_gil.h"
 #include "bind_report.h"
+#include "config.h"
 #include "report.h"
 #include "bindings.h"
 #include "gradflow/gradflow.h"
@@ -103,117 +106,192 @@ Dataset dataset_of(FloatArray& X, FloatArray& y, std::size_t num_classes, const 
   return d;
 }
 
-struct FitOptions {
-  std::size_t epochs, batch_size, num_classes, diagnostics_every, early_stop;
-  double min_delta;
-  bool shuffle;
-  std::uint64_t seed;
-  std::string schedule;
-  double clip_norm;
-  int n_threads;  // at most this many threads for this fit (0: the process's count)
-};
-
-// The report's settings table: what this fit ran with.
-nlohmann::json settings(const Sequential& model, const Loss& loss, const Optimizer& optimizer, const FitOptions& o) {
-  return {{"source", "gradflow.fit (Python)"},
-          {"layers", nlohmann::json::parse(architecture_json(model))},
-          {"loss", std::string(loss_kind(loss.kind()).name)},
-          {"optimizer", std::string(optimizer.name())},
-          {"lr", optimizer.learning_rate()},
-          {"epochs", o.epochs},
-          {"batch_size", o.batch_size},
-          {"shuffle", o.shuffle},
-          {"seed", o.seed},
-          {"schedule", o.schedule},
-          {"clip_norm", o.clip_norm},
-          {"early_stop", o.early_stop},
-          {"diagnostics_every", o.diagnostics_every}};
+// What gradflow.fit writes where a run folder's config.json has the data and the network: the
+// arrays and the model it was given.
+void describe_inputs(app::TrainConfig& c, const Sequential& model, const Loss& loss, const Dataset& train,
+                     const Dataset* val) {
+  c.data = fmt::format("arrays from Python (X [{}, {}])", train.size(), train.features());
+  c.val = val ? fmt::format("arrays from Python (X_val [{}, {}])", val->size(), val->features()) : "";
+  c.test = "none";
+  // The network as --layers, --output and --init say it where they can, else its outline.
+  if (const auto text = app::network_text(model.specs())) {
+    c.layers = text->layers;
+    c.output = text->output;
+    c.init = text->init;
+  } else {
+    c.layers = model.outline();
+  }
+  c.loss = std::string(loss.name());
 }
 
 py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py::handle& X, const py::handle& y,
-             const py::handle& X_val, const py::handle& y_val, const FitOptions& o, py::object on_epoch) {
+             const py::handle& X_val, const py::handle& y_val, std::size_t num_classes, app::TrainConfig recipe,
+             py::object on_epoch) {
   FloatArray x = as_matrix(X, "X"), t = as_matrix(y, "y", true);
-  Dataset train = dataset_of(x, t, o.num_classes, "training data");
+  Dataset train = dataset_of(x, t, num_classes, "training data");
   std::optional<FloatArray> xv, tv;
   std::optional<Dataset> val;
   if (!X_val.is_none()) {
     xv = as_matrix(X_val, "X_val"), tv = as_matrix(y_val, "y_val", true);
-    val = dataset_of(*xv, *tv, o.num_classes, "validation data");
+    val = dataset_of(*xv, *tv, num_classes, "validation data");
   }
-  check_training_memory(model.in_features(), model.specs(), o.batch_size);
-  TrainOptions topt{.epochs = o.epochs, .batch_size = o.batch_size, .shuffle = o.shuffle, .seed = o.seed};
-  Trainer trainer(model, loss, optimizer, topt);
-  LrScheduler schedule(parse_schedule(o.schedule, o.epochs, 0));
-  trainer.add_callback(schedule);
-  std::optional<GradientClipping> clip;
-  if (o.clip_norm > 0) trainer.add_callback(clip.emplace(o.clip_norm, std::nullopt));
-  std::optional<EarlyStopping> early;
-  if (o.early_stop > 0) trainer.add_callback(early.emplace(o.early_stop, o.min_delta));
+  if (!val && (recipe.early_stop > 0 || app::recipe_schedule(recipe).kind == ScheduleOptions::Kind::Plateau))
+    throw py::value_error(fmt::format("fit: {} selects on the validation loss: pass X_val and y_val",
+                                      recipe.early_stop > 0 ? "early_stop" : "the plateau schedule"));
+  // The recipe as the CLI resolves it: the optimizer's settings, batch and epochs for the data.
+  recipe.optimizer = std::string(optimizer.registered_name());
+  recipe.lr = optimizer.initial_learning_rate();
+  recipe.optimizer_options = app::optimizer_options_json(optimizer);
+  describe_inputs(recipe, model, loss, train, val ? &*val : nullptr);
+  const std::string adapted = app::adapt_to_data(recipe, train.size());
+  check_training_memory(model.in_features(), model.specs(), recipe.batch_size);
+  app::TrainingRun run = app::build_training(recipe, model, loss, optimizer, train);
   auto report = std::make_unique<FitReport>();
-  report->config = settings(model, loss, optimizer, o);
+  report->config = app::config_json(recipe);
   report->model = app::model_record(model);
   PythonHooks hooks(std::move(on_epoch), *report);
-  std::optional<Diagnostics> diagnostics;
-  if (o.diagnostics_every > 0) {
-    trainer.add_callback(
-        diagnostics.emplace(DiagnosticsOptions{.every = o.diagnostics_every, .input_scale = input_scale(train.x)}));
-    diagnostics->on_warning = [&](const DiagnosticWarning& w) { hooks.warn(w.message); };
-  }
-  trainer.add_callback(hooks);
+  if (run.diagnostics) run.diagnostics->on_warning = [&](const DiagnosticWarning& w) { hooks.warn(w.message); };
+  run.trainer->add_callback(hooks);
   {
     WithoutGil released;
-    const ThreadLimit limit(o.n_threads);  // this thread's, whatever other threads fit at once
-    report->history = trainer.fit(train, nullptr, val ? &*val : nullptr);
+    const ThreadLimit limit(recipe.threads);  // this thread's, whatever other threads fit at once
+    report->history = run.trainer->fit(train, nullptr, val ? &*val : nullptr);
   }
   hooks.rethrow();
   py::list epochs, records, warnings;
   for (std::size_t i = 0; i < report->history.size(); ++i) epochs.append(epoch_dict(report->history[i], report->lrs.at(i)));
-  if (diagnostics) {
-    report->records = diagnostics->records();
+  if (run.diagnostics) {
+    report->records = run.diagnostics->records();
     for (const DiagnosticsRecord& r : report->records) records.append(record_dict(r));
-    for (const DiagnosticWarning& w : diagnostics->warnings()) {
+    for (const DiagnosticWarning& w : run.diagnostics->warnings()) {
       warnings.append(w.message);
       // As Python warnings too: a notebook shows them, and warnings.filterwarnings governs them.
       if (PyErr_WarnEx(PyExc_RuntimeWarning, w.message.c_str(), 1) != 0) throw py::error_already_set();
     }
   }
+  const EarlyStopping* early = run.early.get();
   return py::dict(py::arg("history") = epochs, py::arg("diagnostics") = records, py::arg("warnings") = warnings,
                   py::arg("best_epoch") = early ? py::object(py::int_(early->best_epoch())) : py::none(),
-                  py::arg("report") = py::cast(std::move(report)));
+                  py::arg("chosen") = adapted, py::arg("report") = py::cast(std::move(report)));
+}
+
+// A Python value as JSON, for the recipe's reader (which checks it against the key's type).
+nlohmann::json json_of(const py::handle& v) {
+  if (py::isinstance<py::bool_>(v)) return v.cast<bool>();
+  if (PyIndex_Check(v.ptr())) {
+    const auto n = py::int_(py::reinterpret_borrow<py::object>(v)).cast<long long>();
+    return n >= 0 ? nlohmann::json(static_cast<std::uint64_t>(n)) : nlohmann::json(n);
+  }
+  if (py::isinstance<py::float_>(v)) return v.cast<double>();
+  if (py::isinstance<py::str>(v)) return v.cast<std::string>();
+  if (py::isinstance<py::dict>(v)) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [k, x] : v.cast<py::dict>()) j[py::str(k).cast<std::string>()] = json_of(x);
+    return j;
+  }
+  return py::str(py::repr(v)).cast<std::string>() + " (a " + py::str(v.get_type().attr("__name__")).cast<std::string>() + ")";
 }
 
 }  // namespace
 
+// gradflow.fit's keyword arguments: the recipe's keys for the training loop, with the recipe's
+// defaults (the CLI's: `gradflow train --help`). The data, the network and the optimizer are
+// fit's own arguments; run folders are the CLI's.
+const std::vector<std::string>& fit_recipe_keys() {
+  static const std::vector<std::string> keys = {
+      "epochs", "batch_size", "shuffle", "drop_last", "seed", "schedule", "warmup", "schedule_epochs",
+      "clip_norm", "clip_value", "early_stop", "min_delta", "freeze", "unfreeze_every", "stages",
+      "unfrozen_lr_scale", "diagnostics_every", "threads"};
+  return keys;
+}
+
+namespace {
+// fit's docstring, its recipe keys and defaults from the recipe's table.
+std::string fit_doc() {
+  std::string doc =
+      "fit(model, loss, optimizer, X, y, *, num_classes=0, X_val=None, y_val=None, on_epoch=None, **recipe)\n\n"
+      "Trains model on X [samples, features] and y (class labels 0..num_classes-1, or targets [samples, outputs]) "
+      "with the trainer the recipe describes (the same function builds the CLI's); the GIL is released while it "
+      "runs. Returns {history: one dict per epoch, diagnostics: per-layer records, warnings (also issued as "
+      "RuntimeWarning), best_epoch, chosen: what batch_size/epochs 0 chose for the data, report: a Report, the page "
+      "`gradflow report` draws, shown inline in Jupyter, whose config is the run's config.json}. on_epoch(dict) is "
+      "called after each epoch and stops training by returning True. Ctrl-C raises KeyboardInterrupt within a second "
+      "and leaves the model at its last completed step. float32 C-contiguous arrays are read in place; others are "
+      "converted once.\n\nThe recipe's keys, with `gradflow train`'s defaults (the flag is the key with dashes); "
+      "n_threads is threads' other name:\n";
+  const nlohmann::json defaults = app::to_json(app::TrainConfig{});
+  for (const std::string& key : fit_recipe_keys())
+    for (const app::TrainOption& o : app::train_options())
+      if (key == o.key) doc += fmt::format("  {}={}: {}\n", key, defaults[key].dump(), o.help);
+  return doc;
+}
+}  // namespace
+
 void bind_training(py::module_& m) {
-  const TrainOptions d{};
   m.def(
       "fit",
       [](Sequential& model, const Loss& loss, Optimizer& optimizer, const py::handle& X, const py::handle& y,
-         std::size_t epochs, std::size_t batch_size, bool shuffle, std::uint64_t seed, std::size_t num_classes,
-         const py::handle& X_val, const py::handle& y_val, const std::string& schedule, double clip_norm,
-         std::size_t early_stop, double min_delta, std::size_t diagnostics_every, py::object on_epoch, int n_threads) {
-        if (n_threads < 0) throw py::value_error(fmt::format("fit: n_threads must be 0 (the process's count) or more, got {}", n_threads));
-        return fit(model, loss, optimizer, X, y, X_val, y_val,
-                   {epochs, batch_size, num_classes, diagnostics_every, early_stop, min_delta, shuffle, seed, schedule,
-                    clip_norm, n_threads},
-                   std::move(on_epoch));
+         std::size_t num_classes, const py::handle& X_val, const py::handle& y_val, py::object on_epoch,
+         const py::kwargs& options) {
+        nlohmann::json given = nlohmann::json::object();
+        const auto& keys = fit_recipe_keys();
+        for (const auto& [k, v] : options) {
+          std::string key = k.cast<std::string>();
+          if (key == "n_threads") key = "threads";  // the estimators' name
+          if (std::find(keys.begin(), keys.end(), key) == keys.end())
+            throw py::type_error(fmt::format("fit() got an unexpected keyword argument '{}' (it takes the recipe's "
+                                             "training keys: {})",
+                                             key, fmt::join(keys, ", ")));
+          given[key] = json_of(v);
+        }
+        app::TrainConfig recipe;
+        try {
+          recipe = app::from_json(given, "fit");
+        } catch (const std::runtime_error& e) {
+          throw py::value_error(e.what());
+        }
+        if (recipe.threads < 0)
+          throw py::value_error(fmt::format("fit: threads must be 0 (the process's count) or more, got {}", recipe.threads));
+        return fit(model, loss, optimizer, X, y, X_val, y_val, num_classes, std::move(recipe), std::move(on_epoch));
       },
       py::arg("model"), py::arg("loss"), py::arg("optimizer"), py::arg("X"), py::arg("y"), py::kw_only(),
-      py::arg("epochs") = d.epochs, py::arg("batch_size") = d.batch_size, py::arg("shuffle") = d.shuffle,
-      py::arg("seed") = d.seed, py::arg("num_classes") = 0, py::arg("X_val") = py::none(),
-      py::arg("y_val") = py::none(), py::arg("schedule") = "none", py::arg("clip_norm") = 0.0,
-      py::arg("early_stop") = 0, py::arg("min_delta") = 0.0, py::arg("diagnostics_every") = 0,
-      py::arg("on_epoch") = py::none(), py::arg("n_threads") = 0,
-      "Trains model on X [samples, features] and y (class labels 0..num_classes-1, or targets [samples, outputs]) "
-      "with gradflow's Trainer; the GIL is released while it runs. Returns {history: one dict per epoch, "
-      "diagnostics: per-layer records every diagnostics_every steps, warnings (also issued as RuntimeWarning), "
-      "best_epoch, report: a Report, the page `gradflow report` draws, shown inline in Jupyter}. early_stop: stop after "
-      "that many epochs without the validation loss improving by more than min_delta, keeping the best epoch's "
-      "model. n_threads: at most that many threads for this fit (0: the process's count, gradflow.set_num_threads); "
-      "other threads and the process's count are unaffected. on_epoch(dict) is "
-      "called after each epoch and stops training by returning True. Ctrl-C raises KeyboardInterrupt within a "
-      "second and leaves the model at its last completed step. float32 C-contiguous arrays are read in place; "
-      "others are converted once.");
+      py::arg("num_classes") = 0, py::arg("X_val") = py::none(), py::arg("y_val") = py::none(),
+      py::arg("on_epoch") = py::none(), fit_doc().c_str());
+  m.def(
+      "recipe_options",
+      [] {
+        const nlohmann::json defaults = app::to_json(app::TrainConfig{});
+        const auto& keys = fit_recipe_keys();
+        py::list out;
+        const py::object loads = py::module_::import("json").attr("loads");
+        for (const app::TrainOption& o : app::train_options())
+          out.append(py::dict(py::arg("key") = o.key, py::arg("flags") = o.names,
+                              py::arg("default") = loads(defaults[o.key].dump()), py::arg("help") = o.help,
+                              py::arg("choices") = o.choices ? py::object(py::str(o.choices)) : py::none(),
+                              py::arg("fit") = std::find(keys.begin(), keys.end(), o.key) != keys.end()));
+        return out;
+      },
+      "Every option of `gradflow train` (the recipe's table): {key, flags, default, help, choices, fit: whether "
+      "gradflow.fit takes it}. The optimizers' hyper-parameters: optimizer_kinds().");
+  m.def(
+      "recipe",
+      [](const py::kwargs& options) {
+        nlohmann::json given = nlohmann::json::object();
+        for (const auto& [k, v] : options) given[k.cast<std::string>()] = json_of(v);
+        for (const char* key : {"out", "resume"})
+          if (given.contains(key))
+            throw py::value_error(fmt::format("recipe: '{}' is not part of a recipe (it says what to train, not where)", key));
+        try {
+          app::TrainConfig c = app::from_json(given, "recipe");
+          app::resolve_optimizer(c);
+          return py::module_::import("json").attr("loads")(app::config_json(c).dump());
+        } catch (const std::exception& e) {
+          throw py::value_error(e.what());
+        }
+      },
+      "The recipe the options describe, checked and completed with the defaults and the optimizer's own "
+      "hyper-parameters: the config.json `gradflow train` with these options writes (keys: recipe_options(); "
+      "optimizer_options={...} for the optimizer's). Raises ValueError naming a bad key or value.");
   m.def(
       "evaluate",
       [](Sequential& model, const Loss& loss, const py::handle& X, const py::handle& y, std::size_t num_classes) {

@@ -39,6 +39,13 @@ Init default_init(const std::vector<LayerSpec>& specs, std::size_t dense_index) 
 }
 }  // namespace
 
+std::vector<LayerSpec> resolve_inits(std::vector<LayerSpec> specs) {
+  for (std::size_t i = 0; i < specs.size(); ++i)
+    if (specs[i].kind == LayerKind::Dense && specs[i].dense().init == Init::Default)
+      specs[i].dense().init = default_init(specs, i);
+  return specs;
+}
+
 Sequential::Sequential(std::size_t in_features, std::vector<LayerSpec> specs, std::uint64_t seed)
     : in_features_(in_features), rng_(seed) {
   if (in_features == 0) throw std::invalid_argument("Sequential: in_features must be positive");

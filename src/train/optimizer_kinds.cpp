@@ -127,6 +127,7 @@ std::unique_ptr<Optimizer> make_optimizer(std::string_view name, const Hyperpara
   const OptimizerKind& k = optimizer_kind(name);
   HyperparameterValues values = resolve_hyperparameters(fmt::format("optimizer {}", k.name), k.params, given);
   std::unique_ptr<Optimizer> o = k.make(values);
+  o->registered_ = k.name;
   o->hyperparameters_ = std::move(values);
   return o;
 }

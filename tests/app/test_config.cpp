@@ -43,3 +43,32 @@ TEST(ConfigFile, EveryKeyTakesItsFlagsValueOrSaysWhatItExpects) {
 
 }  // namespace
 }  // namespace gradflow::app
+
+namespace gradflow::app {
+// What gradflow.fit writes for the network it was given: --layers, --output and --init that
+// build it again, or nothing where they cannot.
+TEST(ConfigFile, NetworkTextBuildsTheSameNetworkAgain) {
+  struct Case {
+    const char* layers;
+    const char* output;
+    Init init;
+  };
+  for (const Case& c : {Case{"32:relu:bn:dropout=0.1,8:tanh", "softmax", Init::Default},
+                        Case{"none", "identity", Init::Default}, Case{"16:selu", "sigmoid", Init::HeUniform},
+                        Case{"4:tanh,4:tanh", "identity", Init::Normal}}) {
+    std::vector<LayerSpec> specs = parse_hidden_layers(c.layers, c.init);
+    specs.push_back(nn::dense(3, c.init));
+    if (std::string_view(c.output) != "identity") specs.push_back(parse_activation(c.output));
+    const std::vector<LayerSpec> built = Sequential(5, specs, 1).specs();
+    const auto text = network_text(built);
+    ASSERT_TRUE(text) << c.layers;
+    EXPECT_EQ(text->layers, c.layers);
+    EXPECT_EQ(text->output, c.output);
+    EXPECT_EQ(text->init, to_string(c.init));
+  }
+  const auto none = [](std::vector<LayerSpec> specs) { return !network_text(Sequential(5, specs, 1).specs()); };
+  EXPECT_TRUE(none({nn::dense(4), nn::leaky_relu(0.2f), nn::dense(2)}));  // an argument --layers cannot say
+  EXPECT_TRUE(none({nn::dense(4, Init::Normal), nn::relu(), nn::dense(2, Init::HeUniform)}));  // two inits
+  EXPECT_TRUE(none({nn::batch_norm(), nn::dense(4), nn::relu(), nn::dense(2)}));  // not blocks
+}
+}  // namespace gradflow::app

@@ -41,7 +41,9 @@ def test_a_fits_report_is_the_clis_page_and_shows_inline(tmp_path):
     page = report.html()
     for external in ('src="http', 'href="http', 'src="//', "import("):
         assert external not in page  # self-contained: opens offline
-    assert "<th>source</th><td>&quot;gradflow.fit (Python)&quot;</td>" in page  # the settings table
+    # the settings table: the recipe as config.json holds it, the data as fit got it
+    assert "<th>data</th><td>&quot;arrays from Python (X [800, 2])&quot;</td>" in page
+    assert "<th>schedule</th><td>&quot;step:2:0.5&quot;</td>" in page
     assert "<title>gradflow run gradflow.fit</title>" in page
     path = str(tmp_path / "report.html")
     report.save(path)
@@ -62,8 +64,8 @@ def test_the_inline_report_takes_its_contents_height(tmp_path):
 
 
 def test_without_diagnostics_the_report_has_the_curves():
-    page = spirals_fit()["report"].html()
-    assert "<th>diagnostics_every</th><td>0</td>" in page
+    page = spirals_fit(diagnostics_every=0)["report"].html()
+    assert "<th>diagnostics_every</th><td>&quot;0&quot;</td>" in page
 
 
 def test_report_of_cli_runs_and_of_an_estimator(tmp_path):
