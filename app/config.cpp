@@ -510,6 +510,10 @@ TrainingRun build_training(const TrainConfig& c, Sequential& model, const Loss& 
       throw std::invalid_argument(fmt::format("cannot freeze {} blocks: the model has {} Dense layers (the output's "
                                               "must stay trainable)",
                                               st.frozen, count_blocks(model)));
+  if (optimizer.evaluates() && (c.clip_norm > 0 || c.clip_value > 0))
+    throw std::invalid_argument(fmt::format("--optimizer {} searches along its own direction, from the batch's "
+                                            "gradients as they are: --clip-norm and --clip-value do not apply",
+                                            optimizer.registered_name()));
   TrainingRun r;
   TrainOptions o{.epochs = c.epochs, .batch_size = c.batch_size, .shuffle = c.shuffle, .seed = c.seed,
                  .drop_last = c.drop_last};

@@ -12,6 +12,7 @@
 #include "gradflow/mlp.h"
 #include "gradflow/loss.h"
 #include "gradflow/optimizer.h"
+#include "gradflow/lbfgs.h"
 #include "gradflow/perceptron.h"
 #include "gradflow/rng.h"
 #include "gradflow/sequential.h"

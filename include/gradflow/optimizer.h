@@ -10,6 +10,7 @@
 //   Adam      g ← g + wd·θ;  m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²;  amsgrad: v̂ ← max(v̂, v)
 //             θ ← θ − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
 //   AdamW     θ ← θ·(1 − lr·wd) first (decoupled weight decay, Loshchilov & Hutter), then Adam, wd = 0
+//   LBFGS     limited-memory BFGS with an optional strong-Wolfe line search (gradflow/lbfgs.h)
 //
 // Only trainable layers are updated; a frozen layer's parameters and state never change.
 // State buffers are flat like the parameters, allocated on the first step.
@@ -22,6 +23,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <functional>
 
 #include "gradflow/hyperparameter.h"
 #include "gradflow/sequential.h"
@@ -51,6 +54,15 @@ class Optimizer : public Stateful {
   const HyperparameterValues& hyperparameters() const { return hyperparameters_; }
   // Named state buffers (for checkpoints), each [1, num_params] or empty before the first step.
   virtual std::vector<std::pair<std::string, Tensor*>> state() { return {}; }
+  // A quasi-Newton rule (LBFGS) evaluates the loss and gradients again at the points it tries;
+  // the trainer then calls minimize() with `evaluate`, which computes them on the same batch
+  // (torch.optim's closure), instead of step(). `loss` and the model's gradients are the
+  // first evaluation's. Returns false when an updated value is not finite.
+  virtual bool evaluates() const { return false; }
+  virtual bool minimize(Sequential& model, double loss, const std::function<double()>& evaluate) {
+    (void)loss, (void)evaluate;
+    return step(model);
+  }
   // Updates applied to each layer so far. As torch keeps a step count per parameter, a layer
   // that was frozen and is then unfrozen starts at step 1 (bias correction, momentum start).
   const std::vector<std::int64_t>& layer_steps() const { return layer_steps_; }

@@ -227,6 +227,8 @@ class Trainer : public Stateful {
   void check_finite(double loss) const;
   // One step on `x`, this process's rows of a batch of batch_rows (data parallel: a slice).
   double step_rows(const Tensor& x, const Tensor& y, std::size_t batch_rows);
+  // The batch's loss and gradients again at the current weights (an LBFGS evaluation).
+  double evaluate_again(const Tensor& x, const Tensor& y, std::size_t batch_rows);
   // fit()'s parts: the steps of one epoch from `first_step` (false when interrupted), one step
   // on the batch of n samples from position `begin` of the epoch's order, the epoch's metrics.
   bool train_epoch(const Dataset& train, std::size_t epoch, std::size_t first_step, double& loss_sum,

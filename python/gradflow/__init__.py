@@ -18,7 +18,7 @@ draws, inline in Jupyter); run_study runs the lecture's studies. gradflow.sklear
 scikit-learn estimators.
 """
 from . import _gradflow, nn
-from ._gradflow import (Loss, LayerSpec, MemoryLimitError, Model, Optimizer, Report, Sequential, StudyResult, blas_kernels, data, evaluate,
+from ._gradflow import (Loss, LayerSpec, MemoryLimitError, Model, Optimizer, Report, Sequential, StudyResult, TrainingDiverged, blas_kernels, data, evaluate,
                         fit, layer_kinds,
                         load_model, loss_kinds, make_optimizer, model_from_bytes, model_from_onnx, model_to_bytes,
                         model_to_onnx, num_threads, optimizer_kinds, recipe, recipe_options, report, run_study, save_model,
@@ -26,7 +26,7 @@ from ._gradflow import (Loss, LayerSpec, MemoryLimitError, Model, Optimizer, Rep
 
 __version__ = _gradflow.__version__
 
-__all__ = ["Loss", "LayerSpec", "MemoryLimitError", "Model", "Optimizer", "Report", "Sequential", "StudyResult", "blas_kernels", "data", "evaluate", "fit", "layer_kinds",
+__all__ = ["Loss", "LayerSpec", "MemoryLimitError", "Model", "Optimizer", "Report", "Sequential", "StudyResult", "TrainingDiverged", "blas_kernels", "data", "evaluate", "fit", "layer_kinds",
            "load_model", "loss_kinds", "make_optimizer", "model_from_bytes", "model_from_onnx", "model_to_bytes",
            "model_to_onnx", "nn", "num_threads",
            "optimizer_kinds", "recipe", "recipe_options", "report", "run_study", "save_model", "schedule_forms", "set_num_threads", "studies",

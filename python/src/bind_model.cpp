@@ -139,6 +139,28 @@ void bind_sequential(py::module_& m) {
       .def("summary", &Sequential::summary)
       .def("parameters", [](const Sequential& s) { return to_numpy(s.parameters()); },
            "A copy of every parameter, flat, in state_dict order.")
+      .def(
+          "dense_parameters",
+          [](const std::shared_ptr<Sequential>& s) {
+            // Views of the model's own memory (which lives as long as they do): writing them
+            // changes the model.
+            const py::object owner = py::cast(s);
+            py::list out;
+            for (std::size_t i = 0; i < s->size(); ++i) {
+              auto* d = dynamic_cast<Dense*>(&s->layer(i));
+              if (!d) continue;
+              Tensor& w = d->weight();
+              const auto rows = static_cast<py::ssize_t>(w.rows()), cols = static_cast<py::ssize_t>(w.cols());
+              py::array_t<float> weight({rows, cols}, w.data(), owner);
+              py::object bias = py::none();
+              if (Tensor* b = d->bias())
+                bias = py::array_t<float>({static_cast<py::ssize_t>(b->size())}, b->data(), owner);
+              out.append(py::make_tuple(weight, bias));
+            }
+            return out;
+          },
+          "Each Dense layer's (weight [out, in], bias [out] or None), as float32 views of the model's memory "
+          "(torch.nn.Linear's layout; writing them changes the model).")
       .def("predict", &predict_array, py::arg("X"), py::arg("batch_size") = kPredictBatch,
            fmt::format("The network's output for X [samples, in_features] in evaluation mode (the softmax or sigmoid "
                        "applied), as float32 [samples, out_features] — the network alone: a loaded Model's predict "

@@ -8,6 +8,7 @@
 
 #include "gradflow/detail/quote.h"
 
+#include "gradflow/lbfgs.h"
 #include "gradflow/optimizer.h"
 
 namespace gradflow {
@@ -71,6 +72,21 @@ constexpr std::array<Hyperparameter, 6> adam_params(const AdamOptions& o, const 
 constexpr auto kAdamParams = adam_params(AdamOptions{}, kL2);
 constexpr auto kAdamWParams = adam_params(AdamWOptions{}, "decoupled weight decay: θ ← θ·(1 − lr·wd) each step");
 
+constexpr LBFGSOptions kLbfgs{};
+constexpr std::array kLbfgsParams{
+    Hyperparameter{"lr", T::Real, kLbfgs.lr, 0, kUnbounded, true, false, "lr", "step length (scaled at the first iteration)"},
+    Hyperparameter{"max_iter", T::Whole, 20, 1, kUnbounded, false, false, "max_iter", "iterations per step"},
+    Hyperparameter{"max_eval", T::Whole, 0, 0, kUnbounded, false, false, "max_eval",
+                   "evaluations per step (0: max_iter·5/4, torch's None)"},
+    Hyperparameter{"tolerance_grad", T::Real, kLbfgs.tolerance_grad, 0, kUnbounded, false, false, "tolerance_grad",
+                   "stop when max|g| is at most this"},
+    Hyperparameter{"tolerance_change", T::Real, kLbfgs.tolerance_change, 0, kUnbounded, false, false,
+                   "tolerance_change", "stop when the loss or the step changes less than this"},
+    Hyperparameter{"history_size", T::Whole, 100, 1, kUnbounded, false, false, "history_size",
+                   "(y, s) pairs kept"},
+    Hyperparameter{"strong_wolfe", T::Flag, 0, 0, 1, false, false, "line_search_fn",
+                   "a strong-Wolfe line search (torch's line_search_fn='strong_wolfe'; false: None)"}};
+
 bool flag(const HyperparameterValues& v, const char* name) { return v.at(name) != 0; }
 
 std::unique_ptr<Optimizer> make_sgd(const HyperparameterValues& v, bool nesterov) {
@@ -85,7 +101,7 @@ std::unique_ptr<Optimizer> make_adam(const HyperparameterValues& v, AdamOptions 
   return std::make_unique<Adam>(o);
 }
 
-const std::array<OptimizerKind, 7> kOptimizers = {{
+const std::array<OptimizerKind, 8> kOptimizers = {{
     {"sgd", "SGD", "stochastic gradient descent (with momentum when given one)", kSgdParams,
      [](const HyperparameterValues& v) { return make_sgd(v, flag(v, "nesterov")); }},
     {"momentum", "SGD", "SGD with momentum (0.9 unless given)", kMomentumParams,
@@ -108,6 +124,14 @@ const std::array<OptimizerKind, 7> kOptimizers = {{
     {"adam", "Adam", "Adam", kAdamParams, [](const HyperparameterValues& v) { return make_adam(v, AdamOptions{}); }},
     {"adamw", "AdamW", "Adam with decoupled weight decay (Loshchilov & Hutter)", kAdamWParams,
      [](const HyperparameterValues& v) { return make_adam(v, AdamWOptions{}); }},
+    {"lbfgs", "LBFGS", "limited-memory BFGS, for full batches (--batch-size = the training rows)", kLbfgsParams,
+     [](const HyperparameterValues& v) -> std::unique_ptr<Optimizer> {
+       return std::make_unique<LBFGS>(LBFGSOptions{
+           .lr = v.at("lr"), .max_iter = static_cast<std::size_t>(v.at("max_iter")),
+           .max_eval = static_cast<std::size_t>(v.at("max_eval")), .tolerance_grad = v.at("tolerance_grad"),
+           .tolerance_change = v.at("tolerance_change"),
+           .history_size = static_cast<std::size_t>(v.at("history_size")), .strong_wolfe = flag(v, "strong_wolfe")});
+     }},
 }};
 
 }  // namespace

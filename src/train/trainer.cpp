@@ -239,12 +239,29 @@ double Trainer::step_rows(const Tensor& x, const Tensor& y, std::size_t batch_ro
   times_.update += clock.lap();
   for (Callback* cb : callbacks_) cb->on_after_backward(*this, info_);
   times_.callbacks += clock.lap();
-  const bool weights_finite = opt_.step(model_);
+  const bool weights_finite =
+      opt_.evaluates() ? opt_.minimize(model_, l, [&] { return evaluate_again(x, y, batch_rows); }) : opt_.step(model_);
   if (opts_.stop_on_non_finite) check_state(weights_finite);
   times_.update += clock.lap();
   for (Callback* cb : callbacks_) cb->on_step_end(*this, info_);
   times_.callbacks += clock.lap();
   ++info_.global_step;
+  return l;
+}
+
+double Trainer::evaluate_again(const Tensor& x, const Tensor& y, std::size_t batch_rows) {
+  double l = 0;
+  std::size_t correct = 0;
+  if (x.rows() > 0) {
+    l = loss_.forward_backward(model_.forward(x, Mode::Train, head_), y, &dz_);
+    model_.backward(dz_, head_);
+  } else {
+    model_.gradients().zero();
+  }
+  if (opts_.reducer) {
+    bool stop = false;
+    opts_.reducer->reduce(model_, x.rows(), batch_rows, l, correct, stop);
+  }
   return l;
 }
 

@@ -31,7 +31,7 @@ def train(net, X, y, epochs=30, **kw):
 def test_version_and_registries():
     assert gf.__version__ == "0.1.0"
     names = [k["name"] for k in gf.optimizer_kinds()]
-    assert names == ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+    assert names == ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs"]
     adamw = next(k for k in gf.optimizer_kinds() if k["name"] == "adamw")
     assert next(p for p in adamw["params"] if p["name"] == "weight_decay")["default"] == 0.01
     assert [l["name"] for l in gf.loss_kinds()] == ["cross_entropy", "bce", "mse"]
