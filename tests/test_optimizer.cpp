@@ -59,6 +59,20 @@ std::unique_ptr<Optimizer> make(const std::string& name, const json& o) {
   return make_optimizer(name, v);
 }
 
+// The largest difference of the net's parameters from torch's state_dict `final`, relative
+// where they exceed 1.
+double worst_difference(Sequential& net, const json& final) {
+  double worst = 0;
+  for (std::size_t k : {0u, 2u})
+    for (std::size_t p = 0; p < 2; ++p) {
+      const json& want = final[std::to_string(k) + (p ? ".bias" : ".weight")];
+      const Tensor& got = net.layer(k).params()[p];
+      for (std::size_t i = 0; i < got.size(); ++i)
+        worst = std::max(worst, std::fabs(got[i] - want[i].get<double>()) / std::max(1.0, std::fabs(want[i].get<double>())));
+    }
+  return worst;
+}
+
 TEST(TorchOptim, EveryOptimizerFollowsTorchsTrajectory) {
   for (const json& c : golden()["optimizers"]) {
     GoldenNet s;
@@ -66,14 +80,7 @@ TEST(TorchOptim, EveryOptimizerFollowsTorchsTrajectory) {
     Loss ce(LossKind::CrossEntropy);
     TrainOptions o{.epochs = golden()["steps"].get<std::size_t>() / 3, .batch_size = 4, .shuffle = false};
     Trainer(s.net, ce, *opt, o).fit(s.data);
-    double worst = 0;
-    for (std::size_t k : {0u, 2u})
-      for (std::size_t p = 0; p < 2; ++p) {
-        const json& want = c["final"][std::to_string(k) + (p ? ".bias" : ".weight")];
-        const Tensor& got = s.net.layer(k).params()[p];
-        for (std::size_t i = 0; i < got.size(); ++i)
-          worst = std::max(worst, std::fabs(got[i] - want[i].get<double>()) / std::max(1.0, std::fabs(want[i].get<double>())));
-      }
+    const double worst = worst_difference(s.net, c["final"]);
     std::printf("  %-8s %-90s max rel. difference %.2e\n", c["name"].get<std::string>().c_str(),
                 c["options"].dump().c_str(), worst);
     EXPECT_LT(worst, 2e-5) << c["name"] << " " << c["options"].dump();
@@ -90,6 +97,47 @@ TEST(TorchOptim, FrozenLayersAndTheirStateStayUntouched) {
   Trainer(s.net, ce, adam, o).fit(s.data);
   for (std::size_t i = 0; i < s.net.layer(0).num_params(); ++i) ASSERT_EQ(s.net.parameters()[i], before[i]);
   for (std::size_t i = 0; i < s.net.layer(0).num_params(); ++i) ASSERT_EQ(adam.state()[0].second->data()[i], 0.0f);
+}
+
+// LBFGS against torch.optim.LBFGS: tests/golden/lbfgs.json (tools/golden/make_lbfgs_golden.py),
+// with and without the strong-Wolfe line search, through the trainer as the CLI runs it.
+TEST(TorchLbfgs, FollowsTorchsTrajectoryStepByStep) {
+  const json lbfgs_golden = json::parse(std::ifstream(GRADFLOW_GOLDEN_DIR "/lbfgs.json"));
+  for (const json& c : lbfgs_golden["configs"]) {
+    HyperparameterValues v;
+    for (const auto& [k, x] : c["options"].items())
+      if (k == "line_search_fn") v["strong_wolfe"] = 1;
+      else v[k] = x.get<double>();
+    auto opt = make_optimizer("lbfgs", v);
+    GoldenNet s;
+    Loss ce(LossKind::CrossEntropy);
+    // One epoch of one full batch per torch step(closure); the loss it reports is the first evaluation's.
+    Trainer t(s.net, ce, *opt, TrainOptions{.epochs = 1, .batch_size = 12, .shuffle = false});
+    for (std::size_t step = 0; step < 3; ++step) {
+      const double loss = t.fit(s.data).back().train_loss, want = c["losses"][step].get<double>();
+      EXPECT_NEAR(loss, want, 1e-5 * std::max(1.0, want)) << c["options"].dump() << " step " << step;
+    }
+    const auto& lbfgs = dynamic_cast<const LBFGS&>(*opt);
+    EXPECT_EQ(lbfgs.iterations(), c["n_iter"].get<std::size_t>()) << c["options"].dump();
+    EXPECT_EQ(lbfgs.evaluations(), c["func_evals"].get<std::size_t>()) << c["options"].dump();
+    const double worst = worst_difference(s.net, c["final"]);
+    std::printf("  lbfgs %-75s max rel. difference %.2e\n", c["options"].dump().c_str(), worst);
+    // (looser than the first-order rules' 2e-5: dot products in double here, float32 in torch, feed the
+    // step lengths and the line search's branches)
+    EXPECT_LT(worst, 2e-4) << c["options"].dump();
+  }
+}
+
+TEST(Lbfgs, LeavesFrozenLayersAndStopsWhereTheGradientVanishes) {
+  GoldenNet s;
+  s.net.layer(0).set_trainable(false);
+  const Tensor before = s.net.layer(0).params()[0];
+  auto opt = make_optimizer("lbfgs", {{"strong_wolfe", 1}});
+  Loss ce(LossKind::CrossEntropy);
+  Trainer(s.net, ce, *opt, TrainOptions{.epochs = 3, .batch_size = 12, .shuffle = false}).fit(s.data);
+  for (std::size_t i = 0; i < before.size(); ++i) EXPECT_EQ(s.net.layer(0).params()[0][i], before[i]);
+  EXPECT_THROW(LBFGS(LBFGSOptions{.lr = 0}), std::invalid_argument);
+  EXPECT_THROW(make_optimizer("lbfgs", {{"history_size", 0}}), std::invalid_argument);
 }
 
 TEST(TorchClipping, NormAndValueMatchTorch) {

@@ -14,6 +14,8 @@
 //              max|t·d| ≤ tolerance_change, |loss − loss_prev| < tolerance_change, max_iter
 //              iterations or max_eval evaluations in this step
 //
+// weight_decay (gradflow's own; torch's LBFGS has none) minimizes loss + wd/2·‖θ‖² over the
+// trainable parameters: g + wd·θ is the gradient the search sees.
 // Its state (the direction, the pairs, the previous gradient) carries over to the next step.
 // It needs 2·history_size + 4 copies of the parameters. Per-layer rate scales (staged
 // unfreezing's) do not apply: the search scales the whole direction. Checkpoints keep the rate
@@ -36,6 +38,7 @@ struct LBFGSOptions {
   double tolerance_grad = 1e-7, tolerance_change = 1e-9;
   std::size_t history_size = 100;
   bool strong_wolfe = false;  // torch's line_search_fn="strong_wolfe" (else None)
+  double weight_decay = 0;
 };
 
 class LBFGS final : public Optimizer {
@@ -54,7 +57,10 @@ class LBFGS final : public Optimizer {
 
  private:
   void update(float*, const float*, std::size_t, std::size_t, double, std::int64_t) override;
-  std::vector<float> gradient(Sequential& model) const;  // trainable layers' gradient, frozen ones 0
+  // The trainable layers' gradient (frozen ones 0) with the weight decay's term, and the
+  // objective: `loss` plus the decay's.
+  std::vector<float> gradient(Sequential& model) const;
+  double objective(Sequential& model, double loss) const;
   void direction(const std::vector<float>& g, bool first);
   LBFGSOptions o_;
   std::vector<float> d_, prev_g_;

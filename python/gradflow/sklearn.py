@@ -7,9 +7,12 @@ overlap, plus gradflow's own (batch_norm, dropout, init, schedule, n_threads). D
   Adam lr 1e-3, weight decay 0; AdamW weight decay 0.01). alpha is the solver's weight decay
   (an L2 term added to the gradient, as torch.optim), not scikit-learn's penalty on the loss.
 - solver is any registered optimizer (gradflow.optimizer_kinds(): sgd, momentum, nesterov,
-  adagrad, rmsprop, adam, adamw). 'sgd' is scikit-learn's: momentum (0.9) and nesterovs_momentum
-  (True) apply to it; 'adam' takes beta_1, beta_2 and epsilon. No 'lbfgs' (max_fun, its only
-  parameter, is accepted and unused, as scikit-learn does for the other solvers).
+  adagrad, rmsprop, adam, adamw, lbfgs). 'sgd' is scikit-learn's: momentum (0.9) and
+  nesterovs_momentum (True) apply to it; 'adam' takes beta_1, beta_2 and epsilon. 'lbfgs' is
+  torch.optim.LBFGS on the whole training set in one step, with a strong-Wolfe line search and
+  scipy's history of 10 pairs: max_iter iterations, max_fun evaluations, tol on max|gradient|
+  (scipy's gtol, as scikit-learn passes it), alpha as an L2 term alpha/2·‖θ‖² in its objective;
+  it has no partial_fit (as scikit-learn's).
 - learning_rate: 'constant' for every solver (scikit-learn, too, ignores it but for 'sgd');
   'invscaling' and 'adaptive' with 'sgd' are refused: their rates are functions of the samples
   seen and of the training loss that gradflow's schedules do not have (schedule= has gradflow's:
@@ -24,8 +27,11 @@ overlap, plus gradflow's own (batch_norm, dropout, init, schedule, n_threads). D
 
 They work in Pipeline, GridSearchCV, cross_val_score and clone, and pickle (the weights travel
 as the safetensors bytes gradflow's model files hold; an optimizer's state does not travel: a
-partial_fit after unpickling starts the update rule afresh). After fit: classes_ (classifier),
-loss_curve_, n_iter_, best_loss_ (without early_stopping), validation_scores_ and
+partial_fit after unpickling starts the update rule afresh). They take scipy sparse X (densified
+to float32 for the library) and multilabel y (an indicator matrix: sigmoid outputs and binary
+cross-entropy). After fit: classes_ (classifier), coefs_ and intercepts_ (float32 views of the
+weights as scikit-learn lays them out, [n_in, n_out]: writing them changes the network),
+n_layers_, n_outputs_, out_activation_, loss_curve_, n_iter_, best_loss_ (without early_stopping), validation_scores_ and
 best_validation_score_ (accuracy, or R² for the regressor, with early_stopping), history_ (a pandas DataFrame when pandas is installed, else a list of
 dicts), diagnostics_ (per-layer records, with diagnostics_every), model_ (the gradflow
 Sequential).
@@ -38,11 +44,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from . import _gradflow as _gf
+from . import _sklearn_compat as _compat
 from . import nn as _nn
 
 __all__ = ["GradflowClassifier", "GradflowRegressor"]
@@ -50,6 +58,18 @@ __all__ = ["GradflowClassifier", "GradflowRegressor"]
 
 # scikit-learn's names for the activations it shares with gradflow (its others are gradflow's too).
 _ACTIVATIONS = {"logistic": "sigmoid"}
+# scikit-learn's words for a fit whose weights stopped being finite.
+_NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large values and need to "
+               "be preprocessed.")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _stochastic(estimator):
+    """partial_fit exists for the stochastic solvers only (scikit-learn's rule: not for lbfgs)."""
+    if estimator.solver == "lbfgs":
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers. {estimator.solver} is not "
+                             "stochastic.")
+    return True
 
 
 class _GradflowMLP(BaseEstimator):
@@ -114,8 +134,9 @@ class _GradflowMLP(BaseEstimator):
 
     def _make_optimizer(self):
         if self.solver == "lbfgs":
-            raise ValueError("solver 'lbfgs' is not available in gradflow: use one of "
-                             + ", ".join(k["name"] for k in _gf.optimizer_kinds()))
+            return _gf.make_optimizer("lbfgs", max_iter=int(self.max_iter), max_eval=int(self.max_fun),
+                                      tolerance_grad=float(self.tol), history_size=10, strong_wolfe=True,
+                                      weight_decay=float(self.alpha or 0))
         kwargs = {}
         if self.solver == "sgd":  # scikit-learn's SGD: with (Nesterov) momentum unless told otherwise
             kwargs["momentum"] = float(self.momentum)
@@ -136,6 +157,11 @@ class _GradflowMLP(BaseEstimator):
             raise ValueError(f"max_iter must be a whole number ≥ 1, got {self.max_iter!r}")
         if self.batch_size != "auto" and (not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1):
             raise ValueError(f"batch_size must be 'auto' or a whole number ≥ 1, got {self.batch_size!r}")
+        if not (self.n_iter_no_change == np.inf or (isinstance(self.n_iter_no_change, numbers.Integral)
+                                                     and self.n_iter_no_change >= 1)):
+            raise ValueError(f"n_iter_no_change must be a whole number ≥ 1 or numpy.inf, got {self.n_iter_no_change!r}")
+        if not isinstance(self.max_fun, numbers.Integral) or self.max_fun < 1:
+            raise ValueError(f"max_fun must be a whole number ≥ 1, got {self.max_fun!r}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
         if self.learning_rate not in ("constant", "invscaling", "adaptive"):
@@ -170,28 +196,53 @@ class _GradflowMLP(BaseEstimator):
         self.best_validation_score_ = -np.inf if self.early_stopping else None
 
     def _split_validation(self, X, t, seed):
-        stratify = t if self._loss_name() == "cross_entropy" else None
-        try:
-            return train_test_split(X, t, test_size=self.validation_fraction, random_state=seed, stratify=stratify)
-        except ValueError:  # a class too small to stratify
-            return train_test_split(X, t, test_size=self.validation_fraction, random_state=seed)
+        # scikit-learn's rule: stratified for a binary target (its single-output case) only
+        binary = self._loss_name() == "cross_entropy" and len(self.classes_) == 2
+        return train_test_split(X, t, test_size=self.validation_fraction, random_state=seed,
+                                stratify=t if binary else None)
 
     def _train(self, X, t, epochs, seed, incremental):
+        if self.solver == "lbfgs":
+            return self._train_lbfgs(X, t, seed)
         X_val = t_val = None
         if self.early_stopping and not incremental:
             X, X_val, t, t_val = self._split_validation(X, t, seed)
         batch = min(200, len(X)) if self.batch_size == "auto" else min(int(self.batch_size), len(X))
         stopper = _NoImprovement(self.tol, self.n_iter_no_change, self.verbose, active=not self.early_stopping)
-        result = _gf.fit(self.model_, self._loss, self._optimizer, X, t, epochs=epochs, batch_size=batch,
-                         shuffle=bool(self.shuffle), seed=seed, num_classes=self._num_classes(),
-                         X_val=X_val, y_val=t_val, schedule=self.schedule,
-                         early_stop=self.n_iter_no_change if X_val is not None else 0,
-                         min_delta=float(self.tol), diagnostics_every=int(self.diagnostics_every),
-                         on_epoch=None if incremental else stopper, n_threads=int(self.n_threads))
+        # Early stopping that never stops (n_iter_no_change=inf) still keeps the best epoch.
+        patience = epochs + 1 if self.n_iter_no_change == np.inf else int(self.n_iter_no_change)
+        # partial_fit goes on where the last fit stopped (its shuffling too): 100 partial_fits are
+        # max_iter=100's epochs.
+        state = getattr(self, "_trainer_state", "") if incremental else ""
+        result = self._gradflow_fit(X, t, epochs=epochs + (self.n_iter_ if state else 0), batch_size=batch,
+                                    shuffle=bool(self.shuffle), seed=seed, X_val=X_val, y_val=t_val,
+                                    early_stop=patience if X_val is not None else 0, min_delta=float(self.tol),
+                                    on_epoch=None if incremental else stopper, continue_from=state)
+        self._trainer_state = result["state"]
+        self._no_improvement_count = stopper.count
         self._record(result, len(X))
         if not incremental and not stopper.stopped and X_val is None and epochs == self.max_iter:
             warnings.warn(f"{type(self).__name__}: max_iter ({self.max_iter}) reached and the optimization hasn't "
                           "converged yet.", ConvergenceWarning)
+
+    def _train_lbfgs(self, X, t, seed):
+        """One LBFGS step over the whole training set: max_iter iterations, max_fun evaluations."""
+        result = self._gradflow_fit(X, t, epochs=1, batch_size=len(X), shuffle=False, seed=seed)
+        self._record(result, len(X))
+        self.n_iter_ = self._optimizer.iterations
+        if not self._optimizer.converged:
+            limit = "max_iter" if self.n_iter_ >= self.max_iter else "max_fun"
+            warnings.warn(f"lbfgs failed to converge: {limit} ({getattr(self, limit)}) reached; increase it or scale "
+                          "the data", ConvergenceWarning)
+
+    def _gradflow_fit(self, X, t, **options):
+        """gradflow.fit with the estimator's settings, a divergence reported in scikit-learn's words."""
+        try:
+            return _gf.fit(self.model_, self._loss, self._optimizer, X, t, num_classes=self._num_classes(),
+                           schedule=self.schedule, diagnostics_every=int(self.diagnostics_every),
+                           n_threads=int(self.n_threads), **options)
+        except _gf.TrainingDiverged as e:
+            raise ValueError(f"{_NON_FINITE} ({e})") from e
 
     def _record(self, result, n):
         self._history += result["history"]
@@ -225,10 +276,12 @@ class _GradflowMLP(BaseEstimator):
         partial_fit). A fresh network unless warm_start or partial_fit continues the one there is."""
         self._check_params()
         fresh = incremental == "reset" or not hasattr(self, "model_") or (not incremental and not self.warm_start)
-        X, y = self._validate_data(X, y, reset=fresh, dtype=np.float32, multi_output=self._multi_output(),
-                                   y_numeric=self._loss_name() == "mse")
-        t = self._targets(y, fresh)
-        seed = self._seed() + (0 if fresh else self.n_iter_)
+        X, y = _compat.validate_data(self, X, y, reset=fresh, dtype=(np.float64, np.float32),
+                                     accept_sparse=["csr", "csc"], multi_output=True,
+                                     y_numeric=self._loss_name() == "mse")
+        X = _library_input(X)
+        t = self._targets(y, fresh, warm=not fresh and not incremental)
+        seed = self._seed() + (0 if fresh or incremental else self.n_iter_)
         if fresh:
             self._initialize(X.shape[1], self._n_outputs(t), seed)
         elif not hasattr(self, "_optimizer"):  # unpickled: the update rule starts afresh
@@ -242,8 +295,31 @@ class _GradflowMLP(BaseEstimator):
 
     def _raw_predict(self, X):
         check_is_fitted(self, "model_")
-        X = self._validate_data(X, reset=False, dtype=np.float32)
-        return self.model_.predict(X)
+        X = _compat.validate_data(self, X, reset=False, dtype=(np.float64, np.float32), accept_sparse=["csr", "csc"])
+        return self.model_.predict(_library_input(X)), X.dtype
+
+    # ---- scikit-learn's view of the network ----
+    @property
+    def coefs_(self):
+        """Each Dense layer's weights [n_in, n_out] (scikit-learn's layout): float32 views of the
+        network's own, so that writing them changes it."""
+        check_is_fitted(self, "model_")
+        return [w.T for w, _ in self.model_.dense_parameters()]
+
+    @property
+    def intercepts_(self):
+        """Each Dense layer's bias [n_out], float32 views of the network's own."""
+        check_is_fitted(self, "model_")
+        return [b for _, b in self.model_.dense_parameters()]
+
+    @property
+    def n_layers_(self):
+        return len(self.coefs_) + 1
+
+    @property
+    def n_outputs_(self):
+        check_is_fitted(self, "model_")
+        return self.model_.out_features
 
     def to_onnx(self, path=None, opset=None):
         """The fitted network as an ONNX model (bytes), also written to path when given.
@@ -265,7 +341,7 @@ class _GradflowMLP(BaseEstimator):
     # ---- pickling: the weights as model-file bytes ----
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_optimizer", "_loss", "_report"):
+        for key in ("_optimizer", "_loss", "_report", "_trainer_state"):
             state.pop(key, None)
         if "model_" in state:
             state["model_"] = _gf.model_to_bytes(self.model_)
@@ -274,8 +350,9 @@ class _GradflowMLP(BaseEstimator):
     def __setstate__(self, state):
         if "model_" in state:
             state["model_"] = _gf.model_from_bytes(state["model_"]).network
-            state["_loss"] = _gf.Loss(type(self)._loss_name(self))
         self.__dict__.update(state)
+        if "model_" in state:
+            self._loss = _gf.Loss(self._loss_name())
 
 
 def _frame(rows):
@@ -288,8 +365,8 @@ def _frame(rows):
 
 
 class _NoImprovement:
-    """scikit-learn's rule on the training loss: stop after n_iter_no_change epochs without it
-    falling below the best by more than tol."""
+    """scikit-learn's rule on the training loss: an epoch not below the best by more than tol
+    counts; training stops when more than n_iter_no_change epochs in a row count."""
 
     def __init__(self, tol, patience, verbose, active):
         self.tol, self.patience, self.verbose, self.active = tol, patience, verbose, active
@@ -303,51 +380,79 @@ class _NoImprovement:
             return False
         self.count = self.count + 1 if loss > self.best - self.tol else 0
         self.best = min(self.best, loss)
-        self.stopped = self.count >= self.patience
+        self.stopped = self.count > self.patience
         return self.stopped
 
 
+def _library_input(X):
+    """X as the library reads it: dense float32 (a sparse matrix densified); values beyond
+    float32's range are refused in scikit-learn's words rather than turned into infinities."""
+    X = X.toarray() if hasattr(X, "toarray") else X
+    if X.dtype != np.float32 and X.size and np.abs(X).max() > _FLOAT32_MAX:
+        raise ValueError(f"{_NON_FINITE} (X has values beyond float32's range, ±{_FLOAT32_MAX:.3g}, where gradflow "
+                         "computes)")
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
 class GradflowClassifier(ClassifierMixin, _GradflowMLP):
-    """A feed-forward classifier (softmax output, cross-entropy) trained by gradflow.
+    """A feed-forward classifier trained by gradflow: softmax outputs and cross-entropy, or for
+    multilabel y (an indicator matrix) sigmoid outputs and binary cross-entropy.
 
     Parameters as sklearn.neural_network.MLPClassifier's where they overlap (see the module's
     docstring for the differences), plus batch_norm (BatchNorm after every hidden Dense), dropout
     (after every hidden activation), init (the Dense layers' initializer), schedule (a
     learning-rate schedule as gradflow train --schedule takes it), diagnostics_every (per-layer
     records every N steps into diagnostics_) and n_threads (at most that many threads for this
-    estimator's fits; 0: the process's count). Labels may be of any
-    type; classes_ holds them sorted.
+    estimator's fits; 0: the process's count). Labels may be of any type; classes_ holds them
+    sorted (for multilabel y: the column indices).
     """
 
     def _loss_name(self):
-        return "cross_entropy"
-
-    def _multi_output(self):
-        return False
+        return "bce" if getattr(self, "_multilabel", False) else "cross_entropy"
 
     def _num_classes(self):
-        return len(self.classes_)
+        return 0 if self._multilabel else len(self.classes_)
 
     def _n_outputs(self, t):
         return len(self.classes_)
 
     def _output_layers(self, n_outputs):
-        return [_nn.dense(n_outputs), _nn.softmax()]
+        return [_nn.dense(n_outputs), _nn.sigmoid() if self._multilabel else _nn.softmax()]
 
-    def _targets(self, y, first):
-        check_classification_targets(y)
+    @property
+    def out_activation_(self):
+        check_is_fitted(self, "model_")
+        return "logistic" if self._multilabel else "softmax"
+
+    def _targets(self, y, first, warm=False):
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        multilabel = type_of_target(y) == "multilabel-indicator"
+        given = getattr(self, "_partial_classes", None)
         if first:  # the classes: all of y's, or those the first partial_fit named
-            given = getattr(self, "_partial_classes", None)
-            self._encoder = LabelEncoder().fit(y if given is None else given)
-            self.classes_ = self._encoder.classes_
-        if len(self.classes_) < 2:
-            raise ValueError(f"{type(self).__name__}: y has 1 class ({self.classes_[0]!r}); a classifier needs at "
-                             "least 2 classes")
+            self._multilabel = multilabel
+            if multilabel:
+                self.classes_ = np.arange(y.shape[1])
+            else:
+                check_classification_targets(y)
+                self._encoder = LabelEncoder().fit(y if given is None else given)
+                self.classes_ = self._encoder.classes_
+        if multilabel != self._multilabel:
+            raise ValueError(f"y is {'' if multilabel else 'not '}multilabel, unlike the y this network was fitted on")
+        if multilabel:
+            if y.shape[1] != len(self.classes_) or (given is not None and len(given) != y.shape[1]):
+                raise ValueError(f"y has {y.shape[1]} labels, the network {len(self.classes_)}")
+            return np.ascontiguousarray(y, dtype=np.float32)
+        check_classification_targets(y)
+        if warm and not np.array_equal(np.unique(y), self.classes_):
+            raise ValueError("warm_start can only be used where `y` has the same classes as in the previous call to "
+                             f"fit. Previously got {self.classes_}, `y` has {np.unique(y)}")
         unknown = np.setdiff1d(unique_labels(y), self.classes_)
         if len(unknown):
             raise ValueError(f"y has labels {list(unknown)[:5]} that are not in classes_ {list(self.classes_)[:10]}")
         return self._encoder.transform(y).astype(np.float32)
 
+    @available_if(_stochastic)
     def partial_fit(self, X, y, classes=None):
         """One epoch over X, y, continuing the network and its optimizer; the first call needs classes
         (all the labels there will be)."""
@@ -364,27 +469,38 @@ class GradflowClassifier(ClassifierMixin, _GradflowMLP):
         return self._fit(X, y, incremental=True)
 
     def predict_proba(self, X):
-        """The class probabilities [samples, classes] (columns in the order of classes_)."""
-        return self._raw_predict(X).astype(np.float64)
+        """The class probabilities [samples, classes] (columns in the order of classes_; for
+        multilabel y each label's own probability), in X's float type."""
+        out, dtype = self._raw_predict(X)
+        return out.astype(dtype if dtype == np.float32 else np.float64)
 
     def predict_log_proba(self, X):
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        probabilities = self._raw_predict(X)
-        return self.classes_[np.argmax(probabilities, axis=1)]
+        """The predicted labels, or for multilabel y the indicator matrix."""
+        out, _ = self._raw_predict(X)
+        if self._multilabel:
+            return (out > 0.5).astype(np.int64)
+        return self.classes_[np.argmax(out, axis=1)]
+
+    def _more_tags(self):
+        return {"multilabel": True}
+
+    def __sklearn_tags__(self):  # scikit-learn ≥ 1.6
+        return _compat.with_tags(super().__sklearn_tags__(), input_tags={"sparse": True},
+                                 classifier_tags={"multi_label": True})
 
 
 class GradflowRegressor(RegressorMixin, _GradflowMLP):
     """A feed-forward regressor (identity output, mean squared error) trained by gradflow; y may
     have several columns. Parameters as GradflowClassifier's."""
 
+    _multilabel = False
+
     def _loss_name(self):
         return "mse"
-
-    def _multi_output(self):
-        return True
 
     def _num_classes(self):
         return 0
@@ -395,19 +511,30 @@ class GradflowRegressor(RegressorMixin, _GradflowMLP):
     def _output_layers(self, n_outputs):
         return [_nn.dense(n_outputs)]
 
-    def _targets(self, y, first):
+    @property
+    def out_activation_(self):
+        check_is_fitted(self, "model_")
+        return "identity"
+
+    def _targets(self, y, first, warm=False):
         t = np.asarray(y, dtype=np.float32)
         return np.ascontiguousarray(t.reshape(len(t), -1))
 
+    @available_if(_stochastic)
     def partial_fit(self, X, y):
         """One epoch over X, y, continuing the network and its optimizer."""
         return self._fit(X, y, incremental="reset" if not hasattr(self, "model_") else True)
 
     def predict(self, X):
-        """The predicted values: [samples] for one output (as MLPRegressor, whatever y's shape was),
-        else [samples, outputs]."""
-        out = self._raw_predict(X).astype(np.float64)
+        """The predicted values, in X's float type: [samples] for one output (as MLPRegressor,
+        whatever y's shape was), else [samples, outputs]."""
+        out, dtype = self._raw_predict(X)
+        out = out.astype(dtype if dtype == np.float32 else np.float64)
         return out.ravel() if out.shape[1] == 1 else out
 
     def _more_tags(self):
         return {"multioutput": True}
+
+    def __sklearn_tags__(self):  # scikit-learn ≥ 1.6
+        return _compat.with_tags(super().__sklearn_tags__(), input_tags={"sparse": True},
+                                 target_tags={"multi_output": True})

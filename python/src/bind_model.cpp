@@ -113,6 +113,13 @@ void bind_layers(py::module_& m) {
       "gradflow.nn with the builder's arguments (name, type, default as written, help) and what it computes.");
 }
 
+// An LBFGS's count or flag, None for the other optimizers.
+template <class T>
+py::object lbfgs_only(const Optimizer& o, T (LBFGS::*get)() const) {
+  if (const auto* l = dynamic_cast<const LBFGS*>(&o)) return py::cast((l->*get)());
+  return py::none();
+}
+
 void bind_sequential(py::module_& m) {
   py::class_<Sequential, std::shared_ptr<Sequential>>(m, "Sequential",
                                                        "A feed-forward network: layers applied in order.")
@@ -186,6 +193,15 @@ void bind_losses_and_optimizers(py::module_& m) {
   py::class_<Optimizer>(m, "Optimizer", "An update rule with its state (make_optimizer builds one).")
       .def_property_readonly("name", [](const Optimizer& o) { return std::string(o.name()); })
       .def_property_readonly("learning_rate", &Optimizer::learning_rate)
+      .def_property_readonly(
+          "iterations", [](const Optimizer& o) { return lbfgs_only(o, &LBFGS::iterations); },
+          "LBFGS: its iterations so far (torch's state['n_iter']); None for the first-order rules.")
+      .def_property_readonly(
+          "evaluations", [](const Optimizer& o) { return lbfgs_only(o, &LBFGS::evaluations); },
+          "LBFGS: the loss evaluations so far (torch's state['func_evals']); None for the others.")
+      .def_property_readonly(
+          "converged", [](const Optimizer& o) { return lbfgs_only(o, &LBFGS::converged); },
+          "LBFGS: whether its last step stopped on a tolerance (not max_iter or max_eval); None for the others.")
       .def("hyperparameters", &Optimizer::hyperparameters,
            "Every registered hyper-parameter with the value it was built with ({name: value}; flags as 0/1).");
   m.def("optimizer_kinds", &registry_list,

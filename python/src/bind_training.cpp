@@ -126,7 +126,7 @@ void describe_inputs(app::TrainConfig& c, const Sequential& model, const Loss& l
 
 py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py::handle& X, const py::handle& y,
              const py::handle& X_val, const py::handle& y_val, std::size_t num_classes, app::TrainConfig recipe,
-             py::object on_epoch) {
+             py::object on_epoch, const std::string& continue_from) {
   FloatArray x = as_matrix(X, "X"), t = as_matrix(y, "y", true);
   Dataset train = dataset_of(x, t, num_classes, "training data");
   std::optional<FloatArray> xv, tv;
@@ -146,6 +146,8 @@ py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py
   const std::string adapted = app::adapt_to_data(recipe, train.size());
   check_training_memory(model.in_features(), model.specs(), recipe.batch_size);
   app::TrainingRun run = app::build_training(recipe, model, loss, optimizer, train);
+  // Where an earlier fit of this model stopped: its epochs, shuffling and dropout draws go on.
+  if (!continue_from.empty()) run.trainer->load_state_json(continue_from);
   auto report = std::make_unique<FitReport>();
   report->config = app::config_json(recipe);
   report->model = app::model_record(model);
@@ -172,7 +174,8 @@ py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py
   const EarlyStopping* early = run.early.get();
   return py::dict(py::arg("history") = epochs, py::arg("diagnostics") = records, py::arg("warnings") = warnings,
                   py::arg("best_epoch") = early ? py::object(py::int_(early->best_epoch())) : py::none(),
-                  py::arg("chosen") = adapted, py::arg("report") = py::cast(std::move(report)));
+                  py::arg("chosen") = adapted, py::arg("state") = run.trainer->state_json(),
+                  py::arg("report") = py::cast(std::move(report)));
 }
 
 // A Python value as JSON, for the recipe's reader (which checks it against the key's type).
@@ -209,12 +212,15 @@ namespace {
 // fit's docstring, its recipe keys and defaults from the recipe's table.
 std::string fit_doc() {
   std::string doc =
-      "fit(model, loss, optimizer, X, y, *, num_classes=0, X_val=None, y_val=None, on_epoch=None, **recipe)\n\n"
+      "fit(model, loss, optimizer, X, y, *, num_classes=0, X_val=None, y_val=None, on_epoch=None, continue_from='', "
+      "**recipe)\n\n"
       "Trains model on X [samples, features] and y (class labels 0..num_classes-1, or targets [samples, outputs]) "
       "with the trainer the recipe describes (the same function builds the CLI's); the GIL is released while it "
       "runs. Returns {history: one dict per epoch, diagnostics: per-layer records, warnings (also issued as "
       "RuntimeWarning), best_epoch, chosen: what batch_size/epochs 0 chose for the data, report: a Report, the page "
-      "`gradflow report` draws, shown inline in Jupyter, whose config is the run's config.json}. on_epoch(dict) is "
+      "`gradflow report` draws, shown inline in Jupyter, whose config is the run's config.json, state: where training "
+      "stopped}. continue_from=an earlier result's state (of this model, with epochs counting the earlier ones "
+      "too): training goes on from there, its shuffling and dropout draws as one longer fit's. on_epoch(dict) is "
       "called after each epoch and stops training by returning True. Ctrl-C raises KeyboardInterrupt within a second "
       "and leaves the model at its last completed step. float32 C-contiguous arrays are read in place; others are "
       "converted once.\n\nThe recipe's keys, with `gradflow train`'s defaults (the flag is the key with dashes); "
@@ -232,7 +238,7 @@ void bind_training(py::module_& m) {
       "fit",
       [](Sequential& model, const Loss& loss, Optimizer& optimizer, const py::handle& X, const py::handle& y,
          std::size_t num_classes, const py::handle& X_val, const py::handle& y_val, py::object on_epoch,
-         const py::kwargs& options) {
+         const std::string& continue_from, const py::kwargs& options) {
         nlohmann::json given = nlohmann::json::object();
         const auto& keys = fit_recipe_keys();
         for (const auto& [k, v] : options) {
@@ -252,11 +258,12 @@ void bind_training(py::module_& m) {
         }
         if (recipe.threads < 0)
           throw py::value_error(fmt::format("fit: threads must be 0 (the process's count) or more, got {}", recipe.threads));
-        return fit(model, loss, optimizer, X, y, X_val, y_val, num_classes, std::move(recipe), std::move(on_epoch));
+        return fit(model, loss, optimizer, X, y, X_val, y_val, num_classes, std::move(recipe), std::move(on_epoch),
+                   continue_from);
       },
       py::arg("model"), py::arg("loss"), py::arg("optimizer"), py::arg("X"), py::arg("y"), py::kw_only(),
       py::arg("num_classes") = 0, py::arg("X_val") = py::none(), py::arg("y_val") = py::none(),
-      py::arg("on_epoch") = py::none(), fit_doc().c_str());
+      py::arg("on_epoch") = py::none(), py::arg("continue_from") = "", fit_doc().c_str());
   m.def(
       "recipe_options",
       [] {

@@ -142,6 +142,7 @@ Point strong_wolfe(const std::function<double(double, Vec&)>& eval, double t, co
 
 LBFGS::LBFGS(const LBFGSOptions& o) : Optimizer(o.lr), o_(o) {
   if (!(o.lr > 0)) throw std::invalid_argument(fmt::format("LBFGS: lr must be > 0, got {}", o.lr));
+  if (!(o.weight_decay >= 0)) throw std::invalid_argument("LBFGS: weight_decay must be >= 0");
   if (o.max_iter == 0 || o.history_size == 0)
     throw std::invalid_argument("LBFGS: max_iter and history_size must be 1 or more");
   if (o_.max_eval == 0) o_.max_eval = o.max_iter * 5 / 4;
@@ -154,10 +155,24 @@ void LBFGS::update(float*, const float*, std::size_t, std::size_t, double, std::
 Vec LBFGS::gradient(Sequential& model) const {
   Vec g(model.num_params(), 0.0f);
   const float* all = model.gradients().data();
+  const float* theta = model.parameters().data();
+  const float wd = static_cast<float>(o_.weight_decay);
   for (std::size_t i = 0; i < model.size(); ++i)
     if (has_gradients(model.layer(i)))
-      std::copy_n(all + model.param_offset(i), model.layer(i).num_params(), g.begin() + model.param_offset(i));
+      for (std::size_t k = model.param_offset(i), end = k + model.layer(i).num_params(); k < end; ++k)
+        g[k] = wd != 0 ? all[k] + wd * theta[k] : all[k];
   return g;
+}
+
+double LBFGS::objective(Sequential& model, double loss) const {
+  if (o_.weight_decay == 0) return loss;
+  const float* theta = model.parameters().data();
+  double sq = 0;
+  for (std::size_t i = 0; i < model.size(); ++i)
+    if (has_gradients(model.layer(i)))
+      for (std::size_t k = model.param_offset(i), end = k + model.layer(i).num_params(); k < end; ++k)
+        sq += static_cast<double>(theta[k]) * theta[k];
+  return loss + 0.5 * o_.weight_decay * sq;
 }
 
 // d = −H̃·g by the two-loop recursion (the first iteration: d = −g).
@@ -196,6 +211,7 @@ void LBFGS::direction(const Vec& g, bool first) {
 bool LBFGS::minimize(Sequential& model, double loss, const std::function<double()>& evaluate) {
   float* x = model.parameters().data();
   const std::size_t n = model.num_params();
+  loss = objective(model, loss);
   Vec g = gradient(model);
   std::size_t evals = 1;
   ++func_evals_;
@@ -226,7 +242,7 @@ bool LBFGS::minimize(Sequential& model, double loss, const std::function<double(
       const Vec x0(x, x + n);
       const auto at = [&](double t, Vec& g_out) {  // the loss and gradient at θ0 + t·d
         add_step(x, t, d_);
-        const double f = evaluate();
+        const double f = objective(model, evaluate());
         g_out = gradient(model);
         std::copy(x0.begin(), x0.end(), x);
         return f;
@@ -238,7 +254,7 @@ bool LBFGS::minimize(Sequential& model, double loss, const std::function<double(
     } else {
       add_step(x, t_, d_);
       if (it != o_.max_iter) {
-        loss = evaluate();
+        loss = objective(model, evaluate());
         g = gradient(model);
         small_grad = max_abs(g) <= o_.tolerance_grad;
         ls_evals = 1;

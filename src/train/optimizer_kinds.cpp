@@ -85,7 +85,9 @@ constexpr std::array kLbfgsParams{
     Hyperparameter{"history_size", T::Whole, 100, 1, kUnbounded, false, false, "history_size",
                    "(y, s) pairs kept"},
     Hyperparameter{"strong_wolfe", T::Flag, 0, 0, 1, false, false, "line_search_fn",
-                   "a strong-Wolfe line search (torch's line_search_fn='strong_wolfe'; false: None)"}};
+                   "a strong-Wolfe line search (torch's line_search_fn='strong_wolfe'; false: None)"},
+    Hyperparameter{"weight_decay", T::Real, 0, 0, kUnbounded, false, false, "",
+                   "an L2 term wd/2·‖θ‖² in the objective (gradflow's own: torch's LBFGS has none)"}};
 
 bool flag(const HyperparameterValues& v, const char* name) { return v.at(name) != 0; }
 
@@ -130,7 +132,8 @@ const std::array<OptimizerKind, 8> kOptimizers = {{
            .lr = v.at("lr"), .max_iter = static_cast<std::size_t>(v.at("max_iter")),
            .max_eval = static_cast<std::size_t>(v.at("max_eval")), .tolerance_grad = v.at("tolerance_grad"),
            .tolerance_change = v.at("tolerance_change"),
-           .history_size = static_cast<std::size_t>(v.at("history_size")), .strong_wolfe = flag(v, "strong_wolfe")});
+           .history_size = static_cast<std::size_t>(v.at("history_size")), .strong_wolfe = flag(v, "strong_wolfe"),
+           .weight_decay = v.at("weight_decay")});
      }},
 }};
 

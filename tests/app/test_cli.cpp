@@ -215,7 +215,7 @@ TEST_F(Cli, OptimizersSchedulesClippingAndEarlyStopping) {
   expect_clean_error(run("train --data xor --schedule linear --out " + path("x")), "unknown schedule 'linear'", path("x"));
   expect_clean_error(run("train --data xor --schedule step --out " + path("x")), "schedule 'step' needs an argument: step:STEP_SIZE[:GAMMA]",
                      path("x"));
-  expect_clean_error(run("train --data xor --optimizer lbfgs --out " + path("x")), "unknown optimizer 'lbfgs'", path("x"));
+  expect_clean_error(run("train --data xor --optimizer lion --out " + path("x")), "unknown optimizer 'lion'", path("x"));
   expect_clean_error(run("train --data xor --optimizer adam --beta1 1.5 --out " + path("x")), "optimizer adam: beta1 must be in [0, 1), got 1.5",
                      path("x"));
 }

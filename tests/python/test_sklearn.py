@@ -77,14 +77,14 @@ def test_the_same_random_state_gives_the_same_model_and_the_defaults_are_the_lib
 
 def test_bad_parameters_and_inputs_are_clear_errors():
     X, y = iris()
-    with pytest.raises(ValueError, match="solver 'lbfgs' is not available in gradflow"):
-        GradflowClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="learning_rate='adaptive' is not available in gradflow"):
+        GradflowClassifier(solver="sgd", learning_rate="adaptive").fit(X, y)
     with pytest.raises(ValueError, match="unknown optimizer 'adamx'"):
         GradflowClassifier(solver="adamx").fit(X, y)
     with pytest.raises(ValueError, match="unknown activation 'swish'"):
         GradflowClassifier(activation="swish").fit(X, y)
-    with pytest.raises(ValueError, match="at least 2 classes"):
-        GradflowClassifier().fit(X, ["a"] * len(X))
+    # One class, as MLPClassifier takes it: that class predicted everywhere.
+    assert set(GradflowClassifier(max_iter=2).fit(X, ["a"] * len(X)).predict(X)) == {"a"}
     with pytest.raises(ValueError, match="Input X contains NaN"):
         GradflowClassifier().fit(np.full_like(X, np.nan), y)
     fitted = GradflowClassifier(max_iter=2).fit(X, y)
@@ -188,3 +188,50 @@ def test_best_loss_and_validation_scores_as_scikit_learn_keeps_them():
     Xr, yr = make_regression(n_samples=200, n_features=5, noise=0.1, random_state=0)
     reg = GradflowRegressor(max_iter=30, early_stopping=True, random_state=0).fit(Xr, (yr - yr.mean()) / yr.std())
     assert len(reg.validation_scores_) == reg.n_iter_ and reg.best_validation_score_ <= 1  # R²
+
+
+def test_partial_fits_are_the_epochs_of_one_fit_bit_for_bit():
+    """partial_fit goes on where the last one stopped, its shuffling included: n partial_fits give
+    the bits of fit(max_iter=n)."""
+    X, y = make_regression(n_samples=120, n_features=5, noise=1.0, random_state=0)
+    y = (y - y.mean()) / y.std()
+    kw = dict(hidden_layer_sizes=(16,), solver="sgd", learning_rate_init=0.01, random_state=1, batch_size=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = GradflowRegressor(max_iter=7, tol=0, n_iter_no_change=100, **kw).fit(X, y)
+    parts = GradflowRegressor(**kw)
+    for _ in range(7):
+        parts.partial_fit(X, y)
+    np.testing.assert_array_equal(whole.predict(X), parts.predict(X))
+    assert parts.n_iter_ == 7 and parts.loss_curve_ == whole.loss_curve_
+
+
+def test_lbfgs_multilabel_sparse_input_and_the_weights_as_scikit_learn_lays_them_out():
+    from scipy.sparse import csr_matrix
+    from sklearn.datasets import make_multilabel_classification
+    X, Y = make_multilabel_classification(n_samples=60, random_state=0)
+    clf = GradflowClassifier(solver="lbfgs", hidden_layer_sizes=(30,), random_state=0).fit(X, Y)
+    assert clf.n_iter_ >= 1 and clf.out_activation_ == "logistic" and list(clf.classes_) == [0, 1, 2, 3, 4]
+    assert clf.predict(X).shape == Y.shape and clf.score(X, Y) > 0.9
+    assert not hasattr(clf, "partial_fit")  # as scikit-learn's: no partial_fit for lbfgs
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(proba > 0.5, clf.predict(X).astype(bool))
+    # Sparse X reads as its dense self.
+    np.testing.assert_array_equal(clf.predict_proba(csr_matrix(X)), proba)
+    sparse_fit = GradflowClassifier(solver="lbfgs", hidden_layer_sizes=(30,), random_state=0).fit(csr_matrix(X), Y)
+    np.testing.assert_array_equal(sparse_fit.predict_proba(X), proba)
+    # coefs_ [n_in, n_out] and intercepts_ are the network's weights: writing them changes it.
+    assert [c.shape for c in clf.coefs_] == [(20, 30), (30, 5)] and [b.shape for b in clf.intercepts_] == [(30,), (5,)]
+    assert clf.n_layers_ == 3 and clf.n_outputs_ == 5
+    clf.coefs_[1][:] = 0
+    clf.intercepts_[1][:] = 0
+    np.testing.assert_array_equal(clf.predict_proba(X), np.full_like(proba, 0.5))
+
+
+def test_non_finite_weights_and_inputs_beyond_float32_say_so_in_scikit_learns_words():
+    X = np.full((10, 2), 1e300)
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights.*beyond float32's range"):
+        GradflowRegressor().fit(X, np.arange(10.0))
+    X, y = iris()
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights.*diverged"):
+        GradflowClassifier(solver="sgd", learning_rate_init=1e8, max_iter=5).fit(X * 1000, y)
