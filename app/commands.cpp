@@ -12,9 +12,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "data_source.h"
-#include "output_file.h"
-#include "run_folder.h"
+#include "runs/data_source.h"
+#include "runs/output_file.h"
+#include "runs/run_folder.h"
 #include "gradflow/detail/quote.h"
 #include "gradflow/gradflow.h"
 

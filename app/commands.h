@@ -5,10 +5,13 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
+#include "runs/recipe.h"
 #include "gradflow/onnx.h"
 
 namespace gradflow::app {
+
+// The tool speaks the runs component's names (src/runs/: recipes, run folders, reports, studies).
+using namespace gradflow::runs;
 
 struct EvalArgs {
   std::string model, data = "fashion-mnist";
@@ -35,7 +38,7 @@ struct ImportArgs {
   bool force = false;                // replace an existing out (output_file.h)
 };
 
-int train(const TrainConfig& config);  // train_command.cpp
+int train(const Recipe& config);  // train_command.cpp
 // A model argument: a model file, or a run folder (its model.safetensors).
 std::string model_path(const std::string& model);
 int eval(const EvalArgs& args);

@@ -26,20 +26,20 @@
 #include "gradflow/threads.h"
 
 #include "commands.h"
-#include "output_file.h"
-#include "config.h"
-#include "data_source.h"
-#include "report.h"
+#include "runs/output_file.h"
+#include "runs/recipe.h"
+#include "runs/data_source.h"
+#include "runs/report.h"
 #include "mpi.h"
-#include "run_folder.h"
+#include "runs/run_folder.h"
 #include "studies/study.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using gradflow::app::TrainConfig;
-using gradflow::app::from_json;
-using gradflow::app::to_json;
+using gradflow::runs::Recipe;
+using gradflow::runs::from_json;
+using gradflow::runs::to_json;
 
 // Help that shows every option's true default: CLI11 prints an on/off flag as
 // "--shuffle,--no-shuffle{false}" (the value the negation sets, easily read as the default) and
@@ -101,8 +101,8 @@ void add_switch(CLI::App& cmd, const std::string& names, bool& value, const std:
   cmd.add_flag(names, value, help)->default_str(value ? "true" : "false");
 }
 
-// One option per TrainOption, bound to its member of c.
-void add_train_option(CLI::App& cmd, const gradflow::app::TrainOption& o, TrainConfig& c) {
+// One option per RecipeOption, bound to its member of c.
+void add_train_option(CLI::App& cmd, const gradflow::app::RecipeOption& o, Recipe& c) {
   std::visit(
       [&](auto member) {
         auto& value = c.*member;
@@ -169,17 +169,17 @@ void add_optimizer_options(CLI::App& cmd, OptimizerFlags& f) {
   }
 }
 
-void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& config_file, OptimizerFlags& f) {
+void add_train_options(CLI::App& cmd, Recipe& c, std::string& config_file, OptimizerFlags& f) {
   cmd.add_option("--config", config_file, "JSON file with any of the options below (flags override it)")
       ->check(CLI::ExistingFile);
-  for (const gradflow::app::TrainOption& o : gradflow::app::train_options()) add_train_option(cmd, o, c);
+  for (const gradflow::app::RecipeOption& o : gradflow::app::recipe_options()) add_train_option(cmd, o, c);
   add_optimizer_options(cmd, f);
   check_numbers(cmd);
 }
 
 // The files a configuration names, absolute where they exist under `base`: the saved
 // config.json works from any folder (--config, --resume).
-void absolute_paths(TrainConfig& c, const fs::path& base) {
+void absolute_paths(Recipe& c, const fs::path& base) {
   for (std::string* spec : {&c.data, &c.test, &c.val}) *spec = gradflow::app::absolute_spec(*spec, base);
   std::error_code ec;
   if (!c.init_from.empty() && fs::path(c.init_from).is_relative() && fs::exists(base / c.init_from, ec))
@@ -188,10 +188,10 @@ void absolute_paths(TrainConfig& c, const fs::path& base) {
 
 // A file the config file names that is not there is its error, not the data reader's: say which
 // file the path came from.
-void check_files_of(const TrainConfig& c, const TrainConfig& from_file, const std::string& config_file) {
-  const std::pair<const char*, std::string TrainConfig::*> specs[] = {
-      {"data", &TrainConfig::data}, {"test", &TrainConfig::test}, {"val", &TrainConfig::val},
-      {"init_from", &TrainConfig::init_from}};
+void check_files_of(const Recipe& c, const Recipe& from_file, const std::string& config_file) {
+  const std::pair<const char*, std::string Recipe::*> specs[] = {
+      {"data", &Recipe::data}, {"test", &Recipe::test}, {"val", &Recipe::val},
+      {"init_from", &Recipe::init_from}};
   for (const auto& [key, member] : specs)
     if (c.*member == from_file.*member && !gradflow::app::spec_exists(c.*member))
       throw std::runtime_error(fmt::format("{}: '{}' names '{}', which is neither beside it ({}) nor in the current "
@@ -202,7 +202,7 @@ void check_files_of(const TrainConfig& c, const TrainConfig& from_file, const st
 
 // Defaults, then the config file (or the resumed run's), then the flags given.
 // A --config file (or a resumed run's config.json), its files found beside it.
-TrainConfig read_config_file(const std::string& path) {
+Recipe read_config_file(const std::string& path) {
   std::ifstream in(path);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   nlohmann::json j;
@@ -219,12 +219,12 @@ TrainConfig read_config_file(const std::string& path) {
                                            path, key,
                                            std::string_view(key) == "out" ? "give --out FOLDER"
                                                                           : "continue a run with --resume RUN"));
-  TrainConfig file = from_json(j, path);
+  Recipe file = from_json(j, path);
   absolute_paths(file, fs::absolute(path).parent_path());
   return file;
 }
 
-TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, const OptimizerFlags& f, std::string config_file) {
+Recipe resolve(CLI::App& cmd, const Recipe& flags, const OptimizerFlags& f, std::string config_file) {
   // Resuming reads the run's own resolved configuration; flags given now override it.
   if (!flags.resume.empty()) {
     if (!config_file.empty()) throw std::runtime_error("--resume takes the run's config.json; do not pass --config too");
@@ -232,7 +232,7 @@ TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, const OptimizerFlag
     if (!std::ifstream(config_file)) throw std::runtime_error(fmt::format("cannot resume: no {}", config_file));
   }
   nlohmann::json merged = to_json(flags);
-  std::optional<TrainConfig> file;
+  std::optional<Recipe> file;
   if (!config_file.empty()) {
     file = read_config_file(config_file);
     const nlohmann::json given = merged;
@@ -250,7 +250,7 @@ TrainConfig resolve(CLI::App& cmd, const TrainConfig& flags, const OptimizerFlag
     if (opt->count() > 0)
       merged["optimizer_options"][name] =
           f.flags.count(name) ? nlohmann::json(f.flags.at(name)) : nlohmann::json(f.reals.at(name));
-  TrainConfig c = from_json(merged, config_file.empty() ? "the command line" : config_file);
+  Recipe c = from_json(merged, config_file.empty() ? "the command line" : config_file);
   absolute_paths(c, fs::current_path());
   if (file) check_files_of(c, *file, config_file);
   return c;
@@ -291,7 +291,7 @@ std::string suggestion(const CLI::App& app, int argc, char** argv) {
 // Every command's arguments, bound to its options.
 struct Commands {
   CLI::App *train, *eval, *predict, *exporting, *importing, *report, *compare, *study;
-  TrainConfig train_flags;
+  Recipe train_flags;
   std::string config_file;
   OptimizerFlags optimizer_flags;
   gradflow::app::EvalArgs eval_args;

@@ -9,9 +9,12 @@
 #include <vector>
 
 #include "gradflow/trainer.h"
-#include "run_folder.h"
+#include "runs/run_folder.h"
 
 namespace gradflow::app {
+
+// The tool speaks the runs component's names (src/runs/: recipes, run folders, reports, studies).
+using namespace gradflow::runs;
 
 class Progress final : public Callback {
  public:

@@ -24,12 +24,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config.h"
+#include "runs/recipe.h"
 #include "gradflow/callbacks.h"
 #include "gradflow/model_file.h"
-#include "run_folder.h"
+#include "runs/run_folder.h"
 
 namespace gradflow::app {
+
+// The tool speaks the runs component's names (src/runs/: recipes, run folders, reports, studies).
+using namespace gradflow::runs;
 
 class RunCheckpoints final : public Callback {
  public:

@@ -31,13 +31,13 @@
 #include "gradflow/detail/quote.h"
 
 #include "commands.h"
-#include "data_source.h"
+#include "runs/data_source.h"
 #include "mpi.h"
 #include "gradflow/gradflow.h"
 #include "progress.h"
-#include "report.h"
+#include "runs/report.h"
 #include "run_checkpoints.h"
-#include "run_folder.h"
+#include "runs/run_folder.h"
 #include "run_guard.h"
 #include "text.h"
 
@@ -71,7 +71,7 @@ void check_fraction(const char* option, double f) {
 
 // Every value of the configuration, parsed and checked here once (whether it came from a flag
 // or a --config file). Holds out 10% for validation when selection needs it (cfg.val_split).
-Settings parse_settings(TrainConfig& cfg) {
+Settings parse_settings(Recipe& cfg) {
   Settings s;
   check_fraction("--val-split", cfg.val_split);
   check_fraction("--test-split", cfg.test_split);
@@ -145,7 +145,7 @@ struct TrainingData {
   std::string val_name, test_name;
 };
 
-TrainingData load_training_data(const TrainConfig& cfg, bool regression) {
+TrainingData load_training_data(const Recipe& cfg, bool regression) {
   if ((!cfg.drop_columns.empty() || !cfg.feature_columns.empty()) && !is_delimited_text(cfg.data))
     throw std::invalid_argument(fmt::format("--drop-columns and --feature-columns name the columns of a CSV file; "
                                             "--data {} is not one",
@@ -236,7 +236,7 @@ struct Inputs {
 
 // Reused or resumed layers must see their inputs as they were trained on them. Missing values
 // are filled first (from the training part only), then standardized.
-void prepare_features(const TrainConfig& cfg, Inputs& in) {
+void prepare_features(const Recipe& cfg, Inputs& in) {
   Dataset& train = in.data.train;
   in.range = in.checkpoint && !in.checkpoint->info.range.empty() ? in.checkpoint->info.range
                                                                    : InputRange::fit(train.x, train.input_form);
@@ -263,7 +263,7 @@ void prepare_features(const TrainConfig& cfg, Inputs& in) {
   }
 }
 
-Inputs load_inputs(TrainConfig& cfg, const Settings& s) {
+Inputs load_inputs(Recipe& cfg, const Settings& s) {
   Inputs in;
   in.resuming = !cfg.resume.empty();
   if (in.resuming) cfg.out = cfg.resume;
@@ -297,7 +297,7 @@ struct Model {
   std::string reuse_note;  // which layers came from --init-from
 };
 
-Model build_model(const TrainConfig& cfg, const Settings& s, const Inputs& in) {
+Model build_model(const Recipe& cfg, const Settings& s, const Inputs& in) {
   const Dataset& train = in.data.train;
   Model m{Loss(s.loss), nullptr, ""};
   std::size_t outputs = train.y.cols();
@@ -336,7 +336,7 @@ struct Training : TrainingRun {
 
 // Under mpirun: BatchNorm either over the whole batch (--sync-batchnorm) or, per rank, over
 // slices that must hold 2 samples or more.
-void check_slices(const TrainConfig& cfg, const Dataset& train, Sequential& net, const Training& t) {
+void check_slices(const Recipe& cfg, const Dataset& train, Sequential& net, const Training& t) {
   bool has_bn = false;
   for (std::size_t i = 0; i < net.size(); ++i) {
     if (net.layer(i).kind() != LayerKind::BatchNorm) continue;
@@ -354,11 +354,11 @@ void check_slices(const TrainConfig& cfg, const Dataset& train, Sequential& net,
         ranks, smallest, smallest / ranks, n % b != 0 ? " or --drop-last" : ""));
 }
 
-Training prepare_training(TrainConfig& cfg, const Settings& s, const Inputs& in, Model& m) {
+Training prepare_training(Recipe& cfg, const Settings& s, const Inputs& in, Model& m) {
   Training t;
   t.reducer = mpi::make_reducer();
   const Dataset& train = in.data.train;
-  TrainConfig recipe = cfg;
+  Recipe recipe = cfg;
   if (!mpi::root()) recipe.diagnostics_every = "0";  // rank 0 records for all
   static_cast<TrainingRun&>(t) = build_training(recipe, *m.net, m.loss, *s.optimizer, train, t.reducer.get());
   if (t.reducer) check_slices(cfg, train, *m.net, t);
@@ -408,7 +408,7 @@ std::string left_out(const std::vector<std::string>& ignored) {
 }
 
 // " (resuming after epoch 10)", and what a run resumed for more epochs does with its schedule.
-std::string resuming_note(const TrainConfig& cfg, std::size_t done) {
+std::string resuming_note(const Recipe& cfg, std::size_t done) {
   std::string note = fmt::format(" (resuming after epoch {}", done);
   const std::size_t plan = cfg.schedule_epochs ? cfg.schedule_epochs : cfg.epochs;
   // (only where the plan depends on the epochs: cosine without its own T_MAX)
@@ -422,7 +422,7 @@ std::string resuming_note(const TrainConfig& cfg, std::size_t done) {
 }
 
 
-void print_plan(const TrainConfig& cfg, const Settings& s, const Inputs& in, const Model& m, const Training& t) {
+void print_plan(const Recipe& cfg, const Settings& s, const Inputs& in, const Model& m, const Training& t) {
   const Dataset& train = in.data.train;
   const auto& val = in.data.val;
   const auto& test = in.data.test;
@@ -477,7 +477,7 @@ struct RunDiverged : std::runtime_error {
 // A diverged run is still a run: its page shows the epochs and records up to the stop
 // (comparing --init normal with --init he_normal is exactly when one diverges). One that
 // finished no epoch keeps nothing: train() removes the folder it made.
-[[noreturn]] void diverged(const TrainConfig& cfg, Training& t, const TrainingDiverged& e) {
+[[noreturn]] void diverged(const Recipe& cfg, Training& t, const TrainingDiverged& e) {
   std::fflush(stdout);
   const bool kept = t.checkpoints->save_last_good() || fs::exists(t.folder->model());
   if (cfg.report && kept) {
@@ -505,7 +505,7 @@ int interrupted(Training& t, const InterruptGuard& interrupts) {
   return 128 + sig;
 }
 
-Result fit(const TrainConfig& cfg, const Inputs& in, Training& t) {
+Result fit(const Recipe& cfg, const Inputs& in, Training& t) {
   const bool root = mpi::root();
   RunFolder& folder = *t.folder;
   // Records past the checkpoint belong to work that is about to be redone.
@@ -539,7 +539,7 @@ Result fit(const TrainConfig& cfg, const Inputs& in, Training& t) {
 }
 
 // ---- outputs ----
-void write_outputs(const TrainConfig& cfg, const Inputs& in, Model& m, Training& t, const Result& r) {
+void write_outputs(const Recipe& cfg, const Inputs& in, Model& m, Training& t, const Result& r) {
   t.checkpoints->save_model_file();  // the final weights (with early stopping: the best epoch's)
   const auto& test = in.data.test;
   if (test && test->classification())
@@ -569,8 +569,8 @@ void write_outputs(const TrainConfig& cfg, const Inputs& in, Model& m, Training&
 }  // namespace
 
 // Settings → Inputs → Model → Training → Result, each step a value built from the ones before.
-int train(const TrainConfig& config) {
-  TrainConfig cfg = config;
+int train(const Recipe& config) {
+  Recipe cfg = config;
   Settings settings = parse_settings(cfg);
   set_num_threads(cfg.threads);
   Inputs inputs = load_inputs(cfg, settings);

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch with gradflow's default job's recipe (app/config.h): 784-512-256-10, BatchNorm1d
+"""PyTorch with gradflow's default job's recipe (src/runs/recipe.h): 784-512-256-10, BatchNorm1d
 before each ReLU, dropout 0.1, Adam 4e-3 with cosine annealing, batch 128, 15 epochs, on
 Fashion-MNIST; prints the test accuracy after each epoch and the wall time.
 

@@ -1,6 +1,6 @@
 // Hyper-parameters as registered by the optimizers, schedules and losses: each names what it
 // takes, with the default and the accepted range, once. The command line's options, --help,
-// config.json's keys and their checks are generated from these entries (app/config.cpp), and a
+// config.json's keys and their checks are generated from these entries (src/runs/recipe.cpp), and a
 // test compares every default with the PyTorch constructor's (tests/test_registry.cpp).
 #pragma once
 

@@ -1,6 +1,6 @@
 // The command line's pages from Python: a fit's report (curves, per-layer diagnostics, warnings)
 // and the lecture's studies, each also shown inline in Jupyter — the same self-contained HTML
-// as `gradflow report` and `gradflow study` write (app/report.cpp, app/studies/), offline.
+// as `gradflow report` and `gradflow study` write (src/runs/report.cpp, src/studies/), offline.
 #include "bind_report.h"
 
 #include <pybind11/stl.h>
@@ -11,8 +11,8 @@
 
 #include <fmt/format.h>
 
-#include "report.h"
-#include "run_folder.h"
+#include "runs/report.h"
+#include "runs/run_folder.h"
 #include "studies/study.h"
 #include "gradflow/model_file.h"
 #include "without_gil.h"
@@ -49,14 +49,14 @@ std::string inline_html(const std::string& page) {
 
 // The page from the records in memory, as `gradflow report` draws a run folder holding them.
 std::string FitReport::html() const {
-  app::RunRecords run;
+  runs::RunRecords run;
   run.name = "gradflow.fit";
   run.config = config;
   run.model = model;
   for (std::size_t i = 0; i < history.size(); ++i)
-    run.metrics.push_back(nlohmann::json(app::metrics_record(history[i], lrs.at(i), warnings.at(i))));
-  for (const DiagnosticsRecord& r : records) run.diagnostics.push_back(nlohmann::json(app::diagnostics_record(r)));
-  return app::report_html({run});
+    run.metrics.push_back(nlohmann::json(runs::metrics_record(history[i], lrs.at(i), warnings.at(i))));
+  for (const DiagnosticsRecord& r : records) run.diagnostics.push_back(nlohmann::json(runs::diagnostics_record(r)));
+  return runs::report_html({run});
 }
 
 void FitReport::write(const std::string& out) const { write_file_atomic(out, html()); }
@@ -76,7 +76,7 @@ void bind_report(py::module_& m) {
   m.def(
       "report",
       [](const std::vector<std::string>& runs, const std::string& out) {
-        app::write_report(runs, out);
+        runs::write_report(runs, out);
         return out;
       },
       py::arg("runs"), py::arg("out"),
@@ -85,7 +85,7 @@ void bind_report(py::module_& m) {
 
   m.def("studies", [] {
     py::list out;
-    for (const app::Study& s : app::studies()) out.append(py::dict(py::arg("name") = s.name, py::arg("claim") = s.claim));
+    for (const runs::Study& s : runs::studies()) out.append(py::dict(py::arg("name") = s.name, py::arg("claim") = s.claim));
     return out;
   }, "The lecture's claims that run_study puts to the test: [{name, claim}].");
 
@@ -99,11 +99,11 @@ void bind_report(py::module_& m) {
   m.def(
       "run_study",
       [](const std::string& name, bool quick, const std::string& out, int threads) {
-        const app::StudyOptions o{.quick = quick, .out = out.empty() ? fmt::format("studies/{}", name) : out,
+        const runs::StudyOptions o{.quick = quick, .out = out.empty() ? fmt::format("studies/{}", name) : out,
                                   .threads = threads};
         {
           WithoutGil released;
-          app::run_study(name, o);
+          runs::run_study(name, o);
         }
         return StudyResult{py::module_::import("json").attr("loads")(read_file(fs::path(o.out) / "results.json")),
                            o.out};

@@ -19,7 +19,7 @@ struct FitReport {
   std::vector<std::vector<std::string>> warnings;  // the warnings of each epoch
   std::vector<DiagnosticsRecord> records;
   nlohmann::json config;  // the settings table
-  nlohmann::json model;   // app::model_record of the trained network
+  nlohmann::json model;   // runs::model_record of the trained network
   void write(const std::string& path) const;
   std::string html() const;
 };

@@ -14,8 +14,8 @@
 #include "arrays.h"
 #include "without_gil.h"
 #include "bind_report.h"
-#include "config.h"
-#include "report.h"
+#include "runs/recipe.h"
+#include "runs/report.h"
 #include "bindings.h"
 #include "gradflow/gradflow.h"
 
@@ -108,13 +108,13 @@ Dataset dataset_of(FloatArray& X, FloatArray& y, std::size_t num_classes, const 
 
 // What gradflow.fit writes where a run folder's config.json has the data and the network: the
 // arrays and the model it was given.
-void describe_inputs(app::TrainConfig& c, const Sequential& model, const Loss& loss, const Dataset& train,
+void describe_inputs(runs::Recipe& c, const Sequential& model, const Loss& loss, const Dataset& train,
                      const Dataset* val) {
   c.data = fmt::format("arrays from Python (X [{}, {}])", train.size(), train.features());
   c.val = val ? fmt::format("arrays from Python (X_val [{}, {}])", val->size(), val->features()) : "";
   c.test = "none";
   // The network as --layers, --output and --init say it where they can, else its outline.
-  if (const auto text = app::network_text(model.specs())) {
+  if (const auto text = runs::network_text(model.specs())) {
     c.layers = text->layers;
     c.output = text->output;
     c.init = text->init;
@@ -125,7 +125,7 @@ void describe_inputs(app::TrainConfig& c, const Sequential& model, const Loss& l
 }
 
 py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py::handle& X, const py::handle& y,
-             const py::handle& X_val, const py::handle& y_val, std::size_t num_classes, app::TrainConfig recipe,
+             const py::handle& X_val, const py::handle& y_val, std::size_t num_classes, runs::Recipe recipe,
              py::object on_epoch, const std::string& continue_from) {
   FloatArray x = as_matrix(X, "X"), t = as_matrix(y, "y", true);
   Dataset train = dataset_of(x, t, num_classes, "training data");
@@ -135,22 +135,22 @@ py::dict fit(Sequential& model, const Loss& loss, Optimizer& optimizer, const py
     xv = as_matrix(X_val, "X_val"), tv = as_matrix(y_val, "y_val", true);
     val = dataset_of(*xv, *tv, num_classes, "validation data");
   }
-  if (!val && (recipe.early_stop > 0 || app::recipe_schedule(recipe).kind == ScheduleOptions::Kind::Plateau))
+  if (!val && (recipe.early_stop > 0 || runs::recipe_schedule(recipe).kind == ScheduleOptions::Kind::Plateau))
     throw py::value_error(fmt::format("fit: {} selects on the validation loss: pass X_val and y_val",
                                       recipe.early_stop > 0 ? "early_stop" : "the plateau schedule"));
   // The recipe as the CLI resolves it: the optimizer's settings, batch and epochs for the data.
   recipe.optimizer = std::string(optimizer.registered_name());
   recipe.lr = optimizer.initial_learning_rate();
-  recipe.optimizer_options = app::optimizer_options_json(optimizer);
+  recipe.optimizer_options = runs::optimizer_options_json(optimizer);
   describe_inputs(recipe, model, loss, train, val ? &*val : nullptr);
-  const std::string adapted = app::adapt_to_data(recipe, train.size());
+  const std::string adapted = runs::adapt_to_data(recipe, train.size());
   check_training_memory(model.in_features(), model.specs(), recipe.batch_size);
-  app::TrainingRun run = app::build_training(recipe, model, loss, optimizer, train);
+  runs::TrainingRun run = runs::build_training(recipe, model, loss, optimizer, train);
   // Where an earlier fit of this model stopped: its epochs, shuffling and dropout draws go on.
   if (!continue_from.empty()) run.trainer->load_state_json(continue_from);
   auto report = std::make_unique<FitReport>();
-  report->config = app::config_json(recipe);
-  report->model = app::model_record(model);
+  report->config = runs::config_json(recipe);
+  report->model = runs::model_record(model);
   PythonHooks hooks(std::move(on_epoch), *report);
   if (run.diagnostics) run.diagnostics->on_warning = [&](const DiagnosticWarning& w) { hooks.warn(w.message); };
   run.trainer->add_callback(hooks);
@@ -225,9 +225,9 @@ std::string fit_doc() {
       "and leaves the model at its last completed step. float32 C-contiguous arrays are read in place; others are "
       "converted once.\n\nThe recipe's keys, with `gradflow train`'s defaults (the flag is the key with dashes); "
       "n_threads is threads' other name:\n";
-  const nlohmann::json defaults = app::to_json(app::TrainConfig{});
+  const nlohmann::json defaults = runs::to_json(runs::Recipe{});
   for (const std::string& key : fit_recipe_keys())
-    for (const app::TrainOption& o : app::train_options())
+    for (const runs::RecipeOption& o : runs::recipe_options())
       if (key == o.key) doc += fmt::format("  {}={}: {}\n", key, defaults[key].dump(), o.help);
   return doc;
 }
@@ -250,9 +250,9 @@ void bind_training(py::module_& m) {
                                              key, fmt::join(keys, ", ")));
           given[key] = json_of(v);
         }
-        app::TrainConfig recipe;
+        runs::Recipe recipe;
         try {
-          recipe = app::from_json(given, "fit");
+          recipe = runs::from_json(given, "fit");
         } catch (const std::runtime_error& e) {
           throw py::value_error(e.what());
         }
@@ -267,11 +267,11 @@ void bind_training(py::module_& m) {
   m.def(
       "recipe_options",
       [] {
-        const nlohmann::json defaults = app::to_json(app::TrainConfig{});
+        const nlohmann::json defaults = runs::to_json(runs::Recipe{});
         const auto& keys = fit_recipe_keys();
         py::list out;
         const py::object loads = py::module_::import("json").attr("loads");
-        for (const app::TrainOption& o : app::train_options())
+        for (const runs::RecipeOption& o : runs::recipe_options())
           out.append(py::dict(py::arg("key") = o.key, py::arg("flags") = o.names,
                               py::arg("default") = loads(defaults[o.key].dump()), py::arg("help") = o.help,
                               py::arg("choices") = o.choices ? py::object(py::str(o.choices)) : py::none(),
@@ -289,9 +289,9 @@ void bind_training(py::module_& m) {
           if (given.contains(key))
             throw py::value_error(fmt::format("recipe: '{}' is not part of a recipe (it says what to train, not where)", key));
         try {
-          app::TrainConfig c = app::from_json(given, "recipe");
-          app::resolve_optimizer(c);
-          return py::module_::import("json").attr("loads")(app::config_json(c).dump());
+          runs::Recipe c = runs::from_json(given, "recipe");
+          runs::resolve_optimizer(c);
+          return py::module_::import("json").attr("loads")(runs::config_json(c).dump());
         } catch (const std::exception& e) {
           throw py::value_error(e.what());
         }

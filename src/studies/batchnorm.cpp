@@ -4,9 +4,9 @@
 
 #include <fmt/format.h>
 
-#include "studies.h"
+#include "studies/studies.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 namespace {
 // Epochs until the training loss first falls to `target` (0: never within the budget).
@@ -129,4 +129,4 @@ void study_batchnorm(StudyReport& r, const StudyOptions& o) {
             "lets it use much larger rates.");
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "studies.h"
+#include "studies/studies.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 void study_selu(StudyReport& r, const StudyOptions& o) {
   const std::size_t depth = 20, width = o.quick ? 128 : 256, n = o.quick ? 500 : 2000;
@@ -75,4 +75,4 @@ void study_selu(StudyReport& r, const StudyOptions& o) {
             "input's statistics without batch normalization, where ReLU's mean and tanh's spread drift.");
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

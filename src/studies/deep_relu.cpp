@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "studies.h"
+#include "studies/studies.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 void study_deep_relu(StudyReport& r, const StudyOptions& o) {
   const std::size_t depth = 30, width = 64, n = o.quick ? 2000 : 10000, epochs = o.quick ? 3 : 10;
@@ -65,4 +65,4 @@ void study_deep_relu(StudyReport& r, const StudyOptions& o) {
             "network trains at all.");
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

@@ -12,7 +12,7 @@
 
 #include "gradflow/sequential.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 // A run's records, as its folder holds them (run_folder.h): config.json, the metrics.jsonl and
 // diagnostics.jsonl lines as arrays, confusion.json (null when absent).
@@ -35,4 +35,4 @@ void write_report(const std::vector<std::string>& runs, const std::string& out);
 // study's results.json.
 void write_study_page(const nlohmann::json& study, const std::string& out);
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

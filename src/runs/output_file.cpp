@@ -1,4 +1,4 @@
-#include "output_file.h"
+#include "runs/output_file.h"
 
 #include <filesystem>
 #include <fstream>
@@ -8,7 +8,7 @@
 
 #include "gradflow/detail/quote.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 namespace {
 // Whether the file's head carries the mark of a page gradflow drew.
@@ -31,4 +31,4 @@ void check_output(const std::string& path, OutputKind kind, bool force) {
                                        detail::quote(path), kind == OutputKind::Page ? " and is not a page gradflow drew" : ""));
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 struct StudyOptions {
   bool quick = false;
@@ -77,4 +77,4 @@ int run_study(const std::string& name, const StudyOptions& options);
 // The list, a line each.
 void list_studies();
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

@@ -1,4 +1,4 @@
-#include "config.h"
+#include "runs/recipe.h"
 
 #include <algorithm>
 #include <charconv>
@@ -12,15 +12,15 @@
 
 #include "gradflow/model_file.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 using nlohmann::json;
 
 namespace {
 
-using C = TrainConfig;
+using C = Recipe;
 
-std::vector<TrainOption> data_options() {
+std::vector<RecipeOption> data_options() {
   return {
       {"data", "--data", &C::data,
        "training data: fashion-mnist | DIR of MNIST files | IMAGES,LABELS (IDX, .gz or not) | FILE.csv | xor | "
@@ -60,7 +60,7 @@ std::vector<TrainOption> data_options() {
   };
 }
 
-std::vector<TrainOption> model_options() {
+std::vector<RecipeOption> model_options() {
   return {
       {"layers", "--layers", &C::layers,
        "hidden layers, exactly as written: comma-separated UNITS[:ACTIVATION][:bn][:dropout=P], or bn (BatchNorm, "
@@ -79,7 +79,7 @@ std::vector<TrainOption> model_options() {
   };
 }
 
-std::vector<TrainOption> recipe_options() {
+std::vector<RecipeOption> training_options() {
   std::string optimizers;
   for (const OptimizerKind& k : optimizer_kinds()) optimizers += fmt::format("{}{}", optimizers.empty() ? "" : " | ", k.name);
   return {
@@ -119,7 +119,7 @@ std::vector<TrainOption> recipe_options() {
 }
 
 // Transfer learning, diagnostics and the run folder.
-std::vector<TrainOption> run_options() {
+std::vector<RecipeOption> run_options() {
   return {
       {"classes", "--classes", &C::classes, "keep only these classes, e.g. 5,7,8,9 (relabelled 0.. in this order)"},
       {"per_class", "--per-class", &C::per_class, "use only the first N training samples of each class (0: all)"},
@@ -146,10 +146,10 @@ std::vector<TrainOption> run_options() {
 
 // Every `gradflow train` option but the optimizers' hyper-parameters (main.cpp adds those from
 // optimizer_kinds()), in the order --help lists them.
-std::vector<TrainOption> make_train_options() {
-  std::vector<TrainOption> all;
-  for (auto part : {data_options, model_options, recipe_options, run_options}) {
-    std::vector<TrainOption> o = part();
+std::vector<RecipeOption> make_recipe_options() {
+  std::vector<RecipeOption> all;
+  for (auto part : {data_options, model_options, training_options, run_options}) {
+    std::vector<RecipeOption> o = part();
     all.insert(all.end(), std::make_move_iterator(o.begin()), std::make_move_iterator(o.end()));
   }
   return all;
@@ -167,7 +167,7 @@ json migrate(json j) {
   json options = json::object();
   // (a non-string optimizer is reported by from_json, naming the key)
   const std::string optimizer =
-      j.contains("optimizer") && j["optimizer"].is_string() ? j["optimizer"].get<std::string>() : TrainConfig{}.optimizer;
+      j.contains("optimizer") && j["optimizer"].is_string() ? j["optimizer"].get<std::string>() : Recipe{}.optimizer;
   const auto kind = std::find_if(optimizer_kinds().begin(), optimizer_kinds().end(),
                                   [&](const OptimizerKind& k) { return k.name == optimizer; });
   for (const char* key : kVersion1OptimizerKeys) {
@@ -190,8 +190,8 @@ json migrate(json j) {
 
 // v as the member's type; throws naming the key and what was expected.
 template <class M>
-void read_member(TrainConfig& c, M TrainConfig::*member, const char* key, const json& v, const std::string& source) {
-  const json example = TrainConfig{}.*member;
+void read_member(Recipe& c, M Recipe::*member, const char* key, const json& v, const std::string& source) {
+  const json example = Recipe{}.*member;
   // A number where the flag takes text means what the same flag means: "save_every": 1 is
   // --save-every 1, "diagnostics_every": 25 is --diagnostics-every 25.
   if constexpr (std::is_same_v<M, std::string>)
@@ -216,7 +216,7 @@ void read_member(TrainConfig& c, M TrainConfig::*member, const char* key, const 
 }
 }  // namespace
 
-std::string adapt_to_data(TrainConfig& c, std::size_t rows) {
+std::string adapt_to_data(Recipe& c, std::size_t rows) {
   std::string chosen;
   if (c.layers == "auto") {
     c.layers = rows >= kLargeData ? kLargeDataLayers : kSmallDataLayers;
@@ -244,29 +244,29 @@ std::string adapt_to_data(TrainConfig& c, std::size_t rows) {
   return chosen.empty() ? "" : chosen + ": chosen for the data size (--layers, --batch-size, --epochs set them)";
 }
 
-std::span<const TrainOption> train_options() {
-  static const std::vector<TrainOption> options = make_train_options();
+std::span<const RecipeOption> recipe_options() {
+  static const std::vector<RecipeOption> options = make_recipe_options();
   return options;
 }
 
-json to_json(const TrainConfig& c) {
+json to_json(const Recipe& c) {
   json j{{"version", c.version}};
-  for (const TrainOption& o : train_options()) std::visit([&](auto m) { j[o.key] = c.*m; }, o.member);
+  for (const RecipeOption& o : recipe_options()) std::visit([&](auto m) { j[o.key] = c.*m; }, o.member);
   j["optimizer_options"] = c.optimizer_options;
   return j;
 }
 
-json config_json(const TrainConfig& c) {
+json config_json(const Recipe& c) {
   json saved = to_json(c);
   saved.erase("resume");
   saved.erase("out");
   return saved;
 }
 
-TrainConfig from_json(const json& given, const std::string& source) {
+Recipe from_json(const json& given, const std::string& source) {
   if (!given.is_object()) throw std::runtime_error(fmt::format("{}: expected a JSON object", source));
   const json j = migrate(given);
-  TrainConfig c;
+  Recipe c;
   // Named references, not a structured binding: the lambdas below capture them, which clang 14
   // (scripts/fuzz.sh) does not allow for bindings.
   for (const auto& item : j.items()) {
@@ -284,14 +284,14 @@ TrainConfig from_json(const json& given, const std::string& source) {
       c.optimizer_options = v;
       continue;
     }
-    const auto& options = train_options();
-    const auto o = std::find_if(options.begin(), options.end(), [&](const TrainOption& t) { return t.key == k; });
+    const auto& options = recipe_options();
+    const auto o = std::find_if(options.begin(), options.end(), [&](const RecipeOption& t) { return t.key == k; });
     if (o == options.end()) throw std::runtime_error(fmt::format("{}: unknown key '{}'", source, detail::quote(k)));
     std::visit([&](auto m) { read_member(c, m, o->key, v, source); }, o->member);
     if (o->min > 0 && v.get<double>() < static_cast<double>(o->min))
       throw std::runtime_error(
           fmt::format("{}: '{}' should be a whole number ≥ {}, got {}", source, k, o->min, detail::quote(v.dump())));
-    if (o->choices && !is_choice(o->choices, c.*std::get<std::string TrainConfig::*>(o->member)))
+    if (o->choices && !is_choice(o->choices, c.*std::get<std::string Recipe::*>(o->member)))
       throw std::runtime_error(
           fmt::format("{}: '{}' should be one of {}, got {}", source, k, o->choices, detail::quote(v.dump())));
   }
@@ -307,7 +307,7 @@ bool is_choice(std::string_view choices, std::string_view value) {
   }
 }
 
-std::unique_ptr<Optimizer> resolve_optimizer(TrainConfig& c) {
+std::unique_ptr<Optimizer> resolve_optimizer(Recipe& c) {
   const OptimizerKind& kind = optimizer_kind(c.optimizer);
   HyperparameterValues given{{"lr", c.lr}};
   for (auto& [name, v] : c.optimizer_options.items()) {
@@ -478,13 +478,13 @@ std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text) {
   return stages;
 }
 
-std::vector<StagedUnfreezing::Stage> unfreezing_stages(const TrainConfig& c) {
+std::vector<StagedUnfreezing::Stage> unfreezing_stages(const Recipe& c) {
   if (!c.stages.empty()) return parse_stages(c.stages);
   if (c.freeze > 0) return StagedUnfreezing::every(c.freeze, c.unfreeze_every);
   return {};
 }
 
-ScheduleOptions recipe_schedule(const TrainConfig& c) {
+ScheduleOptions recipe_schedule(const Recipe& c) {
   return parse_schedule(c.schedule, c.schedule_epochs ? c.schedule_epochs : c.epochs, c.warmup);
 }
 
@@ -498,7 +498,7 @@ std::size_t parse_diagnostics_every(const std::string& text) {
   return n;
 }
 
-TrainingRun build_training(const TrainConfig& c, Sequential& model, const Loss& loss, Optimizer& optimizer,
+TrainingRun build_training(const Recipe& c, Sequential& model, const Loss& loss, Optimizer& optimizer,
                            const Dataset& train, GradientReducer* reducer) {
   if (c.batch_size == 0 || c.epochs == 0)
     throw std::invalid_argument("build_training: batch size and epochs must be resolved (adapt_to_data)");
@@ -542,4 +542,4 @@ TrainingRun build_training(const TrainConfig& c, Sequential& model, const Loss& 
   return r;
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

@@ -7,9 +7,9 @@
 
 #include <fmt/format.h>
 
-#include "studies.h"
+#include "studies/studies.h"
 
-namespace gradflow::app::study {
+namespace gradflow::runs::study {
 
 Dataset fashion(std::size_t n, bool train) {
   if (!std::filesystem::is_directory(idx::kFashionMnistDir))
@@ -59,8 +59,8 @@ LayerStats probe(Sequential& m, const Loss& loss, const Dataset& data, std::size
   return s;
 }
 
-TrainConfig recipe(std::size_t epochs, std::size_t batch, std::uint64_t seed) {
-  TrainConfig c;
+Recipe recipe(std::size_t epochs, std::size_t batch, std::uint64_t seed) {
+  Recipe c;
   c.epochs = epochs;
   c.batch_size = batch;
   c.seed = seed;
@@ -70,7 +70,7 @@ TrainConfig recipe(std::size_t epochs, std::size_t batch, std::uint64_t seed) {
 }
 
 std::vector<EpochMetrics> fit(Sequential& model, LossKind loss_kind, Optimizer& optimizer, const Dataset& train,
-                              const Dataset* test, const TrainConfig& recipe) {
+                              const Dataset* test, const Recipe& recipe) {
   const Loss loss(loss_kind);
   TrainingRun run = build_training(recipe, model, loss, optimizer, train);
   // A full study trains for minutes: say what each fit took, on stderr (the table goes to stdout).
@@ -97,4 +97,4 @@ std::vector<double> range(std::size_t n, double first) {
   return r;
 }
 
-}  // namespace gradflow::app::study
+}  // namespace gradflow::runs::study

@@ -1,14 +1,14 @@
-// The studies (one file each in app/studies/) and what they share.
+// The studies (one file each in src/studies/) and what they share.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "gradflow/gradflow.h"
-#include "../config.h"
-#include "study.h"
+#include "runs/recipe.h"
+#include "studies/study.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 void study_xor(StudyReport& r, const StudyOptions& o);
 void study_approximation(StudyReport& r, const StudyOptions& o);
@@ -39,15 +39,15 @@ LayerStats probe(Sequential& model, const Loss& loss, const Dataset& data, std::
 
 // A study's recipe: `epochs` of minibatches of `batch`, shuffled from `seed`, at a constant rate,
 // without diagnostics (a study measures what it reports itself); the rest as the fit needs it.
-TrainConfig recipe(std::size_t epochs, std::size_t batch, std::uint64_t seed);
+Recipe recipe(std::size_t epochs, std::size_t batch, std::uint64_t seed);
 // Trains with build_training and returns the metrics of every epoch (test: evaluated after
 // each, may be null). The optimizer's rate is its own (the recipe's lr is not read).
 std::vector<EpochMetrics> fit(Sequential& model, LossKind loss, Optimizer& optimizer, const Dataset& train,
-                              const Dataset* test, const TrainConfig& recipe);
+                              const Dataset* test, const Recipe& recipe);
 
 std::string num(double v, int digits = 3);   // "0.0123", "1.2e-07"
 std::string pct(double v);                   // "91.23%"
 std::vector<double> range(std::size_t n, double first = 1);  // first, first+1, …
 
 }  // namespace study
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

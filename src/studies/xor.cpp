@@ -4,9 +4,9 @@
 
 #include <fmt/format.h>
 
-#include "studies.h"
+#include "studies/studies.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 namespace {
 
@@ -126,4 +126,4 @@ void study_xor(StudyReport& r, const StudyOptions& o) {
             "linear units can represent it; a single non-linear hidden layer can.");
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "studies.h"
+#include "studies/studies.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 void study_dying_relu(StudyReport& r, const StudyOptions& o) {
   const std::vector<double> rates = o.quick ? std::vector<double>{0.01, 0.1, 0.3}
@@ -84,4 +84,4 @@ void study_dying_relu(StudyReport& r, const StudyOptions& o) {
       study::pct(relu.front()), rates.front(), study::pct(relu.back()), rates.back()));
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

@@ -7,7 +7,7 @@
 
 #include <string>
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 enum class OutputKind {
   Page,   // an HTML page of gradflow's (report.h's pages carry kPageGenerator): may be redrawn
@@ -21,4 +21,4 @@ inline constexpr const char* kPageGenerator = "<meta name=\"generator\" content=
 // … (pass --force to replace it)".
 void check_output(const std::string& path, OutputKind kind, bool force);
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

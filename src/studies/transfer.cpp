@@ -5,10 +5,10 @@
 
 #include <fmt/format.h>
 
-#include "../data_source.h"
-#include "studies.h"
+#include "runs/data_source.h"
+#include "studies/studies.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 namespace {
 // The reused layers frozen, trained for `epochs`: is the probe's head merely slow, or are the
@@ -17,7 +17,7 @@ double frozen_probe(Sequential& pre, const Dataset& few, const Dataset& test, st
                     std::uint64_t seed) {
   Sequential m(784, {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(4), nn::softmax()}, seed);
   copy_matching_layers(m, pre);
-  TrainConfig recipe = study::recipe(epochs, 16, seed);
+  Recipe recipe = study::recipe(epochs, 16, seed);
   recipe.freeze = 2;
   Adam adam(AdamOptions{.lr = 1e-3});
   return study::fit(m, LossKind::CrossEntropy, adam, few, &test, recipe).back().test_acc;
@@ -94,7 +94,7 @@ void study_transfer(StudyReport& r, const StudyOptions& o) {
     std::vector<std::string> row{std::to_string(per)};
     for (int v = 0; v < kVariants; ++v) {
       Sequential m(784, {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(4), nn::softmax()}, seed);
-      TrainConfig recipe = study::recipe(epochs, 16, seed);
+      Recipe recipe = study::recipe(epochs, 16, seed);
       if (v > 0) {  // the two reused blocks frozen; staged: unfrozen one by one, every 5 epochs
         copy_matching_layers(m, pre);
         recipe.freeze = 2;
@@ -130,4 +130,4 @@ void study_transfer(StudyReport& r, const StudyOptions& o) {
   transfer_claims(r, sizes, acc, probe_long);
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

@@ -21,7 +21,7 @@
 #include "gradflow/optimizer.h"
 #include "gradflow/trainer.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 // config.json's version. 1 (no "version" key): the optimizer's settings were top-level keys
 // (momentum, weight_decay, beta1, beta2, eps, amsgrad, centered) and diagnostics_every could be
@@ -36,7 +36,7 @@ inline constexpr int kConfigVersion = 2;
 // given, and --layers auto, follow the training set's size (adapt_to_data): the main job's from
 // 16,384 rows up.
 // A user's --layers means exactly the layers written.
-struct TrainConfig {
+struct Recipe {
   int version = kConfigVersion;
   // data
   std::string data = "fashion-mnist";
@@ -98,22 +98,22 @@ struct TrainConfig {
   std::string resume;  // continue the run in this folder from its last checkpoint
 };
 
-// One option of `gradflow train`: its config.json key, its TrainConfig member, its names on the
+// One option of `gradflow train`: its config.json key, its Recipe member, its names on the
 // command line and its help. The command line's options, config.json's keys and their types
-// come from this table (app/config.cpp); the optimizers' hyper-parameters from their registry.
+// come from this table (src/runs/recipe.cpp); the optimizers' hyper-parameters from their registry.
 // (std::uint64_t is std::size_t on the 64-bit targets gradflow builds for.)
 static_assert(std::is_same_v<std::uint64_t, std::size_t>);
-using TrainMember = std::variant<std::string TrainConfig::*, double TrainConfig::*, std::size_t TrainConfig::*,
-                                 int TrainConfig::*, bool TrainConfig::*>;
-struct TrainOption {
+using RecipeMember = std::variant<std::string Recipe::*, double Recipe::*, std::size_t Recipe::*,
+                                 int Recipe::*, bool Recipe::*>;
+struct RecipeOption {
   const char* key;      // "batch_size"
   const char* names;    // CLI11's: "--batch-size", "--lr,--learning-rate", "--shuffle,!--no-shuffle"
-  TrainMember member;
+  RecipeMember member;
   std::string help;
   const char* choices = nullptr;  // "auto|classification|regression": the only values accepted
   std::size_t min = 0;            // a whole number's least value
 };
-std::span<const TrainOption> train_options();
+std::span<const RecipeOption> recipe_options();
 // Whether `value` is one of "a|b|c".
 bool is_choice(std::string_view choices, std::string_view value);
 
@@ -127,20 +127,20 @@ inline constexpr std::size_t kLargeData = 16384, kAdaptiveSteps = 2000;
 // bundled sets within a point of MLPClassifier() or better: bench/bundled_sets.py).
 inline constexpr const char* kLargeDataLayers = "512:relu:bn:dropout=0.1,256:relu:bn:dropout=0.1";
 inline constexpr const char* kSmallDataLayers = "100:relu";
-std::string adapt_to_data(TrainConfig& c, std::size_t rows);
+std::string adapt_to_data(Recipe& c, std::size_t rows);
 
-nlohmann::json to_json(const TrainConfig& c);
+nlohmann::json to_json(const Recipe& c);
 // config.json: the recipe as a run used it, without where it ran (out) or what it resumed — the
 // same from the CLI and from gradflow.fit; --config with it trains the same run anew.
-nlohmann::json config_json(const TrainConfig& c);
-// Keys not in TrainConfig are an error (a misspelt key must not be silently ignored); a file of
+nlohmann::json config_json(const Recipe& c);
+// Keys not in Recipe are an error (a misspelt key must not be silently ignored); a file of
 // an earlier version is migrated (kConfigVersion).
-TrainConfig from_json(const nlohmann::json& j, const std::string& source);
+Recipe from_json(const nlohmann::json& j, const std::string& source);
 
 // The optimizer the configuration names, with its hyper-parameters checked against its
 // registration and completed with its defaults into c.optimizer_options (throws on an unknown
 // name, a hyper-parameter it does not take or a value out of range).
-std::unique_ptr<Optimizer> resolve_optimizer(TrainConfig& c);
+std::unique_ptr<Optimizer> resolve_optimizer(Recipe& c);
 // An optimizer's hyper-parameters but the rate, as config.json's optimizer_options holds them
 // (flags as true/false); empty for one not built by make_optimizer.
 nlohmann::json optimizer_options_json(const Optimizer& optimizer);
@@ -156,9 +156,9 @@ SaveCadence parse_save_every(const std::string& text);
 // "1:3,5:2,9:0" → unfreezing stages (epoch, frozen blocks).
 std::vector<StagedUnfreezing::Stage> parse_stages(const std::string& text);
 // The recipe's unfreezing stages: --stages, else --freeze with --unfreeze-every, else none.
-std::vector<StagedUnfreezing::Stage> unfreezing_stages(const TrainConfig& c);
+std::vector<StagedUnfreezing::Stage> unfreezing_stages(const Recipe& c);
 // The schedule the recipe names, planned over --schedule-epochs (0: --epochs) after the warm-up.
-ScheduleOptions recipe_schedule(const TrainConfig& c);
+ScheduleOptions recipe_schedule(const Recipe& c);
 // --diagnostics-every: a number of steps, 0 (off) or kAutoDiagnostics ("auto").
 inline constexpr std::size_t kAutoDiagnostics = static_cast<std::size_t>(-1);
 std::size_t parse_diagnostics_every(const std::string& text);
@@ -180,7 +180,7 @@ struct TrainingRun {
 // trainer is checked against (and what "auto" diagnostics count steps over); `reducer` splits
 // every batch across processes (nullptr: none). Throws std::invalid_argument on a setting the
 // model or the data cannot take (more frozen blocks than the model has, …).
-TrainingRun build_training(const TrainConfig& c, Sequential& model, const Loss& loss, Optimizer& optimizer,
+TrainingRun build_training(const Recipe& c, Sequential& model, const Loss& loss, Optimizer& optimizer,
                            const Dataset& train, GradientReducer* reducer = nullptr);
 
 // Hidden layers from "256:relu:bn,128:tanh:dropout=0.2": each item UNITS[:ACTIVATION][:bn]
@@ -197,4 +197,4 @@ struct NetworkText {
 };
 std::optional<NetworkText> network_text(const std::vector<LayerSpec>& specs);
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

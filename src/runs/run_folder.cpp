@@ -1,4 +1,4 @@
-#include "run_folder.h"
+#include "runs/run_folder.h"
 
 #include <cmath>
 #include <cstring>
@@ -11,7 +11,7 @@
 #include "gradflow/model_file.h"
 #include "gradflow/detail/json_depth.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -56,7 +56,7 @@ json read_json(const std::string& p) {
 
 std::string RunFolder::file(const char* name) const { return (fs::path(dir_) / name).string(); }
 
-void RunFolder::write_config(const TrainConfig& c) const {
+void RunFolder::write_config(const Recipe& c) const {
   write_file_atomic(config(), config_json(c).dump(2) + "\n");
 }
 
@@ -149,4 +149,4 @@ void keep_records(const std::string& path, const std::string& key, std::size_t l
   if (kept != text) write_file_atomic(path, kept);
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

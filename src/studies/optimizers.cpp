@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "studies.h"
+#include "studies/studies.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 void study_optimizers(StudyReport& r, const StudyOptions& o) {
   const std::size_t n = o.quick ? 3000 : 20000, epochs = o.quick ? 3 : 10;
@@ -59,4 +59,4 @@ void study_optimizers(StudyReport& r, const StudyOptions& o) {
             "scale each parameter's step by its gradient history) all get further than plain SGD at its usual rate.");
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

@@ -7,9 +7,9 @@
 
 #include <fmt/format.h>
 
-#include "studies.h"
+#include "studies/studies.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 namespace {
 struct Setup {
@@ -142,4 +142,4 @@ void study_init(StudyReport& r, const StudyOptions& o) {
   init_claims(r, at_init, accuracy);
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

@@ -14,7 +14,7 @@
 
 #include "gradflow/data/dataset.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 struct DataOptions {
   std::string label_column = "-1";
@@ -62,4 +62,4 @@ Dataset select_classes(const Dataset& d, const std::string& list);
 // The first n samples of each class, in their order.
 Dataset first_per_class(const Dataset& d, std::size_t n);
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

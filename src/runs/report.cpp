@@ -1,5 +1,5 @@
-#include "report.h"
-#include "output_file.h"
+#include "runs/report.h"
+#include "runs/output_file.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,10 +14,10 @@
 
 #include "gradflow/model.h"
 #include "gradflow/model_file.h"
-#include "run_folder.h"
+#include "runs/run_folder.h"
 #include "gradflow/layer_kinds.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 extern const char* const kUplotJs;
 extern const char* const kUplotCss;
@@ -592,4 +592,4 @@ void write_report(const std::vector<std::string>& runs, const std::string& out) 
   write_file_atomic(out, report_html(records));
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

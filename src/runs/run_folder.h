@@ -1,7 +1,7 @@
 // RunFolder: every file of a training run — its name, its format, and how it is written and
 // read back (by train, resume, report and compare). Nothing else names a run's files.
 //
-//   config.json                  the resolved configuration (TrainConfig; `out`/`resume` cleared)
+//   config.json                  the resolved configuration (Recipe; `out`/`resume` cleared)
 //   metrics.jsonl                a record per epoch: epoch, train_loss, train_acc, val_loss,
 //                                val_acc, test_loss, test_acc, lr, seconds[, warnings]
 //   diagnostics.jsonl            a record per diagnostics step: step, epoch, layers[…]
@@ -22,11 +22,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config.h"
+#include "runs/recipe.h"
 #include "gradflow/diagnostics.h"
 #include "gradflow/trainer.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 // The records a run folder's metrics.jsonl and diagnostics.jsonl hold, one line each: what the
 // report draws, also from records kept in memory (Python's fit).
@@ -48,7 +48,7 @@ class RunFolder {
   std::string report() const { return file("report.html"); }
 
   // ---- writing ----
-  void write_config(const TrainConfig& c) const;
+  void write_config(const Recipe& c) const;
   // metrics.jsonl exists from the start (empty), so that a run stopped in its first epoch is
   // still a folder report and compare can read.
   void create_metrics() const;
@@ -78,4 +78,4 @@ class RunFolder {
 // Keeps the records of a JSON-lines file whose `key` is at most `last`; drops a last line cut short.
 void keep_records(const std::string& path, const std::string& key, std::size_t last);
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

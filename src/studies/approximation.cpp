@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "studies.h"
+#include "studies/studies.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 namespace {
 struct Target {
@@ -103,4 +103,4 @@ void study_approximation(StudyReport& r, const StudyOptions& o) {
       study::num(mse[0].front() / mse[0].back(), 2), widths.back(), study::num(mse[1].front() / mse[1].back(), 2)));
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

@@ -1,4 +1,4 @@
-#include "study.h"
+#include "studies/study.h"
 
 #include <algorithm>
 #include <array>
@@ -7,12 +7,12 @@
 
 #include <fmt/format.h>
 
-#include "../report.h"
+#include "runs/report.h"
 #include "gradflow/model_file.h"
 #include "gradflow/threads.h"
-#include "studies.h"
+#include "studies/studies.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -122,4 +122,4 @@ int run_study(const std::string& name, const StudyOptions& o) {
   return 0;
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

@@ -1,20 +1,20 @@
-// config.json and --config files (app/config.cpp): every key, given every kind of JSON value,
+// config.json and --config files (src/runs/recipe.cpp): every key, given every kind of JSON value,
 // is read as the same flag would be or refused in one line naming the key — never a JSON
 // library's message.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "config.h"
+#include "runs/recipe.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 namespace {
 
 TEST(ConfigFile, EveryKeyTakesItsFlagsValueOrSaysWhatItExpects) {
   const nlohmann::json values[] = {nullptr, true, 1, -1, 2.5, "x", "", nlohmann::json::array({1}),
                                    nlohmann::json::object({{"a", 1}})};
   std::size_t refused = 0;
-  for (const TrainOption& o : train_options())
+  for (const RecipeOption& o : recipe_options())
     for (const nlohmann::json& v : values) {
       const nlohmann::json file{{"version", 2}, {o.key, v}};
       try {
@@ -27,7 +27,7 @@ TEST(ConfigFile, EveryKeyTakesItsFlagsValueOrSaysWhatItExpects) {
         ++refused;
       }
     }
-  EXPECT_GT(refused, train_options().size());  // objects and arrays, at least, for every key
+  EXPECT_GT(refused, recipe_options().size());  // objects and arrays, at least, for every key
   // The natural type means what the flag means.
   EXPECT_EQ(from_json({{"diagnostics_every", 25}}, "f").diagnostics_every, "25");
   EXPECT_EQ(from_json({{"save_every", 1}}, "f").save_every, "1");
@@ -42,9 +42,9 @@ TEST(ConfigFile, EveryKeyTakesItsFlagsValueOrSaysWhatItExpects) {
 }
 
 }  // namespace
-}  // namespace gradflow::app
+}  // namespace gradflow::runs
 
-namespace gradflow::app {
+namespace gradflow::runs {
 // What gradflow.fit writes for the network it was given: --layers, --output and --init that
 // build it again, or nothing where they cannot.
 TEST(ConfigFile, NetworkTextBuildsTheSameNetworkAgain) {
@@ -71,4 +71,4 @@ TEST(ConfigFile, NetworkTextBuildsTheSameNetworkAgain) {
   EXPECT_TRUE(none({nn::dense(4, Init::Normal), nn::relu(), nn::dense(2, Init::HeUniform)}));  // two inits
   EXPECT_TRUE(none({nn::batch_norm(), nn::dense(4), nn::relu(), nn::dense(2)}));  // not blocks
 }
-}  // namespace gradflow::app
+}  // namespace gradflow::runs

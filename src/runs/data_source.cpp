@@ -1,4 +1,4 @@
-#include "data_source.h"
+#include "runs/data_source.h"
 
 #include <algorithm>
 #include <charconv>
@@ -14,7 +14,7 @@
 #include "gradflow/data/idx.h"
 #include "gradflow/data/synthetic.h"
 
-namespace gradflow::app {
+namespace gradflow::runs {
 
 namespace {
 bool is_synthetic(const std::string& s) {
@@ -176,4 +176,4 @@ Dataset first_per_class(const Dataset& d, std::size_t n) {
   return d.subset(idx);
 }
 
-}  // namespace gradflow::app
+}  // namespace gradflow::runs
