@@ -61,17 +61,17 @@ struct Settings {
   std::optional<LayerSpec> output;
   std::vector<StagedUnfreezing::Stage> stages;
   SaveCadence cadence;
+  double val_split = 0;  // the recipe's, or 0.1 where selection needs a validation set and none was named
   std::string val_note;  // when a validation set is held out without being asked for
-  std::string adapted;   // the batch size and epochs chosen for the data (adapt_to_data)
 };
 
 void check_fraction(const char* option, double f) {
   if (!(f >= 0 && f < 1)) throw std::invalid_argument(fmt::format("{} must be in [0, 1), got {}", option, f));
 }
 
-// Every value of the configuration, parsed and checked here once (whether it came from a flag
-// or a --config file). Holds out 10% for validation when selection needs it (cfg.val_split).
-Settings parse_settings(Recipe& cfg) {
+// Every value of the recipe, parsed and checked here once (whether it came from a flag or a
+// --config file). Holds out 10% for validation when selection needs it (Settings::val_split).
+Settings parse_settings(const Recipe& cfg) {
   Settings s;
   check_fraction("--val-split", cfg.val_split);
   check_fraction("--test-split", cfg.test_split);
@@ -80,11 +80,12 @@ Settings parse_settings(Recipe& cfg) {
     throw std::invalid_argument(fmt::format("--threads {}: expected 0 (the default count) to {}", cfg.threads, kMaxThreads));
   s.cadence = parse_save_every(cfg.save_every);
   parse_diagnostics_every(cfg.diagnostics_every);
-  s.optimizer = resolve_optimizer(cfg);  // and cfg.optimizer_options: what it uses
+  s.optimizer = recipe_optimizer(cfg);
   // Selection needs data to select on that is neither trained on nor the test set.
   const bool selects = cfg.early_stop > 0 || recipe_schedule(cfg).kind == ScheduleOptions::Kind::Plateau;
+  s.val_split = cfg.val_split;
   if (selects && cfg.val.empty() && cfg.val_split == 0) {
-    cfg.val_split = 0.1;
+    s.val_split = 0.1;
     s.val_note = fmt::format("{} selects on a validation set: holding out 10% of the training data (--val-split "
                              "0.1; --val FILE names one)",
                              cfg.early_stop > 0 ? "--early-stop" : "the plateau schedule");
@@ -263,15 +264,14 @@ void prepare_features(const Recipe& cfg, Inputs& in) {
   }
 }
 
-Inputs load_inputs(Recipe& cfg, const Settings& s) {
+Inputs load_inputs(const Recipe& cfg, const Settings& s) {
   Inputs in;
   in.resuming = !cfg.resume.empty();
-  if (in.resuming) cfg.out = cfg.resume;
   if (!cfg.init_from.empty()) in.source = load_any_model(model_path(cfg.init_from));
   if (in.resuming) {
     // A run killed before its first checkpoint has nothing to continue from: it starts over,
     // in its own folder, with its own configuration.
-    const std::string ck = RunFolder(cfg.out).checkpoint_last();
+    const std::string ck = RunFolder(cfg.resume).checkpoint_last();
     if (fs::exists(ck)) in.checkpoint = load_model(ck);
   }
   in.data = load_training_data(cfg, s.regression);
@@ -354,7 +354,7 @@ void check_slices(const Recipe& cfg, const Dataset& train, Sequential& net, cons
         ranks, smallest, smallest / ranks, n % b != 0 ? " or --drop-last" : ""));
 }
 
-Training prepare_training(Recipe& cfg, const Settings& s, const Inputs& in, Model& m) {
+Training prepare_training(const Recipe& cfg, const Settings& s, const Inputs& in, Model& m) {
   Training t;
   t.reducer = mpi::make_reducer();
   const Dataset& train = in.data.train;
@@ -362,8 +362,6 @@ Training prepare_training(Recipe& cfg, const Settings& s, const Inputs& in, Mode
   if (!mpi::root()) recipe.diagnostics_every = "0";  // rank 0 records for all
   static_cast<TrainingRun&>(t) = build_training(recipe, *m.net, m.loss, *s.optimizer, train, t.reducer.get());
   if (t.reducer) check_slices(cfg, train, *m.net, t);
-  if (cfg.out.empty() && mpi::root()) cfg.out = default_run_folder();
-  cfg.out = mpi::broadcast(cfg.out);  // rank 0's choice of folder, on every rank
   t.folder = std::make_unique<RunFolder>(cfg.out);
   t.checkpoints = std::make_unique<RunCheckpoints>(
       *t.folder, *m.net, *s.optimizer, *t.trainer, *t.scheduler, t.early.get(), t.unfreezing.get(),
@@ -422,7 +420,8 @@ std::string resuming_note(const Recipe& cfg, std::size_t done) {
 }
 
 
-void print_plan(const Recipe& cfg, const Settings& s, const Inputs& in, const Model& m, const Training& t) {
+void print_plan(const Recipe& cfg, const Settings& s, const Inputs& in, const Model& m, const Training& t,
+                const std::string& adapted) {
   const Dataset& train = in.data.train;
   const auto& val = in.data.val;
   const auto& test = in.data.test;
@@ -434,7 +433,7 @@ void print_plan(const Recipe& cfg, const Settings& s, const Inputs& in, const Mo
              in.filled ? fmt::format(", {} missing values filled ({})", in.filled, in.impute.strategy) : "",
              in.input.empty() ? "" : ", standardized", left_out(train.ignored_columns));
   if (!s.val_note.empty()) fmt::print("note:   {}\n", s.val_note);
-  if (!s.adapted.empty()) fmt::print("note:   {}\n", s.adapted);
+  if (!adapted.empty()) fmt::print("note:   {}\n", adapted);
   fmt::print("model:  {}, {} parameters, init {}\n", m.net->outline(), m.net->num_params(),
              s.init == Init::Default ? "default (He/LeCun/Glorot by activation)" : std::string(to_string(s.init)));
   fmt::print("recipe: {} lr {}{}{}, batch {}, {}, loss {}{}{}, seed {}, {} thread(s), sgemm {}\n",
@@ -566,17 +565,35 @@ void write_outputs(const Recipe& cfg, const Inputs& in, Model& m, Training& t, c
   }
 }
 
+
+// The recipe as this run uses it, every value resolved: the validation split selection needs,
+// the batch size, epochs and network for the data (adapt_to_data: `adapted` says what it chose),
+// the optimizer's hyper-parameters, and the run folder (a resumed run's own; else rank 0's choice).
+Recipe resolved(const Recipe& given, Settings& s, std::size_t rows, std::string& adapted) {
+  Recipe r = given;
+  r.val_split = s.val_split;
+  adapted = adapt_to_data(r, rows);
+  if (!adapted.empty())  // the network as chosen
+    s.hidden = parse_hidden_layers(r.layers, s.init, r.batchnorm, static_cast<float>(r.dropout));
+  r.optimizer_options = optimizer_options_json(*s.optimizer);
+  if (!r.resume.empty()) r.out = r.resume;
+  if (r.out.empty() && mpi::root()) r.out = default_run_folder();
+  r.out = mpi::broadcast(r.out);
+  return r;
+}
+
 }  // namespace
 
-// Settings → Inputs → Model → Training → Result, each step a value built from the ones before.
-int train(const Recipe& config) {
-  Recipe cfg = config;
-  Settings settings = parse_settings(cfg);
-  set_num_threads(cfg.threads);
-  Inputs inputs = load_inputs(cfg, settings);
-  settings.adapted = adapt_to_data(cfg, inputs.data.train.size());
-  if (!settings.adapted.empty())  // the network as chosen
-    settings.hidden = parse_hidden_layers(cfg.layers, settings.init, cfg.batchnorm, static_cast<float>(cfg.dropout));
+// Settings → Inputs → Model → Training → Result, each step a value built from the ones before;
+// past the inputs every step reads one resolved recipe.
+int train(const Recipe& given) {
+  Settings settings = parse_settings(given);
+  set_num_threads(given.threads);
+  Recipe with_split = given;
+  with_split.val_split = settings.val_split;
+  Inputs inputs = load_inputs(with_split, settings);
+  std::string adapted;
+  const Recipe cfg = resolved(given, settings, inputs.data.train.size(), adapted);
   Model model = build_model(cfg, settings, inputs);
   Training training = prepare_training(cfg, settings, inputs, model);
   if (!mpi::root()) return fit(cfg, inputs, training).code;  // the other ranks compute; rank 0 writes
@@ -592,7 +609,7 @@ int train(const Recipe& config) {
     check_free_space(folder.dir(),
                      4.0 * 8 * static_cast<double>(model.net->num_params()) + 1e7 - model_files_bytes(folder.dir()));
     folder.write_config(cfg);
-    print_plan(cfg, settings, inputs, model, training);
+    print_plan(cfg, settings, inputs, model, training, adapted);
     const Result result = fit(cfg, inputs, training);
     if (result.code == 0) write_outputs(cfg, inputs, model, training, result);
     return result.code;

@@ -307,7 +307,7 @@ bool is_choice(std::string_view choices, std::string_view value) {
   }
 }
 
-std::unique_ptr<Optimizer> resolve_optimizer(Recipe& c) {
+std::unique_ptr<Optimizer> recipe_optimizer(const Recipe& c) {
   const OptimizerKind& kind = optimizer_kind(c.optimizer);
   HyperparameterValues given{{"lr", c.lr}};
   for (auto& [name, v] : c.optimizer_options.items()) {
@@ -317,7 +317,11 @@ std::unique_ptr<Optimizer> resolve_optimizer(Recipe& c) {
                                               detail::quote(name), detail::quote(v.dump())));
     given[name] = v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>();
   }
-  std::unique_ptr<Optimizer> o = make_optimizer(kind.name, given);
+  return make_optimizer(kind.name, given);
+}
+
+std::unique_ptr<Optimizer> resolve_optimizer(Recipe& c) {
+  std::unique_ptr<Optimizer> o = recipe_optimizer(c);
   c.optimizer_options = optimizer_options_json(*o);
   return o;
 }

@@ -141,6 +141,9 @@ Recipe from_json(const nlohmann::json& j, const std::string& source);
 // registration and completed with its defaults into c.optimizer_options (throws on an unknown
 // name, a hyper-parameter it does not take or a value out of range).
 std::unique_ptr<Optimizer> resolve_optimizer(Recipe& c);
+// The optimizer the recipe names with its rate and given hyper-parameters, the others its
+// defaults (throws as resolve_optimizer does).
+std::unique_ptr<Optimizer> recipe_optimizer(const Recipe& c);
 // An optimizer's hyper-parameters but the rate, as config.json's optimizer_options holds them
 // (flags as true/false); empty for one not built by make_optimizer.
 nlohmann::json optimizer_options_json(const Optimizer& optimizer);
