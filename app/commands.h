@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "runs/board.h"
 #include "runs/recipe.h"
 #include "gradflow/onnx.h"
 
@@ -44,6 +45,7 @@ std::string model_path(const std::string& model);
 int eval(const EvalArgs& args);
 int predict(const PredictArgs& args);
 int export_model(const ExportArgs& args);
+int board(const BoardOptions& options);  // board_command.cpp
 int import_model(const ImportArgs& args);
 
 }  // namespace gradflow::app

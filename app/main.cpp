@@ -290,7 +290,7 @@ std::string suggestion(const CLI::App& app, int argc, char** argv) {
 
 // Every command's arguments, bound to its options.
 struct Commands {
-  CLI::App *train, *eval, *predict, *exporting, *importing, *report, *compare, *study;
+  CLI::App *train, *eval, *predict, *exporting, *importing, *report, *compare, *study, *board;
   Recipe train_flags;
   std::string config_file;
   OptimizerFlags optimizer_flags;
@@ -303,6 +303,7 @@ struct Commands {
   std::string compare_out = "compare.html";
   bool page_force = false;  // report/compare --force
   gradflow::app::StudyOptions study_opts;
+  gradflow::runs::BoardOptions board_opts;
   std::string study_name;
   bool study_list = false;
 };
@@ -374,6 +375,13 @@ void add_report_and_study(CLI::App& app, Commands& c) {
   c.study->add_option("--threads", c.study_opts.threads,
                       "compute threads (0: GRADFLOW_NUM_THREADS, else one per core)");
   check_numbers(*c.study);
+
+  gradflow::runs::BoardOptions& b = c.board_opts;
+  c.board = app.add_subcommand("board", "a local web page that follows runs as they train: their list, state and "
+                                        "charts, updating live");
+  c.board->add_option("folders", b.folders, "folders of run folders (default: runs)");
+  c.board->add_option("--host", b.host, "address to listen on (127.0.0.1: this machine only)");
+  c.board->add_option("--port", b.port, "port (0: a free one, printed)")->check(CLI::Range(0, 65535));
 }
 
 // The command that was parsed, run; its exit code.
@@ -391,6 +399,7 @@ int dispatch(Commands& c) {
   if (*c.predict) return app::predict(c.predict_args);
   if (*c.exporting) return app::export_model(c.export_args);
   if (*c.importing) return app::import_model(c.import_args);
+  if (*c.board) return app::board(c.board_opts);
   if (*c.report) {
     const std::string out = c.report_out.empty() ? app::RunFolder(c.report_run).report() : c.report_out;
     app::check_output(out, app::OutputKind::Page, c.page_force);

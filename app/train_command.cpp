@@ -479,6 +479,7 @@ struct RunDiverged : std::runtime_error {
 [[noreturn]] void diverged(const Recipe& cfg, Training& t, const TrainingDiverged& e) {
   std::fflush(stdout);
   const bool kept = t.checkpoints->save_last_good() || fs::exists(t.folder->model());
+  if (kept) t.folder->write_status("diverged", e.what());
   if (cfg.report && kept) {
     try {
       write_report({t.folder->dir()}, t.folder->report());
@@ -497,9 +498,12 @@ int interrupted(Training& t, const InterruptGuard& interrupts) {
   if (!mpi::root()) return 128 + sig;
   t.checkpoints->save_interrupted();
   const EpochPosition& p = t.trainer->position();
-  fmt::print("interrupted by {} after step {} of epoch {}: saved {}; continue with: gradflow train --resume {}\n",
-             sig == SIGTERM ? "SIGTERM" : "SIGINT", p.steps_done, p.epoch, t.folder->checkpoint_last(),
-             t.folder->dir());
+  const std::string said = fmt::format("interrupted by {} after step {} of epoch {}: saved {}; continue with: "
+                                       "gradflow train --resume {}",
+                                       sig == SIGTERM ? "SIGTERM" : "SIGINT", p.steps_done, p.epoch,
+                                       t.folder->checkpoint_last(), t.folder->dir());
+  t.folder->write_status("interrupted", said);
+  fmt::print("{}\n", said);
   std::fflush(stdout);
   return 128 + sig;
 }
@@ -602,6 +606,8 @@ int train(const Recipe& given) {
   // Outside the clean-up below: a run that finds the folder locked must not touch it.
   const RunLock lock(folder.dir());
   remove_temporaries(folder.dir());
+  std::error_code no_status;
+  fs::remove(folder.status(), no_status);  // how an earlier, resumed run ended: this one says anew
   try {
     // model, checkpoint_last (weights and up to two optimizer moments), checkpoint_best, each
     // briefly twice while it is replaced; plus the logs. A resumed run's files are replaced in
@@ -611,7 +617,10 @@ int train(const Recipe& given) {
     folder.write_config(cfg);
     print_plan(cfg, settings, inputs, model, training, adapted);
     const Result result = fit(cfg, inputs, training);
-    if (result.code == 0) write_outputs(cfg, inputs, model, training, result);
+    if (result.code == 0) {
+      write_outputs(cfg, inputs, model, training, result);
+      folder.write_status("finished", fmt::format("after {}", plural(result.history.back().epoch, "epoch")));
+    }
     return result.code;
   } catch (const RunDiverged&) {
     // Its message says what was kept; a run that kept nothing leaves no folder behind.

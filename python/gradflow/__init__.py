@@ -18,16 +18,29 @@ draws, inline in Jupyter); run_study runs the lecture's studies. gradflow.sklear
 scikit-learn estimators.
 """
 from . import _gradflow, nn
-from ._gradflow import (Loss, LayerSpec, MemoryLimitError, Model, Optimizer, Report, Sequential, StudyResult, TrainingDiverged, blas_kernels, data, evaluate,
-                        fit, layer_kinds,
-                        load_model, loss_kinds, make_optimizer, model_from_bytes, model_from_onnx, model_to_bytes,
-                        model_to_onnx, num_threads, optimizer_kinds, recipe, recipe_options, report, run_study, save_model,
-                        schedule_forms, set_num_threads, studies)
+from ._gradflow import (Board, Loss, LayerSpec, MemoryLimitError, Model, Optimizer, Report, Sequential, StudyResult,
+                        TrainingDiverged, blas_kernels, board, data, evaluate, layer_kinds, load_model, loss_kinds,
+                        make_optimizer, model_from_bytes, model_from_onnx, model_to_bytes, model_to_onnx, num_threads,
+                        optimizer_kinds, recipe, recipe_options, report, run_study, save_model, schedule_forms,
+                        set_num_threads, studies)
+from .live import LiveCurves as _LiveCurves
 
 __version__ = _gradflow.__version__
 
-__all__ = ["Loss", "LayerSpec", "MemoryLimitError", "Model", "Optimizer", "Report", "Sequential", "StudyResult", "TrainingDiverged", "blas_kernels", "data", "evaluate", "fit", "layer_kinds",
+
+def fit(model, loss, optimizer, X, y, *, live=False, on_epoch=None, **options):
+    """gradflow.fit (the library's; its documentation follows) with live=True: the loss per
+    epoch drawn in the notebook cell as training goes (one line per epoch outside a notebook)."""
+    if live:
+        on_epoch = _LiveCurves(then=on_epoch)
+    return _gradflow.fit(model, loss, optimizer, X, y, on_epoch=on_epoch, **options)
+
+
+fit.__doc__ = (fit.__doc__ + "\n\nlive: bool = False — the loss curves drawn live in the notebook cell.\n\n"
+               + _gradflow.fit.__doc__)
+
+__all__ = ["Board", "Loss", "LayerSpec", "MemoryLimitError", "Model", "Optimizer", "Report", "Sequential",
+           "StudyResult", "TrainingDiverged", "blas_kernels", "board", "data", "evaluate", "fit", "layer_kinds",
            "load_model", "loss_kinds", "make_optimizer", "model_from_bytes", "model_from_onnx", "model_to_bytes",
-           "model_to_onnx", "nn", "num_threads",
-           "optimizer_kinds", "recipe", "recipe_options", "report", "run_study", "save_model", "schedule_forms", "set_num_threads", "studies",
-           "__version__"]
+           "model_to_onnx", "nn", "num_threads", "optimizer_kinds", "recipe", "recipe_options", "report",
+           "run_study", "save_model", "schedule_forms", "set_num_threads", "studies", "__version__"]

@@ -21,6 +21,8 @@ overlap, plus gradflow's own (batch_norm, dropout, init, schedule, n_threads). D
   best epoch's weights, as scikit-learn does.
 - init (gradflow's own) defaults to Glorot-uniform, scikit-learn's initializer (which narrows it
   by √3 for 'logistic'); "default" picks by activation (He for the ReLU family, LeCun for SELU).
+- live=True draws the loss curves in the notebook cell as the fit goes (one line per epoch outside
+  a notebook).
 - n_threads caps this estimator's fits (0: the process's count, gradflow.set_num_threads);
   estimators fitting in several threads at once each keep theirs, and the process's count is
   never changed.
@@ -52,6 +54,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from . import _gradflow as _gf
 from . import _sklearn_compat as _compat
 from . import nn as _nn
+from .live import LiveCurves as _LiveCurves
 
 __all__ = ["GradflowClassifier", "GradflowRegressor"]
 
@@ -77,8 +80,8 @@ class _GradflowMLP(BaseEstimator):
                  learning_rate_init=None, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 learning_rate="constant", power_t=0.5, max_fun=15000, batch_norm=False, dropout=0.0, init="glorot_uniform", schedule="none", diagnostics_every=0,
-                 n_threads=0):
+                 learning_rate="constant", power_t=0.5, max_fun=15000, batch_norm=False, dropout=0.0,
+                 init="glorot_uniform", schedule="none", diagnostics_every=0, n_threads=0, live=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -108,6 +111,7 @@ class _GradflowMLP(BaseEstimator):
         self.schedule = schedule
         self.diagnostics_every = diagnostics_every
         self.n_threads = n_threads
+        self.live = live
 
     # ---- what subclasses say ----
     def _loss_name(self):
@@ -217,7 +221,7 @@ class _GradflowMLP(BaseEstimator):
         result = self._gradflow_fit(X, t, epochs=epochs + (self.n_iter_ if state else 0), batch_size=batch,
                                     shuffle=bool(self.shuffle), seed=seed, X_val=X_val, y_val=t_val,
                                     early_stop=patience if X_val is not None else 0, min_delta=float(self.tol),
-                                    on_epoch=None if incremental else stopper, continue_from=state)
+                                    on_epoch=self._live(None if incremental else stopper), continue_from=state)
         self._trainer_state = result["state"]
         self._no_improvement_count = stopper.count
         self._record(result, len(X))
@@ -227,13 +231,18 @@ class _GradflowMLP(BaseEstimator):
 
     def _train_lbfgs(self, X, t, seed):
         """One LBFGS step over the whole training set: max_iter iterations, max_fun evaluations."""
-        result = self._gradflow_fit(X, t, epochs=1, batch_size=len(X), shuffle=False, seed=seed)
+        result = self._gradflow_fit(X, t, epochs=1, batch_size=len(X), shuffle=False, seed=seed,
+                                    on_epoch=self._live(None))
         self._record(result, len(X))
         self.n_iter_ = self._optimizer.iterations
         if not self._optimizer.converged:
             limit = "max_iter" if self.n_iter_ >= self.max_iter else "max_fun"
             warnings.warn(f"lbfgs failed to converge: {limit} ({getattr(self, limit)}) reached; increase it or scale "
                           "the data", ConvergenceWarning)
+
+    def _live(self, hook):
+        """live=True: the loss curves drawn in the notebook cell as the fit goes (gradflow.live)."""
+        return _LiveCurves(title=type(self).__name__, then=hook) if self.live else hook
 
     def _gradflow_fit(self, X, t, **options):
         """gradflow.fit with the estimator's settings, a divergence reported in scikit-learn's words."""

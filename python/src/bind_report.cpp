@@ -8,9 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include <fmt/format.h>
 
+#include "runs/board.h"
 #include "runs/report.h"
 #include "runs/run_folder.h"
 #include "studies/study.h"
@@ -61,7 +63,47 @@ std::string FitReport::html() const {
 
 void FitReport::write(const std::string& out) const { write_file_atomic(out, html()); }
 
+namespace {
+// gradflow.board's server, serving in a thread of its own (it never touches Python).
+struct BoardHandle {
+  std::unique_ptr<runs::Board> board;
+  std::thread thread;
+  bool stopped = false;
+  ~BoardHandle() { stop(); }
+  void stop() {
+    if (!board || stopped) return;
+    board->stop();
+    if (thread.joinable()) thread.join();
+    stopped = true;
+  }
+};
+}  // namespace
+
 void bind_report(py::module_& m) {
+  py::class_<BoardHandle, std::shared_ptr<BoardHandle>>(
+      m, "Board", "A running gradflow board (gradflow.board): its url; stop() ends it (so does dropping it).")
+      .def_property_readonly("url", [](const BoardHandle& b) { return b.board ? b.board->url() : std::string(); })
+      .def("stop", &BoardHandle::stop)
+      .def("__repr__", [](const BoardHandle& b) { return fmt::format("Board({}{})", b.board->url(), b.stopped ? ", stopped" : ""); })
+      .def("_repr_html_", [](const BoardHandle& b) {
+        return fmt::format("<iframe src=\"{}\" style=\"width: 100%; height: 900px; border: 0\"></iframe>", b.board->url());
+      });
+  m.def(
+      "board",
+      [](const std::vector<std::string>& folders, const std::string& host, int port) {
+        auto b = std::make_shared<BoardHandle>();
+        b->board = std::make_unique<runs::Board>(runs::BoardOptions{.folders = folders, .host = host, .port = port});
+        if (!runs::is_loopback(host) &&
+            PyErr_WarnEx(PyExc_RuntimeWarning,
+                         fmt::format("gradflow.board listens on {}: the runs become visible on the network", host).c_str(),
+                         1) != 0)
+          throw py::error_already_set();
+        b->thread = std::thread([board = b->board.get()] { board->serve(); });
+        return b;
+      },
+      py::arg("folders") = std::vector<std::string>{"runs"}, py::arg("host") = "127.0.0.1", py::arg("port") = 0,
+      "Starts `gradflow board` over run folders in the background and returns it: .url, .stop(); shown inline in "
+      "Jupyter. port 0: a free one.");
   py::class_<FitReport>(m, "Report",
                         "What fit recorded, as `gradflow report` draws it: loss and accuracy curves, learning rate, "
                         "per-layer diagnostics (with diagnostics_every > 0), warnings, the settings. Shown inline in "

@@ -199,11 +199,11 @@ window.gradflowCharts = function (grid) {
 };
 )JS";
 
-// A run page (report and compare): curves per epoch and per-layer diagnostics.
-constexpr const char* kScript = R"JS(
-(function () {
-  const D = JSON.parse(document.getElementById('gradflow-data').textContent);
-  const C = gradflowCharts(document.getElementById('charts'));
+// The charts of runs (report, compare and the board's live view): gradflowDrawRuns(D, grid)
+// draws curves per epoch and per-layer diagnostics of D.runs into grid; returns how many.
+constexpr const char* kRunCharts = R"JS(
+window.gradflowDrawRuns = function (D, grid) {
+  const C = gradflowCharts(grid);
   const chart = C.chart;
   const epochs = (run) => run.metrics.map(m => m.epoch);
   const col = (rows, key) => rows.map(r => (r[key] === undefined ? null : r[key]));
@@ -313,8 +313,17 @@ constexpr const char* kScript = R"JS(
     layerChart('BatchNorm γ (mean)', 'gamma_mean', ['batchnorm'], { what: 'BatchNorm' });
     layerChart('BatchNorm β (mean)', 'beta_mean', ['batchnorm'], { what: 'BatchNorm' });
   }
-  document.body.setAttribute('data-charts', String(C.drawn()));
-  document.getElementById('status').textContent = C.drawn() + ' charts drawn';
+  return C.drawn();
+};
+)JS";
+
+// A run page (report and compare): its runs' charts, drawn once.
+constexpr const char* kScript = R"JS(
+(function () {
+  const D = JSON.parse(document.getElementById('gradflow-data').textContent);
+  const drawn = gradflowDrawRuns(D, document.getElementById('charts'));
+  document.body.setAttribute('data-charts', String(drawn));
+  document.getElementById('status').textContent = drawn + ' charts drawn';
 })();
 )JS";
 
@@ -476,7 +485,7 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 3
 table.config td, table.config th { text-align: left; }
 )CSS" + "</style></head><body><h1>" + title + "</h1>" + body + "<p id=\"status\" class=\"none\">drawing…</p>" +
          "<script type=\"application/json\" id=\"gradflow-data\">" + payload + "</script><script>" + kUplotJs +
-         "</script><script>" + kChartLib + "</script><script>" + script + "</script></body></html>\n";
+         "</script><script>" + kChartLib + kRunCharts + "</script><script>" + script + "</script></body></html>\n";
 }
 
 // A study page: every chart of the study with the sentence that says what it shows.
@@ -545,15 +554,15 @@ nlohmann::json model_record(const Sequential& network) {
   return {{"summary", network.outline()}, {"parameters", network.num_params()}};
 }
 
-std::string report_html(const std::vector<RunRecords>& runs) {
+ReportView report_view(const std::vector<RunRecords>& runs) {
   if (runs.empty()) throw std::invalid_argument("no runs given");
-  json data{{"runs", json::array()}, {"kinds", json::array()}};
+  ReportView v;
+  v.data = json{{"runs", json::array()}, {"kinds", json::array()}};
   for (const LayerKindInfo& k : layer_kinds())
-    data["kinds"].push_back({{"name", k.name},
-                             {"activation", (k.traits & kActivation) != 0},
-                             {"relu_family", (k.traits & kReluFamily) != 0},
-                             {"saturating", (k.traits & kSaturating) != 0}});
-  std::string warnings_html, config_html, confusion_html;
+    v.data["kinds"].push_back({{"name", k.name},
+                               {"activation", (k.traits & kActivation) != 0},
+                               {"relu_family", (k.traits & kReluFamily) != 0},
+                               {"saturating", (k.traits & kSaturating) != 0}});
   for (const RunRecords& run : runs) {
     json r{{"name", run.name}, {"config", run.config}, {"metrics", run.metrics}, {"diagnostics", run.diagnostics},
            {"confusion", run.confusion}};
@@ -562,21 +571,30 @@ std::string report_html(const std::vector<RunRecords>& runs) {
     for (const auto& m : r["metrics"])
       if (m.contains("warnings"))
         for (const auto& text : m["warnings"]) w += "<li>epoch " + m["epoch"].dump() + ": " + escape(text.get<std::string>()) + "</li>";
-    warnings_html += title + (w.empty() ? "<p class=\"none\">no warnings</p>" : "<ul class=\"warnings\">" + w + "</ul>");
+    v.warnings += title + (w.empty() ? "<p class=\"none\">no warnings</p>" : "<ul class=\"warnings\">" + w + "</ul>");
     std::string cfg;
     if (r["config"].is_object())
-      for (auto& [k, v] : r["config"].items()) cfg += "<tr><th>" + escape(k) + "</th><td>" + escape(v.dump()) + "</td></tr>";
-    config_html += title + "<table class=\"config\">" + cfg + "</table>";
-    confusion_html += title + confusion_table(r["confusion"]);
-    data["runs"].push_back(std::move(r));
+      for (auto& [k, x] : r["config"].items()) cfg += "<tr><th>" + escape(k) + "</th><td>" + escape(x.dump()) + "</td></tr>";
+    v.config += title + "<table class=\"config\">" + cfg + "</table>";
+    v.confusion += title + confusion_table(r["confusion"]);
+    v.data["runs"].push_back(std::move(r));
   }
+  v.headline = runs.size() > 1 ? headline_table(runs) : headline_one(runs[0]);
+  return v;
+}
+
+std::string report_html(const std::vector<RunRecords>& runs) {
+  const ReportView v = report_view(runs);
   const std::string title = runs.size() > 1 ? fmt::format("gradflow: {} runs compared", runs.size())
                                             : "gradflow run " + escape(runs[0].name);
-  const std::string head = runs.size() > 1 ? headline_table(runs) : headline_one(runs[0]);
-  return page(title, head + "<h2>Curves and layers</h2><div id=\"charts\"></div><h2 id=\"warnings\">Warnings</h2>" +
-                         warnings_html +
-                         "<h2>Confusion matrix</h2>" + confusion_html + "<h2>Configuration</h2>" + config_html,
-              data, kScript);
+  return page(title, v.headline + "<h2>Curves and layers</h2><div id=\"charts\"></div><h2 id=\"warnings\">Warnings</h2>" +
+                         v.warnings + "<h2>Confusion matrix</h2>" + v.confusion + "<h2>Configuration</h2>" + v.config,
+              v.data, kScript);
+}
+
+std::string chart_page(const std::string& title, const std::string& body, const nlohmann::json& data,
+                       const std::string& script) {
+  return page(title, body, data, script.c_str());
 }
 
 void write_report(const std::vector<std::string>& runs, const std::string& out) {

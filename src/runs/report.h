@@ -27,6 +27,17 @@ nlohmann::json model_record(const Sequential& network);
 RunRecords read_run(const std::string& folder);
 // The page for one run or several compared, from records in memory.
 std::string report_html(const std::vector<RunRecords>& runs);
+// The page's parts: the charts' data (drawn by the page's gradflowDrawRuns) and the HTML of the
+// headline, the warnings, the configuration and the confusion matrix — what the board serves.
+struct ReportView {
+  nlohmann::json data;
+  std::string headline, warnings, config, confusion;
+};
+ReportView report_view(const std::vector<RunRecords>& runs);
+// A page of the shared style and chart code (uPlot, gradflowCharts, gradflowDrawRuns) around
+// `body`, with `data` as JSON in #gradflow-data and `script` run last.
+std::string chart_page(const std::string& title, const std::string& body, const nlohmann::json& data,
+                       const std::string& script);
 // Reads each run folder and writes its page atomically to out.
 void write_report(const std::vector<std::string>& runs, const std::string& out);
 

@@ -1,8 +1,14 @@
 #include "runs/run_folder.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <stdexcept>
 
@@ -125,6 +131,46 @@ void RunFolder::keep_records_up_to(std::size_t epoch, std::size_t step) const {
 
 json RunFolder::read_config() const { return read_json(config()); }
 json RunFolder::read_metrics() const { return read_jsonl(metrics(), true); }
+json RunFolder::read_status() const { return read_json(status()); }
+
+void RunFolder::write_status(const std::string& state, const std::string& message) const {
+  write_file_atomic(status(), json{{"state", state}, {"message", message}}.dump() + "\n");
+}
+
+bool RunFolder::locked() const {
+  const int fd = ::open(lock().c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  // A shared lock that is refused: the writer holds its exclusive one (taken back at once).
+  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  if (!held) ::flock(fd, LOCK_UN);
+  ::close(fd);
+  return held;
+}
+
+namespace {
+json read_jsonl_tail(const std::string& p, std::size_t max_bytes) {
+  std::ifstream f(p, std::ios::binary | std::ios::ate);
+  json rows = json::array();
+  if (!f) return rows;
+  const auto size = static_cast<std::size_t>(f.tellg());
+  const std::size_t from = size > max_bytes ? size - max_bytes : 0;
+  f.seekg(static_cast<std::streamoff>(from));
+  std::string line;
+  if (from > 0) std::getline(f, line);  // the rest of a line that started before the tail
+  while (std::getline(f, line)) {
+    if (f.eof()) break;  // a last line still being written
+    try {
+      rows.push_back(detail::parse_json<json>(line, p));
+    } catch (const std::exception&) {
+      // (a line that is not a record is skipped: the view shows what it can)
+    }
+  }
+  return rows;
+}
+}  // namespace
+
+json RunFolder::read_metrics_tail(std::size_t max_bytes) const { return read_jsonl_tail(metrics(), max_bytes); }
+json RunFolder::read_diagnostics_tail(std::size_t max_bytes) const { return read_jsonl_tail(diagnostics(), max_bytes); }
 json RunFolder::read_diagnostics() const { return read_jsonl(diagnostics(), false); }
 json RunFolder::read_confusion() const { return read_json(confusion()); }
 

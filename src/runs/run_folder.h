@@ -10,6 +10,7 @@
 //   checkpoint_best.safetensors  the best epoch's model by validation loss
 //   confusion.json               the test set's confusion matrix: classes, names, matrix
 //   report.html                  the report page
+//   status.json                  how the run ended: finished, diverged or interrupted, and why
 //   .lock                        held by the process writing the folder (RunLock)
 //
 // Records are appended a whole line at a time; a line cut short by a kill is not a record.
@@ -46,6 +47,8 @@ class RunFolder {
   std::string checkpoint_best() const { return file("checkpoint_best.safetensors"); }
   std::string confusion() const { return file("confusion.json"); }
   std::string report() const { return file("report.html"); }
+  std::string status() const { return file("status.json"); }
+  std::string lock() const { return file(".lock"); }
 
   // ---- writing ----
   void write_config(const Recipe& c) const;
@@ -60,6 +63,8 @@ class RunFolder {
   void open_diagnostics(bool append) const;
   void append_diagnostics(const DiagnosticsRecord& r) const;
   void write_confusion(const Evaluation& ev, const std::vector<std::string>& names) const;
+  // state: "finished", "diverged" or "interrupted"; message: what the command said.
+  void write_status(const std::string& state, const std::string& message) const;
   // Resuming: the records past the checkpoint (epochs after `epoch`, steps after `step`) belong
   // to work that is about to be redone; a line cut short goes too.
   void keep_records_up_to(std::size_t epoch, std::size_t step) const;
@@ -69,6 +74,13 @@ class RunFolder {
   nlohmann::json read_metrics() const;  // throws when metrics.jsonl is missing: not a run folder
   nlohmann::json read_diagnostics() const;
   nlohmann::json read_confusion() const;
+  nlohmann::json read_status() const;  // null while running, or for a run killed outright
+  // Whether a process holds the folder's lock now (a run under way).
+  bool locked() const;
+  // The records of the last `max_bytes` of metrics.jsonl / diagnostics.jsonl (all of a smaller
+  // file): what a live view reads of a file that may be large and still growing.
+  nlohmann::json read_metrics_tail(std::size_t max_bytes) const;
+  nlohmann::json read_diagnostics_tail(std::size_t max_bytes) const;
 
  private:
   std::string file(const char* name) const;
