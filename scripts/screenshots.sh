@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The pictures in docs/images/: the default job's report and a comparison of it with the same
-# network under N(0,1) initial weights, as headless Chromium draws them (Debian's chromium).
+# network under N(0,1) initial weights, as headless Chromium draws them (Debian's chromium), and
+# the board following a run.
 # Run from anywhere after building: bash scripts/screenshots.sh [WORK_FOLDER]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +19,7 @@ shot() {  # page, picture, height
 }
 shot "$work/default/report.html" docs/images/report.png 2900
 shot "$work/compare.html" docs/images/compare.png 1700
-echo "docs/images/report.png, docs/images/compare.png (runs in $work)"
+# The board, as its Selenium test leaves it: a run training live beside a finished one.
+GRADFLOW_CLI="$G" GRADFLOW_SCREENSHOTS="$(realpath docs/images)" PYTHONPATH=build/python \
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python/test_board.py -k follows > /dev/null
+echo "docs/images/report.png, docs/images/compare.png, docs/images/board.png (runs in $work)"

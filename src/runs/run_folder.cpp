@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -148,29 +149,45 @@ bool RunFolder::locked() const {
 }
 
 namespace {
-json read_jsonl_tail(const std::string& p, std::size_t max_bytes) {
-  std::ifstream f(p, std::ios::binary | std::ios::ate);
+// The records of the file's last `max_bytes`, every k-th of them when there are more than
+// `max_records` (the last always kept): lines are counted first, and only those kept are parsed.
+json read_jsonl_tail(const std::string& p, std::size_t max_bytes, std::size_t max_records) {
   json rows = json::array();
+  std::ifstream f(p, std::ios::binary | std::ios::ate);
   if (!f) return rows;
   const auto size = static_cast<std::size_t>(f.tellg());
   const std::size_t from = size > max_bytes ? size - max_bytes : 0;
+  std::string text(size - from, '\0');
   f.seekg(static_cast<std::streamoff>(from));
-  std::string line;
-  if (from > 0) std::getline(f, line);  // the rest of a line that started before the tail
-  while (std::getline(f, line)) {
-    if (f.eof()) break;  // a last line still being written
-    try {
-      rows.push_back(detail::parse_json<json>(line, p));
-    } catch (const std::exception&) {
-      // (a line that is not a record is skipped: the view shows what it can)
+  f.read(text.data(), static_cast<std::streamsize>(text.size()));
+  std::size_t start = 0;
+  if (from > 0) start = text.find('\n') == std::string::npos ? text.size() : text.find('\n') + 1;  // a line begun before
+  const std::size_t end = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;  // not a line still written
+  if (start >= end) return rows;
+  const auto lines = static_cast<std::size_t>(std::count(text.begin() + static_cast<std::ptrdiff_t>(start),
+                                                         text.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
+  const std::size_t stride = max_records ? std::max<std::size_t>(1, (lines + max_records - 1) / max_records) : 1;
+  for (std::size_t i = 0, a = start; a < end; ++i) {
+    const std::size_t b = text.find('\n', a);
+    if ((lines - 1 - i) % stride == 0) {  // counted from the last line, which is always kept
+      try {
+        rows.push_back(detail::parse_json<json>(text.substr(a, b - a), p));
+      } catch (const std::exception&) {
+        // (a line that is not a record is skipped: the view shows what it can)
+      }
     }
+    a = b + 1;
   }
   return rows;
 }
 }  // namespace
 
-json RunFolder::read_metrics_tail(std::size_t max_bytes) const { return read_jsonl_tail(metrics(), max_bytes); }
-json RunFolder::read_diagnostics_tail(std::size_t max_bytes) const { return read_jsonl_tail(diagnostics(), max_bytes); }
+json RunFolder::read_metrics_tail(std::size_t max_bytes, std::size_t max_records) const {
+  return read_jsonl_tail(metrics(), max_bytes, max_records);
+}
+json RunFolder::read_diagnostics_tail(std::size_t max_bytes, std::size_t max_records) const {
+  return read_jsonl_tail(diagnostics(), max_bytes, max_records);
+}
 json RunFolder::read_diagnostics() const { return read_jsonl(diagnostics(), false); }
 json RunFolder::read_confusion() const { return read_json(confusion()); }
 

@@ -78,9 +78,10 @@ class RunFolder {
   // Whether a process holds the folder's lock now (a run under way).
   bool locked() const;
   // The records of the last `max_bytes` of metrics.jsonl / diagnostics.jsonl (all of a smaller
-  // file): what a live view reads of a file that may be large and still growing.
-  nlohmann::json read_metrics_tail(std::size_t max_bytes) const;
-  nlohmann::json read_diagnostics_tail(std::size_t max_bytes) const;
+  // file), every k-th when there are more than `max_records` (the last always kept): what a
+  // live view reads of a file that may be large and still growing.
+  nlohmann::json read_metrics_tail(std::size_t max_bytes, std::size_t max_records = 0) const;
+  nlohmann::json read_diagnostics_tail(std::size_t max_bytes, std::size_t max_records = 0) const;
 
  private:
   std::string file(const char* name) const;

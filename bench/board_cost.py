@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""What `gradflow board` costs and how it holds up (issue: live board). Run after building:
+    /usr/bin/python3 bench/board_cost.py [REPEATS=3]
+
+1. A training run's time alone and with the board serving it to a watcher that polls as the
+   page does (the run list and the run's view, every second), runs alternated.
+2. The list and the page with 100 runs; the server's memory with 1,000 runs and with a 1 GB
+   metrics.jsonl (the board reads the last 32 MB of a records file per request)."""
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+CLI = os.environ.get("GRADFLOW", os.path.join(ROOT, "build", "app", "gradflow"))
+repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+
+
+def start_board(folder):
+    proc = subprocess.Popen([CLI, "board", folder, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    url = re.search(r"http://\S+/", proc.stdout.readline()).group(0)
+    return proc, url
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
+
+
+def get(url):
+    t = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=120) as r:
+        body = r.read()
+    return time.perf_counter() - t, body
+
+
+def train(folder, name, watched):
+    out = os.path.join(folder, name)
+    stop = threading.Event()
+    board = None
+    if watched:
+        board, url = start_board(folder)
+
+        def watch():
+            while not stop.is_set():
+                try:
+                    get(url + "api/runs")
+                    get(url + "api/view?run=" + name)
+                except Exception:  # noqa: BLE001 (the run folder may not exist yet)
+                    pass
+                stop.wait(1.0)
+        threading.Thread(target=watch, daemon=True).start()
+    t = time.perf_counter()
+    subprocess.run([CLI, "train", "--data", "fashion-mnist", "--limit", "30000", "--epochs", "6", "--no-report",
+                    "--out", out], check=True, capture_output=True)
+    wall = time.perf_counter() - t
+    stop.set()
+    if board:
+        board.send_signal(2)
+        board.wait()
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        epochs = sum(json.loads(line)["seconds"] for line in f)
+    return wall, epochs
+
+
+model = re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read()).group(1)
+print(f"CPU: {model} ({os.cpu_count()} cores)")
+with tempfile.TemporaryDirectory() as tmp:
+    alone, watched = [], []
+    for i in range(repeats):
+        alone.append(train(tmp, f"alone{i}", False))
+        watched.append(train(tmp, f"watched{i}", True))
+    a, w = statistics.median(e for _, e in alone), statistics.median(e for _, e in watched)
+    print(f"training (6 epochs of 30,000 Fashion-MNIST rows, the default net): epochs {a:.2f} s alone, {w:.2f} s "
+          f"watched (median of {repeats}): {100 * (w / a - 1):+.1f}%")
+
+    # 100 runs, then 1,000: copies of one finished run's folder.
+    runs = os.path.join(tmp, "many")
+    os.makedirs(runs)
+    source = os.path.join(tmp, "alone0")
+    for i in range(1000):
+        shutil.copytree(source, os.path.join(runs, f"run{i:04d}"), ignore=shutil.ignore_patterns("*.safetensors"))
+        if i == 99:
+            board, url = start_board(runs)
+            page, _ = get(url)
+            listed, body = get(url + "api/runs")
+            view, _ = get(url + "api/view?run=run0042")
+            print(f"100 runs: page {1000 * page:.0f} ms, run list {1000 * listed:.0f} ms ({len(json.loads(body))} runs), "
+                  f"one run's view {1000 * view:.0f} ms; server {rss_mb(board.pid):.0f} MB")
+            board.send_signal(2)
+            board.wait()
+    board, url = start_board(runs)
+    listed, body = get(url + "api/runs")
+    print(f"1,000 runs: run list {1000 * listed:.0f} ms ({len(json.loads(body))} runs); server {rss_mb(board.pid):.0f} MB")
+    board.send_signal(2)
+    board.wait()
+
+    # A 1 GB metrics.jsonl: the view reads its last 32 MB.
+    big = os.path.join(tmp, "big", "huge")
+    shutil.copytree(source, big, ignore=shutil.ignore_patterns("*.safetensors"))
+    line = open(os.path.join(source, "metrics.jsonl")).readline()
+    with open(os.path.join(big, "metrics.jsonl"), "w") as f:
+        chunk = line * (64 * 1024 * 1024 // len(line))
+        for _ in range(16):
+            f.write(chunk)
+    size = os.path.getsize(os.path.join(big, "metrics.jsonl")) / 2**30
+    board, url = start_board(os.path.dirname(big))
+    before = rss_mb(board.pid)
+    view, body = get(url + "api/view?run=huge")
+    records = len(json.loads(body)["data"]["runs"][0]["metrics"])
+    print(f"a {size:.2f} GB metrics.jsonl: view {1000 * view:.0f} ms, {records} records (the last 32 MB); server "
+          f"{before:.0f} MB before, {rss_mb(board.pid):.0f} MB after")
+    board.send_signal(2)
+    board.wait()
