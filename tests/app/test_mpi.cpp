@@ -61,7 +61,7 @@ TEST_F(Mpi, TwoRanksTrainTheModelOneProcessTrainsAtTheSameGlobalBatch) {
   EXPECT_EQ(read_jsonl(path("two") + "/metrics.jsonl").size(), 4u);
   std::size_t files = 0;
   for (const auto& e : fs::directory_iterator(path("two"))) files += e.path().filename().string()[0] != '.';
-  EXPECT_EQ(files, 6u);  // config, metrics, diagnostics, model, checkpoint_last, confusion
+  EXPECT_EQ(files, 7u);  // config, metrics, diagnostics, model, checkpoint_last, confusion, status
   // Three ranks split batches unevenly; the result is still the one-process model.
   ASSERT_EQ(run_in_shell(mpirun(3, recipe + "--out " + path("three"))).code, 0);
   expect_same_model(path("one"), path("three"), 1e-5);

@@ -78,9 +78,9 @@ def test_the_board_follows_a_run_live_and_compares_two(board, browser):
     runs, url = board
     subprocess.run([CLI, "train", "--data", "moons", "--layers", "8:relu", "--epochs", "3", "--no-report", "--out",
                     str(runs / "done")], check=True, capture_output=True)
-    # Slow enough to watch (tanh under N(0,1): saturated, a warning with its cause while it runs).
+    # Long enough to watch (stopped below; tanh under N(0,1): saturated, a warning with its cause while it runs).
     training = subprocess.Popen([CLI, "train", "--data", "fashion-mnist", "--limit", "20000", "--layers",
-                                 "128:tanh,128:tanh,128:tanh,128:tanh", "--init", "normal", "--epochs", "25",
+                                 "128:tanh,128:tanh,128:tanh,128:tanh", "--init", "normal", "--epochs", "300",
                                  "--batch-size", "64", "--threads", "1", "--no-report", "--out", str(runs / "live")],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -108,8 +108,12 @@ def test_the_board_follows_a_run_live_and_compares_two(board, browser):
         training.send_signal(signal.SIGINT)
         training.wait(timeout=30)
     # Interrupted: the list says so once the process is gone.
-    wait_for("the interrupted state", lambda: browser.find_elements(
-        By.CSS_SELECTOR, 'tr[data-run="live"][data-state="interrupted"]'))
+    try:
+        wait_for("the interrupted state", lambda: browser.find_elements(
+            By.CSS_SELECTOR, 'tr[data-run="live"][data-state="interrupted"]'))
+    except AssertionError:
+        raise AssertionError(browser.find_element(By.ID, "runs").get_attribute("outerHTML")[:2000] +
+                             browser.find_element(By.ID, "status").text)
 
 
 def status_of(url):
