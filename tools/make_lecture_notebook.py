@@ -16,11 +16,12 @@ measured here, on this machine; the test suite runs the notebook from top to bot
 code("""import numpy as np
 import gradflow as gf
 
-def train(net, X, y, loss="cross_entropy", optimizer="adam", epochs=50, batch_size=32, **kw):
+def train(net, X, y, loss="cross_entropy", optimizer="adam", epochs=50, batch_size=32, schedule="none", **kw):
+    # The lecture's minibatch SGD at a constant rate (gf.fit's own default is the CLI's cosine schedule).
     opt_args = {k: kw.pop(k) for k in list(kw) if k in ("lr", "momentum", "weight_decay")}
     classes = int(y.max()) + 1 if loss == "cross_entropy" else 0
     return gf.fit(net, gf.Loss(loss), gf.make_optimizer(optimizer, **opt_args), X, y, epochs=epochs,
-                  batch_size=batch_size, num_classes=classes, **kw)
+                  batch_size=batch_size, num_classes=classes, schedule=schedule, **kw)
 
 def accuracy(net, X, y):
     return float((net.predict(X).argmax(axis=1) == y).mean())

@@ -416,8 +416,10 @@ class GradflowClassifier(ClassifierMixin, _GradflowMLP):
     sorted (for multilabel y: the column indices).
     """
 
+    _multilabel = False  # until a fit sees an indicator matrix (and in estimators pickled before multilabel)
+
     def _loss_name(self):
-        return "bce" if getattr(self, "_multilabel", False) else "cross_entropy"
+        return "bce" if self._multilabel else "cross_entropy"
 
     def _num_classes(self):
         return 0 if self._multilabel else len(self.classes_)
