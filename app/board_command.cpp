@@ -13,7 +13,7 @@
 namespace gradflow::app {
 
 namespace {
-std::atomic<int> g_signal{0};
+std::atomic<int> g_board_signal{0};
 }  // namespace
 
 int board(const BoardOptions& options) {
@@ -27,14 +27,14 @@ int board(const BoardOptions& options) {
   // A signal only marks the request (whichever thread it lands on); a watcher stops the server,
   // which ends cleanly, its connections closed, whatever it was serving.
   struct sigaction action {};
-  action.sa_handler = [](int sig) { g_signal.store(sig); };
+  action.sa_handler = [](int sig) { g_board_signal.store(sig); };
   sigemptyset(&action.sa_mask);
   struct sigaction old_int {}, old_term {};
   sigaction(SIGINT, &action, &old_int);
   sigaction(SIGTERM, &action, &old_term);
   std::atomic<bool> served{false};
   std::thread watcher([&] {
-    while (!served.load() && g_signal.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    while (!served.load() && g_board_signal.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     b.stop();
   });
   b.serve();
