@@ -57,6 +57,37 @@ json summary_of(const std::string& name, const RunFolder& f, std::size_t max_byt
   return s;
 }
 
+// A run's files as they stand — each one's size and modification time, and whether a process
+// holds the run's lock — from stat calls alone: a poll whose answer would be the same as the
+// page's last one is told so (304) without a record read, parsed or sent.
+// The listing reads config, metrics and status; a run's view every file.
+std::string version_of(const RunFolder& f, bool listing) {
+  std::string v;
+  const std::vector<std::string> files = listing ? std::vector{f.config(), f.metrics(), f.status()}
+                                                 : std::vector{f.config(), f.metrics(), f.diagnostics(), f.confusion(), f.status()};
+  for (const std::string& p : files) {
+    std::error_code ec;
+    const std::uintmax_t size = fs::file_size(p, ec);
+    const auto time = ec ? 0 : fs::last_write_time(p, ec).time_since_epoch().count();
+    v += ec ? std::string("-;") : fmt::format("{}@{};", size, time);
+  }
+  return v + (f.locked() ? "running" : "");
+}
+
+// Sets the answer's ETag (the versions' hash); true, with a 304, when the client has it already.
+bool not_modified(const httplib::Request& req, httplib::Response& res, const std::string& versions) {
+  const std::string tag = fmt::format("\"{:016x}\"", std::hash<std::string>{}(versions));
+  res.set_header("ETag", tag);
+  if (req.get_header_value("If-None-Match") != tag) return false;
+  res.status = 304;
+  return true;
+}
+
+// JSON answers are sent as they are: httplib compresses exactly "application/json" with brotli
+// when the browser accepts it, which cost the board more CPU than everything else it does (on
+// loopback, for nothing); with a charset it leaves the body alone.
+constexpr const char* kJson = "application/json; charset=utf-8";
+
 bool inside(const fs::path& p, const fs::path& root) {
   const auto [r, _] = std::mismatch(root.begin(), root.end(), p.begin(), p.end());
   return r == root.end();
@@ -68,65 +99,93 @@ constexpr const char* kBoardScript = R"JS(
   document.body.setAttribute('data-load', loadId);
   // ?run=NAME&run=NAME selects those runs; else the newest one, once there is one.
   const selected = new Set(new URLSearchParams(location.search).getAll('run'));
-  let shown = '', listed = '', first = selected.size === 0, drawMs = 0, drawnAt = 0;
+  let first = selected.size === 0, drawMs = 0, costMs = 0, drawnAt = 0, shown = '';
   const el = (id) => document.getElementById(id);
   const esc = (s) => String(s).replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
   const fmt = (v) => v === null || v === undefined ? '-' : (typeof v === 'number' ? +v.toPrecision(4) : v);
-  async function runs() {
-    const text = await (await fetch('api/runs')).text();
-    if (text === listed) return;  // the table is rebuilt only when something in it changed
-    listed = text;
-    const list = JSON.parse(text);
-    if (first && list.length) { selected.add(list[0].name); first = false; }
-    el('runs').innerHTML = '<tr><th></th><th>run</th><th>state</th><th>epoch</th><th>loss</th><th>accuracy</th>' +
-      '<th>recipe</th></tr>' + list.map(r => {
-        const last = r.last || {}, acc = last.test_acc !== undefined && last.test_acc !== null ? last.test_acc : last.val_acc;
-        return '<tr data-run="' + esc(r.name) + '" data-state="' + esc(r.state) + '"><td><input type="checkbox" ' +
-          (selected.has(r.name) ? 'checked' : '') + '></td><td class="name">' + esc(r.name) + '</td><td class="state ' +
-          esc(r.state) + '" title="' + esc(r.message || '') + '">' + esc(r.state) + '</td><td>' + r.epochs +
-          (r.planned ? ' / ' + r.planned : '') + '</td><td>' + fmt(last.train_loss) + '</td><td>' +
-          (acc === undefined || acc === null ? '-' : (100 * acc).toFixed(2) + '%') + '</td><td class="recipe">' +
-          esc(r.recipe || '') + '</td></tr>';
-      }).join('');
-    el('runs').querySelectorAll('input').forEach(box => box.addEventListener('change', () => {
-      const name = box.closest('tr').getAttribute('data-run');
-      if (box.checked) selected.add(name); else selected.delete(name);
-      view(true);
-    }));
+  // A poll sends the ETag of the answer it has; the server says 304 when nothing changed (it
+  // looks at the files' sizes and times only), and nothing is read, sent, parsed or drawn.
+  const tags = {};
+  async function poll(what, url) {
+    const last = tags[what] && tags[what].url === url ? tags[what].tag : null;
+    const res = await fetch(url, { cache: 'no-store', headers: last ? { 'If-None-Match': last } : {} });
+    if (res.status === 304) return null;
+    tags[what] = { url: url, tag: res.headers.get('ETag') };
+    const text = await res.text(), start = performance.now(), value = JSON.parse(text);
+    const server = /dur=([0-9.]+)/.exec(res.headers.get('Server-Timing') || '');
+    costMs = performance.now() - start + (server ? +server[1] : 0);
+    return value;
   }
-  // Redrawn when the records changed — at most every 50× the last drawing's time (at least a
-  // second apart), so that the page spends about 2% of a core drawing while a run trains beside
-  // it — and at once when the selection changes.
+  const rowOf = (r) => {
+    const last = r.last || {}, acc = last.test_acc !== undefined && last.test_acc !== null ? last.test_acc : last.val_acc;
+    return '<tr data-run="' + esc(r.name) + '" data-state="' + esc(r.state) + '"><td><input type="checkbox" ' +
+      (selected.has(r.name) ? 'checked' : '') + '></td><td class="name">' + esc(r.name) + '</td><td class="state ' +
+      esc(r.state) + '" title="' + esc(r.message || '') + '">' + esc(r.state) + '</td><td>' + r.epochs +
+      (r.planned ? ' / ' + r.planned : '') + '</td><td>' + fmt(last.train_loss) + '</td><td>' +
+      (acc === undefined || acc === null ? '-' : (100 * acc).toFixed(2) + '%') + '</td><td class="recipe">' +
+      esc(r.recipe || '') + '</td></tr>';
+  };
+  const listen = (tr) => tr.querySelector('input').addEventListener('change', (e) => {
+    const name = tr.getAttribute('data-run');
+    if (e.target.checked) selected.add(name); else selected.delete(name);
+    view(true);
+  });
+  // The same runs in the same order: only the rows that changed are replaced (a table rebuilt
+  // every few seconds would lay out and repaint the whole page, charts included).
+  let rowsShown = [];
+  async function runs() {
+    const list = await poll('runs', 'api/runs');
+    if (!list) return;
+    if (first && list.length) { selected.add(list[0].name); first = false; }
+    const rows = list.map(r => [r.name, rowOf(r)]), table = el('runs');
+    if (rows.length === rowsShown.length && rows.every((x, i) => x[0] === rowsShown[i][0])) {
+      rows.forEach((x, i) => {
+        if (x[1] === rowsShown[i][1]) return;
+        table.rows[i + 1].outerHTML = x[1];
+        listen(table.rows[i + 1]);
+      });
+    } else {
+      table.innerHTML = '<tr><th></th><th>run</th><th>state</th><th>epoch</th><th>loss</th><th>accuracy</th>' +
+                        '<th>recipe</th></tr>' + rows.map(x => x[1]).join('');
+      [...table.rows].slice(1).forEach(listen);
+    }
+    rowsShown = rows;
+  }
+  // Redrawn when the run's files changed — the charts in place — at most every 100× the last
+  // update's cost (the server building it, parsing, drawing; 5 s apart at least), so that the page spends
+  // about 1% of a core while a run trains beside it; at once when the selection changes (the
+  // first drawing of a selection builds the charts and does not set the pace).
+  const shownHtml = {}, html = (id, h) => { if (shownHtml[id] !== h) el(id).innerHTML = shownHtml[id] = h; };
   async function view(now) {
-    if (!now && performance.now() - drawnAt < 50 * drawMs) return;
+    if (!now && performance.now() - drawnAt < Math.max(5000, 100 * drawMs)) return;
     if (!selected.size) { el('view').hidden = true; return; }
     const q = [...selected].map(n => 'run=' + encodeURIComponent(n)).join('&');
-    const v = await (await fetch('api/view?' + q)).json();
+    const v = await poll('view', 'api/view?' + q);
+    if (!v) return;
     if (v.error) { el('status').textContent = v.error; return; }
-    // Redrawn only when the records changed (a new epoch, record or warning).
-    const key = JSON.stringify(v.data.runs.map(r => [r.name, r.metrics.length, r.diagnostics.length])) + v.warnings;
-    if (key === shown) return;
-    shown = key;
     el('view').hidden = false;
-    el('headline').innerHTML = v.headline;
-    el('warnings').innerHTML = v.warnings;
-    el('config').innerHTML = v.config;
-    const grid = el('charts'), start = performance.now();
-    grid.innerHTML = '';
-    const drawn = gradflowDrawRuns(v.data, grid);
-    drawMs = performance.now() - start;
+    html('headline', v.headline);
+    html('warnings', v.warnings);
+    html('config', v.config);
+    const start = performance.now(), drawn = gradflowDrawRuns(v.data, el('charts'));
     drawnAt = performance.now();
-    document.body.setAttribute('data-draw-ms', drawMs.toFixed(1));
+    drawMs = q === shown ? costMs + drawnAt - start : 0;
+    shown = q;
+    document.body.setAttribute('data-draw-ms', (drawnAt - start).toFixed(1));
     document.body.setAttribute('data-charts', String(drawn));
     document.body.setAttribute('data-points', String(v.data.runs.reduce((n, r) => n + r.metrics.length, 0)));
     document.body.setAttribute('data-shown', v.data.runs.map(r => r.name).join(','));
     el('status').textContent = drawn + ' charts of ' + v.data.runs.length + ' run(s), updated ' +
                                new Date().toLocaleTimeString();
   }
+  // The list every 5 s (a 304 when no run changed; TensorBoard looks every 30 s), the charts when due.
+  // A page in a background tab asks nothing until it is shown again.
   async function tick() {
-    try { await runs(); await view(false); } catch (e) { el('status').textContent = 'the board is not answering: ' + e; }
-    setTimeout(tick, 1000);
+    if (!document.hidden)
+      try { await runs(); await view(false); } catch (e) { el('status').textContent = 'the board is not answering: ' + e; }
+    setTimeout(tick, 5000);
   }
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) { runs(); view(false); } });
   tick();
 })();
 )JS";
@@ -178,26 +237,41 @@ struct Board::Server {
 
 Board::Board(BoardOptions options) : o_(std::move(options)), server_(std::make_unique<Server>()) {
   httplib::Server& s = server_->http;
+  // A connection kept open between a page's polls costs ~100 wakeups a second (httplib checks it
+  // every 10 ms) — more than the polls themselves: one request per connection.
+  s.set_keep_alive_max_count(1);
   const std::string page = chart_page("gradflow board", kBoardBody, json::object(), kBoardScript);
   s.Get("/", [page](const httplib::Request&, httplib::Response& res) { res.set_content(page, "text/html; charset=utf-8"); });
-  s.Get("/api/runs", [this](const httplib::Request&, httplib::Response& res) {
+  s.Get("/api/runs", [this](const httplib::Request& req, httplib::Response& res) {
     std::vector<BoardRun> runs = find_runs(o_.folders);
+    std::string versions;
+    for (const BoardRun& r : runs) versions += r.name + '\n' + version_of(RunFolder(r.dir), true) + '\n';
+    if (not_modified(req, res, versions)) return;
     json list = json::array();
     for (BoardRun& r : runs) list.push_back(summary_of(r.name, RunFolder(r.dir), o_.max_record_bytes));
     std::stable_sort(list.begin(), list.end(), [](const json& a, const json& b) { return a["modified"] > b["modified"]; });
-    res.set_content(list.dump(), "application/json");
+    res.set_content(list.dump(), kJson);
   });
   s.Get("/api/view", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto began = std::chrono::steady_clock::now();
     const std::vector<BoardRun> runs = find_runs(o_.folders);
-    std::vector<RunRecords> records;
+    std::vector<const BoardRun*> chosen;
+    std::string versions;
     for (std::size_t i = 0; i < req.get_param_value_count("run"); ++i) {
       const std::string name = req.get_param_value("run", i);
       const auto r = std::find_if(runs.begin(), runs.end(), [&](const BoardRun& b) { return b.name == name; });
       if (r == runs.end()) {
         res.status = 404;
-        res.set_content(json{{"error", "no run of that name"}}.dump(), "application/json");
+        res.set_content(json{{"error", "no run of that name"}}.dump(), kJson);
         return;
       }
+      chosen.push_back(&*r);
+      versions += r->name + '\n' + version_of(RunFolder(r->dir), false) + '\n';
+    }
+    if (!chosen.empty() && not_modified(req, res, versions)) return;
+    std::vector<RunRecords> records;
+    for (const BoardRun* r : chosen) {
+      const std::string& name = r->name;
       const RunFolder f(r->dir);
       RunRecords rec{name, nullptr, f.read_metrics_tail(o_.max_record_bytes, o_.max_records),
                      f.read_diagnostics_tail(o_.max_record_bytes, o_.max_records), nullptr, nullptr};
@@ -210,12 +284,20 @@ Board::Board(BoardOptions options) : o_(std::move(options)), server_(std::make_u
     }
     if (records.empty()) {
       res.status = 400;
-      res.set_content(json{{"error", "name a run: /api/view?run=NAME"}}.dump(), "application/json");
+      res.set_content(json{{"error", "name a run: /api/view?run=NAME"}}.dump(), kJson);
       return;
     }
-    const ReportView v = report_view(records);
-    res.set_content(json{{"data", v.data}, {"headline", v.headline}, {"warnings", v.warnings}, {"config", v.config}}.dump(),
-                    "application/json");
+    ReportView v = report_view(std::move(records));
+    json out = json::object();
+    out["data"] = std::move(v.data);
+    out["headline"] = std::move(v.headline);
+    out["warnings"] = std::move(v.warnings);
+    out["config"] = std::move(v.config);
+    res.set_content(out.dump(), kJson);
+    // What building the answer cost: the page paces its updates by it (a long run's records take
+    // longer to read and send than a short one's).
+    res.set_header("Server-Timing", fmt::format("build;dur={:.1f}", std::chrono::duration<double, std::milli>(
+                                                                         std::chrono::steady_clock::now() - began).count()));
   });
   port_ = o_.port == 0 ? s.bind_to_any_port(o_.host) : (s.bind_to_port(o_.host, o_.port) ? o_.port : -1);
   if (port_ <= 0)

@@ -29,7 +29,8 @@ using nlohmann::json;
 
 // The chart library every page shares: gradflowCharts(container) returns chart() (a uPlot line
 // chart, empty panels saying why), regions() (a 2-D map of a classifier's decisions, on a
-// canvas) and drawn(). A page marks its body with data-charts (how many were drawn) or
+// canvas), drawn() and finish() (drawn(), after removing an earlier drawing's unused panels).
+// A page marks its body with data-charts (how many were drawn) or
 // data-errors when something failed.
 constexpr const char* kChartLib = R"JS(
 window.gradflowErrors = [];
@@ -78,10 +79,27 @@ window.gradflowCharts = function (grid) {
     box.dataset.xticks = JSON.stringify(labels);
     return labels;
   };
+  // Drawing into a grid that holds an earlier drawing (the board, as records grow): the k-th
+  // chart takes the place of the k-th panel there, and a panel that shows the same chart (same
+  // title, legend, caption) keeps its plot and only takes the new data (uPlot's setData) — a
+  // rebuild costs ~100× more. finish() removes the panels left over.
+  const old = [...grid.children];
+  let slot = 0;
+  // A panel out of view keeps its new data until it is scrolled into view (the board's page
+  // shows a few of its ~15 charts at a time; drawing the others costs and shows nothing).
+  if (!grid.gfSeen && window.IntersectionObserver)
+    grid.gfSeen = new IntersectionObserver((entries) => entries.forEach((e) => {
+      e.target.gfVisible = e.isIntersecting;
+      if (e.isIntersecting && e.target.gfPending) { const p = e.target.gfPending; e.target.gfPending = null; e.target.gfUpdate(...p); }
+    }));
+  const drop = (box) => { if (box.gfDestroy) box.gfDestroy(); if (grid.gfSeen) grid.gfSeen.unobserve(box); };
   const panel = (title, caption) => {
     const box = document.createElement('div');
     box.className = 'chart';
-    grid.appendChild(box);
+    const prev = old[slot++];
+    if (prev) { drop(prev); grid.replaceChild(box, prev); } else grid.appendChild(box);
+    box.gfVisible = true;
+    if (grid.gfSeen) grid.gfSeen.observe(box);
     if (caption) {
       const p = document.createElement('p');
       p.className = 'caption';
@@ -117,22 +135,32 @@ window.gradflowCharts = function (grid) {
   function chart(title, xlabel, xs, series, opts) {
     opts = opts || {};
     if (xs === null) ({ xs, series } = series.length ? align(series) : { xs: opts.records || [], series: [] });
+    let usable = series.filter(s => s.values.some(finite));
+    const empty = !xs.length || !usable.length;
+    const why = !xs.length && opts.xwhy ? opts.xwhy : (opts.why || 'no finite values were recorded');
+    const key = JSON.stringify([title, xlabel, opts.caption || '', empty ? why : usable.map((s, i) => [s.label, colorOf(s, i), s.dash])]);
+    const prev = old[slot];
+    if (prev && prev.dataset.key === key) {
+      slot++;
+      if (!empty) {
+        if (prev.gfVisible) prev.gfUpdate(xs, usable); else prev.gfPending = [xs, usable];
+        drawn++;
+      }
+      return;
+    }
     const box = panel(title, opts.caption);
-    const usable = series.filter(s => s.values.some(finite));
-    if (!xs.length || !usable.length) {
-      const why = !xs.length && opts.xwhy ? opts.xwhy : (opts.why || 'no finite values were recorded');
+    box.dataset.key = key;
+    if (empty) {
       box.insertAdjacentHTML('afterbegin', '<h3>' + title + '</h3><p class="none">no data: ' + why + '</p>');
       box.dataset.empty = why;
       return;
     }
-    let { log, possible } = chooseLog(usable, opts.log === undefined ? false : opts.log);
+    let { log, possible } = chooseLog(usable, opts.log === undefined ? false : opts.log), toggled = false;
     const width = Math.max(320, Math.floor(box.getBoundingClientRect().width) - 10);
     box.dataset.width = String(width);
-    box.dataset.x = JSON.stringify([xs[0], xs[xs.length - 1]]);
-    box.dataset.legend = JSON.stringify(usable.map(s => s.label));
     const note = document.createElement('p');
     note.className = 'caption zeros';
-    let plot = null;
+    let plot = null, shape = '', relabel = () => {};
     const draw = () => {
       // On a log axis an exact 0 has no place: drawn at the axis floor, and the panel says so.
       const positive = [].concat(...usable.map(s => s.values)).filter(v => finite(v) && v > 0);
@@ -140,10 +168,16 @@ window.gradflowCharts = function (grid) {
       let zeros = 0;
       const clean = (v) => !finite(v) ? null : (log && v <= 0 ? (zeros++, floor) : v);
       const data = [xs].concat(usable.map(s => s.values.map(clean)));
+      box.dataset.x = JSON.stringify([xs[0], xs[xs.length - 1]]);
+      box.dataset.legend = JSON.stringify(usable.map(s => s.label));
       box.dataset.log = log ? '1' : '0';
       box.dataset.zeros = String(zeros);
       note.textContent = zeros ? zeros + ' value(s) of exactly 0 drawn at the axis floor (' + floor.toExponential(0) + ')' : '';
       box.dataset.lastx = JSON.stringify(data.slice(1).map(v => xs[v.reduce((last, y, i) => (y === null ? last : i), 0)]));
+      // The same axes and markers: the plot takes the new data in place.
+      const now = JSON.stringify([log, xs.length < 40]);
+      if (plot && now === shape) { plot.setData(data); return; }
+      shape = now;
       const xaxis = { label: xlabel };
       if (opts.xint) Object.assign(xaxis, { incrs: wholeSteps, values: wholeTicks(box) });
       if (plot) plot.destroy();
@@ -158,13 +192,22 @@ window.gradflowCharts = function (grid) {
       }, data, (u, init) => { box.insertBefore(u.root, box.firstChild); init(); });
     };
     draw();
+    box.gfDestroy = () => plot.destroy();
+    // New records: an 'auto' axis chooses again unless the reader switched it.
+    box.gfUpdate = (nx, nu) => {
+      xs = nx;
+      usable = nu;
+      if (!toggled) log = chooseLog(usable, opts.log === undefined ? false : opts.log).log;
+      relabel();
+      draw();
+    };
     box.appendChild(note);
     if (possible) {  // switch between log and linear
       const b = document.createElement('button');
       b.className = 'scale';
-      const label = () => { b.textContent = log ? 'linear scale' : 'log scale'; };
-      label();
-      b.onclick = () => { log = !log; label(); draw(); };
+      relabel = () => { b.textContent = log ? 'linear scale' : 'log scale'; };
+      relabel();
+      b.onclick = () => { log = !log; toggled = true; relabel(); draw(); };
       box.appendChild(b);
     }
     drawn++;
@@ -195,7 +238,9 @@ window.gradflowCharts = function (grid) {
     }
     drawn++;
   }
-  return { chart, regions, depthColor, drawn: () => drawn };
+  // The panels of an earlier drawing that this one did not use.
+  const finish = () => { old.slice(slot).forEach(box => { drop(box); box.remove(); }); slot = old.length; return drawn; };
+  return { chart, regions, depthColor, drawn: () => drawn, finish };
 };
 )JS";
 
@@ -554,32 +599,37 @@ nlohmann::json model_record(const Sequential& network) {
   return {{"summary", network.outline()}, {"parameters", network.num_params()}};
 }
 
-ReportView report_view(const std::vector<RunRecords>& runs) {
+ReportView report_view(std::vector<RunRecords> runs) {
   if (runs.empty()) throw std::invalid_argument("no runs given");
   ReportView v;
+  v.headline = runs.size() > 1 ? headline_table(runs) : headline_one(runs[0]);
   v.data = json{{"runs", json::array()}, {"kinds", json::array()}};
   for (const LayerKindInfo& k : layer_kinds())
     v.data["kinds"].push_back({{"name", k.name},
                                {"activation", (k.traits & kActivation) != 0},
                                {"relu_family", (k.traits & kReluFamily) != 0},
                                {"saturating", (k.traits & kSaturating) != 0}});
-  for (const RunRecords& run : runs) {
-    json r{{"name", run.name}, {"config", run.config}, {"metrics", run.metrics}, {"diagnostics", run.diagnostics},
-           {"confusion", run.confusion}};
+  for (RunRecords& run : runs) {
     const std::string title = runs.size() > 1 ? "<h3>" + escape(run.name) + "</h3>" : "";
     std::string w;
-    for (const auto& m : r["metrics"])
+    for (const auto& m : run.metrics)
       if (m.contains("warnings"))
         for (const auto& text : m["warnings"]) w += "<li>epoch " + m["epoch"].dump() + ": " + escape(text.get<std::string>()) + "</li>";
     v.warnings += title + (w.empty() ? "<p class=\"none\">no warnings</p>" : "<ul class=\"warnings\">" + w + "</ul>");
     std::string cfg;
-    if (r["config"].is_object())
-      for (auto& [k, x] : r["config"].items()) cfg += "<tr><th>" + escape(k) + "</th><td>" + escape(x.dump()) + "</td></tr>";
+    if (run.config.is_object())
+      for (auto& [k, x] : run.config.items()) cfg += "<tr><th>" + escape(k) + "</th><td>" + escape(x.dump()) + "</td></tr>";
     v.config += title + "<table class=\"config\">" + cfg + "</table>";
-    v.confusion += title + confusion_table(r["confusion"]);
+    v.confusion += title + confusion_table(run.confusion);
+    // The records are moved, not copied: a live view's records may be megabytes.
+    json r = json::object();
+    r["name"] = run.name;
+    r["config"] = std::move(run.config);
+    r["metrics"] = std::move(run.metrics);
+    r["diagnostics"] = std::move(run.diagnostics);
+    r["confusion"] = std::move(run.confusion);
     v.data["runs"].push_back(std::move(r));
   }
-  v.headline = runs.size() > 1 ? headline_table(runs) : headline_one(runs[0]);
   return v;
 }
 

@@ -33,7 +33,7 @@ struct ReportView {
   nlohmann::json data;
   std::string headline, warnings, config, confusion;
 };
-ReportView report_view(const std::vector<RunRecords>& runs);
+ReportView report_view(std::vector<RunRecords> runs);
 // A page of the shared style and chart code (uPlot, gradflowCharts, gradflowDrawRuns) around
 // `body`, with `data` as JSON in #gradflow-data and `script` run last.
 std::string chart_page(const std::string& title, const std::string& body, const nlohmann::json& data,

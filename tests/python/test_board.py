@@ -2,6 +2,7 @@
 page while a run trains — the run appears, its loss chart gains points without a reload, two
 runs are drawn together, a warning raised mid-run shows — and the server answers nothing but
 its page and the runs it lists."""
+import json
 import os
 import re
 import signal
@@ -92,9 +93,14 @@ def test_the_board_follows_a_run_live_and_compares_two(board, browser):
         select(browser, {"live"})
         wait_for("the live run drawn", lambda: body(browser, "data-shown") == "live")
         first = int(wait_for("a first epoch", lambda: int(body(browser, "data-points") or 0)))
+        loss = browser.find_element(By.CSS_SELECTOR, "#charts .chart")
+        epochs = json.loads(loss.get_attribute("data-x"))[1]
         later = wait_for("more epochs while it trains",
                          lambda: int(body(browser, "data-points") or 0) > first and int(body(browser, "data-points")))
         assert later > first and body(browser, "data-load") == load, "the chart grew without reloading the page"
+        # The loss chart took the new epochs in place: the same panel, its x axis longer.
+        assert browser.find_element(By.CSS_SELECTOR, "#charts .chart") == loss
+        assert json.loads(loss.get_attribute("data-x"))[1] > epochs
         assert int(body(browser, "data-charts")) >= 10
         wait_for("the saturation warning raised mid-run", lambda: "saturated" in browser.find_element(
             By.ID, "warnings").text)

@@ -73,6 +73,31 @@ TEST(Board, ListsTheRunsUnderItsFoldersWithTheirStateAndServesTheirRecords) {
   EXPECT_NE(client.Get("/")->body.find("gradflowDrawRuns"), std::string::npos);  // the report's chart code
 }
 
+// A page's poll costs stat calls when nothing changed: the answer's ETag sent back gets a 304
+// with no body; a new record changes it. JSON goes out uncompressed (brotli cost the board more
+// than all else it did, for nothing on loopback).
+TEST(Board, SaysNotModifiedUntilARunsFilesChange) {
+  Served s;
+  httplib::Client client("127.0.0.1", s.board->port());
+  for (const char* path : {"/api/runs", "/api/view?run=a"}) {
+    const auto first = client.Get(path, {{"Accept-Encoding", "br, gzip"}});
+    ASSERT_TRUE(first);
+    ASSERT_EQ(first->status, 200) << path;
+    EXPECT_FALSE(first->has_header("Content-Encoding")) << path;
+    const std::string tag = first->get_header_value("ETag");
+    ASSERT_FALSE(tag.empty()) << path;
+    const auto again = client.Get(path, {{"If-None-Match", tag}});
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 304) << path;
+    EXPECT_TRUE(again->body.empty()) << path;
+    std::ofstream(s.root / "runs" / "a" / "metrics.jsonl", std::ios::app) << "an epoch more\n";
+    const auto changed = client.Get(path, {{"If-None-Match", tag}});
+    ASSERT_TRUE(changed);
+    EXPECT_EQ(changed->status, 200) << path;
+    EXPECT_NE(changed->get_header_value("ETag"), tag) << path;
+  }
+}
+
 TEST(Board, ServesNothingButItsPageAndTheRunsItLists) {
   Served s;
   httplib::Client client("127.0.0.1", s.board->port());
