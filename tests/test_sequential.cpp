@@ -226,6 +226,33 @@ TEST(Evaluate, GivesTheBitsOfTheEvaluationForward) {
     }
 }
 
+// The execution plan cut short: a forward or evaluation through layers [0, upto) splits the
+// stage upto falls in (a Dense without its activation, a BatchNorm group without its dropout)
+// and gives, at every upto, the bits the whole pass had there.
+TEST(Plan, APassCutAtAnyLayerGivesTheWholePasssBitsThere) {
+  for (const auto& net : every_kind_nets())
+    for (const std::size_t rows : {1, 7, 64, 200}) {
+      Rng rng(rows);
+      Tensor x(rows, net->in_features());
+      for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rng.normal());
+      net->forward(x, Mode::Eval);
+      std::vector<Tensor> whole;
+      for (std::size_t i = 0; i < net->size(); ++i) whole.push_back(net->output(i));
+      for (std::size_t upto = 1; upto <= net->size(); ++upto) {
+        const Tensor cut = net->forward(x, Mode::Eval, upto);
+        Sequential::Workspace ws;
+        const Tensor& evaluated = static_cast<const Sequential&>(*net).evaluate(x, ws, upto);
+        const Tensor& want = whole[upto - 1];
+        ASSERT_EQ(cut.size(), want.size());
+        ASSERT_EQ(evaluated.size(), want.size());
+        for (std::size_t i = 0; i < want.size(); ++i) {
+          ASSERT_EQ(cut[i], want[i]) << net->summary() << "\nrows " << rows << ", upto " << upto << ", element " << i;
+          ASSERT_EQ(evaluated[i], want[i]) << net->summary() << "\nrows " << rows << ", upto " << upto;
+        }
+      }
+    }
+}
+
 // The seam where one model served many threads garbage: 8 threads × 100 predicts on one
 // model, each bit-identical to one thread's (run under TSan by scripts/test-sanitizers.sh).
 TEST(Evaluate, EightThreadsPredictingWithOneModelGetTheOneThreadBits) {

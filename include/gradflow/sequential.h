@@ -123,16 +123,35 @@ class Sequential {
   void restore(const State& s);
 
  private:
-  // Layer i when it is a Dense followed (below upto) by a point-wise activation: the pair runs
-  // as one fused pass (Dense::forward_fused), with the same outputs as run one by one.
-  Dense* fused_dense(std::size_t i, std::size_t upto) const;
-  // How many layers from i on run as one BatchNorm group (BatchNorm::forward_fused): 2 for a
-  // BatchNorm and its point-wise activation, 3 with a Dropout after them, 0 for none.
-  std::size_t batch_norm_group(std::size_t i, std::size_t upto) const;
+  // The execution plan: how forward, evaluate and backward walk the layers, in stages computed
+  // once from the layer kinds when the model is built — a layer alone; a Dense and the
+  // point-wise activation after it as one fused pass (Dense::forward_fused); a BatchNorm, its
+  // point-wise activation and a Dropout after them as one group (BatchNorm::forward_fused; run
+  // layer by layer while the BatchNorm is synchronized across processes). Each stage gives the
+  // same outputs as its layers run one by one.
+  struct Stage {
+    enum Kind : std::uint8_t { Single, DensePair, BatchNormGroup } kind;
+    std::size_t first, count;  // layers [first, first + count)
+    std::size_t last() const { return first + count - 1; }
+  };
+  static std::vector<Stage> make_plan(const std::vector<std::unique_ptr<Layer>>& layers);
+  // The stages of layers [0, upto): the plan's first ones, and the one upto cuts through
+  // shortened (a Dense without its activation, a BatchNorm group without its dropout) — a view,
+  // so that a step allocates nothing.
+  struct Stages {
+    const Stage* whole;  // the plan's stages entirely below upto
+    std::size_t n;
+    Stage cut;  // the stage upto cuts through, shortened; count 0: none
+    std::size_t size() const { return n + (cut.count > 0 ? 1 : 0); }
+    const Stage& operator[](std::size_t k) const { return k < n ? whole[k] : cut; }
+  };
+  Stages stages(std::size_t upto) const;
+  bool group_runs_fused(const Stage& s) const;
 
   std::size_t in_features_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<std::size_t> offsets_;
+  std::vector<Stage> plan_;
   Tensor params_, grads_;
   std::vector<Tensor> outputs_;  // outputs_[i]: output of layer i
   std::vector<Tensor> doutputs_;  // doutputs_[i]: ∂L/∂(output of layer i), i < top

@@ -73,6 +73,7 @@ Sequential::Sequential(std::size_t in_features, std::vector<LayerSpec> specs, st
   outputs_.resize(layers_.size());
   doutputs_.resize(layers_.size());
   toutputs_.resize(layers_.size());
+  plan_ = make_plan(layers_);
 }
 
 std::size_t Sequential::out_features() const { return layers_.back()->out_features(); }
@@ -107,18 +108,33 @@ std::string Sequential::summary() const {
   return out;
 }
 
-Dense* Sequential::fused_dense(std::size_t i, std::size_t upto) const {
-  if (i + 1 >= upto || layers_[i]->kind() != LayerKind::Dense ||
-      !pointwise::is_pointwise(layers_[i + 1]->kind()))
-    return nullptr;
-  return static_cast<Dense*>(layers_[i].get());
+std::vector<Sequential::Stage> Sequential::make_plan(const std::vector<std::unique_ptr<Layer>>& layers) {
+  std::vector<Stage> plan;
+  const auto kind = [&](std::size_t i) { return i < layers.size() ? layers[i]->kind() : LayerKind::Identity; };
+  const auto pointwise = [&](std::size_t i) { return i < layers.size() && pointwise::is_pointwise(kind(i)); };
+  for (std::size_t i = 0; i < layers.size();) {
+    Stage s{Stage::Single, i, 1};
+    if (kind(i) == LayerKind::Dense && pointwise(i + 1)) s = {Stage::DensePair, i, 2};
+    else if (kind(i) == LayerKind::BatchNorm && pointwise(i + 1))
+      s = {Stage::BatchNormGroup, i, kind(i + 2) == LayerKind::Dropout ? 3u : 2u};
+    plan.push_back(s);
+    i += s.count;
+  }
+  return plan;
 }
 
-std::size_t Sequential::batch_norm_group(std::size_t i, std::size_t upto) const {
-  if (i + 1 >= upto || layers_[i]->kind() != LayerKind::BatchNorm ||
-      static_cast<const BatchNorm&>(*layers_[i]).synchronized() || !pointwise::is_pointwise(layers_[i + 1]->kind()))
-    return 0;
-  return i + 2 < upto && layers_[i + 2]->kind() == LayerKind::Dropout ? 3 : 2;
+Sequential::Stages Sequential::stages(std::size_t upto) const {
+  Stages s{plan_.data(), 0, {Stage::Single, 0, 0}};
+  while (s.n < plan_.size() && plan_[s.n].last() < upto) ++s.n;
+  if (s.n < plan_.size() && plan_[s.n].first < upto) {
+    const Stage& c = plan_[s.n];
+    s.cut = c.kind == Stage::BatchNormGroup && upto - c.first >= 2 ? Stage{c.kind, c.first, 2} : Stage{Stage::Single, c.first, 1};
+  }
+  return s;
+}
+
+bool Sequential::group_runs_fused(const Stage& s) const {
+  return s.kind == Stage::BatchNormGroup && !static_cast<const BatchNorm&>(*layers_[s.first]).synchronized();
 }
 
 const Tensor& Sequential::forward(const Tensor& x, Mode mode, std::size_t upto) {
@@ -129,36 +145,30 @@ const Tensor& Sequential::forward(const Tensor& x, Mode mode, std::size_t upto) 
                                             in_features_));
   if (x.rows() == 0) throw std::invalid_argument("Sequential::forward: empty batch");
   input_ = &x;
+  const Stages walk = stages(upto);
   const Tensor* cur = &x;
   const Tensor* cur_t = nullptr;  // cur transposed, when the Dense that wrote it wrote that too
-  // Whether layer i is a Dense, which then takes (and may write) transposed activations.
-  const auto dense = [&](std::size_t i) {
-    return i < upto && layers_[i]->kind() == LayerKind::Dense ? static_cast<Dense*>(layers_[i].get()) : nullptr;
-  };
-  for (std::size_t i = 0; i < upto; ++i) {
-    Dense* d = dense(i);
-    if (const std::size_t n = d ? 0 : batch_norm_group(i, upto)) {
-      static_cast<BatchNorm&>(*layers_[i]).forward_fused(*cur, outputs_[i], followers(layers_, outputs_, i, n), mode,
-                                                         rng_);
-      i += n - 1;
-      cur = &outputs_[i];
-      cur_t = nullptr;
+  for (std::size_t k = 0; k < walk.size(); ++k) {
+    const Stage& s = walk[k];
+    if (group_runs_fused(s)) {
+      static_cast<BatchNorm&>(*layers_[s.first])
+          .forward_fused(*cur, outputs_[s.first], followers(layers_, outputs_, s.first, s.count), mode, rng_);
+    } else if (layers_[s.first]->kind() != LayerKind::Dense) {
+      for (std::size_t i = s.first; i <= s.last(); ++i) layers_[i]->forward(i == s.first ? *cur : outputs_[i - 1], outputs_[i], mode, rng_);
+    } else {
+      // A Dense (with its activation) also writes its output transposed when a Dense reads it next.
+      const bool pair = s.kind == Stage::DensePair;
+      const bool dense_next = k + 1 < walk.size() && layers_[walk[k + 1].first]->kind() == LayerKind::Dense;
+      Tensor* out_t = dense_next ? &toutputs_[s.last()] : nullptr;
+      static_cast<Dense&>(*layers_[s.first])
+          .forward_fused(*cur, outputs_[s.first], pair ? &layers_[s.first + 1]->spec() : nullptr,
+                         pair ? &outputs_[s.first + 1] : nullptr, cur_t, out_t);
+      cur = &outputs_[s.last()];
+      cur_t = out_t && out_t->rows() > 0 ? out_t : nullptr;
       continue;
     }
-    if (!d) {
-      layers_[i]->forward(*cur, outputs_[i], mode, rng_);
-      cur = &outputs_[i];
-      cur_t = nullptr;
-      continue;
-    }
-    const bool fused = fused_dense(i, upto) != nullptr;
-    const std::size_t out = fused ? i + 1 : i;  // the pair's (or the layer's) output
-    Tensor* out_t = dense(out + 1) ? &toutputs_[out] : nullptr;
-    d->forward_fused(*cur, outputs_[i], fused ? &layers_[i + 1]->spec() : nullptr,
-                     fused ? &outputs_[i + 1] : nullptr, cur_t, out_t);
-    cur = &outputs_[out];
-    cur_t = out_t && out_t->rows() > 0 ? out_t : nullptr;
-    i = out;
+    cur = &outputs_[s.last()];
+    cur_t = nullptr;
   }
   return *cur;
 }
@@ -173,27 +183,25 @@ const Tensor& Sequential::evaluate(const Tensor& x, Workspace& ws, std::size_t u
   if (x.rows() == 0) throw std::invalid_argument("Sequential::evaluate: empty batch");
   ws.outputs.resize(layers_.size());
   ws.toutputs.resize(layers_.size());
-  const auto dense = [&](std::size_t i) {
-    return i < upto && layers_[i]->kind() == LayerKind::Dense ? static_cast<const Dense*>(layers_[i].get()) : nullptr;
-  };
+  const Stages walk = stages(upto);
   const Tensor* cur = &x;
   const Tensor* cur_t = nullptr;
-  for (std::size_t i = 0; i < upto; ++i) {
-    const Dense* d = dense(i);
-    if (!d) {
-      layers_[i]->evaluate(*cur, ws.outputs[i]);
-      cur = &ws.outputs[i];
+  for (std::size_t k = 0; k < walk.size(); ++k) {
+    const Stage& s = walk[k];
+    if (layers_[s.first]->kind() != LayerKind::Dense) {
+      for (std::size_t i = s.first; i <= s.last(); ++i) layers_[i]->evaluate(i == s.first ? *cur : ws.outputs[i - 1], ws.outputs[i]);
+      cur = &ws.outputs[s.last()];
       cur_t = nullptr;
       continue;
     }
-    const bool fused = fused_dense(i, upto) != nullptr;
-    const std::size_t out = fused ? i + 1 : i;
-    Tensor* out_t = dense(out + 1) ? &ws.toutputs[out] : nullptr;
-    d->evaluate_fused(*cur, ws.outputs[i], fused ? &layers_[i + 1]->spec() : nullptr,
-                      fused ? &ws.outputs[i + 1] : nullptr, cur_t, out_t, ws.dense);
-    cur = &ws.outputs[out];
+    const bool pair = s.kind == Stage::DensePair;
+    const bool dense_next = k + 1 < walk.size() && layers_[walk[k + 1].first]->kind() == LayerKind::Dense;
+    Tensor* out_t = dense_next ? &ws.toutputs[s.last()] : nullptr;
+    static_cast<const Dense&>(*layers_[s.first])
+        .evaluate_fused(*cur, ws.outputs[s.first], pair ? &layers_[s.first + 1]->spec() : nullptr,
+                        pair ? &ws.outputs[s.first + 1] : nullptr, cur_t, out_t, ws.dense);
+    cur = &ws.outputs[s.last()];
     cur_t = out_t && out_t->rows() > 0 ? out_t : nullptr;
-    i = out;
   }
   return *cur;
 }
@@ -226,32 +234,24 @@ void Sequential::backward(const Tensor& dy, std::size_t upto, Tensor* dx) {
   // Where x, y and ∂L/∂x of layer i live; dx only for the lowest layer, and only if asked for.
   auto input = [&](std::size_t i) -> const Tensor& { return i == 0 ? *input_ : outputs_[i - 1]; };
   auto input_grad = [&](std::size_t i) { return i > lowest ? &doutputs_[i - 1] : (i == 0 ? dx : nullptr); };
-  // The first layer of the BatchNorm group that ends at layer i, or upto when none does.
-  auto group_ending_at = [&](std::size_t i) {
-    if (i >= 2 && batch_norm_group(i - 2, upto) == 3) return i - 2;
-    if (i >= 1 && batch_norm_group(i - 1, upto) == 2) return i - 1;
-    return upto;
-  };
-  for (std::size_t i = upto; i-- > lowest;) {
-    const Tensor& g = i + 1 == upto ? dy : doutputs_[i];
-    // (A group's start j is ≥ lowest whenever i is: its activation and dropout have no
-    // parameters, so lowest is never inside a group.)
-    if (const std::size_t j = group_ending_at(i); j < upto && j >= lowest) {
-      static_cast<BatchNorm&>(*layers_[j]).backward_fused(input(j), outputs_[j],
-                                                          followers(layers_, outputs_, j, i - j + 1), g,
-                                                          doutputs_[j], input_grad(j));
-      i = j;
-      continue;
+  const Stages walk = stages(upto);
+  const auto grad = [&](std::size_t i) -> const Tensor& { return i + 1 == upto ? dy : doutputs_[i]; };
+  for (std::size_t k = walk.size(); k-- > 0;) {
+    const Stage& s = walk[k];
+    if (s.last() < lowest) break;
+    // (A stage never straddles lowest: its activation and dropout have no parameters.)
+    if (s.first >= lowest && group_runs_fused(s)) {
+      static_cast<BatchNorm&>(*layers_[s.first])
+          .backward_fused(input(s.first), outputs_[s.first], followers(layers_, outputs_, s.first, s.count),
+                          grad(s.last()), doutputs_[s.first], input_grad(s.first));
+    } else if (s.first >= lowest && s.kind == Stage::DensePair) {
+      static_cast<Dense&>(*layers_[s.first])
+          .backward_fused(input(s.first), outputs_[s.first], layers_[s.first + 1]->spec(), outputs_[s.first + 1],
+                          grad(s.last()), doutputs_[s.first], input_grad(s.first));
+    } else {
+      for (std::size_t i = s.last() + 1; i-- > std::max(s.first, lowest);)
+        layers_[i]->backward(input(i), outputs_[i], grad(i), input_grad(i));
     }
-    if (i > lowest) {
-      if (Dense* d = fused_dense(i - 1, upto)) {
-        d->backward_fused(input(i - 1), outputs_[i - 1], layers_[i]->spec(), outputs_[i], g,
-                          doutputs_[i - 1], input_grad(i - 1));
-        --i;
-        continue;
-      }
-    }
-    layers_[i]->backward(input(i), outputs_[i], g, input_grad(i));
   }
 }
 
