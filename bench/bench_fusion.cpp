@@ -1,7 +1,7 @@
 // A BatchNorm, its ReLU and a Dropout, training forward and backward
 // at the default network's shapes, as three layers one by one against BatchNorm's fused passes
 // (BatchNorm::forward_fused / backward_fused, what Sequential runs); best of many short runs,
-// so that a noisy machine's slow minutes drop out. docs/performance.md, "BatchNorm's group".
+// so that a noisy machine's slow minutes drop out. docs/history/performance-log.md, "BatchNorm's group".
 //   bench_fusion [THREADS=1] [B=128] [F=512]
 #include <algorithm>
 #include <chrono>

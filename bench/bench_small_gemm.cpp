@@ -1,6 +1,6 @@
 // The recipes' matrix products, one library at a time: the calls a training step made (Dense
 // forward, weight gradient dW, input gradient dx) in gradflow's fixed column blocks of ≈128 —
-// since 2026-12-02 Dense cuts them into the tiles of parallel::Grid instead (docs/performance.md,
+// since 2026-12-02 Dense cuts them into the tiles of parallel::Grid instead (docs/history/performance-log.md,
 // "Tiles"); the libraries' comparison on these shapes stands —, on 1 or 2 threads through
 // gradflow's pool. Built once per library (bench/
 // CMakeLists.txt: BENCH_OPENBLAS, BENCH_BLIS, BENCH_XSMM, BENCH_DNNL), since the libraries

@@ -5,7 +5,7 @@
 // slowest part plus kRegionCost (a hand-off and a wait; ≈0.5 µs measured on 2 cores, doubled for
 // a bigger machine's longer distances). What the model leaves out: the parts' shared caches and
 // memory bandwidth (here they run on one core in turn, each finding the operands the one before
-// left in L2), so it is an upper bound; docs/performance.md compares it with 2 real threads.
+// left in L2), so it is an upper bound; docs/history/performance-log.md compares it with 2 real threads.
 //
 //   bench_threads [samples=4096] [recipe=default|relu|both] [THREADS]
 // With THREADS, no model: the recipe trains on that many real threads for a few epochs (what

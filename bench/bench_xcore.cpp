@@ -1,6 +1,6 @@
 // What moving data between two cores costs here: the round trip of one cache line bounced
 // between two pinned threads, and the rate of reading (memcpy) a buffer the other core has just
-// written against one this core wrote, by size (docs/performance.md, "Where two threads lose").
+// written against one this core wrote, by size (docs/history/performance-log.md, "Where two threads lose").
 //   bench_xcore   (needs two cores: it pins threads to CPUs 0 and 1)
 #include <atomic>
 #include <chrono>

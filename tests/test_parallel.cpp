@@ -113,7 +113,7 @@ TEST(Grid, CoversTheOutputOnceInTilesFixedByTheShapes) {
         }
   // The default network's (784-512-256-10, batches of 128) products on a 16-core machine, as
   // Dense cuts them: every one of the first two layers' in 16 tiles or more (the forward with
-  // AVX-512; with AVX2 it cuts 64-row tiles, 8 of them: docs/performance.md, "Tiles").
+  // AVX-512; with AVX2 it cuts 64-row tiles, 8 of them: docs/history/performance-log.md, "Tiles").
   const auto work = [](double m, double n, double k) { return 2 * parallel::kProductFlop * m * n * k; };
   EXPECT_EQ(parallel::tiles_for(work(128, 256, 512)), parallel::kMaxTiles);
   EXPECT_EQ(512 / parallel::cut(512, parallel::kMaxTiles, 16), 16u);              // forward₁ (units), dW₁

@@ -1,7 +1,7 @@
 // Probe (not built by CMake): does cutting a product's output C into tiles change any bit? For
 // the three Dense products (forward Z = X·Wᵀ, dW = Gᵀ·X, dx = G·W) of a shape, each library
 // computes C whole (in gradflow's former ≈128-column blocks) and in tiles of rows × columns, and
-// prints how many elements differ (docs/performance.md, "Tiles": oneDNN's AVX-512 code and
+// prints how many elements differ (docs/history/performance-log.md, "Tiles": oneDNN's AVX-512 code and
 // libxsmm give the same bits for tiles ≥ 16; oneDNN AVX2 and OpenBLAS Haswell/Zen do not).
 //   g++ -O2 -std=c++20 bench/probes/cut_bits.cpp -o /tmp/cut_bits -ldnnl -lxsmm -lopenblas -lpthread -ldl -lm
 //   OMP_NUM_THREADS=1 [ONEDNN_MAX_CPU_ISA=AVX2 | OPENBLAS_CORETYPE=Haswell] /tmp/cut_bits dnnl|blas|xsmm B IN UNITS

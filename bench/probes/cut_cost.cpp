@@ -1,6 +1,6 @@
 // Probe (not built by CMake): what cutting a product into tiles costs on one thread, oneDNN's
 // sgemm; prints GFLOP/s for every tile shape (rows × columns of C) of the forward (0), dW (1),
-// dx (2) and the transposed forward Zᵀ = W·Xᵀ (3) — the table in docs/performance.md, "Tiles".
+// dx (2) and the transposed forward Zᵀ = W·Xᵀ (3) — the table in docs/history/performance-log.md, "Tiles".
 //   g++ -O2 -std=c++20 bench/probes/cut_cost.cpp -o /tmp/cut_cost -ldnnl -fopenmp
 //   OMP_NUM_THREADS=1 [ONEDNN_MAX_CPU_ISA=AVX2] /tmp/cut_cost KIND B IN UNITS
 #include <oneapi/dnnl/dnnl.h>

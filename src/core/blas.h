@@ -16,7 +16,7 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
 // the whole batch each, its rows are the cheap cut — oneDNN's AVX-512 sgemm runs the default
 // network's first forward (128 × 784 → 512) at 218 GFLOP/s whole and 209 in 32-unit tiles, where
 // Z = X·Wᵀ runs 205 whole, 194 in its 128-unit column blocks and 176 in 64-row tiles (one
-// core, Zen 5; docs/performance.md, "Tiles"). The price is Xᵀ and a transpose of each tile back.
+// core, Zen 5; docs/history/performance-log.md, "Tiles"). The price is Xᵀ and a transpose of each tile back.
 // For batches of 2–64 with libxsmm (small_products), whose JIT kernels take W [units×in] and
 // Xᵀ [in×B] as they lie (≈95% of a core's FMA peak for 784→256 at batch 64, where oneDNN's
 // Z = X·Wᵀ reaches 80%), and for batches of 65–256 on oneDNN's AVX-512 code (beyond, the plain

@@ -85,7 +85,7 @@ void Dense::backward_fused(const Tensor& x, const Tensor& z, const LayerSpec& ac
 // result independent of the thread count; a tile is one product call, and what belongs to its
 // part of the output (bias, activation, their gradients) is done with it, while it is in cache.
 // Up to 16 tiles where the work is worth it, cut where a cut costs least on one core (oneDNN's
-// AVX-512 sgemm on Zen 5, docs/performance.md "Tiles"): the transposed forward's units (rows of
+// AVX-512 sgemm on Zen 5, docs/history/performance-log.md "Tiles"): the transposed forward's units (rows of
 // Zᵀ) down to 16 (32-unit tiles: 96% of the whole product's rate); the plain forward's columns
 // in blocks of ≈128 units and its batch rows down to 64 (94%; 32 rows would be 83%); dW's units
 // down to 16 (99%; its columns cut would cost 5%); dx's features in blocks of ≈128 and its
@@ -147,7 +147,7 @@ void Dense::forward_transposed(const Tensor& x, Tensor& z, const LayerSpec* act,
   // Without xᵀ from the Dense before, each thread transposes all of x for itself, in the
   // product's region: a separate region, each thread transposing its share of rows, was as
   // fast on a quiet machine but 10% slower a forward when the cores' caches are far apart
-  // (docs/performance.md, "Small products").
+  // (docs/history/performance-log.md, "Small products").
   scratch.xts.resize(static_cast<std::size_t>(parallel::threads()));
   const parallel::Grid g{out_, B, parallel::cut(out_, parallel::tiles_for(work), kTransposedUnits), std::max<std::size_t>(B, 1)};
   const bool small = blas::small_products(B);

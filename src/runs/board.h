@@ -1,8 +1,10 @@
 // gradflow board: a local web server that follows run folders as they grow. Its page lists the
 // runs found under the given folders (new ones appear) with their state — running, finished,
 // diverged, interrupted, stopped — recipe and headline; the runs selected are drawn with the
-// report's own charts (gradflowDrawRuns), redrawn as their metrics.jsonl and diagnostics.jsonl
-// grow (the page polls; it is never reloaded), warnings included as they are raised.
+// report's own charts (gradflowDrawRuns), updated in place as their metrics.jsonl and
+// diagnostics.jsonl grow, warnings included as they are raised. The page polls (it is never
+// reloaded) with the ETag of what it has; an answer that would be the same is a 304 decided from
+// the files' sizes and times (stat calls only). JSON goes out uncompressed.
 //
 // Safe to leave running: GET only (nothing is written or deleted); a client names a run by its
 // name in the listing and is served JSON built from that folder's own files, never a path it
