@@ -57,9 +57,9 @@ class LBFGS final : public Optimizer {
 
  private:
   void update(float*, const float*, std::size_t, std::size_t, double, std::int64_t) override;
-  // The trainable layers' gradient (frozen ones 0) with the weight decay's term, and the
+  // The trainable layers' gradient (frozen ones 0) with the weight decay's term, into g, and the
   // objective: `loss` plus the decay's.
-  std::vector<float> gradient(Sequential& model) const;
+  void gradient(Sequential& model, std::vector<float>& g) const;
   double objective(Sequential& model, double loss) const;
   void direction(const std::vector<float>& g, bool first);
   LBFGSOptions o_;

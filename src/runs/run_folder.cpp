@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -28,23 +29,48 @@ namespace {
 // JSON has no NaN or infinity: a missing or non-finite figure is null.
 ordered or_null(double v) { return std::isfinite(v) ? ordered(v) : ordered(nullptr); }
 
-json read_jsonl(const std::string& p, bool required) {
+// The records of a JSON-lines file: of its last `max_bytes` (all of a smaller file), every k-th
+// when there are more than `max_records` (the last always kept; lines are counted first and only
+// those kept parsed). A last line without its newline is being written (or was cut short by a
+// kill): not a record. A line that is not JSON is an error naming the file and line, or skipped
+// (`skip_bad`: a live view shows what it can). A missing file is an empty list unless required.
+struct JsonlRead {
+  bool required = false, skip_bad = false;
+  std::size_t max_bytes = std::numeric_limits<std::size_t>::max(), max_records = 0;
+};
+
+json read_jsonl(const std::string& p, const JsonlRead& how) {
   json rows = json::array();
-  std::ifstream f(p);
+  std::ifstream f(p, std::ios::binary | std::ios::ate);
   if (!f) {
-    if (required) throw std::runtime_error(fmt::format("cannot open '{}': no such file (is this a run folder?)", p));
+    if (how.required) throw std::runtime_error(fmt::format("cannot open '{}': no such file (is this a run folder?)", p));
     return rows;
   }
-  std::string line;
-  for (std::size_t n = 1; std::getline(f, line); ++n) {
-    if (line.empty()) continue;
-    // A last line without its newline was being written when the run was killed: not a record.
-    if (f.eof()) break;
-    try {
-      rows.push_back(detail::parse_json<json>(line, fmt::format("{}:{}", p, n)));
-    } catch (const json::exception& e) {
-      throw std::runtime_error(fmt::format("{}:{}: not valid JSON: {}", p, n, e.what()));
+  const auto size = static_cast<std::size_t>(f.tellg());
+  const std::size_t from = size > how.max_bytes ? size - how.max_bytes : 0;
+  std::string text(size - from, '\0');
+  f.seekg(static_cast<std::streamoff>(from));
+  f.read(text.data(), static_cast<std::streamsize>(text.size()));
+  std::size_t start = 0;
+  if (from > 0) start = text.find('\n') == std::string::npos ? text.size() : text.find('\n') + 1;  // a line begun before
+  const std::size_t end = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
+  if (start >= end) return rows;
+  const auto lines = static_cast<std::size_t>(std::count(text.begin() + static_cast<std::ptrdiff_t>(start),
+                                                         text.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
+  const std::size_t stride = how.max_records ? std::max<std::size_t>(1, (lines + how.max_records - 1) / how.max_records) : 1;
+  for (std::size_t i = 0, a = start; a < end; ++i) {
+    const std::size_t b = text.find('\n', a);
+    if ((lines - 1 - i) % stride == 0 && b > a) {  // counted from the last line, which is always kept
+      const std::string where = from == 0 ? fmt::format("{}:{}", p, i + 1) : p;
+      try {
+        rows.push_back(detail::parse_json<json>(text.substr(a, b - a), where));
+      } catch (const json::exception& e) {
+        if (!how.skip_bad) throw std::runtime_error(fmt::format("{}: not valid JSON: {}", where, e.what()));
+      } catch (const std::exception&) {  // nested too deep (parse_json names the place)
+        if (!how.skip_bad) throw;
+      }
     }
+    a = b + 1;
   }
   return rows;
 }
@@ -131,7 +157,7 @@ void RunFolder::keep_records_up_to(std::size_t epoch, std::size_t step) const {
 }
 
 json RunFolder::read_config() const { return read_json(config()); }
-json RunFolder::read_metrics() const { return read_jsonl(metrics(), true); }
+json RunFolder::read_metrics() const { return read_jsonl(metrics(), {.required = true}); }
 json RunFolder::read_status() const { return read_json(status()); }
 
 void RunFolder::write_status(const std::string& state, const std::string& message) const {
@@ -148,47 +174,13 @@ bool RunFolder::locked() const {
   return held;
 }
 
-namespace {
-// The records of the file's last `max_bytes`, every k-th of them when there are more than
-// `max_records` (the last always kept): lines are counted first, and only those kept are parsed.
-json read_jsonl_tail(const std::string& p, std::size_t max_bytes, std::size_t max_records) {
-  json rows = json::array();
-  std::ifstream f(p, std::ios::binary | std::ios::ate);
-  if (!f) return rows;
-  const auto size = static_cast<std::size_t>(f.tellg());
-  const std::size_t from = size > max_bytes ? size - max_bytes : 0;
-  std::string text(size - from, '\0');
-  f.seekg(static_cast<std::streamoff>(from));
-  f.read(text.data(), static_cast<std::streamsize>(text.size()));
-  std::size_t start = 0;
-  if (from > 0) start = text.find('\n') == std::string::npos ? text.size() : text.find('\n') + 1;  // a line begun before
-  const std::size_t end = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;  // not a line still written
-  if (start >= end) return rows;
-  const auto lines = static_cast<std::size_t>(std::count(text.begin() + static_cast<std::ptrdiff_t>(start),
-                                                         text.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
-  const std::size_t stride = max_records ? std::max<std::size_t>(1, (lines + max_records - 1) / max_records) : 1;
-  for (std::size_t i = 0, a = start; a < end; ++i) {
-    const std::size_t b = text.find('\n', a);
-    if ((lines - 1 - i) % stride == 0) {  // counted from the last line, which is always kept
-      try {
-        rows.push_back(detail::parse_json<json>(text.substr(a, b - a), p));
-      } catch (const std::exception&) {
-        // (a line that is not a record is skipped: the view shows what it can)
-      }
-    }
-    a = b + 1;
-  }
-  return rows;
-}
-}  // namespace
-
 json RunFolder::read_metrics_tail(std::size_t max_bytes, std::size_t max_records) const {
-  return read_jsonl_tail(metrics(), max_bytes, max_records);
+  return read_jsonl(metrics(), {.skip_bad = true, .max_bytes = max_bytes, .max_records = max_records});
 }
 json RunFolder::read_diagnostics_tail(std::size_t max_bytes, std::size_t max_records) const {
-  return read_jsonl_tail(diagnostics(), max_bytes, max_records);
+  return read_jsonl(diagnostics(), {.skip_bad = true, .max_bytes = max_bytes, .max_records = max_records});
 }
-json RunFolder::read_diagnostics() const { return read_jsonl(diagnostics(), false); }
+json RunFolder::read_diagnostics() const { return read_jsonl(diagnostics(), {}); }
 json RunFolder::read_confusion() const { return read_json(confusion()); }
 
 void keep_records(const std::string& path, const std::string& key, std::size_t last) {

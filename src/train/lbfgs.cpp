@@ -152,8 +152,8 @@ void LBFGS::update(float*, const float*, std::size_t, std::size_t, double, std::
   throw std::logic_error("LBFGS: its steps are minimize() (the trainer calls it with the batch's evaluation)");
 }
 
-Vec LBFGS::gradient(Sequential& model) const {
-  Vec g(model.num_params(), 0.0f);
+void LBFGS::gradient(Sequential& model, Vec& g) const {
+  g.assign(model.num_params(), 0.0f);  // (reuses g's storage: a line search evaluates many times)
   const float* all = model.gradients().data();
   const float* theta = model.parameters().data();
   const float wd = static_cast<float>(o_.weight_decay);
@@ -161,7 +161,6 @@ Vec LBFGS::gradient(Sequential& model) const {
     if (has_gradients(model.layer(i)))
       for (std::size_t k = model.param_offset(i), end = k + model.layer(i).num_params(); k < end; ++k)
         g[k] = wd != 0 ? all[k] + wd * theta[k] : all[k];
-  return g;
 }
 
 double LBFGS::objective(Sequential& model, double loss) const {
@@ -212,7 +211,8 @@ bool LBFGS::minimize(Sequential& model, double loss, const std::function<double(
   float* x = model.parameters().data();
   const std::size_t n = model.num_params();
   loss = objective(model, loss);
-  Vec g = gradient(model);
+  Vec g;
+  gradient(model, g);
   std::size_t evals = 1;
   ++func_evals_;
   converged_ = max_abs(g) <= o_.tolerance_grad;
@@ -243,7 +243,7 @@ bool LBFGS::minimize(Sequential& model, double loss, const std::function<double(
       const auto at = [&](double t, Vec& g_out) {  // the loss and gradient at θ0 + t·d
         add_step(x, t, d_);
         const double f = objective(model, evaluate());
-        g_out = gradient(model);
+        gradient(model, g_out);
         std::copy(x0.begin(), x0.end(), x);
         return f;
       };
@@ -255,7 +255,7 @@ bool LBFGS::minimize(Sequential& model, double loss, const std::function<double(
       add_step(x, t_, d_);
       if (it != o_.max_iter) {
         loss = objective(model, evaluate());
-        g = gradient(model);
+        gradient(model, g);
         small_grad = max_abs(g) <= o_.tolerance_grad;
         ls_evals = 1;
       }
