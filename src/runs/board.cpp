@@ -59,8 +59,8 @@ json summary_of(const std::string& name, const RunFolder& f, std::size_t max_byt
 
 // A run's files as they stand — each one's size and modification time, and whether a process
 // holds the run's lock — from stat calls alone: a poll whose answer would be the same as the
-// page's last one is told so (304) without a record read, parsed or sent.
-// The listing reads config, metrics and status; a run's view every file.
+// page's last one is told so (304) without a record read, parsed or sent. The listing looks at
+// the files it reads (config, metrics, status); a run's view at all of them.
 std::string version_of(const RunFolder& f, bool listing) {
   std::string v;
   const std::vector<std::string> files = listing ? std::vector{f.config(), f.metrics(), f.status()}
@@ -152,9 +152,9 @@ constexpr const char* kBoardScript = R"JS(
     rowsShown = rows;
   }
   // Redrawn when the run's files changed — the charts in place — at most every 100× the last
-  // update's cost (the server building it, parsing, drawing; 5 s apart at least), so that the page spends
-  // about 1% of a core while a run trains beside it; at once when the selection changes (the
-  // first drawing of a selection builds the charts and does not set the pace).
+  // update's cost (the server building it, parsing, drawing; 5 s apart at least), so that the
+  // page spends about 1% of a core while a run trains beside it; at once when the selection
+  // changes (the first drawing of a selection builds the charts and does not set the pace).
   const shownHtml = {}, html = (id, h) => { if (shownHtml[id] !== h) el(id).innerHTML = shownHtml[id] = h; };
   async function view(now) {
     if (!now && performance.now() - drawnAt < Math.max(5000, 100 * drawMs)) return;
