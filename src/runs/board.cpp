@@ -99,7 +99,7 @@ constexpr const char* kBoardScript = R"JS(
   document.body.setAttribute('data-load', loadId);
   // ?run=NAME&run=NAME selects those runs; else the newest one, once there is one.
   const selected = new Set(new URLSearchParams(location.search).getAll('run'));
-  let first = selected.size === 0, drawMs = 0, costMs = 0, drawnAt = 0, shown = '';
+  let first = selected.size === 0, drawMs = 0, costMs = 0, drawnAt = -Infinity, shown = '';
   const el = (id) => document.getElementById(id);
   const esc = (s) => String(s).replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
   const fmt = (v) => v === null || v === undefined ? '-' : (typeof v === 'number' ? +v.toPrecision(4) : v);

@@ -85,6 +85,9 @@ def test_the_board_follows_a_run_live_and_compares_two(board, browser):
                                  "--batch-size", "64", "--threads", "1", "--no-report", "--out", str(runs / "live")],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        # A run named in the address is drawn as soon as the page has loaded, not at its first poll.
+        browser.get(url + "?run=done")
+        wait_for("the named run drawn at once", lambda: body(browser, "data-shown") == "done", seconds=3)
         browser.get(url)
         load = body(browser, "data-load")
         row = wait_for("the running run in the list", lambda: browser.find_elements(
