@@ -40,8 +40,8 @@ json summary_of(const std::string& name, const RunFolder& f, std::size_t max_byt
     config = f.read_config();
   } catch (const std::exception&) {
   }
-  // The headline: the last epoch's figures (the tail of the records only: the file may be large).
-  const json metrics = f.read_metrics_tail(std::min<std::size_t>(max_bytes, 1 << 16));
+  // The headline: the last epoch's figures (the file's tail read, its last record alone parsed).
+  const json metrics = f.read_metrics_tail(std::min<std::size_t>(max_bytes, 1 << 16), 1);
   s["last"] = metrics.empty() ? json(nullptr) : metrics.back();
   s["epochs"] = metrics.empty() ? 0 : metrics.back().value("epoch", 0);
   if (config.is_object()) {
