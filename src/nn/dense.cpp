@@ -157,7 +157,7 @@ void Dense::forward_transposed(const Tensor& x, Tensor& z, const LayerSpec* act,
     if (!xt) {
       Tensor& mine = scratch.xts[static_cast<std::size_t>(t)];
       mine.resize(in_, B);
-      blas::transpose(B, in_, x.data(), in_, mine.data(), B);
+      blas::transpose(B, in_, x.data(), in_, mine.data(), B, /*rows_first=*/true);
       xtd = mine.data();
     }
     for (std::size_t i = run.begin; i < run.end; ++i) {
