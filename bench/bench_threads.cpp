@@ -7,15 +7,20 @@
 // memory bandwidth (here they run on one core in turn, each finding the operands the one before
 // left in L2), so it is an upper bound; docs/history/performance-log.md compares it with 2 real threads.
 //
+// Beside the model, the real rates on 1 and 2 threads and the ceiling for 2 threads measured in
+// the same run: two one-thread processes training at once, their rates summed (docs/performance.md).
+//
 //   bench_threads [samples=4096] [recipe=default|relu|both] [THREADS]
 // With THREADS, no model: the recipe trains on that many real threads for a few epochs (what
-// bench/profile_step records).
+// bench/profile_step records), and prints its rate.
 #include <gradflow/gradflow.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <sched.h>
 #include <string>
 #include <vector>
 
@@ -27,6 +32,7 @@ using namespace gradflow;
 constexpr double kRegionCost = 1e-6;
 
 struct Recipe {
+  const char* key;  // the command line's name
   const char* name;
   std::vector<LayerSpec> layers;
   std::size_t batch;
@@ -59,6 +65,40 @@ double epoch_seconds(const Recipe& r, const Dataset& d, int threads, int simulat
   }
   return best;
 }
+
+// Two one-thread processes of this program training `recipe` at once, each pinned to its own
+// CPU (left to the scheduler, both children of a busy parent were seen sharing one CPU while the
+// other idled): their samples/s, summed.
+double two_processes(const char* self, std::size_t n, const char* recipe) {
+  cpu_set_t allowed;
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+    for (int c = 0; c < CPU_SETSIZE && cpus.size() < 2; ++c)
+      if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  if (cpus.size() < 2) {
+    std::fprintf(stderr, "bench_threads: the two-process ceiling needs two CPUs\n");
+    std::exit(1);
+  }
+  FILE* runs[2];
+  std::string cmds[2];
+  for (int i = 0; i < 2; ++i) {
+    cmds[i] = "taskset -c " + std::to_string(cpus[i]) + " " + self + " " + std::to_string(n) + " " + recipe + " 1";
+    runs[i] = popen(cmds[i].c_str(), "r");
+  }
+  double sum = 0;
+  for (int i = 0; i < 2; ++i) {
+    char line[512];
+    double rate = 0;
+    while (runs[i] && std::fgets(line, sizeof line, runs[i]))
+      if (const char* at = std::strstr(line, "thread(s) ")) rate = std::atof(at + 10);
+    if (!runs[i] || pclose(runs[i]) != 0 || rate <= 0) {
+      std::fprintf(stderr, "bench_threads: a one-thread process (%s) failed\n", cmds[i].c_str());
+      std::exit(1);
+    }
+    sum += rate;
+  }
+  return sum;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,12 +108,12 @@ int main(int argc, char** argv) {
   const Dataset d = bench::random_fashion_shaped(n);
   std::vector<Recipe> recipes;
   if (which != "relu")
-    recipes.push_back({"default network 784-512-256-10 BN+ReLU+dropout, Adam, batch 128",
+    recipes.push_back({"default", "default network 784-512-256-10 BN+ReLU+dropout, Adam, batch 128",
                        {nn::dense(512), nn::batch_norm(), nn::relu(), nn::dropout(0.1f), nn::dense(256),
                         nn::batch_norm(), nn::relu(), nn::dropout(0.1f), nn::dense(10)},
                        128, true});
   if (which != "default")
-    recipes.push_back({"ReLU recipe 784-256-128-10, SGD, batch 64",
+    recipes.push_back({"relu", "ReLU recipe 784-256-128-10, SGD, batch 64",
                        {nn::dense(256), nn::relu(), nn::dense(128), nn::relu(), nn::dense(10)}, 64, false});
   std::printf("sgemm %s\n", blas_kernels());
   if (argc > 3) {
@@ -89,14 +129,18 @@ int main(int argc, char** argv) {
   for (const Recipe& r : recipes) {
     double regions = 0;
     const double real1 = epoch_seconds(r, d, 1, 0, &regions), real2 = epoch_seconds(r, d, 2, 0, &regions);
-    std::printf("%s: real 1 thread %.0f samples/s, 2 threads %.0f (%.2f×)\n", r.name, n / real1, n / real2,
-                real1 / real2);
+    const double ceiling = two_processes(argv[0], n, r.key);
+    std::printf("%s: real 1 thread %.0f samples/s, 2 threads %.0f (%.2f×); two one-thread processes at once %.0f: "
+                "2 threads are %.0f%% of them\n",
+                r.name, n / real1, n / real2, real1 / real2, ceiling, 100.0 * n / real2 / ceiling);
     double one = 0;
     for (int t : {1, 2, 4, 8, 12, 16, 24, 32}) {
       const double s = epoch_seconds(r, d, 1, t, &regions);
       if (t == 1) one = s;
-      std::printf("  modeled %2d threads: %8.0f samples/s, %.2f× one, %.0f regions a step\n", t, n / s, one / s,
-                  regions);
+      char share[64] = "";
+      if (t == 2) std::snprintf(share, sizeof share, " (%.0f%% of the two processes)", 100.0 * n / s / ceiling);
+      std::printf("  modeled %2d threads: %8.0f samples/s, %.2f× one, %.0f regions a step%s\n", t, n / s, one / s,
+                  regions, share);
     }
   }
 }

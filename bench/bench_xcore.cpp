@@ -1,7 +1,11 @@
 // What moving data between two cores costs here: the round trip of one cache line bounced
-// between two pinned threads, and the rate of reading (memcpy) a buffer the other core has just
-// written against one this core wrote, by size (docs/history/performance-log.md, "Where two threads lose").
+// between two pinned threads, the rate of reading (memcpy) a buffer the other core has just
+// written against one this core wrote, and of writing a buffer the other core has just read
+// (its copies must be invalidated first: what data-parallel training pays for weights and
+// gradients both cores touch every step), by size (docs/history/performance-log.md, "Where two
+// threads lose", "A step split by batch rows").
 //   bench_xcore   (needs two cores: it pins threads to CPUs 0 and 1)
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -40,5 +44,23 @@ int main() {
       }
     }
     std::printf("%5zu KB written by this core: read %.1f GB/s; by the other core: %.1f GB/s\n", kb, kb * 1024 / own / 1e9, kb * 1024 / other / 1e9);
+  }
+  for (size_t kb : {256, 1024}) {
+    size_t n = kb * 1024 / 4;
+    std::vector<float> buf(n, 1.0f);
+    double own = 1e9, other = 1e9;
+    volatile float sink = 0;
+    for (int rep = 0; rep < 20; ++rep) {
+      for (int who : {0, 1}) {
+        std::thread r([&] { pin(who); float s = 0; for (size_t i = 0; i < n; ++i) s += buf[i]; sink = s; });
+        r.join();
+        pin(0);
+        auto t0 = clk::now();
+        std::fill(buf.begin(), buf.end(), float(rep));
+        double d = std::chrono::duration<double>(clk::now() - t0).count();
+        (who == 0 ? own : other) = std::min(who == 0 ? own : other, d);
+      }
+    }
+    std::printf("%5zu KB read last by this core: written at %.1f GB/s; by the other core: %.1f GB/s\n", kb, kb * 1024 / own / 1e9, kb * 1024 / other / 1e9);
   }
 }
