@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "gradflow/gradflow.h"
@@ -255,6 +256,55 @@ TEST(NonFiniteGuard, AnExplodingRunStopsWithTheStepAndLayer) {
   }
   // The step that went bad was not applied: the weights are those after the last good step.
   for (std::size_t i = 0; i < last.params.size(); ++i) ASSERT_EQ(net.parameters()[i], last.params[i]);
+}
+
+TEST(NonFiniteGuard, ADenseReportsANonFiniteTileOfItsGradientOnAnyThreadCount) {
+  // Dense checks dW and db tile by tile as it writes them (the guard's check, in cache): one
+  // overflowing row of dW — units 200 of 256, inside one tile — is found whichever thread
+  // computes that tile; finite gradients are reported finite, a frozen layer reports nothing.
+  const int saved = num_threads();
+  Sequential net(784, {nn::dense(256)}, 1);
+  Tensor x(32, 784), dy(32, 256);
+  x.fill(2.0f);
+  for (int threads : {1, 2, 3, 16}) {
+    set_num_threads(threads);
+    dy.fill(1e-3f);
+    net.forward(x, Mode::Train);
+    net.backward(dy);
+    EXPECT_EQ(net.layer(0).gradients_finite(), std::optional<bool>(true)) << threads << " threads";
+    dy(5, 200) = 3e38f;  // × 2 in every column of dW's row 200: inf
+    net.forward(x, Mode::Train);
+    net.backward(dy);
+    EXPECT_EQ(net.layer(0).gradients_finite(), std::optional<bool>(false)) << threads << " threads";
+    EXPECT_TRUE(std::isinf(net.gradients()[200 * 784 + 7]));
+  }
+  net.layer(0).set_trainable(false);
+  net.forward(x, Mode::Train);
+  net.backward(dy, Sequential::kAll, &dy);
+  EXPECT_EQ(net.layer(0).gradients_finite(), std::nullopt);
+  set_num_threads(saved);
+}
+
+TEST(NonFiniteGuard, AGradientThatOverflowsWhileTheLossStaysFiniteStopsTheStepBeforeTheUpdate) {
+  // z = 1e-38 · 1e38 = 1, the loss (1 + 10)² = 121, but dW = Σ 2·11/4 · 1e38 overflows: the
+  // Dense's own check (not a scan) stops the step, names the layer and leaves the weight as it was.
+  Sequential net(1, {nn::dense(1)}, 1);
+  net.parameters()[0] = 1e-38f;
+  net.parameters()[1] = 0.0f;
+  Loss mse(LossKind::MeanSquaredError);
+  SGD sgd(0.1);
+  Trainer t(net, mse, sgd, TrainOptions{.batch_size = 4});
+  Tensor x(4, 1), y(4, 1);
+  x.fill(1e38f);
+  y.fill(-10.0f);
+  try {
+    t.step(x, y);
+    FAIL() << "the step did not stop";
+  } catch (const TrainingDiverged& e) {
+    EXPECT_NE(std::string(e.what()).find("the gradient of layer 0 (Dense(1→1)) is not finite"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(net.parameters()[0], 1e-38f);
 }
 
 TEST(Divergence, ALossThatBlowsUpWhileStayingFiniteStopsTraining) {

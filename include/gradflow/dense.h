@@ -10,6 +10,9 @@
 // (forward_fused's at) or is transposed here.
 #pragma once
 
+#include <atomic>
+#include <optional>
+
 #include "gradflow/layer.h"
 
 namespace gradflow {
@@ -25,6 +28,8 @@ class Dense final : public Layer {
 
   Tensor& weight() { return params_[0]; }
   Tensor* bias() { return spec_.dense().bias ? &params_[1] : nullptr; }
+  // Checked tile by tile as dW and db are written.
+  std::optional<bool> gradients_finite() const override;
 
   // This layer followed by a point-wise activation `act` (pointwise::is_pointwise), in one
   // pass: z = x Wᵀ + b and a = act(z), each thread applying the activation to the slice of z it
@@ -62,6 +67,9 @@ class Dense final : public Layer {
   void forward_transposed(const Tensor& x, Tensor& z, const LayerSpec* act, Tensor* a, const Tensor* xt, Tensor* at,
                           double work, Scratch& scratch) const;
   Scratch scratch_;  // the training forward's
+  // What the last backward found in the gradients it wrote (any thread of it may raise the flag).
+  bool grads_checked_ = false;
+  std::atomic<bool> non_finite_grads_{false};
   void backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act, const Tensor* a,
                      const Tensor& dy, Tensor* dz, Tensor* dx, bool param_grads);
 };

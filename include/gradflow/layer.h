@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -157,6 +158,11 @@ class Layer {
   std::span<Tensor> grads() { return grads_; }
   // Draw initial values (called after bind).
   virtual void init(Rng& rng) { (void)rng; }
+  // Whether the parameter gradients the last backward wrote are all finite, for a kind that
+  // checks them while it writes them (Dense: each tile of dW and each block of db, while in
+  // cache); nullopt for the others, and before a backward with parameter gradients. A caller
+  // that changes the gradients afterwards must scan them itself.
+  virtual std::optional<bool> gradients_finite() const { return std::nullopt; }
   // State that is not trained by gradients but saved with the model (BatchNorm's running
   // statistics), as PyTorch's state_dict buffers: name and tensor.
   virtual std::vector<std::pair<std::string, Tensor*>> buffers() { return {}; }

@@ -224,7 +224,7 @@ class Trainer : public Stateful {
   Rng& shuffle_rng() { return rng_; }
 
  private:
-  void check_finite(double loss) const;
+  void check_finite(double loss, bool layers_checked) const;
   // One step on `x`, this process's rows of a batch of batch_rows (data parallel: a slice).
   double step_rows(const Tensor& x, const Tensor& y, std::size_t batch_rows);
   // The batch's loss and gradients again at the current weights (an LBFGS evaluation).

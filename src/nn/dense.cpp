@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/blas.h"
+#include "core/finite.h"
 #include "core/transpose.h"
 #include "core/parallel.h"
 #include "nn/pointwise.h"
@@ -40,6 +41,11 @@ void Dense::init(Rng& rng) {
 
 void Dense::forward_impl(const Tensor& x, Tensor& y, Mode, Rng&) {
   forward_with(x, y, nullptr, nullptr, nullptr, nullptr, scratch_);
+}
+
+std::optional<bool> Dense::gradients_finite() const {
+  if (!grads_checked_) return std::nullopt;
+  return !non_finite_grads_.load(std::memory_order_relaxed);
 }
 
 void Dense::evaluate_impl(const Tensor& x, Tensor& y) const {
@@ -180,6 +186,11 @@ void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act
   const std::size_t B = x.rows();
   const Tensor& g = act ? *dz : dy;  // ∂L/∂z
   const bool bias = param_grads && spec_.dense().bias;
+  grads_checked_ = param_grads;
+  non_finite_grads_.store(false, std::memory_order_relaxed);
+  const auto check = [this](const float* v, std::size_t n) {
+    if (!all_finite(v, n)) non_finite_grads_.store(true, std::memory_order_relaxed);
+  };
   // C = op(A)·B for dW and dx: libxsmm's kernels for the batches whose forward they run, so
   // that the step makes no oneDNN call (blas::gemm_small), else sgemm.
   const auto product = [small = blas::small_products(B)](bool trans_a, std::size_t m, std::size_t n, std::size_t k,
@@ -200,6 +211,7 @@ void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act
       const float* gr = g.row(r);
       for (std::size_t j = u.begin; j < u.end; ++j) db[j] += gr[j];
     }
+    check(db + u.begin, u.size());
   };
   const double product_work = 2.0 * parallel::kProductFlop * static_cast<double>(B * in_ * out_);
   if (param_grads) {
@@ -216,8 +228,11 @@ void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act
         gate({w.rows(run.begin).begin, w.rows(run.end - 1).end});
       for (std::size_t i = run.begin; i < run.end; ++i) {
         const parallel::Range u = w.rows(i), f = w.cols(i);
-        product(true, u.size(), f.size(), B, g.data() + u.begin, out_, x.data() + f.begin, in_,
-                grads_[0].data() + u.begin * in_ + f.begin, in_);
+        float* tile = grads_[0].data() + u.begin * in_ + f.begin;
+        product(true, u.size(), f.size(), B, g.data() + u.begin, out_, x.data() + f.begin, in_, tile, in_);
+        // The finiteness check of the trainer's guard, while the tile is in cache (Layer::gradients_finite).
+        if (f.size() == in_) check(tile, u.size() * in_);
+        else for (std::size_t r = 0; r < u.size(); ++r) check(tile + r * in_, f.size());
       }
     });
   } else if (act) {

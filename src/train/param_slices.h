@@ -6,11 +6,10 @@
 #pragma once
 
 #include <algorithm>
-#include <bit>
 #include <cstddef>
-#include <cstdint>
 
 #include "gradflow/sequential.h"
+#include "core/finite.h"
 #include "core/parallel.h"
 
 namespace gradflow {
@@ -31,15 +30,6 @@ void for_param_slices(const Sequential& model, int t, int T, Want want, F f) {
       if (u.size()) f(i, static_cast<std::size_t>(p.data() - base) + u.begin * per, u.size() * per);
     }
   }
-}
-
-// Whether none of v[0..n) is NaN or infinite. A float is non-finite exactly when its exponent
-// bits are all ones; an integer max over the exponent fields (which vectorizes, unlike a float
-// sum) finds any.
-inline bool all_finite(const float* v, std::size_t n) {
-  std::uint32_t e = 0;
-  for (std::size_t k = 0; k < n; ++k) e = std::max(e, std::bit_cast<std::uint32_t>(v[k]) & 0x7f800000u);
-  return e != 0x7f800000u;
 }
 
 // The layers whose parameter gradients backward computes (trainable, with parameters).

@@ -135,15 +135,28 @@ class Stopwatch {
 };
 
 // Whether any of the trained layers' gradients is NaN or infinite (frozen layers have none).
-bool any_non_finite_gradient(const Sequential& model, const float* grads) {
+// With `layers_checked`, a layer that checked the gradients its backward wrote
+// (Layer::gradients_finite: Dense, tile by tile) is taken at its word, and only the others are
+// scanned: the default networks' guard then costs no pass of its own.
+bool any_non_finite_gradient(const Sequential& model, const float* grads, bool layers_checked) {
+  const auto scan = [&](const Layer& l) {
+    return has_gradients(l) && !(layers_checked && l.gradients_finite().has_value());
+  };
+  std::size_t scanned = 0;
+  for (std::size_t i = 0; i < model.size(); ++i) {
+    const Layer& l = model.layer(i);
+    if (scan(l)) scanned += l.num_params();
+    else if (has_gradients(l) && !*l.gradients_finite()) return true;
+  }
+  if (scanned == 0) return false;
   std::atomic<bool> non_finite{false};
   parallel::run([&](int t, int T) {
     bool finite = true;
-    for_param_slices(model, t, T, has_gradients, [&](std::size_t, std::size_t off, std::size_t n) {
+    for_param_slices(model, t, T, scan, [&](std::size_t, std::size_t off, std::size_t n) {
       finite = finite && all_finite(grads + off, n);
     });
     if (!finite) non_finite.store(true, std::memory_order_relaxed);
-  }, gradient_parts(model));
+  }, parallel::parts_for(static_cast<double>(scanned) * parallel::kElementCost));
   return non_finite.load();
 }
 
@@ -168,9 +181,9 @@ void Trainer::diverged(const std::string& what, std::size_t layer) const {
                          info_.global_step, layer, std::move(cause));
 }
 
-void Trainer::check_finite(double loss) const {
+void Trainer::check_finite(double loss, bool layers_checked) const {
   const float* grads = const_cast<Sequential&>(model_).gradients().data();
-  if (std::isfinite(loss) && !any_non_finite_gradient(model_, grads)) {
+  if (std::isfinite(loss) && !any_non_finite_gradient(model_, grads, layers_checked)) {
     if (first_loss_ >= 0 && loss > opts_.divergence_factor * std::max(first_loss_, 0.01))
       diverged(fmt::format("the loss is {:.3g}, more than {:.0e} times the first step's {:.3g}", loss, opts_.divergence_factor,
                            first_loss_),
@@ -232,7 +245,9 @@ double Trainer::step_rows(const Tensor& x, const Tensor& y, std::size_t batch_ro
   }
   times_.backward += clock.lap();
   last_correct_ = correct;
-  if (opts_.stop_on_non_finite) check_finite(l);
+  // The layers' own checks hold for the gradients their backward wrote: not after a slice
+  // without rows (zeroed) or a data-parallel exchange (summed over processes).
+  if (opts_.stop_on_non_finite) check_finite(l, x.rows() > 0 && !opts_.reducer);
   if (first_loss_ < 0) first_loss_ = l;
   info_.batch_size = x.rows();
   info_.loss = l;
