@@ -231,8 +231,7 @@ void Dense::backward_with(const Tensor& x, const Tensor& z, const LayerSpec* act
         float* tile = grads_[0].data() + u.begin * in_ + f.begin;
         product(true, u.size(), f.size(), B, g.data() + u.begin, out_, x.data() + f.begin, in_, tile, in_);
         // The finiteness check of the trainer's guard, while the tile is in cache (Layer::gradients_finite).
-        if (f.size() == in_) check(tile, u.size() * in_);
-        else for (std::size_t r = 0; r < u.size(); ++r) check(tile + r * in_, f.size());
+        for (std::size_t r = 0; r < u.size(); ++r) check(tile + r * in_, f.size());
       }
     });
   } else if (act) {
