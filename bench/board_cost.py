@@ -1,17 +1,21 @@
 #!/usr/bin/python3
 """What `gradflow board` costs and how it holds up (issue: live board). Run after building:
-    /usr/bin/python3 bench/board_cost.py [REPEATS=3]
+    /usr/bin/python3 bench/board_cost.py [BLOCKS=10] [EPOCHS_PER_BLOCK=12]
 
-1. A training run's time alone and while headless Chromium (Selenium) shows it on the board,
-   runs alternated; the board and the browser started before either, the page opened on the
-   run (?run=NAME) before it starts, as a reader watching it would have it; and the CPU time
-   the board and the browser used meanwhile.
+1. A training run's epochs while headless Chromium (Selenium) shows it on the board, against its
+   epochs while the board and the browser are stopped (SIGSTOP: no CPU at all), in alternating
+   blocks of epochs within the same run: each watched block is compared with the unwatched blocks
+   on either side of it, which cancels the VM's slow swings (identical runs here differ by up to
+   ±15%, more than the cost being measured). The page is opened on the run before it starts, as a
+   reader watching it would have it; the CPU time the board and the browser used while watching.
 2. The list and the page with 100 runs; the server's memory with 1,000 runs and with a 1 GB
    metrics.jsonl (the board reads the last 32 MB of a records file per request)."""
 import json
+import math
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -21,7 +25,9 @@ import urllib.request
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 CLI = os.environ.get("GRADFLOW", os.path.join(ROOT, "build", "app", "gradflow"))
-repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+blocks = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+per_block = int(sys.argv[2]) if len(sys.argv) > 2 else 12
+repeats = 3  # gf.fit with and without live=True
 
 
 def start_board(folder):
@@ -80,57 +86,102 @@ def watchers(board):
     return pids
 
 
-def train(folder, name, url, driver, board):
-    """Epoch seconds of one run and the CPU seconds the board and the browser used meanwhile.
-    With a driver, the page is open on the run before it starts (?run=NAME) and follows it as a
-    reader would: the run appears, is drawn, and its charts grow."""
-    out = os.path.join(folder, name)
-    if driver:
-        driver.get(url + "?run=" + name)
-        time.sleep(2)
+def pause(pids, stop):
+    """Stops (SIGSTOP) or continues the processes: stopped, they use no CPU at all."""
+    for pid in (pids if stop else pids[::-1]):
+        try:
+            os.kill(pid, signal.SIGSTOP if stop else signal.SIGCONT)
+        except OSError:
+            pass
+
+
+def lines(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().count(b"\n")
+    except OSError:
+        return 0
+
+
+def watched_run(folder, url, driver, board):
+    """One run of 2 + 2·blocks·per_block epochs: after two epochs, blocks of per_block epochs
+    alternate between the board and the browser stopped and watching (switched as an epoch's
+    record is written). Returns each epoch's seconds, whether each was watched (by epoch number),
+    and the watchers' CPU seconds and wall seconds while watching."""
+    out = os.path.join(folder, "live")
+    driver.get(url + "?run=live")
+    time.sleep(2)
     pids = watchers(board)
-    before = cpu_seconds(pids)
-    run = subprocess.Popen([CLI, "train", "--data", "fashion-mnist", "--epochs", str(EPOCHS),
+    run = subprocess.Popen([CLI, "train", "--data", "fashion-mnist", "--epochs", str(2 + 2 * blocks * per_block),
                             "--no-report", "--out", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics, done, watching, state = os.path.join(out, "metrics.jsonl"), 0, True, {}
+    cpu, wall, c0, t0 = 0.0, 0.0, cpu_seconds(pids), time.time()
+    while run.poll() is None:
+        n = lines(metrics)
+        if n != done:
+            done = n
+            if done >= 2 and (done - 2) % per_block == 0:
+                if watching:
+                    cpu, wall = cpu + cpu_seconds(pids) - c0, wall + time.time() - t0
+                watching = not watching if done > 2 else False
+                pause(pids, not watching)
+                c0, t0 = cpu_seconds(pids), time.time()
+            state[done + 1] = watching
+        time.sleep(0.005)
+    pause(pids, False)
     assert run.wait() == 0
-    used = cpu_seconds(pids) - before
-    if driver:
-        assert driver.find_element("tag name", "body").get_attribute("data-shown") == name, "the page did not draw the run"
-        driver.get("about:blank")
-    with open(os.path.join(out, "metrics.jsonl")) as f:
-        return sum(json.loads(line)["seconds"] for line in f), used
+    time.sleep(12)  # the page's next poll: it draws the finished run
+    assert driver.find_element("tag name", "body").get_attribute("data-shown") == "live", "the page did not draw the run"
+    driver.get("about:blank")
+    with open(metrics) as f:
+        seconds = [json.loads(line)["seconds"] for line in f]
+    return seconds, state, cpu, wall
 
 
-EPOCHS = 20
+def t975(df):
+    """Student's t 97.5% quantile (a 95% two-sided interval), from a table: the nearest df below."""
+    table = {1: 12.71, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+             12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042, 60: 2.000, 120: 1.980}
+    return table[max(k for k in table if k <= df)]
+
+
+def watching_cost(seconds, state):
+    """Each watched block's mean epoch over the mean of its unwatched neighbours' (log ratios):
+    their mean as a percentage with a 95% interval (Student's t), and their median."""
+    means, watched = [], []
+    for b in range(2 * blocks):
+        first = 2 + b * per_block  # index of the block's first epoch (epoch number first + 1)
+        means.append(statistics.mean(seconds[first:first + per_block]))
+        watched.append(state[first + 1])
+    r = []
+    for b, w in enumerate(watched):
+        around = [means[j] for j in (b - 1, b + 1) if 0 <= j < len(means) and not watched[j]]
+        if w and around:
+            r.append(math.log(means[b] / statistics.mean(around)))
+    m, half = statistics.mean(r), t975(len(r) - 1) * statistics.stdev(r) / math.sqrt(len(r))
+    pct = lambda x: 100 * (math.exp(x) - 1)  # noqa: E731
+    return pct(m), pct(m - half), pct(m + half), pct(statistics.median(r)), len(r)
+
+
 model = re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read()).group(1)
 print(f"CPU: {model} ({os.cpu_count()} cores)")
 with tempfile.TemporaryDirectory() as tmp:
-    # The board and the browser started and settled first: what a run costs is their watching.
     board, url = start_board(tmp)
     driver = browser()
-    driver.get(url)
-    time.sleep(2)
-    driver.get("about:blank")
-    alone, watched, used = [], [], []
-    for i in range(repeats):
-        alone.append(train(tmp, f"alone{i}", url, None, board)[0])
-        seconds, cpu = train(tmp, f"watched{i}", url, driver, board)
-        watched.append(seconds)
-        used.append(cpu / seconds)
+    seconds, state, cpu, wall = watched_run(tmp, url, driver, board)
     driver.quit()
     board.send_signal(2)
     board.wait()
-    a, w = statistics.median(alone), statistics.median(watched)
-    print(f"training ({EPOCHS} epochs of Fashion-MNIST's 60,000 rows, the default net, {os.cpu_count()} threads): "
-          f"epochs {a:.2f} s alone, {w:.2f} s while Chromium shows it on the board (median of {repeats}): "
-          f"{100 * (w / a - 1):+.1f}%; the board and Chromium used {100 * statistics.median(used):.1f}% of a core "
-          f"meanwhile (runs alternated; each: {', '.join(f'{x:.2f}' for x in alone)} s alone, "
-          f"{', '.join(f'{x:.2f}' for x in watched)} s watched)")
+    mean, low, high, median, n = watching_cost(seconds, state)
+    print(f"training (Fashion-MNIST's 60,000 rows, the default net, {os.cpu_count()} threads; {len(seconds)} epochs, "
+          f"{n} watched blocks of {per_block} epochs between unwatched ones): epochs {mean:+.1f}% while Chromium shows "
+          f"the run on the board (95% interval {low:+.1f}% to {high:+.1f}%; median {median:+.1f}%); the board and "
+          f"Chromium used {100 * cpu / wall:.1f}% of a core while watching")
 
     # 100 runs, then 1,000: copies of one finished run's folder.
     runs = os.path.join(tmp, "many")
     os.makedirs(runs)
-    source = os.path.join(tmp, "watched0")
+    source = os.path.join(tmp, "live")
     for i in range(1000):
         shutil.copytree(source, os.path.join(runs, f"run{i:04d}"), ignore=shutil.ignore_patterns("*.safetensors"))
         if i == 99:

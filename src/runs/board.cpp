@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 
@@ -88,6 +89,26 @@ bool not_modified(const httplib::Request& req, httplib::Response& res, const std
 // loopback, for nothing); with a charset it leaves the body alone.
 constexpr const char* kJson = "application/json; charset=utf-8";
 
+// What the page holds of a run's records files, as it sends it back (`held`, one per run:
+// "END.COUNT.ID" for metrics.jsonl, then "~" and the same for diagnostics.jsonl; ID in hex). A
+// token that does not parse holds nothing: the run is sent whole.
+using Held = RunFolder::Held;
+std::pair<Held, Held> parse_held(const std::string& token) {
+  const auto one = [](const std::string& t) {
+    Held h;
+    unsigned long long end = 0, count = 0, id = 0;
+    char tail = 0;
+    if (std::sscanf(t.c_str(), "%llu.%llu.%llx%c", &end, &count, &id, &tail) == 3) h = {end, count, id};
+    return h;
+  };
+  const std::size_t cut = token.find('~');
+  if (cut == std::string::npos) return {};
+  return {one(token.substr(0, cut)), one(token.substr(cut + 1))};
+}
+std::string held_token(const Held& m, const Held& d) {
+  return fmt::format("{}.{}.{:x}~{}.{}.{:x}", m.end, m.count, m.id, d.end, d.count, d.id);
+}
+
 bool inside(const fs::path& p, const fs::path& root) {
   const auto [r, _] = std::mismatch(root.begin(), root.end(), p.begin(), p.end());
   return r == root.end();
@@ -95,6 +116,7 @@ bool inside(const fs::path& p, const fs::path& root) {
 
 constexpr const char* kBoardScript = R"JS(
 (function () {
+  const EVERY = 10000;  // ms between polls
   const loadId = Math.random().toString(36).slice(2);
   document.body.setAttribute('data-load', loadId);
   // ?run=NAME&run=NAME selects those runs; else the newest one, once there is one.
@@ -105,12 +127,13 @@ constexpr const char* kBoardScript = R"JS(
   const fmt = (v) => v === null || v === undefined ? '-' : (typeof v === 'number' ? +v.toPrecision(4) : v);
   // A poll sends the ETag of the answer it has; the server says 304 when nothing changed (it
   // looks at the files' sizes and times only), and nothing is read, sent, parsed or drawn.
+  // `key`: what the answer is of (the runs asked for), apart from what the page holds of them.
   const tags = {};
-  async function poll(what, url) {
-    const last = tags[what] && tags[what].url === url ? tags[what].tag : null;
+  async function poll(what, url, key) {
+    const last = tags[what] && tags[what].key === key ? tags[what].tag : null;
     const res = await fetch(url, { cache: 'no-store', headers: last ? { 'If-None-Match': last } : {} });
     if (res.status === 304) return null;
-    tags[what] = { url: url, tag: res.headers.get('ETag') };
+    tags[what] = { key: key, tag: res.headers.get('ETag') };
     const text = await res.text(), start = performance.now(), value = JSON.parse(text);
     const server = /dur=([0-9.]+)/.exec(res.headers.get('Server-Timing') || '');
     costMs = performance.now() - start + (server ? +server[1] : 0);
@@ -134,7 +157,7 @@ constexpr const char* kBoardScript = R"JS(
   // every few seconds would lay out and repaint the whole page, charts included).
   let rowsShown = [];
   async function runs() {
-    const list = await poll('runs', 'api/runs');
+    const list = await poll('runs', 'api/runs', '');
     if (!list) return;
     if (first && list.length) { selected.add(list[0].name); first = false; }
     const rows = list.map(r => [r.name, rowOf(r)]), table = el('runs');
@@ -151,18 +174,38 @@ constexpr const char* kBoardScript = R"JS(
     }
     rowsShown = rows;
   }
+  // The records held of each run: an answer carries only those the page lacks, to be appended
+  // (or, when the server says so, all of them anew).
+  let held = {};
+  function hold(runs) {
+    const now = {};
+    for (const r of runs) {
+      for (const k of ['metrics', 'diagnostics'])
+        if (r.appended[k] && held[r.name]) r[k] = held[r.name][k].concat(r[k]);
+      now[r.name] = r;
+    }
+    held = now;
+  }
   // Redrawn when the run's files changed — the charts in place — at most every 100× the last
-  // update's cost (the server building it, parsing, drawing; 5 s apart at least), so that the
-  // page spends about 1% of a core while a run trains beside it; at once when the selection
-  // changes (the first drawing of a selection builds the charts and does not set the pace).
+  // update's cost as the page can see it (the server building it, parsing, the script drawing; a
+  // canvas is rasterized later, off the clock), and EVERY apart at least: with the list's poll,
+  // that keeps the page near 1% of a core while a run trains beside it (docs/cli.md has the
+  // figures). At once when the selection changes (the first drawing of a selection builds the
+  // charts and does not set the pace).
   const shownHtml = {}, html = (id, h) => { if (shownHtml[id] !== h) el(id).innerHTML = shownHtml[id] = h; };
-  async function view(now) {
-    if (!now && performance.now() - drawnAt < Math.max(5000, 100 * drawMs)) return;
+  // One view request at a time: each answer builds on the records the one before left held.
+  let viewing = Promise.resolve();
+  const view = (now) => (viewing = viewing.then(() => viewOnce(now)).catch((e) => {
+    el('status').textContent = 'the board is not answering: ' + e;
+  }));
+  async function viewOnce(now) {
+    if (!now && performance.now() - drawnAt < Math.max(EVERY, 100 * drawMs)) return;
     if (!selected.size) { el('view').hidden = true; return; }
     const q = [...selected].map(n => 'run=' + encodeURIComponent(n)).join('&');
-    const v = await poll('view', 'api/view?' + q);
+    const v = await poll('view', 'api/view?' + q + [...selected].map(n => '&held=' + (held[n] ? held[n].held : '')).join(''), q);
     if (!v) return;
     if (v.error) { el('status').textContent = v.error; return; }
+    hold(v.data.runs);
     el('view').hidden = false;
     html('headline', v.headline);
     html('warnings', v.warnings);
@@ -174,16 +217,18 @@ constexpr const char* kBoardScript = R"JS(
     document.body.setAttribute('data-draw-ms', (drawnAt - start).toFixed(1));
     document.body.setAttribute('data-charts', String(drawn));
     document.body.setAttribute('data-points', String(v.data.runs.reduce((n, r) => n + r.metrics.length, 0)));
+    document.body.setAttribute('data-records', JSON.stringify(v.data.runs.map(r => [r.name, r.metrics.map(m => m.epoch),
+                                                                                  r.diagnostics.map(d => d.step)])));
     document.body.setAttribute('data-shown', v.data.runs.map(r => r.name).join(','));
     el('status').textContent = drawn + ' charts of ' + v.data.runs.length + ' run(s), updated ' +
                                new Date().toLocaleTimeString();
   }
-  // The list every 5 s (a 304 when no run changed; TensorBoard looks every 30 s), the charts when due.
-  // A page in a background tab asks nothing until it is shown again.
+  // The list every EVERY (a 304 when no run changed; TensorBoard looks every 30 s), the charts when
+  // due. A page in a background tab asks nothing until it is shown again.
   async function tick() {
     if (!document.hidden)
       try { await runs(); await view(false); } catch (e) { el('status').textContent = 'the board is not answering: ' + e; }
-    setTimeout(tick, 5000);
+    setTimeout(tick, EVERY);
   }
   document.addEventListener('visibilitychange', () => { if (!document.hidden) { runs(); view(false); } });
   tick();
@@ -269,12 +314,17 @@ Board::Board(BoardOptions options) : o_(std::move(options)), server_(std::make_u
       versions += r->name + '\n' + version_of(RunFolder(r->dir), false) + '\n';
     }
     if (!chosen.empty() && not_modified(req, res, versions)) return;
+    // The headline and warnings come from all of a run's metrics (a small file); the charts'
+    // records only what the page lacks (a live run's diagnostics grow by megabytes).
     std::vector<RunRecords> records;
-    for (const BoardRun* r : chosen) {
-      const std::string& name = r->name;
-      const RunFolder f(r->dir);
-      RunRecords rec{name, nullptr, f.read_metrics_tail(o_.max_record_bytes, o_.max_records),
-                     f.read_diagnostics_tail(o_.max_record_bytes, o_.max_records), nullptr, nullptr};
+    std::vector<std::pair<RunFolder::Since, RunFolder::Since>> fresh;
+    for (std::size_t i = 0; i < chosen.size(); ++i) {
+      const RunFolder f(chosen[i]->dir);
+      const auto [m, d] = parse_held(i < req.get_param_value_count("held") ? req.get_param_value("held", i) : "");
+      fresh.emplace_back(f.read_metrics_since(m, o_.max_record_bytes, o_.max_records),
+                         f.read_diagnostics_since(d, o_.max_record_bytes, o_.max_records));
+      RunRecords rec{chosen[i]->name, nullptr, f.read_metrics_tail(o_.max_record_bytes, o_.max_records), json::array(),
+                     nullptr, nullptr};
       try {
         rec.config = f.read_config();
         rec.confusion = f.read_confusion();
@@ -288,6 +338,14 @@ Board::Board(BoardOptions options) : o_(std::move(options)), server_(std::make_u
       return;
     }
     ReportView v = report_view(std::move(records));
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      auto& [m, d] = fresh[i];
+      json& r = v.data["runs"][i];
+      r["metrics"] = std::move(m.records);
+      r["diagnostics"] = std::move(d.records);
+      r["appended"] = {{"metrics", m.appended}, {"diagnostics", d.appended}};
+      r["held"] = held_token(m.held, d.held);
+    }
     json out = json::object();
     out["data"] = std::move(v.data);
     out["headline"] = std::move(v.headline);

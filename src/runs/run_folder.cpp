@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -31,39 +33,62 @@ ordered or_null(double v) { return std::isfinite(v) ? ordered(v) : ordered(nullp
 
 // The records of a JSON-lines file: of its last `max_bytes` (all of a smaller file), every k-th
 // when there are more than `max_records` (the last always kept; lines are counted first and only
-// those kept parsed). A last line without its newline is being written (or was cut short by a
-// kill): not a record. A line that is not JSON is an error naming the file and line, or skipped
-// (`skip_bad`: a live view shows what it can). A missing file is an empty list unless required.
+// those kept parsed) — or, given `after`, those from that byte on (what a live view lacks). A last
+// line without its newline is being written (or was cut short by a kill): not a record. A line
+// that is not JSON is an error naming the file and line, or skipped (`skip_bad`: a live view shows
+// what it can). A missing file is an empty list unless required. `end`: where the last whole line
+// ends.
 struct JsonlRead {
   bool required = false, skip_bad = false;
   std::size_t max_bytes = std::numeric_limits<std::size_t>::max(), max_records = 0;
+  std::optional<std::size_t> after = std::nullopt;
+};
+struct Jsonl {
+  json rows = json::array();
+  std::size_t end = 0;
 };
 
-json read_jsonl(const std::string& p, const JsonlRead& how) {
-  json rows = json::array();
+// The file's text from `from` on: the tail's start, or `after` (which must begin a line of the
+// file as it is, with at most max_bytes and max_records after it: else nullopt).
+std::optional<std::string> jsonl_text(std::ifstream& f, const JsonlRead& how, std::size_t& from) {
+  const auto size = static_cast<std::size_t>(f.tellg());
+  from = how.after ? *how.after : (size > how.max_bytes ? size - how.max_bytes : 0);
+  if (how.after && (from > size || size - from > how.max_bytes)) return std::nullopt;
+  const std::size_t back = how.after && from > 0 ? 1 : 0;  // the byte before `after`: a line's end
+  std::string text(size - from + back, '\0');
+  f.seekg(static_cast<std::streamoff>(from - back));
+  f.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (back && text[0] != '\n') return std::nullopt;
+  return text.substr(back);
+}
+
+std::optional<Jsonl> read_jsonl_at(const std::string& p, const JsonlRead& how) {
+  Jsonl out;
   std::ifstream f(p, std::ios::binary | std::ios::ate);
   if (!f) {
     if (how.required) throw std::runtime_error(fmt::format("cannot open '{}': no such file (is this a run folder?)", p));
-    return rows;
+    if (how.after && *how.after > 0) return std::nullopt;
+    return out;
   }
-  const auto size = static_cast<std::size_t>(f.tellg());
-  const std::size_t from = size > how.max_bytes ? size - how.max_bytes : 0;
-  std::string text(size - from, '\0');
-  f.seekg(static_cast<std::streamoff>(from));
-  f.read(text.data(), static_cast<std::streamsize>(text.size()));
+  std::size_t from = 0;
+  const std::optional<std::string> read = jsonl_text(f, how, from);
+  if (!read) return std::nullopt;
+  const std::string& text = *read;
   std::size_t start = 0;
-  if (from > 0) start = text.find('\n') == std::string::npos ? text.size() : text.find('\n') + 1;  // a line begun before
+  if (from > 0 && !how.after) start = text.find('\n') == std::string::npos ? text.size() : text.find('\n') + 1;  // a line begun before
   const std::size_t end = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
-  if (start >= end) return rows;
+  out.end = from + std::max(start, end);
+  if (start >= end) return out;
   const auto lines = static_cast<std::size_t>(std::count(text.begin() + static_cast<std::ptrdiff_t>(start),
                                                          text.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
+  if (how.after && how.max_records && lines > how.max_records) return std::nullopt;
   const std::size_t stride = how.max_records ? std::max<std::size_t>(1, (lines + how.max_records - 1) / how.max_records) : 1;
   for (std::size_t i = 0, a = start; a < end; ++i) {
     const std::size_t b = text.find('\n', a);
     if ((lines - 1 - i) % stride == 0 && b > a) {  // counted from the last line, which is always kept
       const std::string where = from == 0 ? fmt::format("{}:{}", p, i + 1) : p;
       try {
-        rows.push_back(detail::parse_json<json>(text.substr(a, b - a), where));
+        out.rows.push_back(detail::parse_json<json>(text.substr(a, b - a), where));
       } catch (const json::exception& e) {
         if (!how.skip_bad) throw std::runtime_error(fmt::format("{}: not valid JSON: {}", where, e.what()));
       } catch (const std::exception&) {  // nested too deep (parse_json names the place)
@@ -72,8 +97,10 @@ json read_jsonl(const std::string& p, const JsonlRead& how) {
     }
     a = b + 1;
   }
-  return rows;
+  return out;
 }
+
+json read_jsonl(const std::string& p, const JsonlRead& how) { return read_jsonl_at(p, how)->rows; }
 
 json read_json(const std::string& p) {
   std::ifstream f(p);
@@ -179,6 +206,32 @@ json RunFolder::read_metrics_tail(std::size_t max_bytes, std::size_t max_records
 }
 json RunFolder::read_diagnostics_tail(std::size_t max_bytes, std::size_t max_records) const {
   return read_jsonl(diagnostics(), {.skip_bad = true, .max_bytes = max_bytes, .max_records = max_records});
+}
+RunFolder::Since RunFolder::read_since(const std::string& path, const Held& held, std::size_t max_bytes,
+                                       std::size_t max_records) const {
+  struct stat file {}, cfg {};
+  const std::uint64_t id = (::stat(path.c_str(), &file) == 0 ? static_cast<std::uint64_t>(file.st_ino) : 0) * 1000003u ^
+                           (::stat(config().c_str(), &cfg) == 0 ? static_cast<std::uint64_t>(cfg.st_mtim.tv_sec) * 1000000000u +
+                                                                      static_cast<std::uint64_t>(cfg.st_mtim.tv_nsec)
+                                                                : 0);
+  Since s;
+  std::optional<Jsonl> read;
+  const std::size_t room = !max_records ? std::numeric_limits<std::size_t>::max()
+                                        : held.count < 2 * max_records ? 2 * max_records - held.count : 0;
+  if (held.id == id && held.end > 0 && room > 0)
+    read = read_jsonl_at(path, {.skip_bad = true, .max_bytes = max_bytes,
+                                .max_records = max_records ? std::min(max_records, room) : 0, .after = held.end});
+  s.appended = read.has_value();
+  if (!read) read = read_jsonl_at(path, {.skip_bad = true, .max_bytes = max_bytes, .max_records = max_records});
+  s.held = {read->end, (s.appended ? held.count : 0) + read->rows.size(), id};
+  s.records = std::move(read->rows);
+  return s;
+}
+RunFolder::Since RunFolder::read_metrics_since(const Held& held, std::size_t max_bytes, std::size_t max_records) const {
+  return read_since(metrics(), held, max_bytes, max_records);
+}
+RunFolder::Since RunFolder::read_diagnostics_since(const Held& held, std::size_t max_bytes, std::size_t max_records) const {
+  return read_since(diagnostics(), held, max_bytes, max_records);
 }
 json RunFolder::read_diagnostics() const { return read_jsonl(diagnostics(), {}); }
 json RunFolder::read_confusion() const { return read_json(confusion()); }

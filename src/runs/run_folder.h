@@ -17,6 +17,7 @@
 // Every other file is written atomically (temporary file + rename).
 #pragma once
 
+#include <cstdint>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -82,9 +83,26 @@ class RunFolder {
   // live view reads of a file that may be large and still growing.
   nlohmann::json read_metrics_tail(std::size_t max_bytes, std::size_t max_records = 0) const;
   nlohmann::json read_diagnostics_tail(std::size_t max_bytes, std::size_t max_records = 0) const;
+  // What a live view holds of a records file: where its records end, how many it has, and which
+  // file that was (its inode and the run's config.json time: a new or resumed run writes both).
+  struct Held {
+    std::size_t end = 0, count = 0;
+    std::uint64_t id = 0;
+  };
+  struct Since {
+    nlohmann::json records;
+    bool appended = false;  // records follow what was held; else they replace it
+    Held held;              // what the view holds after taking them
+  };
+  // The records a view holding `held` lacks: those after held.end, when the file is the one held,
+  // at most max_records are new and the view would hold at most 2 × max_records; else the tail as
+  // read_*_tail reads it. A view's update then costs what is new, not the whole run.
+  Since read_metrics_since(const Held& held, std::size_t max_bytes, std::size_t max_records) const;
+  Since read_diagnostics_since(const Held& held, std::size_t max_bytes, std::size_t max_records) const;
 
  private:
   std::string file(const char* name) const;
+  Since read_since(const std::string& path, const Held& held, std::size_t max_bytes, std::size_t max_records) const;
   std::string dir_;
 };
 

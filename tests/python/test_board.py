@@ -123,6 +123,17 @@ def test_the_board_follows_a_run_live_and_compares_two(board, browser):
     except AssertionError:
         raise AssertionError(browser.find_element(By.ID, "runs").get_attribute("outerHTML")[:2000] +
                              browser.find_element(By.ID, "status").text)
+    # What the page holds, gathered from the answers' new records alone, is each file's records,
+    # once each and in order.
+    def records(name):
+        with open(runs / name / "metrics.jsonl") as m, open(runs / name / "diagnostics.jsonl") as d:
+            return [name, [json.loads(x)["epoch"] for x in m], [json.loads(x)["step"] for x in d]]
+    expected = sorted([records("live"), records("done")])
+    try:
+        wait_for("the page's records to be the files'",
+                 lambda: sorted(json.loads(body(browser, "data-records") or "[]")) == expected, seconds=30)
+    except AssertionError:
+        raise AssertionError(f"the page holds {body(browser, 'data-records')[:3000]}, the files {str(expected)[:3000]}")
 
 
 def status_of(url):

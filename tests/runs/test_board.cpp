@@ -11,6 +11,7 @@
 
 #include "runs/board.h"
 #include "runs/run_folder.h"
+#include "gradflow/model_file.h"
 
 namespace gradflow::runs {
 namespace {
@@ -130,6 +131,96 @@ TEST(Board, ReadsTheTailOfALargeRecordsFileAndEveryKthRecordOfALongRun) {
   EXPECT_EQ(tail.back()["epoch"], 10000);
   EXPECT_GT(tail.front()["epoch"].get<int>(), 9900);
   fs::remove_all(dir);
+}
+
+// A live view is sent only the records it lacks — and everything anew whenever what it holds may
+// not be a prefix of the file: another file (a run started anew, records rewritten on resuming),
+// a place that is not a line's end, or more new records than a view keeps.
+TEST(Board, AViewTakesOnlyTheRecordsItLacksAndAllAnewWhenTheFileIsNotTheOneItHeld) {
+  const fs::path dir = fs::temp_directory_path() / ("gradflow_since_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  write(dir / "config.json", "{}");
+  const auto lines = [](int from, int to) {
+    std::string t;
+    for (int e = from; e <= to; ++e) t += R"({"epoch": )" + std::to_string(e) + "}\n";
+    return t;
+  };
+  write(dir / "metrics.jsonl", lines(1, 5) + R"({"epo)");
+  const RunFolder f(dir.string());
+  const auto epochs = [](const nlohmann::json& records) {
+    std::vector<int> e;
+    for (const auto& r : records) e.push_back(r["epoch"].get<int>());
+    return e;
+  };
+  const auto first = f.read_metrics_since({}, 1 << 20, 100);
+  EXPECT_FALSE(first.appended);
+  EXPECT_EQ(epochs(first.records), (std::vector<int>{1, 2, 3, 4, 5}));  // not the line being written
+  EXPECT_EQ(first.held.count, 5u);
+  std::ofstream(dir / "metrics.jsonl", std::ios::app) << "ch\": 6}\n" << lines(7, 7) << R"({"ep)";
+  const auto next = f.read_metrics_since(first.held, 1 << 20, 100);
+  EXPECT_TRUE(next.appended);
+  EXPECT_EQ(epochs(next.records), (std::vector<int>{6, 7}));
+  EXPECT_EQ(next.held.count, 7u);
+  const auto same = f.read_metrics_since(next.held, 1 << 20, 100);
+  EXPECT_TRUE(same.appended);
+  EXPECT_TRUE(same.records.empty());
+  // Not where a line ends; another file of the same text; the run's configuration written anew.
+  RunFolder::Held mid = next.held;
+  mid.end -= 3;
+  EXPECT_EQ(epochs(f.read_metrics_since(mid, 1 << 20, 100).records), (std::vector<int>{1, 2, 3, 4, 5, 6, 7}));
+  write_file_atomic(f.metrics(), lines(1, 7));
+  const auto replaced = f.read_metrics_since(next.held, 1 << 20, 100);
+  EXPECT_FALSE(replaced.appended);
+  EXPECT_EQ(replaced.records.size(), 7u);
+  write_file_atomic(f.config(), "{\"resumed\": true}");
+  EXPECT_FALSE(f.read_metrics_since(replaced.held, 1 << 20, 100).appended);
+  // Resumed: the records past the checkpoint dropped, then more written past where the view was.
+  const auto before = f.read_metrics_since({}, 1 << 20, 100);
+  keep_records(f.metrics(), "epoch", 3);
+  std::ofstream(dir / "metrics.jsonl", std::ios::app) << lines(4, 9);
+  const auto resumed = f.read_metrics_since(before.held, 1 << 20, 100);
+  EXPECT_FALSE(resumed.appended);
+  EXPECT_EQ(epochs(resumed.records), (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  // More new records than a view takes at once: every k-th of the whole tail; a view that would
+  // hold more than twice that: the same.
+  std::ofstream(dir / "metrics.jsonl", std::ios::app) << lines(10, 200);
+  const auto many = f.read_metrics_since(resumed.held, 1 << 20, 100);
+  EXPECT_FALSE(many.appended);
+  EXPECT_LE(many.records.size(), 100u);
+  EXPECT_EQ(many.records.back()["epoch"], 200);
+  std::ofstream(dir / "metrics.jsonl", std::ios::app) << lines(201, 260);
+  const auto more = f.read_metrics_since(many.held, 1 << 20, 100);
+  EXPECT_TRUE(more.appended);
+  EXPECT_EQ(more.records.size(), 60u);
+  std::ofstream(dir / "metrics.jsonl", std::ios::app) << lines(261, 320);
+  EXPECT_FALSE(f.read_metrics_since(more.held, 1 << 20, 100).appended);
+  fs::remove_all(dir);
+}
+
+// The page sends back what it holds of each run (`held`) and is answered with the rest; a
+// token that does not parse holds nothing.
+TEST(Board, AViewAnswersWithTheRecordsThePageLacks) {
+  Served s;
+  httplib::Client client("127.0.0.1", s.board->port());
+  const auto whole = client.Get("/api/view?run=a");
+  ASSERT_TRUE(whole);
+  const auto run = nlohmann::json::parse(whole->body)["data"]["runs"][0];
+  EXPECT_EQ(run["appended"]["metrics"], false);
+  const std::string held = run["held"];
+  std::ofstream(s.root / "runs" / "a" / "metrics.jsonl", std::ios::app)
+      << R"(ss": 0.4})" << "\n" << R"({"epoch": 5, "train_loss": 0.3})" << "\n";  // the line being written, ended
+  const std::vector<std::tuple<std::string, bool, std::size_t>> asked = {{held, true, 2}, {"nonsense", false, 5}, {"", false, 5}};
+  for (const auto& [token, appended, records] : asked) {
+    const auto r = client.Get("/api/view?run=a&held=" + token);  // digits, '.', '~': nothing to escape
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    const nlohmann::json v = nlohmann::json::parse(r->body);
+    const nlohmann::json& got = v["data"]["runs"][0];
+    EXPECT_EQ(got["appended"]["metrics"], appended) << token;
+    EXPECT_EQ(got["metrics"].size(), records) << token;
+    EXPECT_EQ(got["metrics"].back()["epoch"], 5) << token;
+    EXPECT_NE(v["headline"].dump().find("0.3"), std::string::npos) << "the headline is of the newest record";
+  }
 }
 
 // The peak resident memory of this process, in MB.
