@@ -2,9 +2,12 @@
 // runs found under the given folders (new ones appear) with their state — running, finished,
 // diverged, interrupted, stopped — recipe and headline; the runs selected are drawn with the
 // report's own charts (gradflowDrawRuns), updated in place as their metrics.jsonl and
-// diagnostics.jsonl grow, warnings included as they are raised. The page polls (it is never
-// reloaded) with the ETag of what it has; an answer that would be the same is a 304 decided from
-// the files' sizes and times (stat calls only). JSON goes out uncompressed.
+// diagnostics.jsonl grow, warnings included as they are raised. The page polls every 10 s (it is
+// never reloaded) with the ETag of what it has; an answer that would be the same is a 304 decided
+// from the files' sizes and times (stat calls only). It also sends back what it holds of each
+// run's records (`held`: where they end in each file, how many, which file that was), and is
+// sent only the records after that — all of them anew when the file is not the one it held, or
+// when that would hold more than 2 × max_records. JSON goes out uncompressed.
 //
 // Safe to leave running: GET only (nothing is written or deleted); a client names a run by its
 // name in the listing and is served JSON built from that folder's own files, never a path it

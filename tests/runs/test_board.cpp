@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -97,6 +98,23 @@ TEST(Board, SaysNotModifiedUntilARunsFilesChange) {
     EXPECT_EQ(changed->status, 200) << path;
     EXPECT_NE(changed->get_header_value("ETag"), tag) << path;
   }
+}
+
+// The listing keeps each run's summary until that run's files change: the run that trains shows
+// its new epoch, the others what they showed.
+TEST(Board, AListingShowsTheNewEpochOfTheRunThatChanged) {
+  Served s;
+  httplib::Client client("127.0.0.1", s.board->port());
+  const auto epochs = [&] {
+    std::map<std::string, int> e;
+    for (const auto& r : nlohmann::json::parse(client.Get("/api/runs")->body)) e[r["name"]] = r["epochs"];
+    return e;
+  };
+  EXPECT_EQ(epochs(), (std::map<std::string, int>{{"a", 3}, {"sweep/b", 2}}));
+  std::ofstream(s.root / "runs" / "a" / "metrics.jsonl", std::ios::app) << "ss\": 0.4}\n{\"epoch\": 4}\n";
+  EXPECT_EQ(epochs(), (std::map<std::string, int>{{"a", 4}, {"sweep/b", 2}}));
+  fs::remove_all(s.root / "runs" / "sweep");
+  EXPECT_EQ(epochs(), (std::map<std::string, int>{{"a", 4}}));
 }
 
 TEST(Board, ServesNothingButItsPageAndTheRunsItLists) {
