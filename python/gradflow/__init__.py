@@ -30,10 +30,15 @@ __version__ = _gradflow.__version__
 
 def fit(model, loss, optimizer, X, y, *, live=False, on_epoch=None, **options):
     """gradflow.fit (the library's; its documentation follows) with live=True: the loss per
-    epoch drawn in the notebook cell as training goes (one line per epoch outside a notebook)."""
-    if live:
-        on_epoch = _LiveCurves(then=on_epoch)
-    return _gradflow.fit(model, loss, optimizer, X, y, on_epoch=on_epoch, **options)
+    epoch drawn in the notebook cell as training goes, at most once a second and once more at
+    the end (one line per epoch outside a notebook)."""
+    if not live:
+        return _gradflow.fit(model, loss, optimizer, X, y, on_epoch=on_epoch, **options)
+    curves = _LiveCurves(then=on_epoch)
+    try:
+        return _gradflow.fit(model, loss, optimizer, X, y, on_epoch=curves, **options)
+    finally:
+        curves.finish()
 
 
 fit.__doc__ = (fit.__doc__ + "\n\nlive: bool = False — the loss curves drawn live in the notebook cell.\n\n"

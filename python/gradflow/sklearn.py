@@ -252,6 +252,9 @@ class _GradflowMLP(BaseEstimator):
                            n_threads=int(self.n_threads), **options)
         except _gf.TrainingDiverged as e:
             raise ValueError(f"{_NON_FINITE} ({e})") from e
+        finally:
+            if isinstance(options.get("on_epoch"), _LiveCurves):
+                options["on_epoch"].finish()  # the epochs not drawn yet
 
     def _record(self, result, n):
         self._history += result["history"]

@@ -190,3 +190,35 @@ def test_gf_board_serves_in_the_background_and_live_fits_draw_each_epoch(tmp_pat
     for e in (1, 2):
         curves({"epoch": e, "train_loss": 1.0 / e, "val_loss": None})
     assert "<polyline" in curves.svg() and "epoch 2: loss 0.5000" in curves.svg()
+
+
+def test_live_curves_in_a_notebook_redraw_at_most_once_a_second_and_show_the_last_epoch(monkeypatch):
+    import gradflow as gf
+    from gradflow import live
+    from gradflow.sklearn import GradflowClassifier
+
+    class Handle:  # IPython's display handle, as a notebook's kernel gives it
+        def __init__(self):
+            self.shown = []
+
+        def update(self, h):
+            self.shown.append(h.data)
+
+    handles = []
+    monkeypatch.setattr(live, "_in_notebook", lambda: True)
+    monkeypatch.setattr(live, "display", lambda h, display_id: handles.append(Handle()) or handles[-1])
+    curves = live.LiveCurves()
+    for e in range(1, 11):  # ten epochs well within a second: the first drawn, the rest when it ends
+        curves({"epoch": e, "train_loss": 1.0 / e, "val_loss": None})
+    assert len(handles[-1].shown) == 1 and "epoch 1:" in handles[-1].shown[0]
+    curves.finish()
+    curves.finish()
+    assert len(handles[-1].shown) == 2 and "epoch 10:" in handles[-1].shown[-1]
+    # gf.fit and the estimators draw the last epoch as they end.
+    X, y = gf.data.moons(200, seed=1)
+    net = gf.Sequential(2, [gf.nn.dense(8), gf.nn.relu(), gf.nn.dense(2), gf.nn.softmax()], seed=1)
+    gf.fit(net, gf.Loss("cross_entropy"), gf.make_optimizer("adam"), X, y, num_classes=2, epochs=5, live=True,
+           diagnostics_every=0)
+    assert "epoch 5:" in handles[-1].shown[-1]
+    GradflowClassifier(hidden_layer_sizes=(4,), max_iter=4, live=True, random_state=0).fit(X, y.astype(int))
+    assert "epoch 4:" in handles[-1].shown[-1]
