@@ -38,7 +38,7 @@ def fit(model, loss, optimizer, X, y, *, live=False, on_epoch=None, **options):
     try:
         return _gradflow.fit(model, loss, optimizer, X, y, on_epoch=curves, **options)
     finally:
-        curves.finish()
+        curves.flush()
 
 
 fit.__doc__ = (fit.__doc__ + "\n\nlive: bool = False — the loss curves drawn live in the notebook cell.\n\n"

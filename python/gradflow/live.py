@@ -39,14 +39,14 @@ class LiveCurves:
         if self.handle is not None:
             self.pending = True
             if time.monotonic() - self.drawn_at >= self.EVERY:
-                self.finish()
+                self.flush()
         else:
             val = f", validation loss {epoch['val_loss']:.4f}" if epoch.get("val_loss") is not None else ""
             print(f"{self.title}: epoch {epoch['epoch']}, loss {epoch['train_loss']:.4f}{val}", flush=True)
         return bool(self.then(epoch)) if self.then is not None else False
 
-    def finish(self):
-        """Draws the epochs not drawn yet (the fit calls it as it ends, however it ends)."""
+    def flush(self):
+        """Draws the epochs not drawn yet (and the fit as it ends, however it ends)."""
         if self.handle is not None and self.pending:
             self.handle.update(HTML(self.svg()))
             self.drawn_at, self.pending = time.monotonic(), False

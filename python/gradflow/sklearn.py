@@ -254,7 +254,7 @@ class _GradflowMLP(BaseEstimator):
             raise ValueError(f"{_NON_FINITE} ({e})") from e
         finally:
             if isinstance(options.get("on_epoch"), _LiveCurves):
-                options["on_epoch"].finish()  # the epochs not drawn yet
+                options["on_epoch"].flush()  # the epochs not drawn yet
 
     def _record(self, result, n):
         self._history += result["history"]

@@ -211,8 +211,8 @@ def test_live_curves_in_a_notebook_redraw_at_most_once_a_second_and_show_the_las
     for e in range(1, 11):  # ten epochs well within a second: the first drawn, the rest when it ends
         curves({"epoch": e, "train_loss": 1.0 / e, "val_loss": None})
     assert len(handles[-1].shown) == 1 and "epoch 1:" in handles[-1].shown[0]
-    curves.finish()
-    curves.finish()
+    curves.flush()
+    curves.flush()
     assert len(handles[-1].shown) == 2 and "epoch 10:" in handles[-1].shown[-1]
     # gf.fit and the estimators draw the last epoch as they end.
     X, y = gf.data.moons(200, seed=1)
