@@ -191,8 +191,8 @@ constexpr const char* kBoardScript = R"JS(
   // Redrawn when the run's files changed — the charts in place — at most every 100× the last
   // update's cost as the page can see it (the server building it, parsing, the script drawing; a
   // canvas is rasterized later, off the clock), and EVERY apart at least: with the list's poll,
-  // that keeps the page near 1% of a core while a run trains beside it (docs/cli.md has the
-  // figures). At once when the selection changes (the first drawing of a selection builds the
+  // the page's work stays under 2% of a core while a run trains beside it, the browser's own
+  // idle ~1% more (docs/cli.md has the figures). At once when the selection changes (the first drawing of a selection builds the
   // charts and does not set the pace).
   const shownHtml = {}, html = (id, h) => { if (shownHtml[id] !== h) el(id).innerHTML = shownHtml[id] = h; };
   // One view request at a time: each answer builds on the records the one before left held.

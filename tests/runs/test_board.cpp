@@ -24,6 +24,16 @@ void write(const fs::path& p, const std::string& text) {
   std::ofstream(p) << text;
 }
 
+// The JSON a GET answers; anything but a 200 fails the test, naming the path and status.
+nlohmann::json get_json(httplib::Client& client, const std::string& path) {
+  const auto r = client.Get(path);
+  if (!r || r->status != 200) {
+    ADD_FAILURE() << "GET " << path << ": " << (r ? std::to_string(r->status) : httplib::to_string(r.error()));
+    return nlohmann::json::object();
+  }
+  return nlohmann::json::parse(r->body);
+}
+
 // A run folder as train leaves it: its configuration, records (the last line still being
 // written) and how it ended.
 void make_run(const fs::path& dir, int epochs) {
@@ -58,18 +68,12 @@ struct Served {
 TEST(Board, ListsTheRunsUnderItsFoldersWithTheirStateAndServesTheirRecords) {
   Served s;
   httplib::Client client("127.0.0.1", s.board->port());
-  const auto runs = client.Get("/api/runs");
-  ASSERT_TRUE(runs);
-  ASSERT_EQ(runs->status, 200);
-  const auto list = nlohmann::json::parse(runs->body);
+  const nlohmann::json list = get_json(client, "/api/runs");
   std::set<std::string> names;
   for (const auto& r : list) names.insert(r["name"].get<std::string>());
   EXPECT_EQ(names, (std::set<std::string>{"a", "sweep/b"}));  // not the folder a link leads out to
   for (const auto& r : list) EXPECT_EQ(r["state"], "finished");
-  const auto view = client.Get("/api/view?run=a&run=sweep%2Fb");
-  ASSERT_TRUE(view);
-  ASSERT_EQ(view->status, 200);
-  const auto v = nlohmann::json::parse(view->body);
+  const nlohmann::json v = get_json(client, "/api/view?run=a&run=sweep%2Fb");
   ASSERT_EQ(v["data"]["runs"].size(), 2u);
   EXPECT_EQ(v["data"]["runs"][0]["metrics"].size(), 3u);  // the half-written last line is no record
   EXPECT_NE(client.Get("/")->body.find("gradflowDrawRuns"), std::string::npos);  // the report's chart code
@@ -107,7 +111,7 @@ TEST(Board, AListingShowsTheNewEpochOfTheRunThatChanged) {
   httplib::Client client("127.0.0.1", s.board->port());
   const auto epochs = [&] {
     std::map<std::string, int> e;
-    for (const auto& r : nlohmann::json::parse(client.Get("/api/runs")->body)) e[r["name"]] = r["epochs"];
+    for (const auto& r : get_json(client, "/api/runs")) e[r["name"]] = r["epochs"];
     return e;
   };
   EXPECT_EQ(epochs(), (std::map<std::string, int>{{"a", 3}, {"sweep/b", 2}}));
@@ -220,19 +224,14 @@ TEST(Board, AViewTakesOnlyTheRecordsItLacksAndAllAnewWhenTheFileIsNotTheOneItHel
 TEST(Board, AViewAnswersWithTheRecordsThePageLacks) {
   Served s;
   httplib::Client client("127.0.0.1", s.board->port());
-  const auto whole = client.Get("/api/view?run=a");
-  ASSERT_TRUE(whole);
-  const auto run = nlohmann::json::parse(whole->body)["data"]["runs"][0];
+  const nlohmann::json run = get_json(client, "/api/view?run=a")["data"]["runs"][0];
   EXPECT_EQ(run["appended"]["metrics"], false);
   const std::string held = run["held"];
   std::ofstream(s.root / "runs" / "a" / "metrics.jsonl", std::ios::app)
       << R"(ss": 0.4})" << "\n" << R"({"epoch": 5, "train_loss": 0.3})" << "\n";  // the line being written, ended
   const std::vector<std::tuple<std::string, bool, std::size_t>> asked = {{held, true, 2}, {"nonsense", false, 5}, {"", false, 5}};
   for (const auto& [token, appended, records] : asked) {
-    const auto r = client.Get("/api/view?run=a&held=" + token);  // digits, '.', '~': nothing to escape
-    ASSERT_TRUE(r);
-    ASSERT_EQ(r->status, 200);
-    const nlohmann::json v = nlohmann::json::parse(r->body);
+    const nlohmann::json v = get_json(client, "/api/view?run=a&held=" + token);  // digits, '.', '~': nothing to escape
     const nlohmann::json& got = v["data"]["runs"][0];
     EXPECT_EQ(got["appended"]["metrics"], appended) << token;
     EXPECT_EQ(got["metrics"].size(), records) << token;
@@ -261,10 +260,7 @@ TEST(Board, AOneGigabyteRecordsFileCostsItsTailNotItsSize) {
   }
   const double before = peak_mb();
   httplib::Client client("127.0.0.1", s.board->port());
-  const auto view = client.Get("/api/view?run=a");
-  ASSERT_TRUE(view);
-  ASSERT_EQ(view->status, 200);
-  const auto runs = nlohmann::json::parse(view->body)["data"]["runs"];
+  const nlohmann::json runs = get_json(client, "/api/view?run=a")["data"]["runs"];
   EXPECT_LE(runs[0]["metrics"].size(), 2000u);
   EXPECT_EQ(runs[0]["metrics"].back()["epoch"], 5000);
   EXPECT_LT(peak_mb() - before, 200) << "the view of a 1 GB file held more than its 32 MB tail's worth";
